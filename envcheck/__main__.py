@@ -1,0 +1,3 @@
+from envcheck.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""Run Python code in a child interpreter with a timeout and read a JSON answer back.
+
+Frameworks are imported only in children: a framework that hangs, segfaults or runs out of
+memory then costs one failed entry, never the whole report. The child prints its answer as
+one line ``<MARKER><json>`` on stdout so that library chatter on stdout cannot corrupt it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+MARKER = "@@envcheck-json@@"
+
+
+@dataclass
+class ChildResult:
+    ok: bool
+    value: Any = None
+    #: one line saying what went wrong: "timed out after 60s", "crashed: SIGSEGV", the exception's last line
+    error: str | None = None
+    seconds: float = 0.0
+    returncode: int | None = None
+    stderr_tail: list[str] = field(default_factory=list)
+    pid: int | None = None
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+def _describe_death(returncode: int) -> str:
+    sig = -returncode
+    what = _signal_name(sig)
+    if sig == signal.SIGKILL:
+        return f"killed by {what} (out of memory?)"
+    return f"crashed: {what}"
+
+
+def _last_error_line(stderr: str) -> str | None:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return lines[-1] if lines else None
+
+
+def run_python(
+    code: str,
+    *,
+    timeout: float,
+    python: str | None = None,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+) -> ChildResult:
+    """Run ``code`` with ``python -c`` (this interpreter by default) and parse its marked JSON line.
+
+    The child gets its own process group so a hang kills it and everything it started.
+    """
+    argv = [python or sys.executable, "-c", code, *(args or [])]
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    child_env["PYTHONFAULTHANDLER"] = "1"
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=child_env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return ChildResult(False, error=f"could not start {argv[0]}: {exc.strerror or exc}")
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        return ChildResult(
+            False,
+            error=f"timed out after {timeout:g}s",
+            seconds=time.perf_counter() - start,
+            returncode=None,
+            stderr_tail=stderr.splitlines()[-20:],
+            pid=proc.pid,
+        )
+    seconds = time.perf_counter() - start
+    tail = stderr.splitlines()[-20:]
+    value, found = _parse_marked(stdout)
+    if proc.returncode < 0:
+        return ChildResult(
+            False, value, _describe_death(proc.returncode), seconds, proc.returncode, tail, proc.pid
+        )
+    if not found:
+        why = _last_error_line(stderr) or f"exited with code {proc.returncode} and no answer"
+        return ChildResult(False, None, why, seconds, proc.returncode, tail, proc.pid)
+    return ChildResult(True, value, None, seconds, proc.returncode, tail, proc.pid)
+
+
+def _parse_marked(stdout: str) -> tuple[Any, bool]:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                return json.loads(line[len(MARKER) :]), True
+            except json.JSONDecodeError:
+                return None, False
+    return None, False
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def emit_snippet() -> str:
+    """Source of an ``emit(obj)`` function for child snippets: prints the marked JSON line."""
+    return (
+        "import json as _j, sys as _s\n"
+        "def emit(obj):\n"
+        f"    _s.stdout.write({MARKER!r} + _j.dumps(obj, default=str) + '\\n'); _s.stdout.flush()\n"
+    )

@@ -1,0 +1,1 @@
+"""Readers for other reports: envcheck JSON and PyTorch collect_env text."""

@@ -1,0 +1,413 @@
+"""The Snapshot (facts) and the Findings (verdicts) that every part of envcheck exchanges.
+
+Rules read only a Snapshot, so a Snapshot collected here, loaded from a colleague's JSON or
+parsed from a pasted ``collect_env`` text all get the same verdicts. ``None`` always means
+"not known" (not collected, or the source did not say); an empty list means "known to be none".
+A section whose probe failed keeps ``error`` with the reason instead of raising.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Version of the JSON report schema. Bump the major on breaking changes; see docs in README.
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Section(_Model):
+    """Base of every probe's part of the Snapshot."""
+
+    error: str | None = Field(default=None, description="Why this probe could not collect (unavailable)")
+
+
+# --------------------------------------------------------------------------- system
+
+
+class PythonEnv(_Model):
+    version: str | None = None
+    implementation: str | None = None
+    executable: str | None = None
+    prefix: str | None = None
+    #: "venv", "conda", "uv", "virtualenv", "system" or None when unknown
+    kind: str | None = None
+    pip_version: str | None = None
+
+
+class ContainerInfo(_Model):
+    #: "docker", "podman", "containerd", "lxc", ... or None when not in a container
+    runtime: str | None = None
+    kubernetes: bool | None = None
+    wsl: bool | None = None
+    markers: list[str] = Field(default_factory=list)
+
+
+class SystemInfo(Section):
+    os: str | None = None
+    distro: str | None = None
+    kernel: str | None = None
+    arch: str | None = None
+    glibc: str | None = None
+    hostname: str | None = None
+    python: PythonEnv | None = None
+    container: ContainerInfo | None = None
+    env: dict[str, str] = Field(default_factory=dict, description="Relevant environment variables")
+    uptime_s: float | None = None
+
+
+# --------------------------------------------------------------------------- cpu, memory, disk
+
+
+class CpuInfo(Section):
+    model: str | None = None
+    vendor: str | None = None
+    arch: str | None = None
+    sockets: int | None = None
+    cores: int | None = None
+    threads: int | None = None
+    mhz_current: float | None = None
+    mhz_max: float | None = None
+    #: ISA flags frameworks care about (avx2, avx512f, avx512_bf16, amx_tile, ...), as the kernel names them
+    flags: list[str] | None = None
+    numa_nodes: int | None = None
+    #: CPUs usable by this process (cgroup / affinity limits)
+    usable_cpus: int | None = None
+
+
+class MemoryInfo(Section):
+    total_bytes: int | None = None
+    available_bytes: int | None = None
+    swap_total_bytes: int | None = None
+    swap_used_bytes: int | None = None
+    shm_total_bytes: int | None = None
+    shm_free_bytes: int | None = None
+    #: cgroup memory limit when one applies (containers)
+    cgroup_limit_bytes: int | None = None
+
+
+class DiskUsage(_Model):
+    label: str
+    path: str
+    total_bytes: int | None = None
+    free_bytes: int | None = None
+    error: str | None = None
+
+
+class DiskInfo(Section):
+    disks: list[DiskUsage] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- nvidia
+
+
+class PciDevice(_Model):
+    address: str
+    vendor_id: str
+    device_id: str
+    class_id: str | None = None
+    #: kernel driver bound to it (nvidia, nouveau, vfio-pci, ...), None when unbound
+    driver: str | None = None
+    name: str | None = None
+
+
+class KernelModule(_Model):
+    loaded: bool | None = None
+    version: str | None = None
+    #: the full line of /proc/driver/nvidia/version
+    banner: str | None = None
+    nouveau_loaded: bool | None = None
+
+
+class NvmlStatus(_Model):
+    ok: bool
+    #: NVML return code (9 driver not loaded, 12 library not found, 18 version mismatch, 999 unknown)
+    code: int | None = None
+    name: str | None = None
+    message: str | None = None
+
+
+class Pcie(_Model):
+    gen_current: int | None = None
+    gen_max: int | None = None
+    width_current: int | None = None
+    width_max: int | None = None
+    #: the GPU's own maximum generation (the slot may be lower)
+    gen_device_max: int | None = None
+    replay_counter: int | None = None
+
+
+class Ecc(_Model):
+    mode_current: bool | None = None
+    mode_pending: bool | None = None
+    volatile_corrected: int | None = None
+    volatile_uncorrected: int | None = None
+    aggregate_corrected: int | None = None
+    aggregate_uncorrected: int | None = None
+    retired_pages_sbe: int | None = None
+    retired_pages_dbe: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_correctable: int | None = None
+    remapped_uncorrectable: int | None = None
+    remapped_pending: bool | None = None
+    remapped_failure: bool | None = None
+
+
+class MigDevice(_Model):
+    index: int
+    uuid: str | None = None
+    memory_total_mib: int | None = None
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+    slices: int | None = None
+
+
+class GpuProcess(_Model):
+    pid: int
+    name: str | None = None
+    used_memory_mib: int | None = None
+    kind: str | None = Field(default=None, description="compute or graphics")
+
+
+class Gpu(_Model):
+    index: int
+    name: str | None = None
+    uuid: str | None = None
+    bus_id: str | None = None
+    serial: str | None = None
+    vbios: str | None = None
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    compute_capability: str | None = Field(default=None, description='"major.minor", e.g. "8.0"')
+    pcie: Pcie | None = None
+    power_limit_w: float | None = None
+    power_draw_w: float | None = None
+    temperature_c: int | None = None
+    utilization_gpu_pct: int | None = None
+    utilization_memory_pct: int | None = None
+    fan_pct: int | None = None
+    clock_sm_mhz: int | None = None
+    clock_sm_max_mhz: int | None = None
+    ecc: Ecc | None = None
+    mig_mode_current: bool | None = None
+    mig_mode_pending: bool | None = None
+    mig_devices: list[MigDevice] | None = None
+    persistence_mode: bool | None = None
+    compute_mode: str | None = None
+    #: active clock-event / throttle reasons, by NVML name (sw_power_cap, hw_slowdown, ...)
+    throttle_reasons: list[str] | None = None
+    processes: list[GpuProcess] | None = None
+    #: field -> why NVML could not give it (NotSupported, GPU is lost, function missing in this driver)
+    unavailable: dict[str, str] = Field(default_factory=dict)
+
+
+class NvidiaInfo(Section):
+    pci_devices: list[PciDevice] | None = None
+    kernel_module: KernelModule | None = None
+    device_nodes: list[str] | None = None
+    #: /dev/dxg exists (WSL2 GPU paravirtualisation)
+    dxg: bool | None = None
+    nvml: NvmlStatus | None = None
+    nvml_library: str | None = None
+    driver_version: str | None = None
+    #: highest CUDA the driver supports, encoded 1000*major + 10*minor (12020 = 12.2)
+    cuda_driver_version: int | None = None
+    gpus: list[Gpu] | None = None
+    #: topology[i][j] is the link between GPU i and j: "X", "NV12", "PIX", "PXB", "PHB", "NODE", "SYS"
+    topology: list[list[str]] | None = None
+    #: nvidia-fabricmanager state on NVSwitch systems ("active", "inactive", None when unknown)
+    fabric_manager: str | None = None
+
+
+# --------------------------------------------------------------------------- cuda user space
+
+
+class CudaLibrary(_Model):
+    #: short name: cudart, cuda, cudnn, cublas, nccl, nvml
+    name: str
+    soname: str | None = None
+    path: str | None = None
+    #: version as the library's own version function reports it, dotted ("12.4.1", "9.1.0")
+    version: str | None = None
+    #: where the file comes from: wheel, ld_library_path, toolkit, system, conda, wsl
+    origin: str | None = None
+    error: str | None = None
+
+
+class CudaToolkit(_Model):
+    path: str
+    version: str | None = None
+    nvcc: str | None = None
+
+
+class CudaInfo(Section):
+    toolkits: list[CudaToolkit] | None = None
+    nvcc_on_path: list[str] | None = None
+    nvcc_version: str | None = None
+    cuda_home: str | None = None
+    usr_local_cuda_target: str | None = None
+    libraries: list[CudaLibrary] | None = None
+    #: cudaRuntimeGetVersion of the runtime found (13000 = 13.0)
+    runtime_version: int | None = None
+    #: cudaDriverGetVersion: 0 means *no driver*, not "too old"
+    driver_version: int | None = None
+    #: cudaGetDeviceCount's return code and count (35 insufficient driver, 100 no device, 802 fabric manager)
+    device_count_code: int | None = None
+    device_count: int | None = None
+    #: cuInit's return code (999 after suspend / cgroup loss)
+    cu_init_code: int | None = None
+
+
+# --------------------------------------------------------------------------- tpu
+
+
+class TpuHolder(_Model):
+    pid: int
+    command: str | None = None
+    device: str
+
+
+class TpuInfo(Section):
+    pci_devices: list[PciDevice] | None = None
+    #: TPU generation read from the PCI device id ("v4", "v5e", ...)
+    generation: str | None = None
+    accel_nodes: list[str] | None = None
+    vfio_nodes: list[str] | None = None
+    libtpu_version: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    holders: list[TpuHolder] | None = None
+    lockfile: str | None = None
+
+
+# --------------------------------------------------------------------------- frameworks
+
+
+class LoadedLibrary(_Model):
+    soname: str
+    path: str
+    origin: str | None = None
+
+
+class FrameworkDevices(_Model):
+    """What a child interpreter that imported the framework saw (``--deep``)."""
+
+    ok: bool
+    error: str | None = None
+    seconds: float | None = None
+    import_seconds: float | None = None
+    gpu_available: bool | None = None
+    device_count: int | None = None
+    devices: list[str] = Field(default_factory=list)
+    #: build facts as the imported framework reports them (may refine the static ones)
+    cuda_build: str | None = None
+    cudnn_build: str | None = None
+    cudnn_loaded: str | None = None
+    arch_list: list[str] | None = None
+    loaded_libraries: list[LoadedLibrary] = Field(default_factory=list)
+
+
+class Framework(_Model):
+    name: str
+    installed: bool
+    #: distribution that provides it (torch, tensorflow, tensorflow-cpu, jax, jaxlib, ...)
+    distribution: str | None = None
+    version: str | None = None
+    location: str | None = None
+    #: "cuda", "rocm", "cpu", "tpu" or None when the static files do not say
+    build: str | None = None
+    cuda_build: str | None = None
+    cudnn_build: str | None = None
+    #: code the build carries: sm_80, compute_90, ... (None when unknown)
+    arch_list: list[str] | None = None
+    #: plugins / companion wheels: jax-cuda12-plugin, libtpu, ...
+    plugins: dict[str, str] = Field(default_factory=dict)
+    deep: FrameworkDevices | None = None
+    error: str | None = None
+
+
+class FrameworksInfo(Section):
+    frameworks: list[Framework] = Field(default_factory=list)
+    #: nvidia-* wheels in the environment: name -> version (nvidia-cudnn-cu12 -> 9.1.0.70)
+    nvidia_wheels: dict[str, str] | None = None
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+class Snapshot(_Model):
+    """Every fact envcheck knows about one machine; sections are None when not collected."""
+
+    source: str = Field(default="probe", description="probe, envcheck-json or collect_env")
+    system: SystemInfo | None = None
+    cpu: CpuInfo | None = None
+    memory: MemoryInfo | None = None
+    disk: DiskInfo | None = None
+    nvidia: NvidiaInfo | None = None
+    cuda: CudaInfo | None = None
+    tpu: TpuInfo | None = None
+    frameworks: FrameworksInfo | None = None
+
+    def framework(self, name: str) -> Framework | None:
+        """The installed framework called ``name``, or None."""
+        if self.frameworks is None:
+            return None
+        return next((f for f in self.frameworks.frameworks if f.name == name and f.installed), None)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+class Finding(_Model):
+    #: stable identifier (e.g. "driver-too-old"); documented in README
+    id: str
+    severity: Severity
+    summary: str
+    #: the facts the verdict used, so a reader can check it
+    facts: dict[str, Any] = Field(default_factory=dict)
+    #: what to do, in words
+    fix: str | None = None
+    #: the exact commands that fix it, in order
+    commands: list[str] = Field(default_factory=list)
+    #: the GPU / framework it concerns, when it concerns one
+    subject: str | None = None
+
+
+class SkippedRule(_Model):
+    id: str
+    reason: str
+
+
+class ProbeTiming(_Model):
+    name: str
+    seconds: float
+    status: str = "ok"
+
+
+class Report(_Model):
+    schema_version: str = SCHEMA_VERSION
+    tool: str = "envcheck"
+    tool_version: str
+    created_at: str
+    snapshot: Snapshot
+    findings: list[Finding] = Field(default_factory=list)
+    skipped: list[SkippedRule] = Field(default_factory=list)
+    timings: list[ProbeTiming] = Field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)

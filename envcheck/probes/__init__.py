@@ -1,0 +1,91 @@
+"""Probes touch the machine and return their part of the Snapshot; ``collect`` runs them all.
+
+Each probe module exposes ``probe(ctx) -> Section``. Probes run concurrently under one
+deadline; one that raises or hangs yields its section with ``error`` set, and the others
+still complete.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from envcheck import _runner
+from envcheck.models import (
+    CpuInfo,
+    CudaInfo,
+    DiskInfo,
+    FrameworksInfo,
+    MemoryInfo,
+    NvidiaInfo,
+    ProbeTiming,
+    Section,
+    Snapshot,
+    SystemInfo,
+    TpuInfo,
+)
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """Where and how to look. Tests point ``root`` at a fake /proc, /sys and /dev tree."""
+
+    root: Path = Path("/")
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: seconds any single external call (command, child interpreter) may take
+    timeout: float = 10.0
+    #: import each framework in a child interpreter (``--deep``)
+    deep: bool = False
+    #: the interpreter whose frameworks are inspected
+    python: str = sys.executable
+    #: working directory reported in the disk section
+    cwd: Path = field(default_factory=Path.cwd)
+    #: home directory reported in the disk section
+    home: Path = field(default_factory=Path.home)
+
+    def path(self, absolute: str) -> Path:
+        """``absolute`` ("/proc/meminfo") inside this context's root."""
+        return self.root / absolute.lstrip("/")
+
+
+#: section name -> (Snapshot field, section class, import path of the probe function)
+SectionProbe = Callable[[ProbeContext], Section]
+
+
+def _probes() -> dict[str, tuple[type[Section], SectionProbe]]:
+    from envcheck.probes import cpu, cuda, frameworks, memory, nvidia, system, tpu
+
+    return {
+        "system": (SystemInfo, system.probe),
+        "cpu": (CpuInfo, cpu.probe),
+        "memory": (MemoryInfo, memory.probe),
+        "disk": (DiskInfo, memory.probe_disk),
+        "nvidia": (NvidiaInfo, nvidia.probe),
+        "cuda": (CudaInfo, cuda.probe),
+        "tpu": (TpuInfo, tpu.probe),
+        "frameworks": (FrameworksInfo, frameworks.probe),
+    }
+
+
+def collect(ctx: ProbeContext, *, overall_timeout: float | None = None) -> tuple[Snapshot, list[ProbeTiming]]:
+    """Run every probe concurrently and assemble the Snapshot; never raises for a probe's sake."""
+    probes = _probes()
+    jobs: dict[str, Callable[[], Any]] = {name: partial(func, ctx) for name, (_, func) in probes.items()}
+    limit = overall_timeout if overall_timeout is not None else ctx.timeout * (4 if ctx.deep else 2)
+    outcomes = _runner.run_all(jobs, timeout=limit)
+    sections: dict[str, Section] = {}
+    timings: list[ProbeTiming] = []
+    for name, (cls, _) in probes.items():
+        out = outcomes[name]
+        if out.status == "ok" and isinstance(out.value, cls):
+            sections[name] = out.value
+        else:
+            why = out.error or f"probe returned {type(out.value).__name__}, not {cls.__name__}"
+            sections[name] = cls(error=why)
+        timings.append(ProbeTiming(name=name, seconds=round(out.seconds, 4), status=out.status))
+    return Snapshot.model_validate({"source": "probe", **sections}), timings

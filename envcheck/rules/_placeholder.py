@@ -1,0 +1,1 @@
+"""Placeholder until the rule modules land (replaced by driver, wheels, arch, ... modules)."""

@@ -1,0 +1,9 @@
+"""``envcheck smoke``: registration of the command (filled in by its own issue)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``smoke`` command to the envcheck app."""

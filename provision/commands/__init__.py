@@ -1,0 +1,1 @@
+"""provision command groups, one module each."""

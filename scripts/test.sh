@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run the whole mlrig test suite on a fresh machine: creates a virtualenv, installs mlrig with
+# its dev extras and the CPU builds of the frameworks the tests exercise, then runs ruff, mypy
+# and pytest. Extra arguments go to pytest (e.g. scripts/test.sh -k nvml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${MLRIG_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+
+echo "== installing mlrig[dev] and the frameworks under test"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[dev]"
+# CPU builds only: an unpinned torch would pull a multi-GB CUDA build.
+python -m pip install --quiet -r scripts/test-frameworks.txt
+
+echo "== ruff"
+ruff check .
+echo "== mypy"
+mypy
+echo "== pytest"
+python -m pytest "$@"
