@@ -86,8 +86,10 @@ def run_python(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         stdout, stderr = proc.communicate()
+        partial, _ = _parse_marked(stdout)  # what the child said before it hung (its last stage)
         return ChildResult(
             False,
+            partial,
             error=f"timed out after {timeout:g}s",
             seconds=time.perf_counter() - start,
             returncode=None,

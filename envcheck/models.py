@@ -9,28 +9,72 @@ A section whose probe failed keeps ``error`` with the reason instead of raising.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+import msgspec.json
+import msgspec.structs
 
 #: Version of the JSON report schema. Bump the major on breaking changes; see docs in README.
 SCHEMA_VERSION = "1.0"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+_M = TypeVar("_M", bound="_Model")
 
 
-class Section(_Model):
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+class _Model(msgspec.Struct, kw_only=True):
+    """Base of every model: msgspec structs, because envcheck's start-up budget is a few
+    hundred milliseconds and pydantic's import plus schema building alone costs ~0.3 s here.
+    The method names follow pydantic's so callers read familiarly."""
+
+    def model_dump(self, mode: str = "json", exclude_none: bool = False) -> dict[str, Any]:
+        """Plain dicts, lists and strings (JSON-ready); ``exclude_none`` drops unknown facts."""
+        out = msgspec.to_builtins(self)
+        assert isinstance(out, dict)
+        return _drop_none(out) if exclude_none else out
+
+    def model_dump_json(self, indent: int | None = None) -> str:
+        raw = msgspec.json.encode(self)
+        return (msgspec.json.format(raw, indent=indent) if indent else raw).decode()
+
+    def model_copy(self: _M, update: dict[str, Any] | None = None, deep: bool = False) -> _M:
+        """A copy with ``update`` applied; ``deep`` copies nested structs and containers too."""
+        base = msgspec.convert(msgspec.to_builtins(self), type(self)) if deep else self
+        return msgspec.structs.replace(base, **(update or {}))
+
+    @classmethod
+    def model_validate(cls: type[_M], obj: Any) -> _M:
+        """Build from plain data, checking types; raises msgspec.ValidationError with the path."""
+        return msgspec.convert(obj, cls)
+
+    @classmethod
+    def model_validate_json(cls: type[_M], text: str | bytes) -> _M:
+        return msgspec.json.decode(text, type=cls)
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return msgspec.json.schema(cls)
+
+
+class Section(_Model, kw_only=True):
     """Base of every probe's part of the Snapshot."""
 
-    error: str | None = Field(default=None, description="Why this probe could not collect (unavailable)")
+    #: Why this probe could not collect (unavailable)
+    error: str | None = None
 
 
 # --------------------------------------------------------------------------- system
 
 
-class PythonEnv(_Model):
+class PythonEnv(_Model, kw_only=True):
     version: str | None = None
     implementation: str | None = None
     executable: str | None = None
@@ -40,15 +84,15 @@ class PythonEnv(_Model):
     pip_version: str | None = None
 
 
-class ContainerInfo(_Model):
+class ContainerInfo(_Model, kw_only=True):
     #: "docker", "podman", "containerd", "lxc", ... or None when not in a container
     runtime: str | None = None
     kubernetes: bool | None = None
     wsl: bool | None = None
-    markers: list[str] = Field(default_factory=list)
+    markers: list[str] = []
 
 
-class SystemInfo(Section):
+class SystemInfo(Section, kw_only=True):
     os: str | None = None
     distro: str | None = None
     kernel: str | None = None
@@ -57,14 +101,15 @@ class SystemInfo(Section):
     hostname: str | None = None
     python: PythonEnv | None = None
     container: ContainerInfo | None = None
-    env: dict[str, str] = Field(default_factory=dict, description="Relevant environment variables")
+    #: Relevant environment variables
+    env: dict[str, str] = {}
     uptime_s: float | None = None
 
 
 # --------------------------------------------------------------------------- cpu, memory, disk
 
 
-class CpuInfo(Section):
+class CpuInfo(Section, kw_only=True):
     model: str | None = None
     vendor: str | None = None
     arch: str | None = None
@@ -78,9 +123,11 @@ class CpuInfo(Section):
     numa_nodes: int | None = None
     #: CPUs usable by this process (cgroup / affinity limits)
     usable_cpus: int | None = None
+    #: CPUs' worth of time the cgroup quota allows (cpu.max / cfs_quota), None when unlimited
+    cgroup_cpu_quota: float | None = None
 
 
-class MemoryInfo(Section):
+class MemoryInfo(Section, kw_only=True):
     total_bytes: int | None = None
     available_bytes: int | None = None
     swap_total_bytes: int | None = None
@@ -91,7 +138,7 @@ class MemoryInfo(Section):
     cgroup_limit_bytes: int | None = None
 
 
-class DiskUsage(_Model):
+class DiskUsage(_Model, kw_only=True):
     label: str
     path: str
     total_bytes: int | None = None
@@ -99,14 +146,14 @@ class DiskUsage(_Model):
     error: str | None = None
 
 
-class DiskInfo(Section):
-    disks: list[DiskUsage] = Field(default_factory=list)
+class DiskInfo(Section, kw_only=True):
+    disks: list[DiskUsage] = []
 
 
 # --------------------------------------------------------------------------- nvidia
 
 
-class PciDevice(_Model):
+class PciDevice(_Model, kw_only=True):
     address: str
     vendor_id: str
     device_id: str
@@ -116,7 +163,7 @@ class PciDevice(_Model):
     name: str | None = None
 
 
-class KernelModule(_Model):
+class KernelModule(_Model, kw_only=True):
     loaded: bool | None = None
     version: str | None = None
     #: the full line of /proc/driver/nvidia/version
@@ -124,7 +171,7 @@ class KernelModule(_Model):
     nouveau_loaded: bool | None = None
 
 
-class NvmlStatus(_Model):
+class NvmlStatus(_Model, kw_only=True):
     ok: bool
     #: NVML return code (9 driver not loaded, 12 library not found, 18 version mismatch, 999 unknown)
     code: int | None = None
@@ -132,7 +179,7 @@ class NvmlStatus(_Model):
     message: str | None = None
 
 
-class Pcie(_Model):
+class Pcie(_Model, kw_only=True):
     gen_current: int | None = None
     gen_max: int | None = None
     width_current: int | None = None
@@ -142,7 +189,7 @@ class Pcie(_Model):
     replay_counter: int | None = None
 
 
-class Ecc(_Model):
+class Ecc(_Model, kw_only=True):
     mode_current: bool | None = None
     mode_pending: bool | None = None
     volatile_corrected: int | None = None
@@ -158,7 +205,7 @@ class Ecc(_Model):
     remapped_failure: bool | None = None
 
 
-class MigDevice(_Model):
+class MigDevice(_Model, kw_only=True):
     index: int
     uuid: str | None = None
     memory_total_mib: int | None = None
@@ -167,14 +214,15 @@ class MigDevice(_Model):
     slices: int | None = None
 
 
-class GpuProcess(_Model):
+class GpuProcess(_Model, kw_only=True):
     pid: int
     name: str | None = None
     used_memory_mib: int | None = None
-    kind: str | None = Field(default=None, description="compute or graphics")
+    #: compute or graphics
+    kind: str | None = None
 
 
-class Gpu(_Model):
+class Gpu(_Model, kw_only=True):
     index: int
     name: str | None = None
     uuid: str | None = None
@@ -183,7 +231,7 @@ class Gpu(_Model):
     vbios: str | None = None
     memory_total_mib: int | None = None
     memory_used_mib: int | None = None
-    compute_capability: str | None = Field(default=None, description='"major.minor", e.g. "8.0"')
+    compute_capability: str | None = None  # '"major.minor", e.g. "8.0"'
     pcie: Pcie | None = None
     power_limit_w: float | None = None
     power_draw_w: float | None = None
@@ -203,10 +251,10 @@ class Gpu(_Model):
     throttle_reasons: list[str] | None = None
     processes: list[GpuProcess] | None = None
     #: field -> why NVML could not give it (NotSupported, GPU is lost, function missing in this driver)
-    unavailable: dict[str, str] = Field(default_factory=dict)
+    unavailable: dict[str, str] = {}
 
 
-class NvidiaInfo(Section):
+class NvidiaInfo(Section, kw_only=True):
     pci_devices: list[PciDevice] | None = None
     kernel_module: KernelModule | None = None
     device_nodes: list[str] | None = None
@@ -222,12 +270,16 @@ class NvidiaInfo(Section):
     topology: list[list[str]] | None = None
     #: nvidia-fabricmanager state on NVSwitch systems ("active", "inactive", None when unknown)
     fabric_manager: str | None = None
+    #: what `nvidia-smi` itself printed (or why it could not run) when NVML failed to initialise
+    nvidia_smi_output: str | None = None
+    #: layer (pci, kernel_module, device_nodes, nvml, topology, fabric_manager) -> why it could not be read
+    unavailable: dict[str, str] | None = None
 
 
 # --------------------------------------------------------------------------- cuda user space
 
 
-class CudaLibrary(_Model):
+class CudaLibrary(_Model, kw_only=True):
     #: short name: cudart, cuda, cudnn, cublas, nccl, nvml
     name: str
     soname: str | None = None
@@ -239,13 +291,13 @@ class CudaLibrary(_Model):
     error: str | None = None
 
 
-class CudaToolkit(_Model):
+class CudaToolkit(_Model, kw_only=True):
     path: str
     version: str | None = None
     nvcc: str | None = None
 
 
-class CudaInfo(Section):
+class CudaInfo(Section, kw_only=True):
     toolkits: list[CudaToolkit] | None = None
     nvcc_on_path: list[str] | None = None
     nvcc_version: str | None = None
@@ -261,57 +313,63 @@ class CudaInfo(Section):
     device_count: int | None = None
     #: cuInit's return code (999 after suspend / cgroup loss)
     cu_init_code: int | None = None
+    #: every nvcc on PATH (``which -a`` order) -> its version ("13.0.88"), None when it did not answer
+    nvcc_versions: dict[str, str | None] | None = None
 
 
 # --------------------------------------------------------------------------- tpu
 
 
-class TpuHolder(_Model):
+class TpuHolder(_Model, kw_only=True):
     pid: int
     command: str | None = None
     device: str
 
 
-class TpuInfo(Section):
+class TpuInfo(Section, kw_only=True):
     pci_devices: list[PciDevice] | None = None
     #: TPU generation read from the PCI device id ("v4", "v5e", ...)
     generation: str | None = None
     accel_nodes: list[str] | None = None
     vfio_nodes: list[str] | None = None
     libtpu_version: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = {}
     holders: list[TpuHolder] | None = None
+    #: False when some processes' fds could not be read (not root): a holder may be missing
+    holders_complete: bool | None = None
     lockfile: str | None = None
 
 
 # --------------------------------------------------------------------------- frameworks
 
 
-class LoadedLibrary(_Model):
+class LoadedLibrary(_Model, kw_only=True):
     soname: str
     path: str
     origin: str | None = None
 
 
-class FrameworkDevices(_Model):
+class FrameworkDevices(_Model, kw_only=True):
     """What a child interpreter that imported the framework saw (``--deep``)."""
 
     ok: bool
     error: str | None = None
+    #: the version the imported framework reports (``torch.__version__``)
+    version: str | None = None
     seconds: float | None = None
     import_seconds: float | None = None
     gpu_available: bool | None = None
     device_count: int | None = None
-    devices: list[str] = Field(default_factory=list)
+    devices: list[str] = []
     #: build facts as the imported framework reports them (may refine the static ones)
     cuda_build: str | None = None
     cudnn_build: str | None = None
     cudnn_loaded: str | None = None
     arch_list: list[str] | None = None
-    loaded_libraries: list[LoadedLibrary] = Field(default_factory=list)
+    loaded_libraries: list[LoadedLibrary] = []
 
 
-class Framework(_Model):
+class Framework(_Model, kw_only=True):
     name: str
     installed: bool
     #: distribution that provides it (torch, tensorflow, tensorflow-cpu, jax, jaxlib, ...)
@@ -325,13 +383,17 @@ class Framework(_Model):
     #: code the build carries: sm_80, compute_90, ... (None when unknown)
     arch_list: list[str] | None = None
     #: plugins / companion wheels: jax-cuda12-plugin, libtpu, ...
-    plugins: dict[str, str] = Field(default_factory=dict)
+    plugins: dict[str, str] = {}
+    #: ROCm/HIP version of a ROCm build (torch.version.hip), None otherwise
+    rocm_build: str | None = None
+    #: source commit the build came from (torch.version.git_version)
+    git_version: str | None = None
     deep: FrameworkDevices | None = None
     error: str | None = None
 
 
-class FrameworksInfo(Section):
-    frameworks: list[Framework] = Field(default_factory=list)
+class FrameworksInfo(Section, kw_only=True):
+    frameworks: list[Framework] = []
     #: nvidia-* wheels in the environment: name -> version (nvidia-cudnn-cu12 -> 9.1.0.70)
     nvidia_wheels: dict[str, str] | None = None
 
@@ -339,10 +401,11 @@ class FrameworksInfo(Section):
 # --------------------------------------------------------------------------- snapshot
 
 
-class Snapshot(_Model):
+class Snapshot(_Model, kw_only=True):
     """Every fact envcheck knows about one machine; sections are None when not collected."""
 
-    source: str = Field(default="probe", description="probe, envcheck-json or collect_env")
+    #: probe, envcheck-json or collect_env
+    source: str = "probe"
     system: SystemInfo | None = None
     cpu: CpuInfo | None = None
     memory: MemoryInfo | None = None
@@ -372,41 +435,41 @@ class Severity(str, Enum):
         return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
-class Finding(_Model):
+class Finding(_Model, kw_only=True):
     #: stable identifier (e.g. "driver-too-old"); documented in README
     id: str
     severity: Severity
     summary: str
     #: the facts the verdict used, so a reader can check it
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = {}
     #: what to do, in words
     fix: str | None = None
     #: the exact commands that fix it, in order
-    commands: list[str] = Field(default_factory=list)
+    commands: list[str] = []
     #: the GPU / framework it concerns, when it concerns one
     subject: str | None = None
 
 
-class SkippedRule(_Model):
+class SkippedRule(_Model, kw_only=True):
     id: str
     reason: str
 
 
-class ProbeTiming(_Model):
+class ProbeTiming(_Model, kw_only=True):
     name: str
     seconds: float
     status: str = "ok"
 
 
-class Report(_Model):
+class Report(_Model, kw_only=True):
     schema_version: str = SCHEMA_VERSION
     tool: str = "envcheck"
     tool_version: str
     created_at: str
     snapshot: Snapshot
-    findings: list[Finding] = Field(default_factory=list)
-    skipped: list[SkippedRule] = Field(default_factory=list)
-    timings: list[ProbeTiming] = Field(default_factory=list)
+    findings: list[Finding] = []
+    skipped: list[SkippedRule] = []
+    timings: list[ProbeTiming] = []
 
     @property
     def has_errors(self) -> bool:

@@ -41,6 +41,8 @@ class ProbeContext:
     timeout: float = 10.0
     #: import each framework in a child interpreter (``--deep``)
     deep: bool = False
+    #: seconds one framework's child may take to import and answer (TF alone needs ~5-15 s)
+    deep_timeout: float = 120.0
     #: the interpreter whose frameworks are inspected
     python: str = sys.executable
     #: working directory reported in the disk section
@@ -76,7 +78,11 @@ def collect(ctx: ProbeContext, *, overall_timeout: float | None = None) -> tuple
     """Run every probe concurrently and assemble the Snapshot; never raises for a probe's sake."""
     probes = _probes()
     jobs: dict[str, Callable[[], Any]] = {name: partial(func, ctx) for name, (_, func) in probes.items()}
-    limit = overall_timeout if overall_timeout is not None else ctx.timeout * (4 if ctx.deep else 2)
+    limit = (
+        overall_timeout
+        if overall_timeout is not None
+        else ctx.timeout * 2 + (ctx.deep_timeout if ctx.deep else 0)
+    )
     outcomes = _runner.run_all(jobs, timeout=limit)
     sections: dict[str, Section] = {}
     timings: list[ProbeTiming] = []

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from envcheck.models import Finding, SkippedRule, Snapshot
+from envcheck.models import Finding, Severity, SkippedRule, Snapshot
 
 T = TypeVar("T")
 
@@ -34,18 +34,20 @@ class Rule:
     id: str
     summary: str
     func: RuleFunc
+    #: the most severe a finding of this rule can be (a finding may say less, never more)
+    severity: Severity = Severity.WARNING
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, summary: str) -> Callable[[RuleFunc], RuleFunc]:
+def rule(rule_id: str, summary: str, severity: Severity = Severity.WARNING) -> Callable[[RuleFunc], RuleFunc]:
     """Register ``func`` under the stable ``rule_id``; ``summary`` documents what it checks."""
 
     def wrap(func: RuleFunc) -> RuleFunc:
         if rule_id in REGISTRY:
             raise ValueError(f"rule id {rule_id!r} registered twice")
-        REGISTRY[rule_id] = Rule(rule_id, summary, func)
+        REGISTRY[rule_id] = Rule(rule_id, summary, func, severity)
         return func
 
     return wrap

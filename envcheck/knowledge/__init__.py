@@ -1,0 +1,41 @@
+"""envcheck's versioned knowledge base: the facts that turn versions into verdicts.
+
+Every fact lives in a CSV under ``envcheck/knowledge/data/`` with its ``source`` and ``as_of``
+date; the modules here are small typed loaders, read lazily (on first use, then cached), so
+importing this package costs nothing. This is the single source of truth for framework <-> CUDA
+variant <-> cuDNN <-> minimum driver <-> GPU arch: ``envcheck`` rules and ``provision image plan``
+both resolve through it.
+
+Public API (import the submodule you need; each loads only its own tables):
+
+``envcheck.knowledge.builds``
+    ``builds(framework, release=None) -> list[Build]`` every GPU build known for "torch",
+    "tensorflow" or "jax". A ``Build`` has ``release``, ``cuda`` ("12.6"), ``status``
+    (stable/experimental), ``cudnn``, ``python_min``/``python_max``, ``archs`` (("sm_80",
+    "compute_90", ...) or None), ``min_cc``, ``min_driver``, ``tag`` ("cu126"), ``index_url``,
+    ``source``/``as_of``, and ``install_command(version=None)`` -> the exact pip line.
+    ``resolve(framework, release=None, *, driver=, driver_cuda=, compute_capabilities=,
+    python=, experimental=True, cuda_major=None) -> Choice`` picks the build that runs on that
+    driver, covers every GPU and has a wheel for that Python (stable first, then newest CUDA);
+    ``Choice.rejected`` says why each other candidate does not fit.
+    ``release_of(framework, version)`` maps an installed version ("2.6.0+cu124") to its row
+    ("2.6"); ``releases(framework)`` lists known releases.
+``envcheck.knowledge.drivers``
+    ``check(cuda, driver=, driver_cuda=) -> DriverCheck(ok, floor, recommend, mode)`` applies
+    NVIDIA's minor-version compatibility; ``family_floor(12) -> "525.60.13"``;
+    ``toolkit_driver("12.4.1")`` the driver bundled with a toolkit; ``toolkit_releases("12.6")``
+    -> [("12.6.0", "560.28.03"), ...] the known x.y.z releases; ``recommended_driver(13)``
+    -> "580.65.06"; ``newest_family(driver)`` the highest CUDA major a driver runs.
+``envcheck.knowledge.archs``
+    SASS/PTX rules: ``runs_on(code, cc)``, ``covering(arch_list, cc)``, ``needs_jit``,
+    ``parse_code("sm_90")``, ``parse_cc("8.6")``, ``expand_torch_list("8.6 9.0+PTX")``.
+``envcheck.knowledge.capabilities``
+    ``compute_capability(gpu_name) -> "8.9" | None`` (the GPU spec table first, then generations).
+``envcheck.knowledge.gpus``
+    GPU specs (``lookup(name) -> GpuSpec | None``), maintained separately.
+``envcheck.knowledge._table``
+    ``rows(file)`` / ``files()``: the raw rows, validated for provenance on load.
+
+Version strings: ``envcheck.knowledge._version`` parses driver ("525.60.13"), CUDA ("12.6",
+"cu126", 12020) and cuDNN ("9.1.0.70", 90100) spellings into comparable tuples.
+"""

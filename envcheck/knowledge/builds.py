@@ -1,0 +1,294 @@
+"""Framework builds: which CUDA variants each torch / TensorFlow / JAX release ships, with the
+cuDNN, Python range, GPU arch list and minimum driver of each, and a resolver that picks the
+variant that fits a machine (driver, GPUs, Python) together with the exact install command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from envcheck.knowledge import archs, drivers
+from envcheck.knowledge._table import rows
+from envcheck.knowledge._version import Version, cuda_mm, cuda_tag, vstr, vtuple
+
+TORCH_INDEX = "https://download.pytorch.org/whl/"
+FRAMEWORKS = ("torch", "tensorflow", "jax")
+
+
+@dataclass(frozen=True)
+class Build:
+    """One installable GPU build of a framework release."""
+
+    framework: str
+    #: release it belongs to: "2.6" (torch), "2.18.0" (tensorflow), "" for JAX (any recent release)
+    release: str
+    #: CUDA it was built with: "12.6"; for JAX the major only ("13": any 13.x)
+    cuda: str
+    #: "stable" or "experimental" (PyTorch's own labels)
+    status: str = "stable"
+    cudnn: str | None = None
+    pypi_default: bool = False
+    python_min: str | None = None
+    python_max: str | None = None
+    #: compiled code ("sm_80", "compute_90"); None when no source says
+    archs: tuple[str, ...] | None = None
+    #: lowest compute capability supported when no arch list is known (JAX)
+    min_cc: str | None = None
+    #: lowest driver that runs it (minor-version compatibility)
+    min_driver: str | None = None
+    #: the extra to install: "and-cuda" (tensorflow), "cuda12"/"cuda13" (jax), "" (torch)
+    extra: str = ""
+    source: str = ""
+    as_of: str = ""
+
+    @property
+    def cuda_mm(self) -> tuple[int, int]:
+        mm = cuda_mm(self.cuda)
+        assert mm is not None, self
+        return mm
+
+    @property
+    def tag(self) -> str:
+        """PyTorch's variant tag ("cu126"); for the others the extra."""
+        return cuda_tag(self.cuda_mm) if self.framework == "torch" else self.extra
+
+    @property
+    def index_url(self) -> str | None:
+        return TORCH_INDEX + self.tag if self.framework == "torch" else None
+
+    def supports_python(self, version: str | None) -> bool | None:
+        """Is there a wheel of this build for Python ``version`` ("3.12.1")? None if unknown."""
+        py = vtuple(version) if version else None
+        lo, hi = vtuple(self.python_min or ""), vtuple(self.python_max or "")
+        if py is None or lo is None or hi is None:
+            return None
+        return lo <= py[:2] <= hi
+
+    def supports_cc(self, cc: tuple[int, int]) -> bool | None:
+        """Does this build run on a GPU of compute capability ``cc``? None if unknown."""
+        if self.archs is not None:
+            return bool(archs.covering(self.archs, cc))
+        lo = archs.parse_cc(self.min_cc) if self.min_cc else None
+        return cc >= lo if lo else None
+
+    def install_command(self, version: str | None = None) -> str:
+        """The pip line that installs this build; ``version`` pins an exact release ("2.6.0")."""
+        if self.framework == "torch":
+            v = version or self.release
+            pin = f"torch=={v}" if vtuple(v) and len(vtuple(v) or ()) >= 3 else f'"torch=={v}.*"'
+            return f"pip install {pin} --index-url {self.index_url}"
+        if self.framework == "tensorflow":
+            return f'pip install "tensorflow[and-cuda]=={version or self.release}"'
+        pin = f"=={version}" if version else ""
+        return f'pip install -U "jax[{self.extra}]{pin}"'
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The build ``resolve`` picked (None if nothing fits) and why each other candidate was not."""
+
+    build: Build | None
+    rejected: tuple[tuple[Build, str], ...] = field(default_factory=tuple)
+
+
+def release_of(framework: str, version: str) -> str | None:
+    """The knowledge row key for an installed version: torch "2.6.0+cu124" -> "2.6",
+    tensorflow "2.18.1" -> "2.18.0" (same major.minor); None when the release is not in the tables."""
+    v = vtuple(version)
+    if v is None or len(v) < 2:
+        return None
+    releases = {b.release for b in builds(framework)}
+    for r in releases:
+        rv = vtuple(r)
+        if rv is not None and rv[:2] == v[:2]:
+            return r
+    return None
+
+
+def builds(framework: str, release: str | None = None) -> list[Build]:
+    """Every known GPU build of ``framework`` (optionally of one release), oldest release first."""
+    table = {"torch": _torch, "tensorflow": _tensorflow, "jax": _jax}
+    if framework not in table:
+        raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
+    out = table[framework]()
+    if release is not None:
+        out = tuple(b for b in out if b.release == release)
+    return list(out)
+
+
+def releases(framework: str) -> list[str]:
+    """The releases of ``framework`` the tables know, oldest first."""
+    seen = {b.release for b in builds(framework)}
+    return sorted(seen, key=lambda r: vtuple(r) or ())
+
+
+def resolve(
+    framework: str,
+    release: str | None = None,
+    *,
+    driver: str | None = None,
+    driver_cuda: str | int | None = None,
+    compute_capabilities: Iterable[tuple[int, int]] = (),
+    python: str | None = None,
+    experimental: bool = True,
+    cuda_major: int | None = None,
+) -> Choice:
+    """The best build for a machine: runs on its driver, covers every GPU, has a wheel for its Python.
+
+    ``release`` None means "newest release that fits" (torch/tensorflow). Facts that are None are
+    not used to reject. Among fitting builds of the newest release: known GPU coverage before an
+    unrecorded arch list, SASS before PTX-JIT-only, stable before experimental, then newest CUDA.
+    """
+    ccs = list(compute_capabilities)
+    pool = builds(framework, release)
+    rejected: list[tuple[Build, str]] = []
+    fits: list[Build] = []
+    for b in pool:
+        why = _why_not(
+            b,
+            driver=driver,
+            driver_cuda=driver_cuda,
+            ccs=ccs,
+            python=python,
+            experimental=experimental,
+            cuda_major=cuda_major,
+        )
+        if why:
+            rejected.append((b, why))
+        else:
+            fits.append(b)
+    if not fits:
+        return Choice(None, tuple(rejected))
+
+    def rank(b: Build) -> tuple[object, ...]:
+        # newest release; then known to cover every GPU over "no arch list recorded"; then real SASS
+        # over a PTX JIT at first start; then stable over experimental; then the newest CUDA
+        known = all(b.supports_cc(cc) for cc in ccs)
+        sass = not any(b.archs and archs.needs_jit(b.archs, cc) for cc in ccs)
+        return (vtuple(b.release) or (), known, sass, b.status == "stable", b.cuda_mm)
+
+    return Choice(max(fits, key=rank), tuple(rejected))
+
+
+def _why_not(
+    b: Build,
+    *,
+    driver: str | None,
+    driver_cuda: str | int | None,
+    ccs: Sequence[tuple[int, int]],
+    python: str | None,
+    experimental: bool,
+    cuda_major: int | None,
+) -> str | None:
+    if cuda_major is not None and b.cuda_mm[0] != cuda_major:
+        return f"built for CUDA {b.cuda}, CUDA {cuda_major}.x wanted"
+    if not experimental and b.status != "stable":
+        return f"{b.tag} is experimental"
+    if driver or driver_cuda:
+        chk = drivers.check(b.cuda_mm, driver=driver, driver_cuda=driver_cuda)
+        if chk.ok is False:
+            return f"needs driver >= {drivers.recommended_driver(b.cuda_mm[0]) or b.min_driver}"
+    for cc in ccs:
+        if b.supports_cc(cc) is False:
+            return f"has no code for compute capability {cc[0]}.{cc[1]}"
+    if b.supports_python(python) is False:
+        return f"no wheel for Python {python} (supports {b.python_min}-{b.python_max})"
+    return None
+
+
+# --------------------------------------------------------------------------- table loaders
+
+
+def _in_range(release: str, lo: str, hi: str) -> bool:
+    r, a, b = vtuple(release), vtuple(lo), vtuple(hi)
+    return r is not None and a is not None and b is not None and a <= r <= b
+
+
+@cache
+def _torch() -> tuple[Build, ...]:
+    arch_rows = rows("torch_archs.csv")
+    out = []
+    for r in rows("torch_builds.csv"):
+        arch_spec = next(
+            (
+                a["archs"]
+                for a in arch_rows
+                if a["cuda"] == r["cuda"] and _in_range(r["torch"], a["torch_min"], a["torch_max"])
+            ),
+            None,
+        )
+        mm = cuda_mm(r["cuda"])
+        assert mm is not None, r
+        out.append(
+            Build(
+                framework="torch",
+                release=r["torch"],
+                cuda=r["cuda"],
+                status=r["status"],
+                cudnn=r["cudnn"] or None,
+                pypi_default=r["pypi_default"] == "1",
+                python_min=r["python_min"],
+                python_max=r["python_max"],
+                archs=archs.expand_torch_list(arch_spec) if arch_spec else None,
+                min_driver=drivers.family_floor(mm[0]),
+                source=r["source"],
+                as_of=r["as_of"],
+            )
+        )
+    return tuple(sorted(out, key=lambda b: (vtuple(b.release) or (), b.cuda_mm)))
+
+
+@cache
+def _tensorflow() -> tuple[Build, ...]:
+    out = []
+    for r in rows("tensorflow_builds.csv"):
+        mm = cuda_mm(r["cuda"])
+        assert mm is not None, r
+        out.append(
+            Build(
+                framework="tensorflow",
+                release=r["tensorflow"],
+                cuda=r["cuda"],
+                cudnn=r["cudnn"] or None,
+                pypi_default=True,
+                python_min=r["python_min"],
+                python_max=r["python_max"],
+                min_driver=drivers.family_floor(mm[0]),
+                extra="and-cuda" if r["and_cuda"] == "1" else "",
+                source=r["source"],
+                as_of=r["as_of"],
+            )
+        )
+    return tuple(sorted(out, key=lambda b: vtuple(b.release) or ()))
+
+
+@cache
+def _jax() -> tuple[Build, ...]:
+    out = [
+        Build(
+            framework="jax",
+            release="",
+            cuda=r["cuda_major"],
+            min_cc=r["min_cc"] or None,
+            min_driver=r["min_driver"],
+            extra=r["extra"],
+            pypi_default=r["extra"] == "cuda13",
+            source=r["source"],
+            as_of=r["as_of"],
+        )
+        for r in rows("jax_cuda.csv")
+    ]
+    return tuple(sorted(out, key=lambda b: b.cuda_mm))
+
+
+def jax_first_release(extra: str) -> Version | None:
+    """The first jax release that offers ``extra`` ("cuda13" -> (0, 7, 2)), when recorded."""
+    for r in rows("jax_cuda.csv"):
+        if r["extra"] == extra and r["first_jax"]:
+            return vtuple(r["first_jax"])
+    return None
+
+
+__all__ = ["Build", "Choice", "builds", "jax_first_release", "release_of", "releases", "resolve", "vstr"]

@@ -1,0 +1,184 @@
+"""Questions many rules ask of a Snapshot, answered once: is there NVIDIA hardware, is there a
+working driver, which CUDA does a framework need, what compute capability does each GPU have.
+
+Each answer is tri-state where the Snapshot may not know: None means "the facts do not say",
+which rules turn into a skip (``need``) rather than a verdict.
+"""
+
+from __future__ import annotations
+
+from envcheck.knowledge import capabilities
+from envcheck.knowledge._version import cuda_mm, vtuple
+from envcheck.models import Framework, Gpu, PciDevice, Snapshot
+from envcheck.rules._base import need
+
+NVIDIA_VENDOR = "0x10de"
+#: frameworks whose CUDA builds the rules judge, in report order
+CUDA_FRAMEWORKS = ("torch", "tensorflow", "jax")
+#: NVML return codes (nvmlReturn_t)
+NVML_DRIVER_NOT_LOADED = 9
+NVML_LIBRARY_NOT_FOUND = 12
+NVML_LIB_RM_VERSION_MISMATCH = 18
+NVML_UNKNOWN = 999
+
+
+def _is_nvidia(dev: PciDevice) -> bool:
+    return dev.vendor_id.lower().removeprefix("0x") == "10de"
+
+
+def gpu_pci(s: Snapshot) -> list[PciDevice] | None:
+    """NVIDIA display/3D controllers on the PCI bus (NVSwitch bridges excluded); None if not probed."""
+    if s.nvidia is None or s.nvidia.pci_devices is None:
+        return None
+    return [
+        d
+        for d in s.nvidia.pci_devices
+        if _is_nvidia(d) and (d.class_id is None or d.class_id.lower().removeprefix("0x").startswith("03"))
+    ]
+
+
+def nvswitch_pci(s: Snapshot) -> list[PciDevice]:
+    """NVSwitch bridges (PCI class 0x0680 from NVIDIA)."""
+    if s.nvidia is None or not s.nvidia.pci_devices:
+        return []
+    return [
+        d
+        for d in s.nvidia.pci_devices
+        if _is_nvidia(d) and (d.class_id or "").lower().removeprefix("0x").startswith("0680")
+    ]
+
+
+def has_nvidia_gpu(s: Snapshot) -> bool | None:
+    """True when NVML, the PCI bus or a report lists an NVIDIA GPU; False when probes saw none."""
+    n = s.nvidia
+    if n is None:
+        return None
+    if n.gpus:
+        return True
+    pci = gpu_pci(s)
+    if pci:
+        return True
+    if pci is not None:
+        return False
+    if n.gpus is not None and n.nvml is not None and n.nvml.ok:
+        return False
+    return None
+
+
+def gpus_or_none_present(s: Snapshot) -> list[Gpu]:
+    """NVML's GPU list; [] when the machine is known to have no NVIDIA GPU; skips the rule if unknown."""
+    nv = need(s.nvidia, "NVIDIA facts")
+    if nv.gpus is None and has_nvidia_gpu(s) is False:
+        return []
+    return need(nv.gpus, "GPU list")
+
+
+def in_container(s: Snapshot) -> bool | None:
+    c = s.system.container if s.system else None
+    if c is None:
+        return None
+    return bool(c.runtime) or bool(c.kubernetes)
+
+
+def is_wsl(s: Snapshot) -> bool | None:
+    c = s.system.container if s.system else None
+    return c.wsl if c else None
+
+
+def no_driver(s: Snapshot) -> bool:
+    """No driver at all: cudaDriverGetVersion gave 0, or libcuda.so.1 is missing and NVML names no driver.
+
+    With no driver the runtime *also* returns error 35 ("driver version is insufficient"), so
+    this check must come before any "too old" verdict.
+    """
+    if s.cuda is None:
+        return False
+    if s.cuda.driver_version == 0:
+        return True
+    libcuda = next((lib for lib in s.cuda.libraries or [] if lib.name == "cuda"), None)
+    nvml_driver = s.nvidia.driver_version if s.nvidia else None
+    return libcuda is not None and libcuda.path is None and not nvml_driver
+
+
+def driver_facts(s: Snapshot) -> tuple[str | None, int | None]:
+    """(driver version, highest CUDA it supports as 12020) from NVML or the CUDA driver API."""
+    version = s.nvidia.driver_version if s.nvidia else None
+    ceiling = s.nvidia.cuda_driver_version if s.nvidia else None
+    if not ceiling and s.cuda is not None and s.cuda.driver_version:
+        ceiling = s.cuda.driver_version
+    return version, ceiling or None
+
+
+def frameworks(s: Snapshot) -> list[Framework]:
+    """Installed frameworks the rules judge; skips the rule when the frameworks were not collected."""
+    info = need(s.frameworks, "installed frameworks")
+    return [f for f in info.frameworks if f.installed and f.name in CUDA_FRAMEWORKS]
+
+
+def build_kind(fw: Framework) -> str | None:
+    """ "cuda", "cpu", "rocm", "tpu"... from the static facts, the deep probe or the version tag."""
+    if fw.build:
+        return fw.build
+    if fw.deep and fw.deep.ok and fw.deep.cuda_build:
+        return "cuda"
+    version = fw.version or ""
+    if "+cpu" in version or fw.distribution == "tensorflow-cpu":
+        return "cpu"
+    if "+cu" in version:
+        return "cuda"
+    return None
+
+
+def framework_cuda(fw: Framework) -> tuple[int, int] | None:
+    """The CUDA a framework's build needs (major, minor); JAX plugins give the major only (minor 0)."""
+    for value in (fw.deep.cuda_build if fw.deep else None, fw.cuda_build):
+        mm = cuda_mm(value)
+        if mm:
+            return mm
+    if "+cu" in (fw.version or ""):
+        return cuda_mm((fw.version or "").split("+", 1)[1])
+    return None
+
+
+def cuda_text(fw: Framework, mm: tuple[int, int]) -> str:
+    """How to say the CUDA a framework needs: "12.6", or "12.x" for JAX's plugin-only major."""
+    if fw.name == "jax" and not (fw.cuda_build or "").count("."):
+        return f"{mm[0]}.x"
+    return f"{mm[0]}.{mm[1]}"
+
+
+def version_pin(fw: Framework) -> str | None:
+    """The installed release without its local tag: "2.6.0+cu124" -> "2.6.0"."""
+    v = vtuple(fw.version)
+    return ".".join(str(p) for p in v) if v else None
+
+
+def gpu_cc(gpu: Gpu) -> tuple[int, int] | None:
+    """A GPU's compute capability: NVML's answer, else the knowledge table for its name."""
+    text = gpu.compute_capability or capabilities.compute_capability(gpu.name)
+    if not text:
+        return None
+    v = vtuple(text)
+    return (v[0], v[1] if len(v) > 1 else 0) if v else None
+
+
+def gpu_subject(gpu: Gpu) -> str:
+    return f"GPU {gpu.index}" + (f" ({gpu.name})" if gpu.name else "")
+
+
+def python_version(s: Snapshot) -> str | None:
+    py = s.system.python if s.system else None
+    return py.version if py else None
+
+
+def distro_is(s: Snapshot, *names: str) -> bool:
+    distro = ((s.system.distro if s.system else None) or "").lower()
+    return any(n in distro for n in names)
+
+
+def driver_install_commands(s: Snapshot, minimum: str) -> list[str]:
+    """How to install a driver at least ``minimum``: the distro's package where we know it."""
+    branch = max(580, int(minimum.split(".", maxsplit=1)[0]))
+    if distro_is(s, "ubuntu"):
+        return [f"sudo apt-get install -y nvidia-driver-{branch}", "sudo reboot"]
+    return [f"install NVIDIA driver >= {minimum}"]

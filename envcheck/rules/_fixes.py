@@ -1,0 +1,82 @@
+"""The one place that turns "install a GPU build of this framework that fits this machine" into
+exact commands, so cpu-only-wheel, driver-too-old and arch-unsupported agree on the line.
+
+The build comes from ``envcheck.knowledge.builds.resolve`` with the machine's driver (version and
+CUDA ceiling), every GPU's compute capability and the Python version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envcheck.knowledge import builds
+from envcheck.models import Framework, Snapshot
+from envcheck.rules import _facts as F
+
+
+@dataclass(frozen=True)
+class Reinstall:
+    #: the commands, in order (empty when no known build fits)
+    commands: list[str]
+    #: why this build, in words
+    why: str
+    build: builds.Build | None = None
+
+
+def machine_ccs(s: Snapshot) -> list[tuple[int, int]]:
+    """Compute capability of every GPU whose capability is known (NVML, else its name)."""
+    return [cc for g in (s.nvidia.gpus or []) if (cc := F.gpu_cc(g))] if s.nvidia else []
+
+
+def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
+    """Replace ``fw`` with the CUDA build that runs on this driver, GPUs and Python.
+
+    torch: the same release from the fitting CUDA variant's index, else the newest release that
+    fits; uninstalled first because ``torch==2.9.0`` is already satisfied by 2.9.0+cu130 (pip
+    ignores local version tags). TensorFlow: the ``[and-cuda]`` extra of the same version. JAX:
+    the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
+    """
+    driver, ceiling = F.driver_facts(s)
+    ccs, py = machine_ccs(s), F.python_version(s)
+    cc_text = ", ".join(f"{a}.{b}" for a, b in sorted(set(ccs)))
+    if fw.name == "torch":
+        release = builds.release_of("torch", fw.version or "")
+        pin = F.version_pin(fw)
+        choice = None
+        if release:
+            choice = builds.resolve(
+                "torch", release, driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
+            )
+        if choice is None or choice.build is None:
+            pin = None
+            choice = builds.resolve(
+                "torch", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
+            )
+        b = choice.build
+        if b is None:
+            return Reinstall(
+                [], f"no known torch build fits this driver, compute capability {cc_text} and Python"
+            )
+        why = f"torch for CUDA {b.cuda} ({b.status}) runs on driver {driver or '>= ' + (b.min_driver or '?')}"
+        if ccs:
+            why += f" and has code for compute capability {cc_text}"
+        if pin is None:
+            why = f"{fw.version} has no CUDA build that fits; {why} in release {b.release}"
+        return Reinstall(["pip uninstall -y torch", b.install_command(pin)], why, b)
+    if fw.name == "tensorflow":
+        first = ["pip uninstall -y tensorflow-cpu"] if fw.distribution == "tensorflow-cpu" else []
+        version = F.version_pin(fw)
+        pin = f"=={version}" if version else ""
+        return Reinstall(
+            [*first, f'pip install "tensorflow[and-cuda]{pin}"'],
+            "the and-cuda extra pulls the CUDA and cuDNN wheels TensorFlow was built with",
+        )
+    choice = builds.resolve("jax", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs)
+    if choice.build is None:
+        return Reinstall([], f"no JAX CUDA plugin supports this driver and compute capability {cc_text}")
+    b = choice.build
+    current = sorted(
+        n for n in fw.plugins if n.startswith("jax-cuda") and not n.startswith(f"jax-{b.extra}-")
+    )
+    first = [f"pip uninstall -y {' '.join(current)}"] if current else []
+    return Reinstall([*first, b.install_command()], f"jax[{b.extra}] needs driver >= {b.min_driver}", b)

@@ -1,1 +1,0 @@
-"""Placeholder until the rule modules land (replaced by driver, wheels, arch, ... modules)."""

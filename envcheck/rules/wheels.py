@@ -1,0 +1,188 @@
+"""The framework wheels: a CPU build on a GPU machine, a Python the release has no wheel for, a
+CUDA build that sees no GPU, TensorFlow without its CUDA libraries (diagnostics-anchors b1, b3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from envcheck.knowledge import builds
+from envcheck.knowledge._version import cudnn_tuple, vtuple
+from envcheck.models import Finding, Severity, Snapshot
+from envcheck.rules import _facts as F
+from envcheck.rules import _fixes
+from envcheck.rules._base import MissingFacts, need, rule
+
+E, W = Severity.ERROR, Severity.WARNING
+
+
+@rule(
+    "cpu-only-wheel",
+    "a CPU-only build of torch, TensorFlow or JAX is installed on a machine with an NVIDIA GPU",
+    E,
+)
+def cpu_only_wheel(s: Snapshot) -> Iterator[Finding]:
+    fws = F.frameworks(s)
+    if not fws:
+        return
+    gpu = F.has_nvidia_gpu(s)
+    if gpu is None:
+        raise MissingFacts("whether an NVIDIA GPU is present unknown")
+    if not gpu:
+        return
+    kinds = {fw.name: F.build_kind(fw) for fw in fws}
+    if all(k is None for k in kinds.values()):
+        raise MissingFacts("build kind (CPU or CUDA) of the installed frameworks unknown")
+    for fw in fws:
+        if kinds[fw.name] != "cpu":
+            continue
+        fix = _fixes.gpu_build(s, fw)
+        yield Finding(
+            id="cpu-only-wheel",
+            severity=E,
+            summary=f"{fw.name} {fw.version or ''} is a CPU-only build but this machine has an NVIDIA GPU",
+            facts={
+                "framework": fw.name,
+                "version": fw.version,
+                "distribution": fw.distribution,
+                "build": kinds[fw.name],
+                "gpus": [g.name for g in (s.nvidia.gpus or [])] if s.nvidia else [],
+            },
+            fix=f"Reinstall {fw.name} as a CUDA build: {fix.why}.",
+            commands=fix.commands,
+            subject=fw.name,
+        )
+
+
+@rule("python-unsupported", "the installed framework release publishes no wheels for this Python version", W)
+def python_unsupported(s: Snapshot) -> Iterator[Finding]:
+    py = need(F.python_version(s), "Python version")
+    for fw in F.frameworks(s):
+        if fw.name == "jax" or not fw.version:
+            continue
+        release = builds.release_of(fw.name, fw.version)
+        rows = builds.builds(fw.name, release) if release else []
+        if not rows or rows[0].supports_python(py) is not False:
+            continue
+        b = rows[0]
+        newer = [
+            r
+            for r in builds.releases(fw.name)
+            if (vtuple(r) or ()) > (vtuple(release) or ())
+            and builds.builds(fw.name, r)[0].supports_python(py)
+        ]
+        target = newer[0] if newer else None
+        commands = [f'pip install "{fw.distribution or fw.name}=={target}.*"'] if target else []
+        yield Finding(
+            id="python-unsupported",
+            severity=W,
+            summary=f"{fw.name} {fw.version} has wheels for Python {b.python_min}-{b.python_max}, not {py}",
+            facts={
+                "framework": fw.name,
+                "version": fw.version,
+                "python": py,
+                "supported": f"{b.python_min}-{b.python_max}",
+            },
+            fix=(
+                f"Use a Python {b.python_min}-{b.python_max} environment"
+                + (
+                    f", or move to {fw.name} {target}, the first release with wheels for Python {py}"
+                    if target
+                    else ""
+                )
+                + ". A build made for another Python may be a source build without CUDA."
+            ),
+            commands=commands,
+            subject=fw.name,
+        )
+
+
+@rule(
+    "framework-no-gpu",
+    "a CUDA build of a framework, imported in a child process, sees no GPU although NVML lists one",
+    E,
+)
+def framework_no_gpu(s: Snapshot) -> Iterator[Finding]:
+    fws = [fw for fw in F.frameworks(s) if F.build_kind(fw) == "cuda"]
+    deep = [fw for fw in fws if fw.deep is not None and fw.deep.ok]
+    if not fws:
+        return
+    if not deep:
+        raise MissingFacts("no framework was imported (run with --deep)")
+    nv = need(s.nvidia, "NVIDIA facts")
+    if not (nv.nvml and nv.nvml.ok and nv.gpus):
+        return  # no working driver/GPU: no-driver, container-no-gpu and friends say why
+    for fw in deep:
+        assert fw.deep is not None
+        sees = fw.deep.gpu_available if fw.deep.gpu_available is not None else (fw.deep.device_count or 0) > 0
+        if sees:
+            continue
+        commands: list[str] = []
+        fix = "See the other findings (visible-devices, driver-too-old, cudnn-mismatch) for the cause."
+        if fw.name == "tensorflow":
+            commands = _fixes.gpu_build(s, fw).commands
+            fix = (
+                "TensorFlow skips the GPU when it cannot dlopen CUDA/cuDNN: install the and-cuda wheels and "
+                "keep "
+                "system CUDA off LD_LIBRARY_PATH."
+            )
+        yield Finding(
+            id="framework-no-gpu",
+            severity=E,
+            summary=f"{fw.name} {fw.version or ''} (CUDA {fw.cuda_build}) sees no GPU; "
+            f"NVML lists {len(nv.gpus)}",
+            facts={
+                "framework": fw.name,
+                "gpu_available": fw.deep.gpu_available,
+                "device_count": fw.deep.device_count,
+                "nvml_gpus": len(nv.gpus),
+                "CUDA_VISIBLE_DEVICES": (s.system.env.get("CUDA_VISIBLE_DEVICES") if s.system else None),
+            },
+            fix=fix,
+            commands=commands,
+            subject=fw.name,
+        )
+
+
+@rule(
+    "cuda-libs-missing",
+    "TensorFlow is a CUDA build but neither the nvidia-* wheels nor a system "
+    "cuDNN of its major are installed, so it silently runs on CPU",
+    E,
+)
+def cuda_libs_missing(s: Snapshot) -> Iterator[Finding]:
+    tf = next((fw for fw in F.frameworks(s) if fw.name == "tensorflow"), None)
+    if tf is None or F.build_kind(tf) != "cuda":
+        return
+    wheels = need(s.frameworks.nvidia_wheels if s.frameworks else None, "nvidia-* wheels")
+    major = (cudnn_tuple(tf.cudnn_build) or (None,))[0]
+    cuda_major = (F.framework_cuda(tf) or (None, None))[0]
+    has_wheel = any(n.startswith("nvidia-cudnn") for n in wheels)
+    libs = s.cuda.libraries if s.cuda else None
+    system_cudnn = [
+        lib
+        for lib in libs or []
+        if lib.name == "cudnn"
+        and lib.path
+        and not lib.error
+        and (major is None or (cudnn_tuple(lib.version) or (major,))[0] == major)
+    ]
+    if has_wheel or system_cudnn:
+        return
+    if libs is None:
+        raise MissingFacts("system cuDNN libraries unknown")
+    commands = _fixes.gpu_build(s, tf).commands
+    yield Finding(
+        id="cuda-libs-missing",
+        severity=E,
+        summary=f"TensorFlow {tf.version or ''} needs cuDNN {major or '?'} and CUDA {cuda_major or '?'} "
+        "libraries, and none are installed",
+        facts={
+            "tensorflow_cuda": tf.cuda_build,
+            "tensorflow_cudnn": tf.cudnn_build,
+            "nvidia_wheels": sorted(wheels),
+            "system_cudnn": [],
+        },
+        fix="Install TensorFlow with its and-cuda extra, which pulls matching CUDA and cuDNN wheels.",
+        commands=commands,
+        subject="tensorflow",
+    )

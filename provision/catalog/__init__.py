@@ -1,0 +1,175 @@
+"""The offline price catalog: cloud offerings per cloud, rig parts, storage and electricity rates.
+
+Public API (stable; ``provision up`` and the pricing commands rely on it):
+
+- ``load_offerings() -> list[Offering]``: every rentable shape, validated and integrity-checked.
+- ``load_parts() -> Parts``: CPUs, boards, PSUs, RAM kits, NVMe drives, allowances.
+- ``summary() -> list[CatalogFile]``: what each data file holds, where it came from and its age.
+
+Data files live in ``provision/catalog/data`` with ``source`` and ``as_of`` on every row; a file of the
+same name in the user catalog directory (written by ``provision catalog refresh``) replaces a
+shipped offerings file. Nothing is ever fetched implicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import ValidationError
+
+from provision.catalog import _files
+from provision.catalog._integrity import problems
+from provision.catalog._parts import (
+    Allowance,
+    Board,
+    Cpu,
+    Drive,
+    Part,
+    Parts,
+    Psu,
+    RamKit,
+    Rate,
+    electricity_rates,
+    load_parts,
+    storage_rates,
+)
+from provision.errors import ProvisionError
+from provision.models import Offering
+
+__all__ = [
+    "Allowance",
+    "Board",
+    "CatalogFile",
+    "Cpu",
+    "Drive",
+    "Offering",
+    "Part",
+    "Parts",
+    "Psu",
+    "RamKit",
+    "Rate",
+    "clouds",
+    "electricity_rates",
+    "load_offerings",
+    "load_parts",
+    "parse_offerings",
+    "problems",
+    "storage_rates",
+    "summary",
+]
+
+OFFERINGS_PREFIX = "offerings_"
+
+
+def clouds() -> list[str]:
+    """Clouds with a shipped offerings file."""
+    return [n[len(OFFERINGS_PREFIX) : -len(".csv")] for n in _files.shipped_names(OFFERINGS_PREFIX)]
+
+
+def parse_offerings(rows: list[dict[str, str]], where: str) -> list[Offering]:
+    """CSV rows -> Offerings; a malformed row raises ProvisionError naming file and row."""
+    out = []
+    for i, row in enumerate(rows, start=2):
+        clean = {k: (v if v != "" else None) for k, v in row.items() if k}
+        try:
+            out.append(Offering.model_validate(clean))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ProvisionError(
+                f"{where} row {i}: {field}: {first['msg']}",
+                hint="fix the row or re-run `provision catalog refresh`",
+            ) from exc
+    return out
+
+
+@lru_cache(maxsize=1)
+def _load_all() -> tuple[tuple[Offering, ...], tuple[CatalogFile, ...]]:
+    offers: list[Offering] = []
+    files: list[CatalogFile] = []
+    for cloud in clouds():
+        data = _files.read(f"{OFFERINGS_PREFIX}{cloud}.csv")
+        rows = parse_offerings(data.rows, f"{data.origin if data.origin != 'shipped' else data.name}")
+        offers.extend(rows)
+        files.append(
+            CatalogFile.of(data.name, cloud, data.origin, data.header, [(o.as_of, o.source) for o in rows])
+        )
+    bad = problems(offers)
+    if bad:
+        raise ProvisionError(
+            f"catalog integrity: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            hint="delete the refreshed file in the user catalog directory or re-run the refresh",
+        )
+    return tuple(offers), tuple(files)
+
+
+def load_offerings() -> list[Offering]:
+    """Every cloud offering in the catalog (shipped or refreshed), integrity-checked."""
+    return list(_load_all()[0])
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """One data file as ``provision catalog`` shows it."""
+
+    name: str
+    kind: str
+    origin: str
+    rows: int
+    as_of: str
+    age_days: int | None
+    sources: tuple[str, ...]
+    note: str
+
+    @classmethod
+    def of(cls, name: str, kind: str, origin: str, header: str, rows: list[tuple[str, str]]) -> CatalogFile:
+        """Summarise rows of (as_of, source); the oldest as_of is the file's age."""
+        dates = sorted(
+            {a for a, _ in rows}, key=lambda a: (_files.as_of_date(a) is None, _files.as_of_date(a))
+        )
+        oldest = dates[0] if dates else ""
+        sources = tuple(sorted({s.split(" (")[0].split(";")[0].split(":")[0] for _, s in rows}))
+        return cls(
+            name,
+            kind,
+            origin,
+            len(rows),
+            oldest,
+            _files.age_days(oldest) if oldest else None,
+            sources,
+            header,
+        )
+
+
+def summary() -> list[CatalogFile]:
+    """Every data file: offerings per cloud, then parts and rates, with row counts and ages."""
+    files = list(_load_all()[1])
+    parts = load_parts()
+    for name, kind, items in (
+        ("parts_cpus.csv", "cpus", parts.cpus),
+        ("parts_boards.csv", "boards", parts.boards),
+        ("parts_psus.csv", "psus", parts.psus),
+        ("parts_ram.csv", "ram", parts.ram),
+        ("parts_storage.csv", "nvme", parts.drives),
+        ("parts_other.csv", "other", parts.other),
+    ):
+        header = _files.read(name, allow_override=False).header
+        files.append(CatalogFile.of(name, kind, "shipped", header, [(p.price_date, p.source) for p in items]))
+    for name, kind, rates in (
+        ("storage_prices.csv", "storage", storage_rates()),
+        ("electricity.csv", "electricity", electricity_rates()),
+    ):
+        header = _files.read(name, allow_override=False).header
+        files.append(
+            CatalogFile.of(name, kind, "shipped", header, [(r.as_of, r.source) for r in rates.values()])
+        )
+    return files
+
+
+def reset_cache() -> None:
+    """Forget loaded files (after a refresh, or in tests that change PROVISION_CATALOG_DIR)."""
+    _load_all.cache_clear()
+    load_parts.cache_clear()
+    storage_rates.cache_clear()
+    electricity_rates.cache_clear()

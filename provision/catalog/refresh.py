@@ -1,0 +1,317 @@
+"""``provision catalog refresh``: rebuild one cloud's offerings from its price API.
+
+Only ever run on request. Fetching is in the adapters (``_aws_pricing``, ``_gcp_billing``);
+everything here is pure parsing of the API documents, so tests feed recorded responses.
+
+- AWS: Pricing API ``GetProducts`` (EC2, GPU instances, Linux, shared tenancy). The API has no spot
+  prices, so refreshed AWS rows carry on-demand only.
+- GCP: Cloud Billing Catalog SKUs. A GPU VM's price is its host machine type (per-vCPU and
+  per-GiB SKUs of its series) plus the attached GPUs (per-GPU SKUs); host shapes come from the
+  shipped catalog. TPU rows are carried over unchanged with their own source and date.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provision.catalog import _files
+from provision.catalog._integrity import problems
+from provision.errors import ProvisionError, UsageError
+from provision.models import Offering
+
+COLUMNS = [
+    "cloud",
+    "instance_type",
+    "accelerator",
+    "accelerator_count",
+    "accelerator_memory_gb",
+    "vcpus",
+    "ram_gb",
+    "region",
+    "price_on_demand",
+    "price_spot",
+    "kind",
+    "source",
+    "as_of",
+]
+
+#: EC2 family -> (canonical accelerator, GB per accelerator); GpuInfo is not in the Pricing API
+AWS_FAMILIES: dict[str, tuple[str, float]] = {
+    "g4dn": ("T4", 16),
+    "g5": ("A10G", 24),
+    "g6": ("L4", 24),
+    "g6e": ("L40S", 48),
+    "p3": ("V100", 16),
+    "p3dn": ("V100 32GB", 32),
+    "p4d": ("A100", 40),
+    "p4de": ("A100 80GB", 80),
+    "p5": ("H100", 80),
+    "p5e": ("H200", 141),
+    "p5en": ("H200", 141),
+}
+
+#: GCP GPU SKU description -> canonical accelerator (order matters: most specific first)
+GCP_GPUS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bA100 80GB\b", re.I), "A100 80GB"),
+    (re.compile(r"\bA100\b", re.I), "A100"),
+    (re.compile(r"\bH100 80GB\b(?! (?:Mega|Plus))", re.I), "H100"),
+    (re.compile(r"\bL4\b", re.I), "L4"),
+    (re.compile(r"\bT4\b", re.I), "T4"),
+    (re.compile(r"\bV100\b", re.I), "V100"),
+]
+_GCP_SKIP = re.compile(
+    r"commit|reserv|dws|calendar|flex|sole tenancy|custom|extended|premium|virtual workstation", re.I
+)
+_GCP_HOST = re.compile(
+    r"^(?:spot preemptible |preemptible )?(?P<series>[a-z]\d)(?: predefined)? instance (?P<what>core|ram)",
+    re.I,
+)
+
+
+@dataclass
+class RefreshResult:
+    """What a refresh wrote."""
+
+    cloud: str
+    path: Path
+    rows: int
+    as_of: str
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For --json."""
+        return {
+            "cloud": self.cloud,
+            "path": str(self.path),
+            "rows": self.rows,
+            "as_of": self.as_of,
+            "skipped": self.skipped,
+        }
+
+
+# ----------------------------------------------------------------------------- AWS
+
+
+def _num(text: str) -> float | None:
+    m = re.match(r"\s*([\d.]+)", text or "")
+    return float(m.group(1)) if m else None
+
+
+def parse_aws(price_list: Iterable[str], region: str) -> tuple[list[Offering], list[str]]:
+    """``PriceList`` documents -> on-demand offerings of known GPU families, and what was skipped."""
+    offers: dict[str, Offering] = {}
+    skipped: set[str] = set()
+    for raw in price_list:
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        attrs = doc.get("product", {}).get("attributes", {})
+        itype = attrs.get("instanceType", "")
+        if attrs.get("regionCode", region) != region or "." not in itype:
+            continue
+        family = itype.split(".")[0]
+        if family not in AWS_FAMILIES:
+            skipped.add(f"{itype} (GPU model of family {family} unknown)")
+            continue
+        price = _on_demand_hourly(doc.get("terms", {}))
+        if price is None:
+            skipped.add(f"{itype} (no hourly on-demand price)")
+            continue
+        accel, mem = AWS_FAMILIES[family]
+        count = int(_num(attrs.get("gpu", "")) or 0)
+        if count < 1:
+            skipped.add(f"{itype} (no GPU count)")
+            continue
+        published = str(doc.get("publicationDate", ""))[:10] or dt.date.today().isoformat()
+        vcpu = _num(attrs.get("vcpu", ""))
+        offers[itype] = Offering(
+            cloud="aws",
+            instance_type=itype,
+            accelerator=accel,
+            accelerator_count=count,
+            accelerator_memory_gb=mem,
+            vcpus=int(vcpu) if vcpu else None,
+            ram_gb=_num(attrs.get("memory", "")),
+            region=region,
+            price_on_demand=price,
+            price_spot=None,
+            kind="vm",
+            source=f"AWS Pricing API GetProducts AmazonEC2 {region}, Linux shared on-demand "
+            f"(sku {doc.get('product', {}).get('sku', '?')}, version {doc.get('version', '?')}); "
+            "no spot in this API",
+            as_of=published,
+        )
+    return sorted(
+        offers.values(), key=lambda o: (o.accelerator, o.accelerator_count, o.instance_type)
+    ), sorted(skipped)
+
+
+def _on_demand_hourly(terms: dict[str, Any]) -> float | None:
+    for term in terms.get("OnDemand", {}).values():
+        for dim in term.get("priceDimensions", {}).values():
+            if dim.get("unit") == "Hrs":
+                usd = float(dim.get("pricePerUnit", {}).get("USD", "0") or 0)
+                if usd > 0:
+                    return usd
+    return None
+
+
+# ----------------------------------------------------------------------------- GCP
+
+
+def _unit_price(sku: dict[str, Any]) -> tuple[float, str] | None:
+    infos = sku.get("pricingInfo") or []
+    if not infos:
+        return None
+    expr = infos[-1].get("pricingExpression", {})
+    rates = expr.get("tieredRates") or []
+    if not rates:
+        return None
+    price = rates[-1].get("unitPrice", {})
+    value = float(price.get("units") or 0) + float(price.get("nanos") or 0) / 1e9
+    return value, str(infos[-1].get("effectiveTime", ""))[:10]
+
+
+def gcp_prices(skus: Iterable[dict[str, Any]], region: str) -> dict[tuple[str, str, str], tuple[float, str]]:
+    """SKUs -> {(kind, name, market): ($/unit-hour, effective date)} for ``region``.
+
+    kind is "gpu" (name = canonical accelerator), "core" or "ram" (name = machine series such as
+    "a2"); market is "ondemand" or "spot".
+    """
+    out: dict[tuple[str, str, str], tuple[float, str]] = {}
+    for sku in skus:
+        cat = sku.get("category", {})
+        if cat.get("resourceFamily") != "Compute" or region not in (sku.get("serviceRegions") or []):
+            continue
+        usage = cat.get("usageType", "")
+        if usage not in {"OnDemand", "Preemptible"}:
+            continue
+        desc = sku.get("description", "")
+        if _GCP_SKIP.search(desc):
+            continue
+        price = _unit_price(sku)
+        if price is None or price[0] <= 0:
+            continue
+        market = "spot" if usage == "Preemptible" else "ondemand"
+        if cat.get("resourceGroup") == "GPU":
+            name = next((acc for rx, acc in GCP_GPUS if rx.search(desc)), None)
+            if name:
+                out.setdefault(("gpu", name, market), price)
+            continue
+        m = _GCP_HOST.match(desc)
+        if m:
+            out.setdefault((m.group("what").lower(), m.group("series").lower(), market), price)
+    return out
+
+
+def parse_gcp(
+    skus: Iterable[dict[str, Any]], shapes: Iterable[Offering], region: str
+) -> tuple[list[Offering], list[str]]:
+    """Price every shipped GCP VM shape (host + GPUs) from SKUs; TPU rows pass through unchanged."""
+    prices = gcp_prices(skus, region)
+    out: list[Offering] = []
+    skipped: list[str] = []
+    for shape in shapes:
+        if shape.kind != "vm":
+            out.append(shape)
+            continue
+        series = shape.instance_type.split("-")[0].lower()
+        vcpus, ram = shape.vcpus or 0, shape.ram_gb or 0.0
+        totals: dict[str, float | None] = {}
+        dates: list[str] = []
+        for market in ("ondemand", "spot"):
+            core = prices.get(("core", series, market))
+            mem = prices.get(("ram", series, market))
+            gpu = prices.get(("gpu", shape.accelerator, market))
+            if core is None or mem is None or gpu is None:
+                totals[market] = None
+                continue
+            totals[market] = round(vcpus * core[0] + ram * mem[0] + shape.accelerator_count * gpu[0], 5)
+            dates += [core[1], mem[1], gpu[1]]
+        if totals["ondemand"] is None:
+            skipped.append(
+                f"{shape.instance_type} + {shape.accelerator_count} x {shape.accelerator} "
+                f"(no SKU in {region})"
+            )
+            continue
+        spot = totals["spot"] if totals["spot"] is not None and totals["spot"] <= totals["ondemand"] else None
+        out.append(
+            shape.model_copy(
+                update={
+                    "region": region,
+                    "price_on_demand": totals["ondemand"],
+                    "price_spot": spot,
+                    "source": f"Cloud Billing Catalog API ({region}): {series.upper()} core x {vcpus} "
+                    f"+ RAM x {ram:g} GiB "
+                    f"+ {shape.accelerator_count} x {shape.accelerator} GPU SKUs",
+                    "as_of": max((d for d in dates if d), default=dt.date.today().isoformat()),
+                }
+            )
+        )
+    return out, skipped
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def to_csv(offers: Iterable[Offering], header: str) -> str:
+    """Offerings as a catalog CSV with a ``#`` header comment."""
+    buf = io.StringIO()
+    buf.write(f"# {header}\n")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for o in offers:
+        row = o.model_dump()
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+    return buf.getvalue()
+
+
+def write(cloud: str, offers: list[Offering], output: Path | None, header: str) -> Path:
+    """Integrity-check and write atomically; returns the path."""
+    if not offers:
+        raise ProvisionError(f"the {cloud} price API returned no usable GPU offerings; catalog unchanged")
+    bad = problems(offers)
+    if bad:
+        raise ProvisionError(f"refreshed {cloud} rows fail integrity: {bad[0]}; catalog unchanged")
+    path = output or _files.user_dir() / f"offerings_{cloud}.csv"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(to_csv(offers, header), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def refresh(cloud: str, *, region: str | None = None, output: Path | None = None) -> RefreshResult:
+    """Fetch, parse, check and write one cloud's offerings."""
+    from provision.catalog import load_offerings, reset_cache
+
+    if cloud == "aws":
+        from provision.catalog import _aws_pricing
+
+        region = region or "us-east-1"
+        offers, skipped = parse_aws(_aws_pricing.fetch_gpu_products(region), region)
+    elif cloud == "gcp":
+        from provision.catalog import _gcp_billing
+
+        region = region or "us-central1"
+        shapes = [o for o in load_offerings() if o.cloud == "gcp"]
+        offers, skipped = parse_gcp(_gcp_billing.fetch_compute_skus(), shapes, region)
+    else:
+        raise UsageError(f"cannot refresh {cloud!r}: only aws and gcp have price APIs mlrig reads")
+    today = dt.date.today().isoformat()
+    path = write(
+        cloud, offers, output, f"{cloud} offerings rebuilt by `provision catalog refresh` on {today}"
+    )
+    reset_cache()
+    fresh = [o.as_of for o in offers if o.kind == "vm"]  # GCP TPU rows are carried over unchanged
+    as_of = max(fresh, key=lambda a: _files.as_of_date(a) or dt.date.min, default=today)
+    return RefreshResult(cloud, path, len(offers), as_of, skipped)

@@ -1,0 +1,247 @@
+"""What every cloud driver offers: the Provider protocol, the plan it executes and its errors.
+
+Drivers only act; deciding (which offer, which zones in which order, what to clean up) happens in
+provision/launch.py on plain data, so the same orchestration runs against AWS, Compute Engine and
+Cloud TPU, and against moto or the loopback fake in tests.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from provision.errors import ProvisionError, UsageError
+
+#: tag/label keys. AWS allows ':' in keys, GCE labels only [a-z0-9_-], so each cloud maps them.
+TAG_LAUNCH = "mlrig-launch"
+TAG_OWNER = "mlrig-owner"
+TAG_NAME = "mlrig-name"
+TAG_EXPIRY = "mlrig-expiry"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+
+
+def check_name(name: str) -> str:
+    """Machine names must be valid everywhere we use them: GCE names, labels, ssh Host aliases."""
+    if not _NAME_RE.match(name):
+        raise UsageError(
+            f"invalid machine name {name!r}",
+            hint="use 2-40 characters: lowercase letters, digits and '-', starting with a letter",
+        )
+    return name
+
+
+def owner_label(owner: str) -> str:
+    """The owner as a tag/label value (GCE labels allow only lowercase letters, digits, _ and -)."""
+    return re.sub(r"[^a-z0-9_-]", "-", owner.lower())[:63] or "unknown"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """Whether a driver supports something, and if not, why (shown by ``provision up --help``)."""
+
+    supported: bool
+    why_not: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One place to try: a zone of a region, spot or on-demand."""
+
+    region: str
+    zone: str
+    spot: bool
+
+    def __str__(self) -> str:
+        return f"{self.zone} ({'spot' if self.spot else 'on-demand'})"
+
+
+@dataclass
+class Plan:
+    """Everything decided before spending: what to launch, where to try, at what price."""
+
+    name: str
+    launch_id: str
+    cloud: str
+    #: "vm" or "tpu-vm"
+    kind: str
+    instance_type: str
+    accelerator: str
+    accelerator_count: int
+    region: str
+    spot: bool
+    disk_gb: int
+    owner: str
+    created_at: float
+    #: regions to try in order (the first is ``region``)
+    regions: list[str]
+    #: pinned zone: only this one is tried
+    zone: str | None = None
+    image: str | None = None
+    autostop_minutes: int | None = None
+    setup_script: str | None = None
+    setup_path: str | None = None
+    wait: str = "ssh"
+    ssh_cidr: str | None = None
+    key_name: str | None = None
+    key_path: str | None = None
+    price_per_hour: float | None = None
+    price_on_demand: float | None = None
+    price_source: str | None = None
+    price_as_of: str | None = None
+    #: with spot: fall back to on-demand after every spot placement failed
+    on_demand_fallback: bool = True
+    tpu_runtime: str | None = None
+    vcpus: int | None = None
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.autostop_minutes is None else self.created_at + 60 * self.autostop_minutes
+
+    def tags(self) -> dict[str, str]:
+        """The labels every created resource carries (values valid for both AWS and GCE)."""
+        expiry = "never" if self.expires_at is None else str(int(self.expires_at))
+        return {
+            TAG_LAUNCH: self.launch_id,
+            TAG_OWNER: owner_label(self.owner),
+            TAG_NAME: self.name,
+            TAG_EXPIRY: expiry,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("setup_script", None)  # may hold secrets; only its path is kept
+        return data
+
+
+class FailureKind(str, enum.Enum):
+    """Why one placement failed; decides where the launch goes next."""
+
+    CAPACITY = "capacity"  # try the next zone
+    UNSUPPORTED = "unsupported"  # type not offered in this zone: next zone
+    QUOTA = "quota"  # regional limit: skip the rest of this region (and market)
+    SPOT_PRICE = "spot-price"  # spot not available at that price: on-demand may work
+    THROTTLE = "throttle"  # back off and retry the same place
+    UNKNOWN_OUTCOME = "unknown-outcome"  # the create call timed out: look before retrying
+    FATAL = "fatal"  # a bad request: stop and clean up
+
+
+class AttemptError(ProvisionError):
+    """A create call failed in one placement; ``kind`` says what to try next."""
+
+    def __init__(self, kind: FailureKind, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{code}: {message}", hint=hint)
+        self.kind = kind
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One placement tried and what happened there (listed in the failure message)."""
+
+    placement: Placement
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.placement}: {self.kind}: {self.reason}"
+
+
+class LaunchFailed(ProvisionError):
+    """Every placement failed (or a fatal error stopped the launch); everything was cleaned up."""
+
+    def __init__(self, message: str, attempts: list[Attempt], hint: str | None = None) -> None:
+        lines = [message, *(f"  tried {a}" for a in attempts)]
+        super().__init__("\n".join(lines), hint=hint)
+        self.attempts = attempts
+
+
+@dataclass
+class Resource:
+    """Something a driver created (or found tagged as ours)."""
+
+    cloud: str
+    #: instance, security_group, key_pair, firewall, tpu_node
+    kind: str
+    region: str
+    id: str
+    zone: str | None = None
+    name: str | None = None
+    launch_id: str | None = None
+    owner: str | None = None
+    state: str | None = None
+    instance_type: str | None = None
+    spot: bool | None = None
+    public_ip: str | None = None
+    private_ip: str | None = None
+    launched_at: float | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Still costing money or blocking cleanup (anything but terminated/deleted)."""
+        return (self.state or "").lower() not in {"terminated", "deleted", "shutting-down", "gone"}
+
+
+class Journal(Protocol):
+    """Where a driver records intent before a create call and its outcome after."""
+
+    def intent(
+        self, kind: str, region: str, zone: str | None, name: str | None, token: str | None
+    ) -> int: ...
+
+    def created(self, row: int, resource_id: str) -> None: ...
+
+    def failed(self, row: int, error: str) -> None: ...
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A cloud driver. Every method is safe to repeat; deletes of things already gone succeed."""
+
+    cloud: str
+    features: Mapping[str, Feature]
+
+    def check_credentials(self) -> None:
+        """Raise CredentialsError (with the command that fixes it) when no credentials are usable."""
+
+    def zones(self, plan: Plan, region: str) -> list[str]:
+        """Zones of ``region`` where ``plan.instance_type`` can be tried, best first."""
+
+    def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
+        """Create what the machine needs in ``region`` (key pair, firewall); idempotent."""
+
+    def find(self, plan: Plan, region: str) -> Resource | None:
+        """The machine of this launch if one already exists (idempotent re-runs)."""
+
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+        """Create the machine in ``placement``; raise AttemptError classified by FailureKind."""
+
+    def wait_running(self, res: Resource, timeout: float) -> Resource:
+        """Poll until running; return it with its addresses."""
+
+    def delete(self, res: Resource) -> bool:
+        """Delete; False when it was already gone. Waits until an instance no longer blocks cleanup."""
+
+    def list_ours(self, regions: list[str]) -> list[Resource]:
+        """Everything tagged/labelled as mlrig's in these regions (for ls, gc and leak checks)."""
+
+    def refresh(self, res: Resource) -> Resource:
+        """The resource's current state (``state='gone'`` when it no longer exists)."""
+
+
+def poll(fn: Any, *, timeout: float, interval: float, what: str) -> Any:
+    """Call ``fn`` until it returns something truthy, or raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise ProvisionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)

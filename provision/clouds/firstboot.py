@@ -1,0 +1,53 @@
+"""The first-boot script (AWS user-data, GCE/TPU startup-script): autostop timer, envcheck, setup.
+
+Pure text rendering, so its content is tested without a cloud. The timer is a guest-side
+``shutdown``; on AWS the instance is launched with InstanceInitiatedShutdownBehavior=terminate so
+the shutdown terminates it, on Compute Engine ``max_run_duration`` enforces it from outside too.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from provision.clouds.base import Plan
+
+REPORT_PATH = "/var/lib/mlrig/envcheck.json"
+LOG_PATH = "/var/log/mlrig-firstboot.log"
+
+
+def render(plan: Plan, envcheck_spec: str, ssh_user: str) -> str:
+    """A bash script run once as root on first boot; every step logs and none blocks the next."""
+    lines = [
+        "#!/bin/bash",
+        f"# mlrig first boot for {plan.name} (launch {plan.launch_id})",
+        "set -u",
+        "mkdir -p /var/lib/mlrig",
+        f"exec >>{LOG_PATH} 2>&1",
+        'echo "mlrig first boot: $(date -u +%FT%TZ)"',
+    ]
+    if plan.autostop_minutes:
+        lines += [
+            f"# autostop: power off after {plan.autostop_minutes} min (launched to terminate on shutdown)",
+            f"shutdown -h +{int(plan.autostop_minutes)} 'mlrig autostop' || "
+            f"systemd-run --on-active={int(plan.autostop_minutes)}m /sbin/poweroff",
+        ]
+    spec = shlex.quote(envcheck_spec)
+    lines += [
+        "# envcheck report of the fresh machine, kept for `provision ssh NAME cat " + REPORT_PATH + "`",
+        f"(python3 -m pip install --quiet --user {spec} || python3 -m pip install --quiet {spec}) "
+        f"&& python3 -m envcheck --deep --output {REPORT_PATH} >/var/lib/mlrig/envcheck.txt "
+        "|| echo 'envcheck could not run'",
+    ]
+    if plan.setup_script:
+        user = shlex.quote(ssh_user)
+        lines += [
+            "# user setup script (--setup), run as the login user",
+            "cat >/var/lib/mlrig/setup.sh <<'MLRIG_SETUP_EOF'",
+            plan.setup_script.rstrip("\n"),
+            "MLRIG_SETUP_EOF",
+            "chmod 0755 /var/lib/mlrig/setup.sh",
+            f"if id {user} >/dev/null 2>&1; then sudo -u {user} -H bash /var/lib/mlrig/setup.sh; "
+            'else bash /var/lib/mlrig/setup.sh; fi; echo "setup exited with $?"',
+        ]
+    lines.append("touch /var/lib/mlrig/firstboot.done")
+    return "\n".join(lines) + "\n"

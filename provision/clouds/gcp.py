@@ -1,0 +1,390 @@
+"""Compute Engine driver (google-cloud-compute, REST): one labelled VM plus one SSH firewall rule.
+
+GPUs are attached on N1 (T4, V100, P100, P4) and built in on A2/A3/G2, with on_host_maintenance
+TERMINATE as GPUs require. Operations are waited on with our own Zone/GlobalOperationsClient from the
+client factory (``ExtendedOperation.result()`` would poll the real Google host whatever the
+endpoint), and the insert carries a requestId derived from the launch, so a retried call after a
+lost answer is deduplicated by Compute Engine.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from provision.clouds import _clients, firstboot
+from provision.clouds.base import (
+    TAG_LAUNCH,
+    TAG_OWNER,
+    AttemptError,
+    FailureKind,
+    Feature,
+    Journal,
+    Placement,
+    Plan,
+    Resource,
+    poll,
+)
+from provision.errors import CredentialsError, ProvisionError
+
+#: catalog accelerator name -> Compute Engine accelerator type for N1 attachments.
+#: source: cloud.google.com/compute/docs/gpus (GPU models for N1), as_of 2026-11
+ATTACHED_GPUS = {"T4": "nvidia-tesla-t4", "V100": "nvidia-tesla-v100", "P100": "nvidia-tesla-p100",
+                 "P4": "nvidia-tesla-p4"}
+#: machine families whose GPUs come with the machine type (no guestAccelerators)
+BUILT_IN_FAMILIES = ("a2-", "a3-", "a4-", "g2-", "g4-")
+
+_CAPACITY = {"ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "RESOURCE_POOL_EXHAUSTED",
+             "STOCKOUT"}
+_QUOTA = {"QUOTA_EXCEEDED", "quotaExceeded"}
+_THROTTLE = {"RESOURCE_OPERATION_RATE_EXCEEDED", "rateLimitExceeded", "userRateLimitExceeded"}
+_UNSUPPORTED = {"UNSUPPORTED_OPERATION", "RESOURCE_NOT_FOUND", "notFound"}
+QUOTA_HINT = ("see the region's quotas with `gcloud compute regions describe {region}` and ask for more at "
+              "https://console.cloud.google.com/iam-admin/quotas")
+
+
+def request_id(launch_id: str, what: str) -> str:
+    """A stable UUID per launch and call: Compute Engine ignores a repeated requestId."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlrig:{launch_id}:{what}"))
+
+
+def net_tag(launch_id: str) -> str:
+    return f"mlrig-{launch_id}"
+
+
+def firewall_name(launch_id: str) -> str:
+    return f"mlrig-{launch_id}-ssh"
+
+
+def classify_codes(codes: list[str], message: str, region: str) -> AttemptError:
+    """Operation error codes (or HTTP error reasons) -> AttemptError."""
+    first = codes[0] if codes else "UNKNOWN"
+    if any(c in _CAPACITY for c in codes) or "exhausted" in message.lower() and "quota" not in message.lower():
+        return AttemptError(FailureKind.CAPACITY, first, message)
+    if any(c in _QUOTA for c in codes) or "quota" in message.lower():
+        return AttemptError(FailureKind.QUOTA, first, message, hint=QUOTA_HINT.format(region=region))
+    if any(c in _THROTTLE for c in codes):
+        return AttemptError(FailureKind.THROTTLE, first, message)
+    if any(c in _UNSUPPORTED for c in codes) or "not available" in message or "not found" in message.lower():
+        return AttemptError(FailureKind.UNSUPPORTED, first, message)
+    return AttemptError(FailureKind.FATAL, first, message)
+
+
+def classify_http(exc: Any, region: str) -> AttemptError:
+    """A google.api_core exception from a create call -> AttemptError (or CredentialsError)."""
+    code = int(getattr(exc, "code", 0) or 0)
+    message = str(getattr(exc, "message", exc))
+    reasons = [str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
+    if code == 401 or (code == 403 and not any(r in _QUOTA for r in reasons) and "quota" not in message.lower()):
+        raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
+    if code in (429, 503) and not reasons:
+        reasons = ["rateLimitExceeded"] if "exhausted" not in message.lower() else ["RESOURCE_POOL_EXHAUSTED"]
+    if code == 404:
+        reasons = reasons or ["notFound"]
+    return classify_codes(reasons or [f"HTTP {code}"], message, region)
+
+
+def _not_found(exc: Exception) -> bool:
+    return int(getattr(exc, "code", 0) or 0) == 404
+
+
+class GcpProvider:
+    """Compute Engine VMs with GPUs."""
+
+    cloud = "gcp"
+    features = {  # noqa: RUF012 - read-only table
+        "gpu": Feature(True),
+        "tpu": Feature(True, None),
+        "spot": Feature(True),
+        "autostop": Feature(True),
+        "capacity_failover": Feature(True),
+        "quota_precheck": Feature(False, "quota errors name the metric and where to ask for more; regions.get "
+                                         "quotas are not checked before launching"),
+        "idempotent_launch": Feature(True),
+    }
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._clients: dict[str, Any] = {}
+        self._project: str | None = None
+        self._firewall_done = False
+
+    def _c(self, kind: str) -> Any:
+        if kind not in self._clients:
+            self._clients[kind] = _clients.gcp_client(self.settings, kind)
+        return self._clients[kind]
+
+    @property
+    def project(self) -> str:
+        if self._project is None:
+            self._project = _clients.gcp_project(self.settings)
+        return self._project
+
+    def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Call the API with our timeout; network failures and refused credentials become errors."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return fn(*args, timeout=self.settings.api_timeout, **kw)
+        except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
+            if "quota" in str(exc).lower():
+                raise
+            raise CredentialsError(f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT) from None
+        except gexc.RetryError as exc:
+            raise ProvisionError(f"Google Cloud did not answer: {exc}") from None
+        except (OSError, ConnectionError) as exc:
+            raise ProvisionError(f"Google Cloud did not answer: {exc}") from None
+
+    def _wait(self, op: Any, zone: str | None) -> Any:
+        """Wait on a Compute operation with our own operations client (keeps the endpoint)."""
+        from google.cloud import compute_v1
+
+        deadline = time.monotonic() + self.settings.launch_timeout
+        while op.status != compute_v1.Operation.Status.DONE:
+            if time.monotonic() > deadline:
+                raise ProvisionError(f"operation {op.name} did not finish within {self.settings.launch_timeout:g}s")
+            if zone:
+                op = self._api(self._c("ZoneOperationsClient").wait, project=self.project, zone=zone,
+                               operation=op.name)
+            else:
+                op = self._api(self._c("GlobalOperationsClient").wait, project=self.project, operation=op.name)
+        return op
+
+    @staticmethod
+    def _op_error(op: Any) -> tuple[list[str], str] | None:
+        errors = list(op.error.errors) if op.error and op.error.errors else []
+        if not errors:
+            return None
+        return [e.code for e in errors], "; ".join(e.message for e in errors)
+
+    # ------------------------------------------------------------------ Provider
+    def check_credentials(self) -> None:
+        _ = self.project
+
+    def zones(self, plan: Plan, region: str) -> list[str]:
+        pager = self._api(self._c("ZonesClient").list, project=self.project)
+        out = [z.name for z in pager if z.region.rsplit("/", 1)[-1] == region and z.status in ("UP", "")]
+        return sorted(out)
+
+    def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
+        """One global firewall rule: tcp/22 from the caller only, to this launch's network tag."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import compute_v1
+
+        if self._firewall_done:
+            return
+        name = firewall_name(plan.launch_id)
+        fw = compute_v1.Firewall(
+            name=name, network="global/networks/default", direction="INGRESS", priority=1000,
+            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
+            source_ranges=[plan.ssh_cidr or ""], target_tags=[net_tag(plan.launch_id)],
+            description=f"mlrig launch={plan.launch_id} owner={plan.tags()[TAG_OWNER]} name={plan.name}",
+        )
+        row = journal.intent("firewall", "global", None, name, request_id(plan.launch_id, "firewall"))
+        try:
+            op = self._api(self._c("FirewallsClient").insert_unary, request=compute_v1.InsertFirewallRequest(
+                project=self.project, firewall_resource=fw, request_id=request_id(plan.launch_id, "firewall")))
+            op = self._wait(op, None)
+        except gexc.Conflict:
+            op = None  # created by an earlier attempt of this same launch
+        except gexc.GoogleAPICallError as exc:
+            journal.failed(row, str(exc))
+            raise ProvisionError(f"could not create the SSH firewall rule {name}: {exc.message}") from None
+        err = self._op_error(op) if op is not None else None
+        if err:
+            journal.failed(row, err[1])
+            raise ProvisionError(f"could not create the SSH firewall rule {name}: {err[1]}")
+        journal.created(row, name)
+        self._firewall_done = True
+
+    def _image(self, plan: Plan) -> str:
+        if plan.image:
+            return plan.image
+        img = self._api(self._c("ImagesClient").get_from_family, project=self.settings.gcp_image_project,
+                        family=self.settings.gcp_image_family)
+        return str(img.self_link)
+
+    def find(self, plan: Plan, region: str) -> Resource | None:
+        for res in self._list_instances(f'labels.{TAG_LAUNCH} = "{plan.launch_id}"'):
+            if res.alive and res.state not in ("STOPPING", "TERMINATED"):
+                return res
+        return None
+
+    def instance_body(self, plan: Plan, placement: Placement, image: str) -> Any:
+        """The Instance resource for ``plan`` in ``placement`` (pure but for the image URL)."""
+        from google.cloud import compute_v1
+
+        zone = placement.zone
+        labels = plan.tags()
+        pub = Path(f"{plan.key_path}.pub").read_text().strip() if plan.key_path else None
+        items = [compute_v1.Items(key="startup-script", value=firstboot.render(
+            plan, self.settings.envcheck_spec, self.settings.gcp_ssh_user))]
+        if pub:
+            items.append(compute_v1.Items(key="ssh-keys", value=f"{self.settings.gcp_ssh_user}:{pub}"))
+        sched = compute_v1.Scheduling(
+            on_host_maintenance="TERMINATE", automatic_restart=not placement.spot,
+            provisioning_model="SPOT" if placement.spot else "STANDARD",
+        )
+        if placement.spot or plan.autostop_minutes:
+            sched.instance_termination_action = "DELETE"
+        if plan.autostop_minutes:
+            sched.max_run_duration = compute_v1.Duration(seconds=60 * plan.autostop_minutes)
+        inst = compute_v1.Instance(
+            name=plan.name, machine_type=f"zones/{zone}/machineTypes/{plan.instance_type}", labels=labels,
+            tags=compute_v1.Tags(items=[net_tag(plan.launch_id)]),
+            disks=[compute_v1.AttachedDisk(
+                boot=True, auto_delete=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
+                    source_image=image, disk_size_gb=plan.disk_gb, labels=labels,
+                    disk_type=f"zones/{zone}/diskTypes/pd-balanced"))],
+            network_interfaces=[compute_v1.NetworkInterface(
+                network="global/networks/default",
+                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")])],
+            metadata=compute_v1.Metadata(items=items), scheduling=sched,
+        )
+        if not plan.instance_type.startswith(BUILT_IN_FAMILIES):
+            gpu = ATTACHED_GPUS.get(plan.accelerator.split()[0].upper())
+            if gpu is None:
+                raise ProvisionError(f"{plan.accelerator} cannot be attached to {plan.instance_type}")
+            inst.guest_accelerators = [compute_v1.AcceleratorConfig(
+                accelerator_type=f"zones/{zone}/acceleratorTypes/{gpu}", accelerator_count=plan.accelerator_count)]
+        return inst
+
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+        from google.api_core import exceptions as gexc
+        from google.cloud import compute_v1
+
+        zone = placement.zone
+        body = self.instance_body(plan, placement, self._image(plan))
+        rid = request_id(plan.launch_id, f"insert:{attempt}")
+        row = journal.intent("instance", placement.region, zone, plan.name, rid)
+        try:
+            op = self._c("InstancesClient").insert_unary(
+                request=compute_v1.InsertInstanceRequest(project=self.project, zone=zone, instance_resource=body,
+                                                         request_id=rid),
+                timeout=self.settings.api_timeout)
+        except (OSError, gexc.DeadlineExceeded) as exc:
+            # the answer was lost; the insert may have happened: look before deciding
+            found = self.find(plan, placement.region)
+            if found is not None:
+                journal.created(row, found.id)
+                return found
+            journal.failed(row, f"no answer: {exc}")
+            raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "Timeout", str(exc)) from None
+        except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
+            journal.failed(row, str(exc)[:300])
+            raise classify_http(exc, placement.region) from None
+        except gexc.Conflict:
+            found = self.find(plan, placement.region)
+            if found is None:
+                journal.failed(row, "name taken by a machine that is not ours")
+                raise AttemptError(FailureKind.FATAL, "alreadyExists",
+                                   f"an instance named {plan.name} already exists in {zone}") from None
+            journal.created(row, found.id)
+            return found
+        except gexc.GoogleAPICallError as exc:
+            journal.failed(row, str(exc)[:300])
+            raise classify_http(exc, placement.region) from None
+        op = self._wait(op, zone)
+        err = self._op_error(op)
+        if err:
+            journal.failed(row, f"{err[0][0]}: {err[1]}")
+            raise classify_codes(err[0], err[1], placement.region)
+        journal.created(row, plan.name)
+        return Resource("gcp", "instance", placement.region, plan.name, zone=zone, name=plan.name,
+                        launch_id=plan.launch_id, state="PROVISIONING", instance_type=plan.instance_type,
+                        spot=placement.spot)
+
+    def _get(self, res: Resource) -> Any | None:
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._api(self._c("InstancesClient").get, project=self.project, zone=res.zone, instance=res.id)
+        except gexc.NotFound:
+            return None
+
+    def wait_running(self, res: Resource, timeout: float) -> Resource:
+        def check() -> Resource | None:
+            inst = self._get(res)
+            if inst is None:
+                raise ProvisionError(f"instance {res.id} disappeared while starting (preempted or deleted)")
+            if inst.status in ("STOPPING", "STOPPED", "TERMINATED", "SUSPENDED"):
+                raise ProvisionError(f"instance {res.id} is {inst.status} while starting")
+            return _instance(inst) if inst.status == "RUNNING" else None
+
+        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")  # type: ignore[no-any-return]
+
+    def delete(self, res: Resource) -> bool:
+        from google.api_core import exceptions as gexc
+
+        try:
+            if res.kind == "instance":
+                from google.cloud import compute_v1
+
+                op = self._api(self._c("InstancesClient").delete_unary, request=compute_v1.DeleteInstanceRequest(
+                    project=self.project, zone=res.zone, instance=res.id,
+                    request_id=request_id(res.launch_id or res.id, f"delete:{res.zone}/{res.id}")))
+                self._wait(op, res.zone)
+                return True
+            if res.kind == "firewall":
+                op = self._api(self._c("FirewallsClient").delete_unary, project=self.project, firewall=res.id)
+                self._wait(op, None)
+                return True
+        except gexc.NotFound:
+            return False
+        except gexc.GoogleAPICallError as exc:
+            raise ProvisionError(f"could not delete {res.kind} {res.id}: {exc.message}") from None
+        raise ProvisionError(f"gcp cannot delete a {res.kind}")
+
+    def _list_instances(self, flt: str) -> list[Resource]:
+        from google.cloud import compute_v1
+
+        pager = self._api(self._c("InstancesClient").aggregated_list, request=compute_v1.AggregatedListInstancesRequest(
+            project=self.project, filter=flt))
+        out = []
+        for _scope, scoped in pager:
+            out += [_instance(i) for i in scoped.instances]
+        return out
+
+    def list_firewalls(self) -> list[Resource]:
+        out = []
+        for fw in self._api(self._c("FirewallsClient").list, project=self.project):
+            if not fw.name.startswith("mlrig-"):
+                continue
+            meta = dict(p.split("=", 1) for p in fw.description.split() if "=" in p)
+            out.append(Resource("gcp", "firewall", "global", fw.name, name=fw.name, launch_id=meta.get("launch"),
+                                owner=meta.get("owner"), state="exists"))
+        return out
+
+    def list_ours(self, regions: list[str]) -> list[Resource]:
+        return self._list_instances(f"labels.{TAG_LAUNCH}:*") + self.list_firewalls()
+
+    def refresh(self, res: Resource) -> Resource:
+        if res.kind != "instance":
+            return res
+        inst = self._get(res)
+        if inst is None:
+            res.state = "gone"
+            return res
+        return _instance(inst)
+
+
+def _instance(inst: Any) -> Resource:
+    zone = inst.zone.rsplit("/", 1)[-1]
+    nics = list(inst.network_interfaces)
+    public = None
+    private = None
+    if nics:
+        private = nics[0].network_i_p or None
+        acs = list(nics[0].access_configs)
+        public = (acs[0].nat_i_p or None) if acs else None
+    labels = dict(inst.labels)
+    return Resource(
+        cloud="gcp", kind="instance", region=zone.rsplit("-", 1)[0], id=inst.name, zone=zone, name=inst.name,
+        launch_id=labels.get(TAG_LAUNCH), owner=labels.get(TAG_OWNER),
+        # a TERMINATED instance is stopped, not gone: its disk still exists and bills
+        state="STOPPED" if inst.status == "TERMINATED" else inst.status,
+        instance_type=inst.machine_type.rsplit("/", 1)[-1],
+        spot=inst.scheduling.provisioning_model == "SPOT", public_ip=public, private_ip=private,
+    )

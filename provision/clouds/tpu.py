@@ -1,0 +1,222 @@
+"""Cloud TPU VM driver (google-cloud-tpu, tpu_v2): one labelled node plus the GCP SSH firewall rule.
+
+The transport is configurable (gRPC by default, REST when the endpoint is overridden, as in tests);
+long-running operations are polled through the same client, which keeps the endpoint. The node id
+is the machine name, so a repeated create of the same launch answers 409 and is adopted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from provision.clouds import _clients, firstboot
+from provision.clouds.base import (
+    TAG_LAUNCH,
+    TAG_OWNER,
+    AttemptError,
+    FailureKind,
+    Feature,
+    Journal,
+    Placement,
+    Plan,
+    Resource,
+    poll,
+)
+from provision.clouds.gcp import GcpProvider, net_tag
+from provision.errors import CredentialsError, ProvisionError
+
+_GONE = {"DELETING", "TERMINATED", "PREEMPTED", "HIDDEN"}
+
+
+def classify(exc: Any, region: str) -> AttemptError:
+    """A create_node / operation error -> AttemptError. TPU reports stockouts as RESOURCE_EXHAUSTED."""
+    code = int(getattr(exc, "code", 0) or 0)
+    message = str(getattr(exc, "message", exc))
+    low = message.lower()
+    if code == 401 or (code == 403 and "quota" not in low):
+        raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
+    if "quota" in low:
+        return AttemptError(FailureKind.QUOTA, "QUOTA_EXCEEDED", message,
+                            hint=f"see Cloud TPU quotas for {region} at https://console.cloud.google.com/iam-admin/quotas")
+    if code in (429, 503) or "capacity" in low or "exhausted" in low:
+        return AttemptError(FailureKind.CAPACITY, "RESOURCE_EXHAUSTED", message)
+    if code == 404 or "not found" in low or "not supported" in low:
+        return AttemptError(FailureKind.UNSUPPORTED, "NOT_FOUND", message)
+    return AttemptError(FailureKind.FATAL, f"HTTP {code}", message)
+
+
+class TpuProvider:
+    """Cloud TPU VMs (tpu_v2)."""
+
+    cloud = "gcp"
+    features = {  # noqa: RUF012 - read-only table
+        "gpu": Feature(False, "use --gpu without --tpu for Compute Engine GPU VMs"),
+        "tpu": Feature(True),
+        "spot": Feature(True),
+        "autostop": Feature(False, "TPU VMs have no max-run-duration: the guest powers off at the autostop time, "
+                                   "but the node still exists until `provision down`"),
+        "capacity_failover": Feature(True),
+        "quota_precheck": Feature(False, "quota errors are reported with where to ask for more"),
+        "idempotent_launch": Feature(True),
+    }
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.gcp = GcpProvider(settings)  # zones and the SSH firewall rule are Compute Engine's
+        self._client: Any = None
+        self._project: str | None = None
+
+    @property
+    def tpu(self) -> Any:
+        if self._client is None:
+            self._client = _clients.tpu_client(self.settings)
+        return self._client
+
+    @property
+    def project(self) -> str:
+        if self._project is None:
+            self._project = _clients.tpu_project(self.settings)
+        return self._project
+
+    def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        from google.api_core import exceptions as gexc
+
+        try:
+            return fn(*args, timeout=self.settings.api_timeout, **kw)
+        except gexc.Unauthenticated as exc:
+            raise CredentialsError(f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT) from None
+        except (gexc.RetryError, OSError, ConnectionError) as exc:
+            raise ProvisionError(f"Cloud TPU did not answer: {exc}") from None
+
+    def _node_name(self, zone: str, node_id: str) -> str:
+        return f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
+
+    # ------------------------------------------------------------------ Provider
+    def check_credentials(self) -> None:
+        _ = self.project
+        self.gcp.check_credentials()
+
+    def zones(self, plan: Plan, region: str) -> list[str]:
+        return self.gcp.zones(plan, region)
+
+    def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
+        self.gcp.prepare(plan, region, journal)
+
+    def find(self, plan: Plan, region: str) -> Resource | None:
+        for res in self._list():
+            if res.launch_id == plan.launch_id and res.alive:
+                return res
+        return None
+
+    def node_body(self, plan: Plan, placement: Placement) -> Any:
+        from google.cloud import tpu_v2
+
+        metadata = {"startup-script": firstboot.render(plan, self.settings.envcheck_spec,
+                                                       self.settings.gcp_ssh_user)}
+        if plan.key_path:
+            pub = Path(f"{plan.key_path}.pub").read_text().strip()
+            metadata["ssh-keys"] = f"{self.settings.gcp_ssh_user}:{pub}"
+        return tpu_v2.Node(
+            accelerator_type=plan.instance_type, runtime_version=plan.tpu_runtime or "",
+            network_config=tpu_v2.NetworkConfig(enable_external_ips=True),
+            scheduling_config=tpu_v2.SchedulingConfig(spot=placement.spot),
+            labels=plan.tags(), tags=[net_tag(plan.launch_id)], metadata=metadata,
+        )
+
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+        from google.api_core import exceptions as gexc
+        from google.cloud import tpu_v2
+
+        zone = placement.zone
+        row = journal.intent("tpu_node", placement.region, zone, plan.name, None)
+        try:
+            op = self._api(self.tpu.create_node, request=tpu_v2.CreateNodeRequest(
+                parent=f"projects/{self.project}/locations/{zone}", node_id=plan.name,
+                node=self.node_body(plan, placement)))
+        except gexc.Conflict:
+            found = self.find(plan, placement.region)
+            if found is None:
+                journal.failed(row, "node id taken by a node that is not ours")
+                raise AttemptError(FailureKind.FATAL, "ALREADY_EXISTS",
+                                   f"a TPU node named {plan.name} already exists in {zone}") from None
+            journal.created(row, found.id)
+            return found
+        except gexc.GoogleAPICallError as exc:
+            journal.failed(row, str(exc)[:300])
+            raise classify(exc, placement.region) from None
+        # the node exists from here on (CREATING), even if the operation later fails
+        journal.created(row, plan.name)
+        res = Resource("gcp", "tpu_node", placement.region, plan.name, zone=zone, name=plan.name,
+                       launch_id=plan.launch_id, state="CREATING", instance_type=plan.instance_type,
+                       spot=placement.spot)
+        try:
+            op.result(timeout=self.settings.launch_timeout)
+        except gexc.GoogleAPICallError as exc:
+            self.delete(res)  # a failed create may leave a node behind; never keep it
+            raise classify(exc, placement.region) from None
+        return res
+
+    def _get(self, res: Resource) -> Any | None:
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._api(self.tpu.get_node, name=self._node_name(res.zone or "", res.id))
+        except gexc.NotFound:
+            return None
+
+    def wait_running(self, res: Resource, timeout: float) -> Resource:
+        def check() -> Resource | None:
+            node = self._get(res)
+            if node is None:
+                raise ProvisionError(f"TPU node {res.id} disappeared while starting")
+            state = node.state.name
+            if state in _GONE or state == "STOPPED":
+                raise ProvisionError(f"TPU node {res.id} is {state} while starting")
+            return _node(node) if state == "READY" else None
+
+        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to be READY")  # type: ignore[no-any-return]
+
+    def delete(self, res: Resource) -> bool:
+        from google.api_core import exceptions as gexc
+
+        if res.kind == "firewall":
+            return self.gcp.delete(res)
+        try:
+            op = self._api(self.tpu.delete_node, name=self._node_name(res.zone or "", res.id))
+            op.result(timeout=self.settings.launch_timeout)
+            return True
+        except gexc.NotFound:
+            return False
+        except gexc.GoogleAPICallError as exc:
+            raise ProvisionError(f"could not delete TPU node {res.id}: {exc.message}") from None
+
+    def _list(self) -> list[Resource]:
+        pager = self._api(self.tpu.list_nodes, parent=f"projects/{self.project}/locations/-")
+        return [_node(n) for n in pager if TAG_LAUNCH in n.labels]
+
+    def list_ours(self, regions: list[str]) -> list[Resource]:
+        return self._list() + self.gcp.list_firewalls()
+
+    def refresh(self, res: Resource) -> Resource:
+        node = self._get(res)
+        if node is None:
+            res.state = "gone"
+            return res
+        return _node(node)
+
+
+def _node(node: Any) -> Resource:
+    parts = node.name.split("/")
+    zone, node_id = parts[3], parts[5]
+    eps = list(node.network_endpoints)
+    public = eps[0].access_config.external_ip or None if eps else None
+    private = eps[0].ip_address or None if eps else None
+    labels = dict(node.labels)
+    state = node.state.name
+    return Resource(
+        cloud="gcp", kind="tpu_node", region=zone.rsplit("-", 1)[0], id=node_id, zone=zone, name=node_id,
+        launch_id=labels.get(TAG_LAUNCH), owner=labels.get(TAG_OWNER),
+        state="gone" if state in _GONE else state, instance_type=node.accelerator_type,
+        spot=bool(node.scheduling_config.spot), public_ip=public, private_ip=private,
+    )

@@ -1,0 +1,272 @@
+"""``provision up`` deciding, before anything is spent: which offer, which places, in which order.
+
+Pure functions over the catalog's Offerings and the request; the cloud drivers only act on the Plan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.clouds.base import Placement, Plan, check_name
+from provision.errors import ProvisionError, UsageError
+from provision.models import Offering
+from provision.settings import Settings
+
+#: TPU generation as users say it -> the accelerator-type prefix Cloud TPU uses.
+#: source: cloud.google.com/tpu/docs/system-architecture-tpu-vm (accelerator types), as_of 2026-11
+_TPU_PREFIX = {
+    "v2": "v2",
+    "v3": "v3",
+    "v4": "v4",
+    "v5e": "v5litepod",
+    "v5litepod": "v5litepod",
+    "v5p": "v5p",
+    "v6e": "v6e",
+}
+#: default TPU VM software per generation. source: cloud.google.com/tpu/docs/runtimes, as_of 2026-11
+TPU_RUNTIMES = {
+    "v2": "tpu-ubuntu2204-base",
+    "v3": "tpu-ubuntu2204-base",
+    "v4": "tpu-ubuntu2204-base",
+    "v5litepod": "v2-alpha-tpuv5-lite",
+    "v5p": "v2-alpha-tpuv5",
+    "v6e": "v2-alpha-tpuv6e",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for on the command line."""
+
+    cloud: str
+    gpu: str | None = None
+    instance_type: str | None = None
+    tpu: str | None = None
+    region: str | None = None
+    zone: str | None = None
+    spot: bool = False
+    disk_gb: int = 200
+    image: str | None = None
+    name: str | None = None
+    autostop: str | None = None
+    setup_path: Path | None = None
+    wait: str = "ssh"
+    ssh_cidr: str | None = None
+    key_name: str | None = None
+    on_demand_fallback: bool = True
+
+
+def parse_gpu(text: str) -> tuple[str, int]:
+    """``A10G:1`` -> ("A10G", 1); ``H100`` -> ("H100", 1)."""
+    name, _, count = text.partition(":")
+    try:
+        n = int(count) if count else 1
+    except ValueError:
+        raise UsageError(f"bad --gpu {text!r}", hint="write NAME:COUNT, e.g. --gpu A10G:1") from None
+    if not name or n < 1:
+        raise UsageError(f"bad --gpu {text!r}", hint="write NAME:COUNT, e.g. --gpu A10G:1")
+    return name, n
+
+
+def parse_minutes(text: str) -> int:
+    """``90`` / ``90m`` / ``2h`` / ``1h30m`` -> minutes."""
+    m = re.fullmatch(r"\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m?)?\s*", text.lower())
+    if not m or not (m.group(1) or m.group(2)):
+        raise UsageError(f"bad duration {text!r}", hint="write e.g. 45m, 2h or 1h30m")
+    minutes = int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+    if minutes < 1:
+        raise UsageError("--autostop must be at least 1 minute")
+    return minutes
+
+
+def tpu_type(text: str) -> str:
+    """``v5e-8`` -> ``v5litepod-8`` (the Cloud TPU accelerator type)."""
+    m = re.fullmatch(r"(?:tpu-)?(v\d+[a-z]*|v5litepod)-(\d+)", text.strip().lower())
+    if not m or m.group(1) not in _TPU_PREFIX:
+        raise UsageError(f"bad --tpu {text!r}", hint="write GENERATION-SIZE, e.g. --tpu v5e-8 or --tpu v4-8")
+    return f"{_TPU_PREFIX[m.group(1)]}-{m.group(2)}"
+
+
+def region_of(cloud: str, zone: str) -> str:
+    """us-east-1a -> us-east-1 (AWS); us-central1-a -> us-central1 (Google Cloud)."""
+    if cloud == "aws":
+        return zone.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return zone.rsplit("-", 1)[0]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def load_offers(settings: Settings) -> list[Offering]:
+    """Offers from PROVISION_OFFERS_FILE when set, else from the shipped catalog."""
+    if settings.offers_file:
+        try:
+            raw = json.loads(settings.offers_file.read_text())
+            return [Offering.model_validate(o) for o in raw]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read offers from {settings.offers_file}: {exc}") from None
+    try:
+        from provision.catalog import load_offerings
+    except ImportError:
+        raise ProvisionError(
+            "the offer catalog (provision.catalog) is not available",
+            hint="pin --instance-type with --region, or set PROVISION_OFFERS_FILE to a JSON list of offerings",
+        ) from None
+    return list(load_offerings())
+
+
+def matching_offers(req: Request, offers: list[Offering]) -> list[Offering]:
+    """Offers that satisfy the request, cheapest first for the requested market."""
+    kind = "tpu-vm" if req.tpu else "vm"
+    region = req.region or (region_of(req.cloud, req.zone) if req.zone else None)
+    out = [o for o in offers if o.cloud == req.cloud and o.kind == kind]
+    if req.tpu:
+        want = "tpu-" + tpu_type(req.tpu)
+        out = [o for o in out if o.instance_type in (want, want.removeprefix("tpu-"))]
+    elif req.instance_type:
+        out = [o for o in out if o.instance_type == req.instance_type]
+    if req.gpu:
+        name, count = parse_gpu(req.gpu)
+        out = [
+            o for o in out if _norm(o.accelerator).startswith(_norm(name)) and o.accelerator_count == count
+        ]
+    if region:
+        out = [o for o in out if o.region == region]
+
+    def price(o: Offering) -> float:
+        p = o.price_spot if req.spot else o.price_on_demand
+        return p if p is not None else float("inf")
+
+    return sorted(out, key=lambda o: (price(o), o.instance_type))
+
+
+def make_plan(
+    req: Request,
+    offers: list[Offering],
+    settings: Settings,
+    *,
+    now: float | None = None,
+    launch_id: str | None = None,
+) -> Plan:
+    """The Plan for ``req``: the cheapest matching offer unless an instance type or TPU is pinned."""
+    if req.cloud not in ("aws", "gcp"):
+        raise UsageError(f"unknown cloud {req.cloud!r}", hint="choose --cloud aws or --cloud gcp")
+    if sum(x is not None for x in (req.gpu, req.instance_type, req.tpu)) == 0:
+        raise UsageError(
+            "say what to launch", hint="pass --gpu A10G:1, --instance-type g5.xlarge or --tpu v5e-8"
+        )
+    if req.tpu and req.cloud != "gcp":
+        raise UsageError("TPUs exist only on Google Cloud", hint="use --cloud gcp --tpu v5e-8")
+    if req.tpu and (req.gpu or req.instance_type):
+        raise UsageError("--tpu cannot be combined with --gpu or --instance-type")
+    if req.wait not in ("ssh", "running"):
+        raise UsageError(f"bad --wait {req.wait!r}", hint="choose --wait ssh or --wait running")
+    if not 10 <= req.disk_gb <= 16384:
+        raise UsageError(f"bad --disk {req.disk_gb}", hint="give the boot disk size in GB, 10-16384")
+    now = time.time() if now is None else now
+    launch_id = launch_id or uuid.uuid4().hex[:12]
+    found = matching_offers(req, offers)
+    offer = found[0] if found else None
+    estimate_from = None
+    if offer is None and (req.instance_type or req.tpu) and (req.region or req.zone):
+        # a pinned type in a region the catalog doesn't price: use the same type elsewhere as an estimate
+        elsewhere = matching_offers(Request(cloud=req.cloud, gpu=req.gpu, instance_type=req.instance_type,
+                                            tpu=req.tpu, spot=req.spot), offers)
+        if elsewhere:
+            offer, estimate_from = elsewhere[0], elsewhere[0].region
+    if offer is None and not ((req.instance_type or req.tpu) and (req.region or req.zone)):
+        what = req.gpu or req.instance_type or req.tpu
+        where = f" in {req.region or req.zone}" if (req.region or req.zone) else ""
+        raise UsageError(
+            f"no {req.cloud} offer for {what}{where}{' as spot' if req.spot else ''} in the catalog",
+            hint="`provision gpus` lists what the catalog knows; a pinned --instance-type with --region "
+            "launches without a catalog price",
+        )
+    if offer is not None and req.spot and offer.price_spot is None:
+        raise UsageError(f"{offer.instance_type} has no spot price in the catalog", hint="drop --spot")
+    kind = "tpu-vm" if req.tpu else "vm"
+    instance_type = offer.instance_type if offer else (req.instance_type or f"tpu-{tpu_type(req.tpu or '')}")
+    if kind == "tpu-vm":
+        instance_type = instance_type.removeprefix("tpu-")
+    if req.zone:
+        region = region_of(req.cloud, req.zone)
+    elif req.region:
+        region = req.region
+    else:
+        region = offer.region if offer else ""
+    fallback = settings.aws_regions if req.cloud == "aws" else ()
+    regions = [region] + ([r for r in fallback if r != region] if not (req.region or req.zone) else [])
+    setup_script = None
+    if req.setup_path:
+        try:
+            setup_script = req.setup_path.read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read --setup {req.setup_path}: {exc.strerror}") from None
+        if "MLRIG_SETUP_EOF" in setup_script:
+            raise UsageError("the --setup script may not contain the line MLRIG_SETUP_EOF")
+    accel = offer.accelerator if offer else (parse_gpu(req.gpu)[0] if req.gpu else (req.tpu or "?"))
+    count = offer.accelerator_count if offer else (parse_gpu(req.gpu)[1] if req.gpu else 1)
+    name = check_name(req.name or f"{_norm(accel)[:12] or 'gpu'}-{launch_id[:4]}")
+    price = None if offer is None else (offer.price_spot if req.spot else offer.price_on_demand)
+    tpu_runtime = None
+    if kind == "tpu-vm":
+        tpu_runtime = req.image or TPU_RUNTIMES[instance_type.rsplit("-", 1)[0]]
+    plan = Plan(
+        name=name,
+        launch_id=launch_id,
+        cloud=req.cloud,
+        kind=kind,
+        instance_type=instance_type,
+        accelerator=accel,
+        accelerator_count=count,
+        region=region,
+        spot=req.spot,
+        disk_gb=req.disk_gb,
+        owner=settings.owner,
+        created_at=now,
+        regions=regions,
+        zone=req.zone,
+        image=None if kind == "tpu-vm" else req.image,
+        autostop_minutes=parse_minutes(req.autostop) if req.autostop else None,
+        setup_script=setup_script,
+        setup_path=str(req.setup_path) if req.setup_path else None,
+        wait=req.wait,
+        ssh_cidr=req.ssh_cidr,
+        key_name=req.key_name,
+        price_per_hour=price,
+        price_on_demand=offer.price_on_demand if offer else None,
+        price_source=offer.source if offer else None,
+        price_as_of=offer.as_of if offer else None,
+        on_demand_fallback=req.on_demand_fallback,
+        tpu_runtime=tpu_runtime,
+        vcpus=offer.vcpus if offer else None,
+    )
+    if offer is None:
+        plan.notes.append(f"{instance_type} is not in the catalog: price unknown")
+    if estimate_from:
+        plan.notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
+    if len(regions) > 1:
+        plan.notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
+    if req.ssh_cidr == "0.0.0.0/0":
+        plan.notes.append("WARNING: SSH will be open to the whole internet (--ssh-cidr 0.0.0.0/0)")
+    return plan
+
+
+def placements(plan: Plan, zones_of: Callable[[str], list[str]]) -> Iterator[Placement]:
+    """Where to try, in order: each zone of each region; then, for spot, the same on-demand.
+
+    ``zones_of`` is asked lazily, so regions after the first are only listed when needed.
+    """
+    markets = [True, False] if plan.spot and plan.on_demand_fallback else [plan.spot]
+    for spot in markets:
+        for region in plan.regions:
+            zones = [plan.zone] if plan.zone else zones_of(region)
+            for zone in zones:
+                yield Placement(region=region, zone=zone, spot=spot)

@@ -1,0 +1,296 @@
+"""Loopback clouds for the provision tests: moto's EC2 behind a fault-injecting WSGI layer, a Compute
+Engine / Cloud TPU fake, and a "what is my IP" echo. Everything binds 127.0.0.1 on a free port and
+is shut down at teardown; no test ever reaches a real cloud.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+HERE = Path(__file__).parent
+FIXTURES = HERE.parent / "fixtures" / "cloud"
+REGIONS = ("us-east-1", "us-west-2")
+AMI_PARAM = "/mlrig-test/dlami/ami-id"
+TAG = "mlrig-launch"
+
+
+def _load(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+gcp_fake = _load("_gcp_fake")
+
+
+# --------------------------------------------------------------------------- AWS fault layer
+@dataclass
+class Fault:
+    """Answer ``action`` with an EC2 error (or delay it) ``times`` times, optionally only when the
+    request body contains ``match`` (e.g. a zone)."""
+
+    action: str
+    code: str = ""
+    status: int = 400
+    times: int = 1
+    match: str | None = None
+    message: str = "injected by the test"
+    #: seconds to sleep AFTER forwarding to moto (the call succeeds but the answer comes too late)
+    delay_after: float = 0.0
+    hits: int = 0
+
+
+@dataclass
+class FaultLayer:
+    """WSGI middleware in front of moto: EC2 Query-protocol errors injected per Action."""
+
+    app: Any
+    faults: list[Fault] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *faults: Fault) -> None:
+        with self.lock:
+            self.faults.extend(faults)
+
+    def inject(self, **kw: Any) -> Fault:
+        fault = Fault(**kw)
+        self.add(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.log.clear()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        import io
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        text = body.decode("utf-8", "replace")
+        action = (parse_qs(text).get("Action") or [""])[0]
+        fault = None
+        with self.lock:
+            if action:
+                self.log.append(action)
+            for f in self.faults:
+                if f.action == action and f.hits < f.times and (f.match is None or f.match in text):
+                    f.hits += 1
+                    fault = f
+                    break
+        if fault is not None and fault.code:
+            xml = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{fault.code}</Code>'
+                f"<Message>{fault.message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+            ).encode()
+            start_response(f"{fault.status} ERR", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+            return [xml]
+        result = list(self.app(environ, start_response))
+        if fault is not None and fault.delay_after:
+            time.sleep(fault.delay_after)
+        return result
+
+
+@dataclass
+class MotoServer:
+    url: str
+    faults: FaultLayer
+
+    def reset(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
+        self.faults.clear()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    os.environ["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    layer = FaultLayer(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, layer, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield MotoServer(f"http://127.0.0.1:{server.server_port}", layer)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- my-IP echo
+class _IpHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"203.0.113.7\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def ip_echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _IpHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- Compute Engine / TPU fake
+@pytest.fixture(scope="session")
+def gcp_server() -> Iterator[Any]:
+    fake = gcp_fake.FakeGcp()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+# --------------------------------------------------------------------------- per-test environment
+@pytest.fixture
+def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, ip_echo: str,
+              gcp_server: Any) -> dict[str, str]:
+    """Environment for one test: fresh moto and GCP fake, dummy credentials, state under tmp_path."""
+    moto_server.reset()
+    gcp_server.reset()
+    empty = tmp_path / "none"
+    empty.write_text("")
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PROVISION_AWS_ENDPOINT": moto_server.url,
+        "PROVISION_AWS_REGIONS": ",".join(REGIONS),
+        "PROVISION_AWS_AMI_PARAM": AMI_PARAM,
+        "PROVISION_GCP_PROJECT": "proj",
+        "PROVISION_GCP_COMPUTE_ENDPOINT": gcp_server.url,
+        "PROVISION_GCP_TPU_ENDPOINT": gcp_server.url,
+        "PROVISION_STATE_DIR": str(tmp_path / "state"),
+        "PROVISION_SSH_CONFIG": str(tmp_path / "ssh" / "config"),
+        "PROVISION_OFFERS_FILE": str(FIXTURES / "offers.json"),
+        "PROVISION_IP_URL": ip_echo,
+        "PROVISION_POLL_INTERVAL": "0.01",
+        "PROVISION_API_TIMEOUT": "5",
+        "PROVISION_LAUNCH_TIMEOUT": "20",
+        "PROVISION_SSH_TIMEOUT": "2",
+        "PROVISION_OWNER": "tester",
+    }
+    for k in list(os.environ):
+        if k.startswith(("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")):
+            monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    _seed_ami(moto_server.url)
+    return env
+
+
+_AMIS: dict[str, str] = {}
+
+
+def _seed_ami(url: str) -> None:
+    """moto has no DLAMI parameters: publish one of its own AMIs under our test prefix."""
+    import boto3
+
+    for region in REGIONS:
+        kw = {"endpoint_url": url, "region_name": region, "aws_access_key_id": "testing",
+              "aws_secret_access_key": "testing"}
+        if region not in _AMIS:  # listing moto's ~1300 AMIs takes seconds: once per session
+            _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        if ("ssm", region) not in _EC2:
+            _EC2[("ssm", region)] = boto3.client("ssm", **kw)
+        _EC2[("ssm", region)].put_parameter(Name=AMI_PARAM, Value=_AMIS[region], Type="String",
+                                                Overwrite=True)
+
+
+_EC2: dict[tuple[str, str], Any] = {}
+
+
+def ec2(url: str, region: str = "us-east-1") -> Any:
+    """A boto3 EC2 client of the tests' own (cached: building a client costs ~0.3 s)."""
+    import boto3
+
+    if (url, region) not in _EC2:
+        _EC2[(url, region)] = boto3.client("ec2", endpoint_url=url, region_name=region,
+                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    return _EC2[(url, region)]
+
+
+def aws_leaks(url: str) -> list[str]:
+    """Everything tagged as mlrig's on moto that still exists (terminated instances don't count)."""
+    out = []
+    for region in REGIONS:
+        c = ec2(url, region)
+        flt = [{"Name": "tag-key", "Values": [TAG]}]
+        for r in c.describe_instances(Filters=flt)["Reservations"]:
+            for i in r["Instances"]:
+                if i["State"]["Name"] != "terminated":
+                    out.append(f"{region} instance {i['InstanceId']} {i['State']['Name']}")
+        out += [f"{region} sg {g['GroupId']}" for g in c.describe_security_groups(Filters=flt)["SecurityGroups"]]
+        out += [f"{region} key {k['KeyName']}" for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]]
+    return out
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process (as a user runs it)."""
+    skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith(skip)}, **env}
+    full["COLUMNS"] = "200"
+    return subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full, stdin=subprocess.DEVNULL, check=False, **kw)
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text)
+
+
+@pytest.fixture
+def leaks(moto_server: MotoServer, gcp_server: Any) -> Any:
+    """``leaks()`` -> everything tagged as mlrig's still alive on moto and the GCP fake."""
+    return lambda: aws_leaks(moto_server.url) + gcp_server.ours()
+
+
+@pytest.fixture
+def cli(cloud_env: dict[str, str]) -> Any:
+    """``cli([...])`` runs the real ``provision`` CLI in a child process against the fakes."""
+    return lambda args, env=None, **kw: run_cli(args, cloud_env if env is None else env, **kw)
+
+
+@pytest.fixture
+def ec2_client(moto_server: MotoServer) -> Any:
+    return lambda region="us-east-1": ec2(moto_server.url, region)
