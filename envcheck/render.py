@@ -296,6 +296,23 @@ def _nvidia(n: NvidiaInfo | None, verbose: bool) -> RenderableType:
     return _section("NVIDIA", Group(*parts), n)
 
 
+#: CUDA runtime error codes the device-count call returns on broken machines (cuda_runtime_api.h)
+_CUDA_ERRORS = {
+    3: "initialization error",
+    35: "insufficient driver",
+    100: "no CUDA-capable device",
+    101: "invalid device ordinal",
+    802: "system not ready (fabric manager?)",
+    804: "forward compatibility not supported on this GPU",
+    999: "unknown error",
+}
+
+
+def _cuda_error(code: int) -> str:
+    name = _CUDA_ERRORS.get(code)
+    return f"error {code}" + (f" ({name})" if name else "")
+
+
 def _nvcc(c: CudaInfo) -> str | None:
     where = c.nvcc_on_path[0] if c.nvcc_on_path else None
     if c.nvcc_version and where:
@@ -326,7 +343,9 @@ def _cuda(c: CudaInfo | None, verbose: bool) -> RenderableType:
             None
             if c.device_count_code is None
             else (
-                f"{c.device_count} device(s)" if c.device_count_code == 0 else f"error {c.device_count_code}"
+                f"{c.device_count} device(s)"
+                if c.device_count_code == 0
+                else _cuda_error(c.device_count_code)
             ),
         ),
     ]
@@ -389,7 +408,8 @@ def _frameworks(fw: FrameworksInfo | None, verbose: bool) -> RenderableType:
         sees: RenderableType = Text("--deep", style="dim")
         if f.deep is not None:
             if f.deep.ok:
-                sees = Text(", ".join(f.deep.devices) or "no devices")
+                took = f" ({f.deep.import_seconds:.1f} s import)" if verbose and f.deep.import_seconds else ""
+                sees = Text((", ".join(f.deep.devices) or "no devices") + took)
             else:
                 sees = Text(f"failed: {f.deep.error}", style="red")
             if verbose and f.deep.loaded_libraries:

@@ -175,8 +175,9 @@ def make_plan(
     found = matching_offers(req, offers)
     offer = found[0] if found else None
     estimate_from = None
-    if offer is None and (req.instance_type or req.tpu) and (req.region or req.zone):
-        # a pinned type in a region the catalog doesn't price: use the same type elsewhere as an estimate
+    if offer is None and (req.region or req.zone):
+        # a region the catalog doesn't price (it lists one region per type): the same shape elsewhere is
+        # the estimate; the cloud itself says whether the type exists there
         elsewhere = matching_offers(Request(cloud=req.cloud, gpu=req.gpu, instance_type=req.instance_type,
                                             tpu=req.tpu, spot=req.spot), offers)
         if elsewhere:

@@ -151,7 +151,10 @@ try:
         break
     devices = jax.devices()
     accel = [d for d in devices if d.platform != "cpu"]
-    result["devices"] = ["%s:%d %s" % (d.platform, d.id, d.device_kind) for d in devices]
+    result["devices"] = [
+        "%s:%d" % (d.platform, d.id) + ("" if d.device_kind.lower() == d.platform else " " + d.device_kind)
+        for d in devices
+    ]
     result["device_count"] = len(accel)
     result["gpu_available"] = any(d.platform in ("gpu", "cuda", "rocm") for d in accel)
     result["ok"] = True

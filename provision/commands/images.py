@@ -35,41 +35,95 @@ class BackendChoice(str, Enum):
 
 FrameworkOpt = Annotated[
     str,
-    typer.Option("--framework", "-f", help="torch, tensorflow or jax, optionally pinned: torch==2.6.", envvar="PROVISION_FRAMEWORK"),
+    typer.Option(
+        "--framework",
+        "-f",
+        help="torch, tensorflow or jax, optionally pinned: torch==2.6.",
+        envvar="PROVISION_FRAMEWORK",
+    ),
 ]
 CudaOpt = Annotated[
-    str | None, typer.Option("--cuda", help="CUDA version (12.4, cu126) or 'cpu'. Default: the best that fits.", envvar="PROVISION_CUDA")
+    str | None,
+    typer.Option(
+        "--cuda",
+        help="CUDA version (12.4, cu126) or 'cpu'. Default: the best that fits.",
+        envvar="PROVISION_CUDA",
+    ),
 ]
 DriverOpt = Annotated[
-    str | None, typer.Option("--driver", help="The target's NVIDIA driver (535.104.05): picks the newest CUDA it runs.", envvar="PROVISION_DRIVER")
+    str | None,
+    typer.Option(
+        "--driver",
+        help="The target's NVIDIA driver (535.104.05): picks the newest CUDA it runs.",
+        envvar="PROVISION_DRIVER",
+    ),
 ]
 GpuOpt = Annotated[
-    list[str] | None, typer.Option("--gpu", help="Target GPU (repeatable): refuses builds without code for it.", envvar="PROVISION_GPU")
+    list[str] | None,
+    typer.Option(
+        "--gpu", help="Target GPU (repeatable): refuses builds without code for it.", envvar="PROVISION_GPU"
+    ),
 ]
-PythonOpt = Annotated[str | None, typer.Option("--python", help="Python version (3.11).", envvar="PROVISION_PYTHON")]
+PythonOpt = Annotated[
+    str | None, typer.Option("--python", help="Python version (3.11).", envvar="PROVISION_PYTHON")
+]
 FlavorOpt = Annotated[
-    Flavor, typer.Option("--flavor", help="runtime (lean) or devel (CUDA toolkit + cuDNN headers for extensions).", envvar="PROVISION_FLAVOR")
+    Flavor,
+    typer.Option(
+        "--flavor",
+        help="runtime (lean) or devel (CUDA toolkit + cuDNN headers for extensions).",
+        envvar="PROVISION_FLAVOR",
+    ),
 ]
-JupyterOpt = Annotated[bool, typer.Option("--jupyter", help="Add JupyterLab, port 8888 and a HEALTHCHECK.", envvar="PROVISION_JUPYTER")]
+JupyterOpt = Annotated[
+    bool,
+    typer.Option(
+        "--jupyter", help="Add JupyterLab, port 8888 and a HEALTHCHECK.", envvar="PROVISION_JUPYTER"
+    ),
+]
 ReportOpt = Annotated[
     Path | None,
-    typer.Option("--from-envcheck", help="Plan for the machine in this envcheck JSON report.", envvar="PROVISION_FROM_ENVCHECK"),
+    typer.Option(
+        "--from-envcheck",
+        help="Plan for the machine in this envcheck JSON report.",
+        envvar="PROVISION_FROM_ENVCHECK",
+    ),
 ]
 BaseOpt = Annotated[
-    str | None, typer.Option("--base", help="Use this (pinned) base image instead of the planned one.", envvar="PROVISION_IMAGE_BASE")
+    str | None,
+    typer.Option(
+        "--base",
+        help="Use this (pinned) base image instead of the planned one.",
+        envvar="PROVISION_IMAGE_BASE",
+    ),
 ]
 FwIndexOpt = Annotated[
     str | None,
-    typer.Option("--framework-index", help="Wheel index for the framework step ('none': local wheels only).", envvar="PROVISION_FRAMEWORK_INDEX"),
+    typer.Option(
+        "--framework-index",
+        help="Wheel index for the framework step ('none': local wheels only).",
+        envvar="PROVISION_FRAMEWORK_INDEX",
+    ),
 ]
 IndexOpt = Annotated[
-    str | None, typer.Option("--index-url", help="Index for the other packages ('none': local wheels only).", envvar="PROVISION_INDEX_URL")
+    str | None,
+    typer.Option(
+        "--index-url",
+        help="Index for the other packages ('none': local wheels only).",
+        envvar="PROVISION_INDEX_URL",
+    ),
 ]
 EnvcheckReqOpt = Annotated[
     str | None,
-    typer.Option("--envcheck-requirement", help="What installs envcheck in the image (default mlrig==<this version>).", envvar="PROVISION_ENVCHECK_REQUIREMENT"),
+    typer.Option(
+        "--envcheck-requirement",
+        help="What installs envcheck in the image (default mlrig==<this version>).",
+        envvar="PROVISION_ENVCHECK_REQUIREMENT",
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", envvar="PROVISION_JSON")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", envvar="PROVISION_JSON")
+]
 
 
 def _out() -> Console:
@@ -109,7 +163,7 @@ def _plan(
         driver=driver,
         gpus=gpus,
         python=python,
-        flavor=flavor.value,  # type: ignore[arg-type]
+        flavor="devel" if flavor == Flavor.devel else "runtime",
         jupyter=jupyter,
         base=base,
         framework_index=framework_index,
@@ -137,10 +191,26 @@ def _show_plan(plan: ImagePlan, console: Console) -> None:
         ("cuDNN", plan.cudnn),
         ("Python", f"{plan.python} ({plan.os})"),
         ("base image", f"{plan.base_image}  [{plan.flavor}]"),
-        ("driver", f">= {plan.min_driver}" + (f" (>= {plan.toolkit_driver} for every CUDA {plan.cuda} feature)" if plan.toolkit_driver else "")
-         if plan.min_driver else None),
+        (
+            "driver",
+            f">= {plan.min_driver}"
+            + (
+                f" (>= {plan.toolkit_driver} for every CUDA {plan.cuda} feature)"
+                if plan.toolkit_driver
+                else ""
+            )
+            if plan.min_driver
+            else None,
+        ),
         ("your driver", f"{plan.driver}: {plan.driver_mode}" if plan.driver else None),
-        ("GPUs", ", ".join(f"{g.name} (sm {g.compute_capability}: {' '.join(g.covered_by) or 'unchecked'})" for g in plan.gpus) or None),
+        (
+            "GPUs",
+            ", ".join(
+                f"{g.name} (sm {g.compute_capability}: {' '.join(g.covered_by) or 'unchecked'})"
+                for g in plan.gpus
+            )
+            or None,
+        ),
         ("index", plan.framework_index),
         ("envcheck", plan.envcheck_requirement),
     ]
@@ -152,7 +222,9 @@ def _show_plan(plan: ImagePlan, console: Console) -> None:
         console.print(f"[yellow]note:[/] {note}")
     dates = sorted({f.as_of for f in plan.facts})
     if dates:
-        console.print(f"[dim]version facts as of {dates[0]}..{dates[-1]} (envcheck knowledge base)[/]")
+        console.print(
+            f"[dim]facts as of {dates[0]}..{dates[-1]} (envcheck knowledge base; base-image tables)[/]"
+        )
 
 
 def plan_cmd(
@@ -171,7 +243,20 @@ def plan_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Resolve framework <-> CUDA <-> cuDNN <-> base image <-> driver <-> GPU into one image plan."""
-    plan = _plan(framework, cuda, driver, gpu, python, flavor, jupyter, from_envcheck, base, framework_index, index_url, envcheck_requirement)
+    plan = _plan(
+        framework,
+        cuda,
+        driver,
+        gpu,
+        python,
+        flavor,
+        jupyter,
+        from_envcheck,
+        base,
+        framework_index,
+        index_url,
+        envcheck_requirement,
+    )
     if json_out:
         typer.echo(json.dumps({**plan.model_dump(mode="json"), "labels": plan.labels()}, indent=2))
         return
@@ -179,7 +264,12 @@ def plan_cmd(
 
 
 def render_cmd(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the build context into.", envvar="PROVISION_IMAGE_DIR")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Directory to write the build context into.", envvar="PROVISION_IMAGE_DIR"
+        ),
+    ],
     framework: FrameworkOpt = "torch",
     cuda: CudaOpt = None,
     driver: DriverOpt = None,
@@ -193,29 +283,74 @@ def render_cmd(
     index_url: IndexOpt = None,
     envcheck_requirement: EnvcheckReqOpt = None,
     cache_mounts: Annotated[
-        bool, typer.Option("--cache-mounts", help="BuildKit pip/apt cache mounts (built with the docker CLI).", envvar="PROVISION_CACHE_MOUNTS")
+        bool,
+        typer.Option(
+            "--cache-mounts",
+            help="BuildKit pip/apt cache mounts (built with the docker CLI).",
+            envvar="PROVISION_CACHE_MOUNTS",
+        ),
     ] = False,
     ca_bundle: Annotated[
-        Path | None, typer.Option("--ca-bundle", help="CA bundle for pip in the builder stage only (TLS proxies).", envvar="PROVISION_CA_BUNDLE")
+        Path | None,
+        typer.Option(
+            "--ca-bundle",
+            help="CA bundle for pip in the builder stage only (TLS proxies).",
+            envvar="PROVISION_CA_BUNDLE",
+        ),
     ] = None,
     wheel: Annotated[
-        list[Path] | None, typer.Option("--wheel", help="Local wheel pip may use (repeatable).", envvar="PROVISION_WHEEL")
+        list[Path] | None,
+        typer.Option("--wheel", help="Local wheel pip may use (repeatable).", envvar="PROVISION_WHEEL"),
     ] = None,
-    source: Annotated[str, typer.Option("--source", help="Project source dir in the context, copied last.", envvar="PROVISION_SOURCE")] = "src",
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source", help="Project source dir in the context, copied last.", envvar="PROVISION_SOURCE"
+        ),
+    ] = "src",
     syntax: Annotated[
-        str | None, typer.Option("--syntax", help="Add a '# syntax=' line (needs registry access at build).", envvar="PROVISION_SYNTAX")
+        str | None,
+        typer.Option(
+            "--syntax",
+            help="Add a '# syntax=' line (needs registry access at build).",
+            envvar="PROVISION_SYNTAX",
+        ),
     ] = None,
-    no_lint: Annotated[bool, typer.Option("--no-lint", help="Skip hadolint and the structural checks.")] = False,
+    no_lint: Annotated[
+        bool, typer.Option("--no-lint", help="Skip hadolint and the structural checks.")
+    ] = False,
 ) -> None:
     """Write a Dockerfile, .dockerignore and .mlrig/ (wheels, plan) for the plan into DIR."""
     from provision.images import lint
     from provision.images.render import RenderOptions, write_context
 
-    plan = _plan(framework, cuda, driver, gpu, python, flavor, jupyter, from_envcheck, base, framework_index, index_url, envcheck_requirement)
-    opts = RenderOptions(cache_mounts=cache_mounts, ca_bundle=ca_bundle, wheels=tuple(wheel or ()), source_dir=source, syntax=syntax)
+    plan = _plan(
+        framework,
+        cuda,
+        driver,
+        gpu,
+        python,
+        flavor,
+        jupyter,
+        from_envcheck,
+        base,
+        framework_index,
+        index_url,
+        envcheck_requirement,
+    )
+    opts = RenderOptions(
+        cache_mounts=cache_mounts,
+        ca_bundle=ca_bundle,
+        wheels=tuple(wheel or ()),
+        source_dir=source,
+        syntax=syntax,
+    )
     ctx = write_context(plan, output, opts)
     err = _err()
-    err.print(f"wrote {ctx.dockerfile}, {output / '.dockerignore'} and {output / '.mlrig'}/ ({len(ctx.wheels)} local wheels)")
+    err.print(
+        f"wrote {ctx.dockerfile}, {output / '.dockerignore'} and {output / '.mlrig'}/ "
+        f"({len(ctx.wheels)} local wheels)"
+    )
     if not no_lint:
         result = lint.lint(ctx.dockerfile.read_text(), allow_syntax=bool(syntax))
         for issue in result.issues:
@@ -247,16 +382,48 @@ def _parse_build_args(items: list[str] | None) -> dict[str, str]:
 
 
 def build_cmd(
-    context: Annotated[Path, typer.Argument(help="A directory rendered by `provision image render`.")] = Path("."),
-    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Image name:tag (default mlrig/<framework>:<version>-<cuda>).", envvar="PROVISION_IMAGE_TAG")] = None,
+    context: Annotated[Path, typer.Argument(help="A directory rendered by `provision image render`.")] = Path(
+        "."
+    ),
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            "-t",
+            help="Image name:tag (default mlrig/<framework>:<version>-<cuda>).",
+            envvar="PROVISION_IMAGE_TAG",
+        ),
+    ] = None,
     backend: Annotated[
-        BackendChoice, typer.Option("--backend", help="sdk (legacy builder), cli (BuildKit), auto: cli only for cache mounts.", envvar="PROVISION_BUILD_BACKEND")
+        BackendChoice,
+        typer.Option(
+            "--backend",
+            help="sdk (legacy builder), cli (BuildKit), auto: cli only for cache mounts.",
+            envvar="PROVISION_BUILD_BACKEND",
+        ),
     ] = BackendChoice.auto,
-    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="KEY=VALUE, e.g. BASE_IMAGE=local/mirror:tag.")] = None,
-    network: Annotated[str, typer.Option("--network", help="Network for RUN steps ('host', 'default', 'none').", envvar="PROVISION_BUILD_NETWORK")] = "host",
+    build_arg: Annotated[
+        list[str] | None, typer.Option("--build-arg", help="KEY=VALUE, e.g. BASE_IMAGE=local/mirror:tag.")
+    ] = None,
+    network: Annotated[
+        str,
+        typer.Option(
+            "--network",
+            help="Network for RUN steps ('host', 'default', 'none').",
+            envvar="PROVISION_BUILD_NETWORK",
+        ),
+    ] = "host",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
-    push: Annotated[str | None, typer.Option("--push", help="Push as REGISTRY/NAME:TAG after building.", envvar="PROVISION_PUSH")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds the whole build may take.", envvar="PROVISION_BUILD_TIMEOUT")] = 3600.0,
+    push: Annotated[
+        str | None,
+        typer.Option("--push", help="Push as REGISTRY/NAME:TAG after building.", envvar="PROVISION_PUSH"),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=10, help="Seconds the whole build may take.", envvar="PROVISION_BUILD_TIMEOUT"
+        ),
+    ] = 3600.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build output line.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -295,12 +462,15 @@ def build_cmd(
         from rich.table import Table
 
         out = _out()
-        t = Table(title=f"{outcome.tag}: {_size(info.size)} ({outcome.backend} backend, {outcome.seconds:.1f} s)", title_justify="left")
+        t = Table(
+            title=f"{outcome.tag}: {_size(info.size)} ({outcome.backend} backend, {outcome.seconds:.1f} s)",
+            title_justify="left",
+        )
         t.add_column("size", justify="right")
         t.add_column("layer (newest first)", overflow="fold")
         for layer in info.layers:
             if layer.size:
-                text = " ".join(layer.created_by.replace("/bin/sh -c #(nop) ", "").split())
+                text = " ".join(layer.created_by.replace("/bin/sh -c #(nop) ", "").split()) or "(base image)"
                 t.add_row(_size(layer.size), text[:120])
         out.print(t)
         if outcome.pushed:
@@ -315,9 +485,19 @@ def build_cmd(
 def test_cmd(
     image: Annotated[str, typer.Argument(help="Image to test (name:tag or id).")],
     gpus: Annotated[
-        bool | None, typer.Option("--gpus/--no-gpus", help="Pass all GPUs (default: when this host has an NVIDIA driver).", envvar="PROVISION_TEST_GPUS")
+        bool | None,
+        typer.Option(
+            "--gpus/--no-gpus",
+            help="Pass all GPUs (default: when this host has an NVIDIA driver).",
+            envvar="PROVISION_TEST_GPUS",
+        ),
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=5, help="Seconds each check may take.", envvar="PROVISION_TEST_TIMEOUT")] = 600.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=5, help="Seconds each check may take.", envvar="PROVISION_TEST_TIMEOUT"
+        ),
+    ] = 600.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Run envcheck and envcheck smoke inside IMAGE and check its stack against its labels."""
@@ -332,7 +512,10 @@ def test_cmd(
                     "image": image,
                     "ok": not failed,
                     "labels": info.labels,
-                    "checks": [{"name": r.name, "ok": r.ok, "summary": r.summary, "exit_code": r.exit_code} for r in results],
+                    "checks": [
+                        {"name": r.name, "ok": r.ok, "summary": r.summary, "exit_code": r.exit_code}
+                        for r in results
+                    ],
                 },
                 indent=2,
             )

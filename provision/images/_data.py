@@ -81,7 +81,15 @@ def cuda_base(cuda: tuple[int, int]) -> CudaBase | None:
 @cache
 def os_pythons() -> tuple[OsPython, ...]:
     out = [
-        OsPython(r["os"], r["python"], r["default"] == "1", r["cpu_image"], int(r["preference"]), r["source"], r["as_of"])
+        OsPython(
+            r["os"],
+            r["python"],
+            r["default"] == "1",
+            r["cpu_image"],
+            int(r["preference"]),
+            r["source"],
+            r["as_of"],
+        )
         for r in _rows("os_pythons.csv")
     ]
     return tuple(sorted(out, key=lambda p: p.preference))

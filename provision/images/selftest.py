@@ -32,14 +32,17 @@ def check_stack(info: ImageInfo) -> list[str]:
     want_cuda = labels.get("dev.mlrig.cuda")
     have_cuda = env.get("CUDA_VERSION")
     if want_cuda and have_cuda and cuda_mm(want_cuda) != cuda_mm(have_cuda):
-        problems.append(f"the base carries CUDA {have_cuda} (CUDA_VERSION) but the image is planned for CUDA {want_cuda}")
+        problems.append(
+            f"the base carries CUDA {have_cuda} (CUDA_VERSION) but the image is planned for CUDA {want_cuda}"
+        )
     if labels.get("dev.mlrig.device") == "cuda" and not env.get("NVIDIA_REQUIRE_CUDA"):
         problems.append("NVIDIA_REQUIRE_CUDA is not set: the container runtime cannot refuse too-old drivers")
     want_cudnn = cudnn_tuple(labels.get("dev.mlrig.cudnn"))
     have_cudnn = cudnn_tuple(env.get("NV_CUDNN_VERSION"))
     if want_cudnn and have_cudnn and want_cudnn[0] != have_cudnn[0]:
         problems.append(
-            f"the base carries cuDNN {env.get('NV_CUDNN_VERSION')} (NV_CUDNN_VERSION) but the framework was built "
+            f"the base carries cuDNN {env.get('NV_CUDNN_VERSION')} (NV_CUDNN_VERSION) "
+            "but the framework was built "
             f"with cuDNN {labels.get('dev.mlrig.cudnn')}"
         )
     if info.user.split(":")[0] in {"", "0", "root"}:
@@ -75,12 +78,18 @@ def parse_smoke(stdout: str, stderr: str, code: int | None) -> CheckResult:
         data = json.loads(stdout)
     except json.JSONDecodeError:
         if "No such command" in stderr or "no such command" in stderr.lower():
-            return CheckResult("envcheck smoke", None, "`envcheck smoke` is not available in this image's envcheck", code)
+            return CheckResult(
+                "envcheck smoke", None, "`envcheck smoke` is not available in this image's envcheck", code
+            )
         last = (stderr.strip().splitlines() or [f"exit {code}"])[-1]
         return CheckResult("envcheck smoke", False if code else None, f"no JSON results: {last[:200]}", code)
     results = data.get("results") or []
     counts = {s: sum(1 for r in results if r.get("status") == s) for s in ("pass", "fail", "skip")}
-    failed = [f"{r.get('framework')}/{r.get('device')}/{r.get('test')}: {r.get('error') or r.get('detail')}" for r in results if r.get("status") == "fail"]
+    failed = [
+        f"{r.get('framework')}/{r.get('device')}/{r.get('test')}: {r.get('error') or r.get('detail')}"
+        for r in results
+        if r.get("status") == "fail"
+    ]
     summary = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
     if failed:
         summary += "; " + "; ".join(failed[:3])
@@ -101,7 +110,9 @@ def requirement_matches(requirement: str | None, installed: str | None) -> bool 
         return None
 
 
-def run_selftest(image: str, *, gpus: bool | None = None, timeout: float = 600.0) -> tuple[ImageInfo, list[CheckResult]]:
+def run_selftest(
+    image: str, *, gpus: bool | None = None, timeout: float = 600.0
+) -> tuple[ImageInfo, list[CheckResult]]:
     """Inspect ``image`` and run envcheck and envcheck smoke inside it (each in a fresh container)."""
     from provision.images import _docker
 
@@ -110,9 +121,17 @@ def run_selftest(image: str, *, gpus: bool | None = None, timeout: float = 600.0
     use_gpus = host_has_nvidia() if gpus is None else gpus
     results: list[CheckResult] = []
     problems = check_stack(info)
-    results.append(CheckResult("labels vs base", not problems, "; ".join(problems) or "consistent", None, {"problems": problems}))
+    results.append(
+        CheckResult(
+            "labels vs base", not problems, "; ".join(problems) or "consistent", None, {"problems": problems}
+        )
+    )
     report = _docker.run(c, image, ["envcheck", "--json"], gpus=use_gpus, timeout=timeout)
-    rep = parse_report(report.stdout, report.exit_code) if not report.timed_out else CheckResult("envcheck", False, f"timed out after {timeout:.0f} s")
+    rep = (
+        parse_report(report.stdout, report.exit_code)
+        if not report.timed_out
+        else CheckResult("envcheck", False, f"timed out after {timeout:.0f} s")
+    )
     results.append(rep)
     fw = info.labels.get("dev.mlrig.framework")
     if fw and rep.data.get("frameworks") is not None:

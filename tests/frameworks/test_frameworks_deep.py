@@ -57,7 +57,7 @@ def test_one_crash_does_not_stop_the_others(fixtures: Path, marker: str, make_en
     torch, jax, tf = info.frameworks
     assert torch.deep is not None and torch.deep.ok is False and "SIGSEGV" in (torch.deep.error or "")
     assert jax.deep is not None and jax.deep.ok is True, jax.deep
-    assert jax.deep.devices == ["cpu:0 cpu"] and jax.deep.gpu_available is False
+    assert jax.deep.devices == ["cpu:0"] and jax.deep.gpu_available is False
     assert tf.deep is None  # not installed: nothing to import
 
 
@@ -79,7 +79,7 @@ def test_real_frameworks_deep(make_env) -> None:
     assert fw["torch"].deep.arch_list == []  # type: ignore[union-attr]
     assert fw["torch"].deep.cuda_build is None  # type: ignore[union-attr]
     assert fw["tensorflow"].deep.devices == ["CPU:0"]  # type: ignore[union-attr]
-    assert fw["jax"].deep.devices == ["cpu:0 cpu"]  # type: ignore[union-attr]
+    assert fw["jax"].deep.devices == ["cpu:0"]  # type: ignore[union-attr]
 
 
 def test_loaded_libraries_come_from_the_childs_memory_map(tmp_path: Path, fake_libs: Path, make_env) -> None:

@@ -29,7 +29,9 @@ ENV NVARCH=x86_64 \\
 """
 
 
-def fake_cuda_base(docker: str, root_image: str, tag: str, cuda: str, cudnn: str | None, workdir: Path) -> str:
+def fake_cuda_base(
+    docker: str, root_image: str, tag: str, cuda: str, cudnn: str | None, workdir: Path
+) -> str:
     """Build a tiny local image FROM ``root_image`` with NVIDIA's env for ``cuda`` (e.g. "12.6.3")."""
     ctx = workdir / tag.replace("/", "_").replace(":", "_")
     ctx.mkdir(parents=True, exist_ok=True)
@@ -39,7 +41,10 @@ def fake_cuda_base(docker: str, root_image: str, tag: str, cuda: str, cudnn: str
     )
     subprocess.run(
         [docker, "build", "-q", "--build-arg", f"ROOT={root_image}", "-t", tag, str(ctx)],
-        check=True, capture_output=True, text=True, timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"DOCKER_BUILDKIT": "0", **_env()},
     )
     return tag
@@ -59,12 +64,18 @@ def _record_line(name: str, data: bytes) -> str:
 def fake_torch_wheel(out: Path, version: str = "2.6.0+cu126", cuda: str = "12.6") -> Path:
     """A valid pure-Python wheel called torch ``version`` (tiny; it cannot compute anything)."""
     files = {
-        "torch/__init__.py": f'"""Fake torch for image tests."""\n__version__ = "{version}"\nfrom torch import version\n',
+        "torch/__init__.py": (
+            f'"""Fake torch for image tests."""\n__version__ = "{version}"\nfrom torch import version\n'
+        ),
         "torch/version.py": f'__version__ = "{version}"\ncuda = "{cuda}"\nhip = None\ngit_version = "fake"\n',
     }
     dist = f"torch-{version}.dist-info"
-    files[f"{dist}/METADATA"] = f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\nSummary: fake for tests\n"
-    files[f"{dist}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: mlrig-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\nSummary: fake for tests\n"
+    )
+    files[f"{dist}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: mlrig-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     record = [_record_line(n, t.encode()) for n, t in files.items()] + [f"{dist}/RECORD,,"]
     files[f"{dist}/RECORD"] = "\n".join(record) + "\n"
     out.mkdir(parents=True, exist_ok=True)
