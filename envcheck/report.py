@@ -6,6 +6,7 @@ The CLI is a thin layer over these; a notebook can call them too.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 
 from envcheck import __version__
 from envcheck.models import ProbeTiming, Report, Snapshot
@@ -27,9 +28,20 @@ def judge(snapshot: Snapshot, timings: list[ProbeTiming] | None = None) -> Repor
     )
 
 
+def _load_rules() -> None:
+    import envcheck.rules  # noqa: F401  (the import registers every rule)
+
+
 def check(ctx: ProbeContext | None = None) -> Report:
-    """Collect this machine's Snapshot and judge it (what ``envcheck`` prints)."""
+    """Collect this machine's Snapshot and judge it (what ``envcheck`` prints).
+
+    The rules and their knowledge tables load in a thread while the probes wait on the
+    machine, so judging adds almost nothing to the wall time.
+    """
+    loader = threading.Thread(target=_load_rules, name="load-rules", daemon=True)
+    loader.start()
     snapshot, timings = collect(ctx or ProbeContext())
+    loader.join()
     return judge(snapshot, timings)
 
 

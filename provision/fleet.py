@@ -51,7 +51,7 @@ def driver_key(row: LaunchRow) -> str:
 
 def regions_for(settings: Settings, store: Store, key: str) -> list[str]:
     """Regions to list: the configured ones plus every region the store has used for that cloud."""
-    cloud = key.split("-")[0]
+    cloud = key.split("-", maxsplit=1)[0]
     used = {r.region for r in store.launches(include_finished=True) if r.cloud == cloud}
     base = list(settings.aws_regions) if cloud == "aws" else []
     return base + sorted(used - set(base))

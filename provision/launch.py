@@ -168,15 +168,8 @@ def up(
             wait_ssh(host, 22, settings.ssh_timeout, settings.poll_interval)
         alias = None
         if host:
-            sshconfig.add(
-                settings.ssh_config,
-                settings.ssh_include,
-                plan.name,
-                host,
-                user,
-                plan.key_path,
-                settings.known_hosts,
-            )
+            entry = sshconfig.render_entry(plan.name, host, user, plan.key_path, settings.known_hosts)
+            sshconfig.add(settings.ssh_config, settings.ssh_include, plan.name, entry)
             alias = plan.name
         return UpResult(plan=plan, machine=machine, attempts=attempts, ssh_alias=alias)
     except BaseException as exc:
@@ -186,7 +179,7 @@ def up(
         try:
             row = store.launch(plan.launch_id)
             assert row is not None
-            teardown(row, provider, store, settings, progress, final_status="failed")
+            teardown(row, provider, store, settings, progress=progress, final_status="failed")
         except BaseException as cleanup_exc:
             store.update_launch(plan.launch_id, status="cleanup-incomplete")
             raise ProvisionError(
@@ -221,7 +214,7 @@ def _failover(
         if (where.region, where.spot) in blocked:
             continue
         if where.region not in prepared:
-            progress.step(f"preparing {where.region}: key pair and SSH firewall")
+            progress.step(f"preparing {where.region}: SSH key and firewall")
             provider.prepare(plan, where.region, journal)  # type: ignore[arg-type]
             prepared.add(where.region)
         for retry in range(_RETRIES):
@@ -275,6 +268,7 @@ def teardown(
     provider: Provider,
     store: Store,
     settings: Settings,
+    *,
     progress: Progress | None = None,
     final_status: str = "terminated",
 ) -> list[Resource]:

@@ -117,7 +117,7 @@ def load_offers(settings: Settings) -> list[Offering]:
     except ImportError:
         raise ProvisionError(
             "the offer catalog (provision.catalog) is not available",
-            hint="pin --instance-type with --region, or set PROVISION_OFFERS_FILE to a JSON list of offerings",
+            hint="pin --instance-type with --region, or point PROVISION_OFFERS_FILE at a JSON list of offers",
         ) from None
     return list(load_offerings())
 
@@ -178,8 +178,12 @@ def make_plan(
     if offer is None and (req.region or req.zone):
         # a region the catalog doesn't price (it lists one region per type): the same shape elsewhere is
         # the estimate; the cloud itself says whether the type exists there
-        elsewhere = matching_offers(Request(cloud=req.cloud, gpu=req.gpu, instance_type=req.instance_type,
-                                            tpu=req.tpu, spot=req.spot), offers)
+        elsewhere = matching_offers(
+            Request(
+                cloud=req.cloud, gpu=req.gpu, instance_type=req.instance_type, tpu=req.tpu, spot=req.spot
+            ),
+            offers,
+        )
         if elsewhere:
             offer, estimate_from = elsewhere[0], elsewhere[0].region
     if offer is None and not ((req.instance_type or req.tpu) and (req.region or req.zone)):

@@ -39,7 +39,7 @@ class Settings:
 
     state_dir: Path = field(default_factory=_default_state_dir)
     ssh_config: Path = field(default_factory=lambda: Path.home() / ".ssh" / "config")
-    owner: str = field(default_factory=lambda: _safe_user())
+    owner: str = field(default_factory=lambda: _safe_user())  # noqa: PLW0108 - defined below
     #: JSON list of Offering objects that replaces the catalog (private price lists, tests)
     offers_file: Path | None = None
     # --- AWS

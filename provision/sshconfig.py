@@ -75,16 +75,14 @@ def ensure_include(config: Path, include: Path) -> None:
     _write(config, "\n".join([marker, line, *kept]) + "\n")
 
 
-def add(
-    config: Path, include: Path, name: str, host: str, user: str, key_path: str | None, known_hosts: Path
-) -> None:
-    """Add or replace the entry for ``name`` and make sure ``config`` includes it."""
+def add(config: Path, include: Path, name: str, entry: str) -> None:
+    """Add or replace ``name``'s entry (from render_entry) and make sure ``config`` includes it."""
     try:
         text = include.read_text() if include.exists() else ""
         text = _strip_block(text, name)
         if text and not text.endswith("\n"):
             text += "\n"
-        _write(include, text + render_entry(name, host, user, key_path, known_hosts))
+        _write(include, text + entry)
         ensure_include(config, include)
     except OSError as exc:
         raise ProvisionError(f"could not write the ssh config {exc.filename}: {exc.strerror}") from None

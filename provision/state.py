@@ -219,6 +219,7 @@ class Store:
         cloud: str,
         kind: str,
         region: str,
+        *,
         zone: str | None,
         name: str | None,
         token: str | None,
@@ -263,7 +264,7 @@ class StoreJournal:
         self.store, self.launch_id, self.cloud = store, launch_id, cloud
 
     def intent(self, kind: str, region: str, zone: str | None, name: str | None, token: str | None) -> int:
-        return self.store.intent(self.launch_id, self.cloud, kind, region, zone, name, token)
+        return self.store.intent(self.launch_id, self.cloud, kind, region, zone=zone, name=name, token=token)
 
     def created(self, row: int, resource_id: str) -> None:
         self.store.set_resource(row, "created", resource_id=resource_id)

@@ -17,18 +17,28 @@ Public API (import the submodule you need; each loads only its own tables):
     ``resolve(framework, release=None, *, driver=, driver_cuda=, compute_capabilities=,
     python=, experimental=True, cuda_major=None) -> Choice`` picks the build that runs on that
     driver, covers every GPU and has a wheel for that Python (stable first, then newest CUDA);
-    ``Choice.rejected`` says why each other candidate does not fit.
+    ``Choice.rejected`` says why each other candidate does not fit. ``Build.supports_cc(cc)`` needs
+    both code for the GPU (SASS or PTX) and a CUDA release that knows it (``cuda_archs``), so a
+    cu124 build's 9.0+PTX never counts for an RTX 5090.
     ``release_of(framework, version)`` maps an installed version ("2.6.0+cu124") to its row
-    ("2.6"); ``releases(framework)`` lists known releases.
+    ("2.6"); ``releases(framework)`` lists known releases; ``newest_patch("2.11") -> "2.11.0"``
+    lets ``install_command()`` print an exact pin.
 ``envcheck.knowledge.drivers``
     ``check(cuda, driver=, driver_cuda=) -> DriverCheck(ok, floor, recommend, mode)`` applies
-    NVIDIA's minor-version compatibility; ``family_floor(12) -> "525.60.13"``;
+    NVIDIA's minor-version compatibility from CUDA 11 on and per-release floors before it
+    (``floor((10, 1)) -> "418.39"``); ``family_floor(12) -> "525.60.13"``;
+    ``highest_cuda("410.104") -> (10, 0)`` the CUDA a driver runs in full;
     ``toolkit_driver("12.4.1")`` the driver bundled with a toolkit; ``toolkit_releases("12.6")``
     -> [("12.6.0", "560.28.03"), ...] the known x.y.z releases; ``recommended_driver(13)``
     -> "580.65.06"; ``newest_family(driver)`` the highest CUDA major a driver runs.
 ``envcheck.knowledge.archs``
     SASS/PTX rules: ``runs_on(code, cc)``, ``covering(arch_list, cc)``, ``needs_jit``,
     ``parse_code("sm_90")``, ``parse_cc("8.6")``, ``expand_torch_list("8.6 9.0+PTX")``.
+``envcheck.knowledge.cuda_archs``
+    Which CUDA releases know a compute capability: ``support((12, 0))`` the row (first and last
+    CUDA, source), ``window(cc)`` the range after binary compatibility (8.9 runs CUDA 11.0 code
+    through sm_80), ``fits((12, 4), (12, 0)) -> Fit(ok=False, reason="compute capability 12.0
+    needs CUDA >= 12.8")``; ``major_only=True`` for JAX's "cuda12".
 ``envcheck.knowledge.capabilities``
     ``compute_capability(gpu_name) -> "8.9" | None`` (the GPU spec table first, then generations).
 ``envcheck.knowledge.gpus``

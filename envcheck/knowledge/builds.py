@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from envcheck.knowledge import archs, drivers
+from envcheck.knowledge import archs, cuda_archs, drivers
 from envcheck.knowledge._table import rows
 from envcheck.knowledge._version import Version, cuda_mm, cuda_tag, vstr, vtuple
 
@@ -66,17 +66,32 @@ class Build:
             return None
         return lo <= py[:2] <= hi
 
+    @property
+    def cuda_major_only(self) -> bool:
+        """True when only the CUDA major is known (JAX's "cuda12" plugin: any 12.x)."""
+        return "." not in self.cuda
+
     def supports_cc(self, cc: tuple[int, int]) -> bool | None:
-        """Does this build run on a GPU of compute capability ``cc``? None if unknown."""
+        """Does this build run on a GPU of compute capability ``cc``? None if unknown.
+
+        Its compiled code must cover ``cc`` (SASS or PTX) *and* its CUDA release must know the GPU,
+        because the bundled cuBLAS/cuDNN only carry code for the architectures that release knew.
+        """
+        if self.cuda_fit(cc).ok is False:
+            return False
         if self.archs is not None:
             return bool(archs.covering(self.archs, cc))
         lo = archs.parse_cc(self.min_cc) if self.min_cc else None
         return cc >= lo if lo else None
 
+    def cuda_fit(self, cc: tuple[int, int]) -> cuda_archs.Fit:
+        """Whether the CUDA release of this build knows compute capability ``cc``."""
+        return cuda_archs.fits(self.cuda_mm, cc, major_only=self.cuda_major_only)
+
     def install_command(self, version: str | None = None) -> str:
         """The pip line that installs this build; ``version`` pins an exact release ("2.6.0")."""
         if self.framework == "torch":
-            v = version or self.release
+            v = version or newest_patch(self.release) or self.release
             pin = f"torch=={v}" if vtuple(v) and len(vtuple(v) or ()) >= 3 else f'"torch=={v}.*"'
             return f"pip install {pin} --index-url {self.index_url}"
         if self.framework == "tensorflow":
@@ -116,6 +131,16 @@ def builds(framework: str, release: str | None = None) -> list[Build]:
     if release is not None:
         out = tuple(b for b in out if b.release == release)
     return list(out)
+
+
+@cache
+def _newest_patches() -> dict[str, str]:
+    return {r["release"]: r["newest"] for r in rows("torch_releases.csv")}
+
+
+def newest_patch(release: str) -> str | None:
+    """The newest torch patch release of a minor release ("2.11" -> "2.11.0"), when recorded."""
+    return _newest_patches().get(release)
 
 
 def releases(framework: str) -> list[str]:
@@ -191,6 +216,14 @@ def _why_not(
         if chk.ok is False:
             return f"needs driver >= {drivers.recommended_driver(b.cuda_mm[0]) or b.min_driver}"
     for cc in ccs:
+        fit = b.cuda_fit(cc)
+        if fit.ok is False:
+            # phrased to follow "CUDA 12.4 ..." as provision's messages print it
+            lo, hi = fit.window.min_cuda, fit.window.max_cuda
+            if lo is not None and b.cuda_mm < lo:
+                return f"is too old for compute capability {cc[0]}.{cc[1]} (needs CUDA >= {lo[0]}.{lo[1]})"
+            last = f"{hi[0]}.{hi[1]}" if hi else "?"
+            return f"is too new for compute capability {cc[0]}.{cc[1]} (last CUDA for it: {last})"
         if b.supports_cc(cc) is False:
             return f"has no code for compute capability {cc[0]}.{cc[1]}"
     if b.supports_python(python) is False:
@@ -291,4 +324,14 @@ def jax_first_release(extra: str) -> Version | None:
     return None
 
 
-__all__ = ["Build", "Choice", "builds", "jax_first_release", "release_of", "releases", "resolve", "vstr"]
+__all__ = [
+    "Build",
+    "Choice",
+    "builds",
+    "jax_first_release",
+    "newest_patch",
+    "release_of",
+    "releases",
+    "resolve",
+    "vstr",
+]

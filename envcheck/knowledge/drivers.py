@@ -3,7 +3,8 @@
 Rule (NVIDIA CUDA Compatibility guide): from CUDA 11 on, code built with any toolkit of a major
 family runs on a driver at or above that family's floor; newer drivers run older code. The driver
 bundled with each toolkit release is what *every* feature of that release needs (PTX JIT of code
-built by that toolkit included).
+built by that toolkit included). Before CUDA 11 there was no minor-version compatibility: code built
+with 10.1 needs the 10.1 driver (418.39), so each 9.x/10.x release is its own floor.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def _toolkits() -> tuple[tuple[Version, _Driver], ...]:
     return tuple(sorted(out))
 
 
+#: the first CUDA major with minor-version compatibility
+MINOR_COMPAT_FROM = 11
+
+
+def floor(cuda: tuple[int, int]) -> str | None:
+    """The lowest driver that runs code built with CUDA ``cuda`` (major, minor).
+
+    CUDA 11+: the family floor (minor-version compatibility). Before: the driver of that x.y's GA
+    release ("10.1" -> "418.39"), since each release needed its own driver.
+    """
+    if cuda[0] >= MINOR_COMPAT_FROM:
+        return family_floor(cuda[0])
+    return toolkit_driver(f"{cuda[0]}.{cuda[1]}")
+
+
 def family_floor(cuda_major: int) -> str | None:
     """The minor-version-compatibility floor of a CUDA major family ("525.60.13" for 12)."""
     d = _families().get(cuda_major)
@@ -79,10 +95,20 @@ def toolkit_releases(cuda: str | None = None) -> list[tuple[str, str]]:
 
 def recommended_driver(cuda_major: int) -> str | None:
     """The driver to tell people to install for a family: its floor or first GA driver, whichever is newer."""
-    floor = _families().get(cuda_major)
+    family = _families().get(cuda_major)
     ga_text = toolkit_driver(f"{cuda_major}.0")
-    candidates = [d for d in (floor, _driver(ga_text) if ga_text else None) if d]
+    candidates = [d for d in (family, _driver(ga_text) if ga_text else None) if d]
     return max(candidates)[1] if candidates else None
+
+
+def highest_cuda(driver: str) -> tuple[int, int] | None:
+    """The newest CUDA x.y whose toolkit driver ``driver`` meets ("410.104" -> (10, 0)): what the
+    driver reports as its CUDA version, estimated from the table when NVML did not say."""
+    d = vtuple(driver)
+    if d is None:
+        return None
+    met = [c for c, (dv, _) in _toolkits() if d >= dv]
+    return (met[-1][0], met[-1][1]) if met else None
 
 
 def newest_family(driver: str) -> int | None:
@@ -90,7 +116,7 @@ def newest_family(driver: str) -> int | None:
     d = vtuple(driver)
     if d is None:
         return None
-    ok = [major for major, floor in _families().items() if d >= floor[0]]
+    ok = [major for major, family in _families().items() if d >= family[0]]
     return max(ok) if ok else None
 
 
@@ -102,23 +128,25 @@ def check(
     want = cuda if isinstance(cuda, tuple) else cuda_mm(cuda)
     if want is None:
         return DriverCheck(None, None, None, "unknown")
-    floor = family_floor(want[0])
-    recommend = recommended_driver(want[0])
+    compat = want[0] >= MINOR_COMPAT_FROM
+    lowest = floor(want)
+    recommend = recommended_driver(want[0]) if compat else lowest
     ceiling = cuda_mm(driver_cuda) if driver_cuda else None
     dver = vtuple(driver) if driver else None
     if ceiling is not None and ceiling >= want:
-        return DriverCheck(True, floor, recommend, "full")
-    if dver is not None and floor is not None:
-        runs = dver >= (vtuple(floor) or ())
-        if runs and ceiling is not None and ceiling[0] < want[0]:
-            runs = False  # the driver itself says its CUDA major is older
-        return DriverCheck(runs, floor, recommend, "minor-version" if runs else "too-old")
+        return DriverCheck(True, lowest, recommend, "full")
+    if dver is not None and lowest is not None:
+        runs = dver >= (vtuple(lowest) or ())
+        if runs and ceiling is not None and (ceiling[0] < want[0] or not compat):
+            runs = False  # the driver itself says its CUDA is older (no minor-version rescue before 11)
+        mode = ("minor-version" if compat else "full") if runs else "too-old"
+        return DriverCheck(runs, lowest, recommend, mode)
     if ceiling is not None:
         if ceiling[0] > want[0]:
-            return DriverCheck(True, floor, recommend, "full")
-        if ceiling[0] < want[0]:
-            return DriverCheck(False, floor, recommend, "too-old")
+            return DriverCheck(True, lowest, recommend, "full")
+        if ceiling[0] < want[0] or not compat:
+            return DriverCheck(False, lowest, recommend, "too-old")
         # same family, older minor: runs if the driver meets the floor, which every GA driver of
         # 12.x and 13.x does; 11.0's GA driver (450.51) is below 11.x's floor, so only trust >= 12
-        return DriverCheck(True if want[0] >= 12 else None, floor, recommend, "minor-version")
-    return DriverCheck(None, floor, recommend, "unknown")
+        return DriverCheck(True if want[0] >= 12 else None, lowest, recommend, "minor-version")
+    return DriverCheck(None, lowest, recommend, "unknown")

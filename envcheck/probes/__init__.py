@@ -55,22 +55,72 @@ class ProbeContext:
         return self.root / absolute.lstrip("/")
 
 
-#: section name -> (Snapshot field, section class, import path of the probe function)
 SectionProbe = Callable[[ProbeContext], Section]
 
 
-def _probes() -> dict[str, tuple[type[Section], SectionProbe]]:
-    from envcheck.probes import cpu, cuda, frameworks, memory, nvidia, system, tpu
+# Each probe module is imported inside its own worker thread, so the CUDA probe's child
+# interpreter starts at once and runs on another core while the other modules load.
 
+
+def _system(ctx: ProbeContext) -> Section:
+    from envcheck.probes import system
+
+    return system.probe(ctx)
+
+
+def _cpu(ctx: ProbeContext) -> Section:
+    from envcheck.probes import cpu
+
+    return cpu.probe(ctx)
+
+
+def _memory(ctx: ProbeContext) -> Section:
+    from envcheck.probes import memory
+
+    return memory.probe(ctx)
+
+
+def _disk(ctx: ProbeContext) -> Section:
+    from envcheck.probes import memory
+
+    return memory.probe_disk(ctx)
+
+
+def _nvidia(ctx: ProbeContext) -> Section:
+    from envcheck.probes import nvidia
+
+    return nvidia.probe(ctx)
+
+
+def _cuda(ctx: ProbeContext) -> Section:
+    from envcheck.probes import cuda
+
+    return cuda.probe(ctx)
+
+
+def _tpu(ctx: ProbeContext) -> Section:
+    from envcheck.probes import tpu
+
+    return tpu.probe(ctx)
+
+
+def _frameworks(ctx: ProbeContext) -> Section:
+    from envcheck.probes import frameworks
+
+    return frameworks.probe(ctx)
+
+
+def _probes() -> dict[str, tuple[type[Section], SectionProbe]]:
+    """Section name -> (its class, the probe that fills it); the slow starter (cuda) first."""
     return {
-        "system": (SystemInfo, system.probe),
-        "cpu": (CpuInfo, cpu.probe),
-        "memory": (MemoryInfo, memory.probe),
-        "disk": (DiskInfo, memory.probe_disk),
-        "nvidia": (NvidiaInfo, nvidia.probe),
-        "cuda": (CudaInfo, cuda.probe),
-        "tpu": (TpuInfo, tpu.probe),
-        "frameworks": (FrameworksInfo, frameworks.probe),
+        "cuda": (CudaInfo, _cuda),
+        "system": (SystemInfo, _system),
+        "cpu": (CpuInfo, _cpu),
+        "memory": (MemoryInfo, _memory),
+        "disk": (DiskInfo, _disk),
+        "nvidia": (NvidiaInfo, _nvidia),
+        "tpu": (TpuInfo, _tpu),
+        "frameworks": (FrameworksInfo, _frameworks),
     }
 
 

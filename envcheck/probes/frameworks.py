@@ -18,9 +18,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from envcheck.models import Framework, FrameworksInfo
 from envcheck.probes import _libs
 
@@ -185,6 +182,17 @@ def _metadata_version(dist_path: str) -> str | None:
         return None
 
 
+#: "name[extras] (==1.2.3, ...) ; marker" as in METADATA Requires-Dist: name, specifiers, marker
+_REQUIREMENT = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;]*?)\)?\s*(?:;(.*))?$"
+)
+
+
+def canonicalize_name(name: str) -> str:
+    """PEP 503 normalised project name (what packaging.utils does, without its import cost)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _pinned(dist_path: str, prefix: str) -> str | None:
     """The ``==`` pin of the first requirement named ``prefix*`` (torch pins the cuDNN it was built with)."""
     try:
@@ -192,14 +200,14 @@ def _pinned(dist_path: str, prefix: str) -> str | None:
     except Exception:
         return None
     for line in requires:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
+        m = _REQUIREMENT.match(line)
+        if not m or not canonicalize_name(m.group(1)).startswith(prefix):
             continue
-        if canonicalize_name(req.name).startswith(prefix) and not (req.marker and "extra" in str(req.marker)):
-            pins = [s.version for s in req.specifier if s.operator == "=="]
-            if pins:
-                return pins[0]
+        if m.group(3) and re.search(r"\bextra\s*==", m.group(3)):
+            continue  # an optional extra's requirement says nothing about the build
+        pins = re.findall(r"(?<![<>=!~])==(?!=)\s*([^\s,]+)", m.group(2))
+        if pins:
+            return pins[0]
     return None
 
 

@@ -142,7 +142,7 @@ def framework_cuda(fw: Framework) -> tuple[int, int] | None:
 
 def cuda_text(fw: Framework, mm: tuple[int, int]) -> str:
     """How to say the CUDA a framework needs: "12.6", or "12.x" for JAX's plugin-only major."""
-    if fw.name == "jax" and not (fw.cuda_build or "").count("."):
+    if not cuda_minor_known(fw):
         return f"{mm[0]}.x"
     return f"{mm[0]}.{mm[1]}"
 
@@ -182,3 +182,15 @@ def driver_install_commands(s: Snapshot, minimum: str) -> list[str]:
     if distro_is(s, "ubuntu"):
         return [f"sudo apt-get install -y nvidia-driver-{branch}", "sudo reboot"]
     return [f"install NVIDIA driver >= {minimum}"]
+
+
+def cuda_minor_known(fw: Framework) -> bool:
+    """False for JAX's plugin-only facts ("12" from jax-cuda12-plugin: any 12.x), where only the
+    CUDA major is known; reads the same value ``framework_cuda`` uses."""
+    if fw.name != "jax":
+        return True
+    for value in (fw.deep.cuda_build if fw.deep else None, fw.cuda_build):
+        if cuda_mm(value):
+            text = str(value).strip()
+            return "." in text or (text.isdigit() and len(text) >= 4)
+    return False

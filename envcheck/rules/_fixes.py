@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envcheck.knowledge import builds
+from envcheck.knowledge import builds, drivers
+from envcheck.knowledge._version import vtuple
 from envcheck.models import Framework, Snapshot
 from envcheck.rules import _facts as F
 
@@ -33,7 +34,8 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
 
     torch: the same release from the fitting CUDA variant's index, else the newest release that
     fits; uninstalled first because ``torch==2.9.0`` is already satisfied by 2.9.0+cu130 (pip
-    ignores local version tags). TensorFlow: the ``[and-cuda]`` extra of the same version. JAX:
+    ignores local version tags). TensorFlow: the ``[and-cuda]`` extra of the same version, or of the
+    newest release whose CUDA knows every GPU when the installed one's does not. JAX:
     the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
     """
     driver, ceiling = F.driver_facts(s)
@@ -62,15 +64,10 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
             why += f" and has code for compute capability {cc_text}"
         if pin is None:
             why = f"{fw.version} has no CUDA build that fits; {why} in release {b.release}"
+        why += _driver_unlocks("torch", b, ccs, py)
         return Reinstall(["pip uninstall -y torch", b.install_command(pin)], why, b)
     if fw.name == "tensorflow":
-        first = ["pip uninstall -y tensorflow-cpu"] if fw.distribution == "tensorflow-cpu" else []
-        version = F.version_pin(fw)
-        pin = f"=={version}" if version else ""
-        return Reinstall(
-            [*first, f'pip install "tensorflow[and-cuda]{pin}"'],
-            "the and-cuda extra pulls the CUDA and cuDNN wheels TensorFlow was built with",
-        )
+        return _tensorflow(fw, driver=driver, ceiling=ceiling, ccs=ccs, py=py, cc_text=cc_text)
     choice = builds.resolve("jax", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs)
     if choice.build is None:
         return Reinstall([], f"no JAX CUDA plugin supports this driver and compute capability {cc_text}")
@@ -80,3 +77,55 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     )
     first = [f"pip uninstall -y {' '.join(current)}"] if current else []
     return Reinstall([*first, b.install_command()], f"jax[{b.extra}] needs driver >= {b.min_driver}", b)
+
+
+def _driver_unlocks(fw: str, picked: builds.Build, ccs: list[tuple[int, int]], py: str | None) -> str:
+    """ " (torch 2.14 for CUDA 13.2 needs driver >= 580.65.06)": the newer build a driver upgrade unlocks."""
+    best = builds.resolve(fw, compute_capabilities=ccs, python=py).build
+    if best is None or (vtuple(best.release) or (), best.cuda_mm) <= (
+        vtuple(picked.release) or (),
+        picked.cuda_mm,
+    ):
+        return ""
+    need = drivers.recommended_driver(best.cuda_mm[0]) or best.min_driver
+    return f" ({fw} {best.release} for CUDA {best.cuda} needs driver >= {need})" if need else ""
+
+
+def _tensorflow(
+    fw: Framework,
+    *,
+    driver: str | None,
+    ceiling: int | None,
+    ccs: list[tuple[int, int]],
+    py: str | None,
+    cc_text: str,
+) -> Reinstall:
+    """The and-cuda extra of the installed version, or of the newest release whose CUDA knows every GPU."""
+    first = ["pip uninstall -y tensorflow-cpu"] if fw.distribution == "tensorflow-cpu" else []
+    version = F.version_pin(fw)
+    release = builds.release_of("tensorflow", fw.version or "") if fw.version else None
+    mine = builds.builds("tensorflow", release) if release else []
+    if not any(b.supports_cc(cc) is False for b in mine for cc in ccs):
+        pin = f"=={version}" if version else ""
+        return Reinstall(
+            [*first, f'pip install "tensorflow[and-cuda]{pin}"'],
+            "the and-cuda extra pulls the CUDA and cuDNN wheels TensorFlow was built with",
+            mine[0] if mine else None,
+        )
+    choice = builds.resolve(
+        "tensorflow", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
+    )
+    b = choice.build
+    if b is None:
+        newest = max((r for r, _ in choice.rejected), key=lambda r: r.cuda_mm, default=None)
+        built = f"; the newest is built with CUDA {newest.cuda}" if newest else ""
+        return Reinstall(
+            [],
+            f"no TensorFlow release in envcheck's tables fits compute capability {cc_text} and this "
+            f"machine{built}; build TensorFlow from source with a CUDA that knows this GPU",
+        )
+    return Reinstall(
+        [*first, b.install_command()],
+        f"TensorFlow {b.release} is built with CUDA {b.cuda}, which knows compute capability {cc_text}",
+        b,
+    )

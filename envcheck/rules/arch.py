@@ -1,11 +1,14 @@
 """GPU code against GPU: does the framework carry SASS or PTX that runs on each GPU's compute
-capability (NVIDIA's SASS/PTX rules in ``envcheck.knowledge.archs``; diagnostics-anchors b5)."""
+capability (NVIDIA's SASS/PTX rules in ``envcheck.knowledge.archs``; diagnostics-anchors b5), and
+was it built with a CUDA release that knows the GPU at all (``envcheck.knowledge.cuda_archs``: the
+bundled cuBLAS/cuDNN carry code only for the architectures their release knew, so PTX JIT of the
+framework's own kernels does not rescue an RTX 5090 under a cu124 build)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from envcheck.knowledge import archs, builds, drivers
+from envcheck.knowledge import archs, builds, cuda_archs, drivers
 from envcheck.knowledge._version import vtuple
 from envcheck.models import Finding, Framework, Gpu, Severity, Snapshot
 from envcheck.rules import _facts as F
@@ -39,6 +42,14 @@ def _min_cc(fw: Framework) -> tuple[tuple[int, int], str] | None:
     return (lo, f"jax[{row.extra}] supports CC >= {row.min_cc}") if lo and row else None
 
 
+def cuda_fit(fw: Framework, cc: tuple[int, int]) -> cuda_archs.Fit | None:
+    """Does the CUDA release ``fw`` was built with know compute capability ``cc``? None: CUDA unknown."""
+    mm = F.framework_cuda(fw)
+    if mm is None:
+        return None
+    return cuda_archs.fits(mm, cc, major_only=not F.cuda_minor_known(fw))
+
+
 def _gpus_with_cc(s: Snapshot) -> list[tuple[Gpu, tuple[int, int]]]:
     gpus = (s.nvidia.gpus or []) if s.nvidia else []
     return [(g, cc) for g in gpus if (cc := F.gpu_cc(g))]
@@ -53,19 +64,18 @@ def _by_model(gpus: list[tuple[Gpu, tuple[int, int]]]) -> dict[tuple[str | None,
 
 
 def _fix(s: Snapshot, fw: Framework) -> tuple[str, list[str]]:
-    if fw.name == "tensorflow":
-        return (
-            "This TensorFlow build has no code for the GPU: use a release built for it or build from source",
-            [],
-        )
     fix = _fixes.gpu_build(s, fw)
+    if fw.name == "tensorflow":
+        if fix.build is None:
+            return f"This TensorFlow build has no code for the GPU: {fix.why}", []
+        return f"Install the TensorFlow release that covers every GPU: {fix.why}", fix.commands
     return (f"Install the build that covers every GPU: {fix.why}" if fix.build else fix.why), fix.commands
 
 
 @rule(
     "arch-unsupported",
     "a GPU's compute capability is not covered by the framework's compiled code "
-    "(no matching SASS, no PTX to JIT)",
+    "(no matching SASS, no PTX to JIT) or is unknown to the CUDA release it was built with",
     E,
 )
 def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
@@ -80,12 +90,17 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
     judged = 0
     for fw in cuda_fws:
         codes, floor = arch_list(fw), _min_cc(fw)
-        if codes is None and floor is None:
-            continue
+        fits = {cc: cuda_fit(fw, cc) for _, cc in gpus}
+        cuda_says_no = any(f is not None and f.ok is False for f in fits.values())
+        if codes is None and floor is None and not cuda_says_no:
+            continue  # a CUDA that knows the GPU says nothing about which archs the build compiled
         judged += 1
         bad: list[tuple[Gpu, tuple[int, int]]] = []
         for g, cc in gpus:
-            if codes is not None:
+            fit = fits[cc]
+            if fit is not None and fit.ok is False:
+                bad.append((g, cc))
+            elif codes is not None:
                 if not archs.covering(codes[0], cc):
                     bad.append((g, cc))
             elif floor is not None and cc < floor[0]:
@@ -96,16 +111,25 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
         where = codes[1] if codes else (floor[1] if floor else "")
         for (name, cc), group in _by_model(bad).items():
             g = group[0]
+            fit = fits[cc]
+            cuda_why = fit.reason if fit is not None and fit.ok is False else ""
+            built = F.framework_cuda(fw)
+            summary = f"{fw.name} {fw.version or ''} has no code for {name or 'GPU'} (sm_{cc[0]}{cc[1]})"
+            if cuda_why and built:
+                summary += f": built with CUDA {F.cuda_text(fw, built)}, {cuda_why}"
             yield Finding(
                 id="arch-unsupported",
                 severity=E,
-                summary=f"{fw.name} {fw.version or ''} has no code for {name or 'GPU'} (sm_{cc[0]}{cc[1]})",
+                summary=summary,
                 facts={
                     "framework": fw.name,
                     "version": fw.version,
                     "compute_capability": f"{cc[0]}.{cc[1]}",
                     "arch_list": codes[0] if codes else None,
                     "arch_list_from": where,
+                    "framework_cuda": F.cuda_text(fw, built) if built else None,
+                    "cuda_for_this_gpu": _window_text(fit.window) if fit is not None else None,
+                    "cuda_too_old_or_new": cuda_why or None,
                 },
                 fix=fix + ".",
                 commands=commands,
@@ -115,6 +139,15 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
             )
     if judged == 0:
         raise MissingFacts("arch list of the installed CUDA frameworks unknown")
+
+
+def _window_text(w: cuda_archs.Window) -> str | None:
+    """ ">= 12.8", "<= 12.9", "11.0-12.9"; None when the table knows neither end."""
+    lo = f"{w.min_cuda[0]}.{w.min_cuda[1]}" if w.min_cuda else None
+    hi = f"{w.max_cuda[0]}.{w.max_cuda[1]}" if w.max_cuda else None
+    if lo and hi:
+        return f"{lo}-{hi}"
+    return f">= {lo}" if lo else (f"<= {hi}" if hi else None)
 
 
 @rule(
@@ -137,6 +170,9 @@ def arch_ptx_jit(s: Snapshot) -> Iterator[Finding]:
         for g, cc in gpus:
             if not archs.needs_jit(codes[0], cc):
                 continue
+            fit = cuda_fit(fw, cc)
+            if fit is not None and fit.ok is False:
+                continue  # PTX would JIT, but the CUDA libraries do not know this GPU: arch-unsupported
             too_old = bool(driver and needed and (vtuple(driver) or ()) < (vtuple(needed) or ()))
             yield Finding(
                 id="arch-ptx-jit",

@@ -124,7 +124,8 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         need_text = F.cuda_text(fw, mm)
         recommend = chk.recommend or chk.floor or "?"
         upgrade = F.driver_install_commands(s, recommend)
-        upgrade_text = f"upgrade the NVIDIA driver to >= {recommend} (CUDA {mm[0]}.x needs >= {chk.floor}"
+        family = f"{mm[0]}.x" if mm[0] >= drivers.MINOR_COMPAT_FROM else f"{mm[0]}.{mm[1]}"
+        upgrade_text = f"upgrade the NVIDIA driver to >= {recommend} (CUDA {family} needs >= {chk.floor}"
         alt = _fixes.gpu_build(s, fw).commands if fw.name in ("torch", "jax") else None
         if alt:
             # the pip line needs no root and no reboot, so it is the command; the driver is the other way
@@ -141,7 +142,7 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
             severity=E,
             summary=f"{fw.name} {fw.version or ''} needs CUDA {need_text}; "
             f"driver {driver or '(version unknown)'} "
-            f"supports CUDA {_ceiling_text(ceiling)}",
+            f"supports CUDA {_ceiling_text(ceiling, driver)}",
             facts={
                 "framework": fw.name,
                 "framework_version": fw.version,
@@ -156,8 +157,12 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         )
 
 
-def _ceiling_text(ceiling: int | None) -> str:
-    return f"{ceiling // 1000}.{(ceiling % 1000) // 10}" if ceiling else "unknown"
+def _ceiling_text(ceiling: int | None, driver: str | None = None) -> str:
+    """The driver's CUDA version as it reports it, else as NVIDIA's driver table implies."""
+    if ceiling:
+        return f"{ceiling // 1000}.{(ceiling % 1000) // 10}"
+    implied = drivers.highest_cuda(driver) if driver else None
+    return f"{implied[0]}.{implied[1]} (by NVIDIA's driver table)" if implied else "unknown"
 
 
 @rule(

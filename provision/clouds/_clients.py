@@ -66,10 +66,9 @@ def aws_client(settings: Settings, service: str, region: str, *, launch: bool = 
     """A boto3 client; ``launch=True`` turns retries off so capacity errors reach failover at once."""
     from botocore.config import Config
 
-    retries: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1 if launch else 4}
     config = Config(
         region_name=region,
-        retries=retries,  # type: ignore[typeddict-item]
+        retries={"mode": "standard", "total_max_attempts": 1 if launch else 4},
         connect_timeout=min(10.0, settings.api_timeout),
         read_timeout=settings.api_timeout,
         user_agent_extra="mlrig-provision",
@@ -96,7 +95,7 @@ def gcp_credentials(settings: Settings, endpoint: str | None) -> tuple[Any, str]
 
         if not settings.gcp_project:
             raise UsageError("PROVISION_GCP_PROJECT must be set together with an endpoint override")
-        return AnonymousCredentials(), settings.gcp_project  # type: ignore[no-untyped-call]
+        return AnonymousCredentials(), settings.gcp_project
     try:
         import google.auth
         import google.auth.exceptions
@@ -149,7 +148,7 @@ def public_ip(settings: Settings) -> str:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(settings.ip_url, timeout=5) as resp:  # noqa: S310 - fixed https URL
+        with urllib.request.urlopen(settings.ip_url, timeout=5) as resp:
             text = resp.read(64).decode("ascii", "replace").strip()
         return str(ipaddress.IPv4Address(text))
     except (OSError, ValueError) as exc:

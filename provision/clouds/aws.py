@@ -7,6 +7,7 @@ it is sent; launches use a retry-free client and a ClientToken derived from the 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ class AwsProvider:
     """EC2 through boto3."""
 
     cloud = "aws"
-    features = {
+    features: Mapping[str, Feature] = {
         "gpu": Feature(True),
         "tpu": Feature(False, "TPUs exist only on Google Cloud; use --cloud gcp --tpu"),
         "spot": Feature(True),
@@ -283,8 +284,8 @@ class AwsProvider:
                 resp = self._call(self._c(region, "ssm").get_parameter, Name=self.settings.aws_ami_param)
             except bce.ClientError as exc:
                 raise ProvisionError(
-                    f"cannot read the Deep Learning AMI id from SSM {self.settings.aws_ami_param} in {region}: "
-                    f"{_code(exc)}",
+                    f"cannot read the Deep Learning AMI id from SSM {self.settings.aws_ami_param} "
+                    f"in {region}: {_code(exc)}",
                     hint="pass --image ami-... or set PROVISION_AWS_AMI_PARAM",
                 ) from None
             image = resp["Parameter"]["Value"]
@@ -295,6 +296,20 @@ class AwsProvider:
         if not imgs:
             raise UsageError(f"AMI {image} not found in {region}")
         return image, imgs[0].get("RootDeviceName") or "/dev/sda1"
+
+    def _subnet(self, region: str, zone: str) -> str:
+        """The default subnet of ``zone`` (the AZ of the launch follows from it)."""
+        resp = self._call(
+            self._c(region).describe_subnets,
+            Filters=[
+                {"Name": "availability-zone", "Values": [zone]},
+                {"Name": "default-for-az", "Values": ["true"]},
+            ],
+        )
+        subnets = resp.get("Subnets", [])
+        if not subnets:
+            raise AttemptError(FailureKind.UNSUPPORTED, "NoDefaultSubnet", f"no default subnet in {zone}")
+        return str(subnets[0]["SubnetId"])
 
     def find(self, plan: Plan, region: str) -> Resource | None:
         resp = self._call(
@@ -320,8 +335,17 @@ class AwsProvider:
             "MinCount": 1,
             "MaxCount": 1,
             "KeyName": self._key[region],
-            "SecurityGroupIds": [self._sg[region]],
             "Placement": {"AvailabilityZone": placement.zone},
+            # a public address explicitly: default subnets do not always assign one, and SSH needs it
+            "NetworkInterfaces": [
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": self._subnet(region, placement.zone),
+                    "Groups": [self._sg[region]],
+                    "AssociatePublicIpAddress": True,
+                    "DeleteOnTermination": True,
+                }
+            ],
             "BlockDeviceMappings": [
                 {
                     "DeviceName": root,
@@ -340,6 +364,7 @@ class AwsProvider:
                 "MarketType": "spot",
                 "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
             }
+            params["TagSpecifications"] += self._tags(plan, "spot-instances-request")
         row = journal.intent("instance", region, placement.zone, plan.name, params["ClientToken"])
         try:
             resp = self._c(region, launch=True).run_instances(**params)
@@ -383,7 +408,7 @@ class AwsProvider:
                 raise ProvisionError(f"instance {res.id} is {state} while starting: {reason}")
             return _instance(inst, res.region) if state == "running" else None
 
-        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")  # type: ignore[no-any-return]
+        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")
 
     def delete(self, res: Resource) -> bool:
         import botocore.exceptions as bce
@@ -499,5 +524,5 @@ def _instance(inst: dict[str, Any], region: str) -> Resource:
         spot=inst.get("InstanceLifecycle") == "spot",
         public_ip=inst.get("PublicIpAddress"),
         private_ip=inst.get("PrivateIpAddress"),
-        launched_at=launched.timestamp() if hasattr(launched, "timestamp") else None,
+        launched_at=launched.timestamp() if launched is not None and hasattr(launched, "timestamp") else None,
     )

@@ -42,7 +42,7 @@ def owner_label(owner: str) -> str:
 
 @dataclass(frozen=True)
 class Feature:
-    """Whether a driver supports something, and if not, why (shown by ``provision up --help``)."""
+    """Whether a driver supports something, and if not, why (``provision up`` prints it when it matters)."""
 
     supported: bool
     why_not: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,28 @@ from provision.errors import CredentialsError, ProvisionError
 
 #: catalog accelerator name -> Compute Engine accelerator type for N1 attachments.
 #: source: cloud.google.com/compute/docs/gpus (GPU models for N1), as_of 2026-11
-ATTACHED_GPUS = {"T4": "nvidia-tesla-t4", "V100": "nvidia-tesla-v100", "P100": "nvidia-tesla-p100",
-                 "P4": "nvidia-tesla-p4"}
+ATTACHED_GPUS = {
+    "T4": "nvidia-tesla-t4",
+    "V100": "nvidia-tesla-v100",
+    "P100": "nvidia-tesla-p100",
+    "P4": "nvidia-tesla-p4",
+}
 #: machine families whose GPUs come with the machine type (no guestAccelerators)
 BUILT_IN_FAMILIES = ("a2-", "a3-", "a4-", "g2-", "g4-")
 
-_CAPACITY = {"ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "RESOURCE_POOL_EXHAUSTED",
-             "STOCKOUT"}
+_CAPACITY = {
+    "ZONE_RESOURCE_POOL_EXHAUSTED",
+    "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+    "RESOURCE_POOL_EXHAUSTED",
+    "STOCKOUT",
+}
 _QUOTA = {"QUOTA_EXCEEDED", "quotaExceeded"}
 _THROTTLE = {"RESOURCE_OPERATION_RATE_EXCEEDED", "rateLimitExceeded", "userRateLimitExceeded"}
 _UNSUPPORTED = {"UNSUPPORTED_OPERATION", "RESOURCE_NOT_FOUND", "notFound"}
-QUOTA_HINT = ("see the region's quotas with `gcloud compute regions describe {region}` and ask for more at "
-              "https://console.cloud.google.com/iam-admin/quotas")
+QUOTA_HINT = (
+    "see the region's quotas with `gcloud compute regions describe {region}` and ask for more at "
+    "https://console.cloud.google.com/iam-admin/quotas"
+)
 
 
 def request_id(launch_id: str, what: str) -> str:
@@ -61,7 +72,9 @@ def firewall_name(launch_id: str) -> str:
 def classify_codes(codes: list[str], message: str, region: str) -> AttemptError:
     """Operation error codes (or HTTP error reasons) -> AttemptError."""
     first = codes[0] if codes else "UNKNOWN"
-    if any(c in _CAPACITY for c in codes) or "exhausted" in message.lower() and "quota" not in message.lower():
+    if any(c in _CAPACITY for c in codes) or (
+        "exhausted" in message.lower() and "quota" not in message.lower()
+    ):
         return AttemptError(FailureKind.CAPACITY, first, message)
     if any(c in _QUOTA for c in codes) or "quota" in message.lower():
         return AttemptError(FailureKind.QUOTA, first, message, hint=QUOTA_HINT.format(region=region))
@@ -77,7 +90,9 @@ def classify_http(exc: Any, region: str) -> AttemptError:
     code = int(getattr(exc, "code", 0) or 0)
     message = str(getattr(exc, "message", exc))
     reasons = [str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
-    if code == 401 or (code == 403 and not any(r in _QUOTA for r in reasons) and "quota" not in message.lower()):
+    if code == 401 or (
+        code == 403 and not any(r in _QUOTA for r in reasons) and "quota" not in message.lower()
+    ):
         raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
     if code in (429, 503) and not reasons:
         reasons = ["rateLimitExceeded"] if "exhausted" not in message.lower() else ["RESOURCE_POOL_EXHAUSTED"]
@@ -94,14 +109,17 @@ class GcpProvider:
     """Compute Engine VMs with GPUs."""
 
     cloud = "gcp"
-    features = {  # noqa: RUF012 - read-only table
+    features: Mapping[str, Feature] = {
         "gpu": Feature(True),
         "tpu": Feature(True, None),
         "spot": Feature(True),
         "autostop": Feature(True),
         "capacity_failover": Feature(True),
-        "quota_precheck": Feature(False, "quota errors name the metric and where to ask for more; regions.get "
-                                         "quotas are not checked before launching"),
+        "quota_precheck": Feature(
+            False,
+            "quota errors name the metric and where to ask for more; regions.get "
+            "quotas are not checked before launching",
+        ),
         "idempotent_launch": Feature(True),
     }
 
@@ -131,7 +149,9 @@ class GcpProvider:
         except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
             if "quota" in str(exc).lower():
                 raise
-            raise CredentialsError(f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT) from None
+            raise CredentialsError(
+                f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT
+            ) from None
         except gexc.RetryError as exc:
             raise ProvisionError(f"Google Cloud did not answer: {exc}") from None
         except (OSError, ConnectionError) as exc:
@@ -144,12 +164,17 @@ class GcpProvider:
         deadline = time.monotonic() + self.settings.launch_timeout
         while op.status != compute_v1.Operation.Status.DONE:
             if time.monotonic() > deadline:
-                raise ProvisionError(f"operation {op.name} did not finish within {self.settings.launch_timeout:g}s")
+                raise ProvisionError(
+                    f"operation {op.name} did not finish within {self.settings.launch_timeout:g}s"
+                )
             if zone:
-                op = self._api(self._c("ZoneOperationsClient").wait, project=self.project, zone=zone,
-                               operation=op.name)
+                op = self._api(
+                    self._c("ZoneOperationsClient").wait, project=self.project, zone=zone, operation=op.name
+                )
             else:
-                op = self._api(self._c("GlobalOperationsClient").wait, project=self.project, operation=op.name)
+                op = self._api(
+                    self._c("GlobalOperationsClient").wait, project=self.project, operation=op.name
+                )
         return op
 
     @staticmethod
@@ -177,15 +202,25 @@ class GcpProvider:
             return
         name = firewall_name(plan.launch_id)
         fw = compute_v1.Firewall(
-            name=name, network="global/networks/default", direction="INGRESS", priority=1000,
+            name=name,
+            network="global/networks/default",
+            direction="INGRESS",
+            priority=1000,
             allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
-            source_ranges=[plan.ssh_cidr or ""], target_tags=[net_tag(plan.launch_id)],
+            source_ranges=[plan.ssh_cidr or ""],
+            target_tags=[net_tag(plan.launch_id)],
             description=f"mlrig launch={plan.launch_id} owner={plan.tags()[TAG_OWNER]} name={plan.name}",
         )
         row = journal.intent("firewall", "global", None, name, request_id(plan.launch_id, "firewall"))
         try:
-            op = self._api(self._c("FirewallsClient").insert_unary, request=compute_v1.InsertFirewallRequest(
-                project=self.project, firewall_resource=fw, request_id=request_id(plan.launch_id, "firewall")))
+            op = self._api(
+                self._c("FirewallsClient").insert_unary,
+                request=compute_v1.InsertFirewallRequest(
+                    project=self.project,
+                    firewall_resource=fw,
+                    request_id=request_id(plan.launch_id, "firewall"),
+                ),
+            )
             op = self._wait(op, None)
         except gexc.Conflict:
             op = None  # created by an earlier attempt of this same launch
@@ -202,8 +237,11 @@ class GcpProvider:
     def _image(self, plan: Plan) -> str:
         if plan.image:
             return plan.image
-        img = self._api(self._c("ImagesClient").get_from_family, project=self.settings.gcp_image_project,
-                        family=self.settings.gcp_image_family)
+        img = self._api(
+            self._c("ImagesClient").get_from_family,
+            project=self.settings.gcp_image_project,
+            family=self.settings.gcp_image_family,
+        )
         return str(img.self_link)
 
     def find(self, plan: Plan, region: str) -> Resource | None:
@@ -219,12 +257,17 @@ class GcpProvider:
         zone = placement.zone
         labels = plan.tags()
         pub = Path(f"{plan.key_path}.pub").read_text().strip() if plan.key_path else None
-        items = [compute_v1.Items(key="startup-script", value=firstboot.render(
-            plan, self.settings.envcheck_spec, self.settings.gcp_ssh_user))]
+        items = [
+            compute_v1.Items(
+                key="startup-script",
+                value=firstboot.render(plan, self.settings.envcheck_spec, self.settings.gcp_ssh_user),
+            )
+        ]
         if pub:
             items.append(compute_v1.Items(key="ssh-keys", value=f"{self.settings.gcp_ssh_user}:{pub}"))
         sched = compute_v1.Scheduling(
-            on_host_maintenance="TERMINATE", automatic_restart=not placement.spot,
+            on_host_maintenance="TERMINATE",
+            automatic_restart=not placement.spot,
             provisioning_model="SPOT" if placement.spot else "STANDARD",
         )
         if placement.spot or plan.autostop_minutes:
@@ -232,23 +275,41 @@ class GcpProvider:
         if plan.autostop_minutes:
             sched.max_run_duration = compute_v1.Duration(seconds=60 * plan.autostop_minutes)
         inst = compute_v1.Instance(
-            name=plan.name, machine_type=f"zones/{zone}/machineTypes/{plan.instance_type}", labels=labels,
+            name=plan.name,
+            machine_type=f"zones/{zone}/machineTypes/{plan.instance_type}",
+            labels=labels,
             tags=compute_v1.Tags(items=[net_tag(plan.launch_id)]),
-            disks=[compute_v1.AttachedDisk(
-                boot=True, auto_delete=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
-                    source_image=image, disk_size_gb=plan.disk_gb, labels=labels,
-                    disk_type=f"zones/{zone}/diskTypes/pd-balanced"))],
-            network_interfaces=[compute_v1.NetworkInterface(
-                network="global/networks/default",
-                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")])],
-            metadata=compute_v1.Metadata(items=items), scheduling=sched,
+            disks=[
+                compute_v1.AttachedDisk(
+                    boot=True,
+                    auto_delete=True,
+                    initialize_params=compute_v1.AttachedDiskInitializeParams(
+                        source_image=image,
+                        disk_size_gb=plan.disk_gb,
+                        labels=labels,
+                        disk_type=f"zones/{zone}/diskTypes/pd-balanced",
+                    ),
+                )
+            ],
+            network_interfaces=[
+                compute_v1.NetworkInterface(
+                    network="global/networks/default",
+                    access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")],
+                )
+            ],
+            metadata=compute_v1.Metadata(items=items),
+            scheduling=sched,
         )
         if not plan.instance_type.startswith(BUILT_IN_FAMILIES):
             gpu = ATTACHED_GPUS.get(plan.accelerator.split()[0].upper())
             if gpu is None:
                 raise ProvisionError(f"{plan.accelerator} cannot be attached to {plan.instance_type}")
-            inst.guest_accelerators = [compute_v1.AcceleratorConfig(
-                accelerator_type=f"zones/{zone}/acceleratorTypes/{gpu}", accelerator_count=plan.accelerator_count)]
+            inst.guest_accelerators = [
+                compute_v1.AcceleratorConfig(
+                    accelerator_type=f"zones/{zone}/acceleratorTypes/{gpu}",
+                    accelerator_count=plan.accelerator_count,
+                )
+            ]
         return inst
 
     def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
@@ -261,9 +322,11 @@ class GcpProvider:
         row = journal.intent("instance", placement.region, zone, plan.name, rid)
         try:
             op = self._c("InstancesClient").insert_unary(
-                request=compute_v1.InsertInstanceRequest(project=self.project, zone=zone, instance_resource=body,
-                                                         request_id=rid),
-                timeout=self.settings.api_timeout)
+                request=compute_v1.InsertInstanceRequest(
+                    project=self.project, zone=zone, instance_resource=body, request_id=rid
+                ),
+                timeout=self.settings.api_timeout,
+            )
         except (OSError, gexc.DeadlineExceeded) as exc:
             # the answer was lost; the insert may have happened: look before deciding
             found = self.find(plan, placement.region)
@@ -279,8 +342,11 @@ class GcpProvider:
             found = self.find(plan, placement.region)
             if found is None:
                 journal.failed(row, "name taken by a machine that is not ours")
-                raise AttemptError(FailureKind.FATAL, "alreadyExists",
-                                   f"an instance named {plan.name} already exists in {zone}") from None
+                raise AttemptError(
+                    FailureKind.FATAL,
+                    "alreadyExists",
+                    f"an instance named {plan.name} already exists in {zone}",
+                ) from None
             journal.created(row, found.id)
             return found
         except gexc.GoogleAPICallError as exc:
@@ -292,15 +358,26 @@ class GcpProvider:
             journal.failed(row, f"{err[0][0]}: {err[1]}")
             raise classify_codes(err[0], err[1], placement.region)
         journal.created(row, plan.name)
-        return Resource("gcp", "instance", placement.region, plan.name, zone=zone, name=plan.name,
-                        launch_id=plan.launch_id, state="PROVISIONING", instance_type=plan.instance_type,
-                        spot=placement.spot)
+        return Resource(
+            "gcp",
+            "instance",
+            placement.region,
+            plan.name,
+            zone=zone,
+            name=plan.name,
+            launch_id=plan.launch_id,
+            state="PROVISIONING",
+            instance_type=plan.instance_type,
+            spot=placement.spot,
+        )
 
     def _get(self, res: Resource) -> Any | None:
         from google.api_core import exceptions as gexc
 
         try:
-            return self._api(self._c("InstancesClient").get, project=self.project, zone=res.zone, instance=res.id)
+            return self._api(
+                self._c("InstancesClient").get, project=self.project, zone=res.zone, instance=res.id
+            )
         except gexc.NotFound:
             return None
 
@@ -313,7 +390,7 @@ class GcpProvider:
                 raise ProvisionError(f"instance {res.id} is {inst.status} while starting")
             return _instance(inst) if inst.status == "RUNNING" else None
 
-        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")  # type: ignore[no-any-return]
+        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")
 
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
@@ -322,9 +399,15 @@ class GcpProvider:
             if res.kind == "instance":
                 from google.cloud import compute_v1
 
-                op = self._api(self._c("InstancesClient").delete_unary, request=compute_v1.DeleteInstanceRequest(
-                    project=self.project, zone=res.zone, instance=res.id,
-                    request_id=request_id(res.launch_id or res.id, f"delete:{res.zone}/{res.id}")))
+                op = self._api(
+                    self._c("InstancesClient").delete_unary,
+                    request=compute_v1.DeleteInstanceRequest(
+                        project=self.project,
+                        zone=res.zone,
+                        instance=res.id,
+                        request_id=request_id(res.launch_id or res.id, f"delete:{res.zone}/{res.id}"),
+                    ),
+                )
                 self._wait(op, res.zone)
                 return True
             if res.kind == "firewall":
@@ -340,8 +423,10 @@ class GcpProvider:
     def _list_instances(self, flt: str) -> list[Resource]:
         from google.cloud import compute_v1
 
-        pager = self._api(self._c("InstancesClient").aggregated_list, request=compute_v1.AggregatedListInstancesRequest(
-            project=self.project, filter=flt))
+        pager = self._api(
+            self._c("InstancesClient").aggregated_list,
+            request=compute_v1.AggregatedListInstancesRequest(project=self.project, filter=flt),
+        )
         out = []
         for _scope, scoped in pager:
             out += [_instance(i) for i in scoped.instances]
@@ -353,8 +438,18 @@ class GcpProvider:
             if not fw.name.startswith("mlrig-"):
                 continue
             meta = dict(p.split("=", 1) for p in fw.description.split() if "=" in p)
-            out.append(Resource("gcp", "firewall", "global", fw.name, name=fw.name, launch_id=meta.get("launch"),
-                                owner=meta.get("owner"), state="exists"))
+            out.append(
+                Resource(
+                    "gcp",
+                    "firewall",
+                    "global",
+                    fw.name,
+                    name=fw.name,
+                    launch_id=meta.get("launch"),
+                    owner=meta.get("owner"),
+                    state="exists",
+                )
+            )
         return out
 
     def list_ours(self, regions: list[str]) -> list[Resource]:
@@ -381,10 +476,18 @@ def _instance(inst: Any) -> Resource:
         public = (acs[0].nat_i_p or None) if acs else None
     labels = dict(inst.labels)
     return Resource(
-        cloud="gcp", kind="instance", region=zone.rsplit("-", 1)[0], id=inst.name, zone=zone, name=inst.name,
-        launch_id=labels.get(TAG_LAUNCH), owner=labels.get(TAG_OWNER),
+        cloud="gcp",
+        kind="instance",
+        region=zone.rsplit("-", 1)[0],
+        id=inst.name,
+        zone=zone,
+        name=inst.name,
+        launch_id=labels.get(TAG_LAUNCH),
+        owner=labels.get(TAG_OWNER),
         # a TERMINATED instance is stopped, not gone: its disk still exists and bills
         state="STOPPED" if inst.status == "TERMINATED" else inst.status,
         instance_type=inst.machine_type.rsplit("/", 1)[-1],
-        spot=inst.scheduling.provisioning_model == "SPOT", public_ip=public, private_ip=private,
+        spot=inst.scheduling.provisioning_model == "SPOT",
+        public_ip=public,
+        private_ip=private,
     )

@@ -7,6 +7,7 @@ is the machine name, so a repeated create of the same launch answers 409 and is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,12 @@ def classify(exc: Any, region: str) -> AttemptError:
     if code == 401 or (code == 403 and "quota" not in low):
         raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
     if "quota" in low:
-        return AttemptError(FailureKind.QUOTA, "QUOTA_EXCEEDED", message,
-                            hint=f"see Cloud TPU quotas for {region} at https://console.cloud.google.com/iam-admin/quotas")
+        return AttemptError(
+            FailureKind.QUOTA,
+            "QUOTA_EXCEEDED",
+            message,
+            hint=f"see Cloud TPU quotas for {region} at https://console.cloud.google.com/iam-admin/quotas",
+        )
     if code in (429, 503) or "capacity" in low or "exhausted" in low:
         return AttemptError(FailureKind.CAPACITY, "RESOURCE_EXHAUSTED", message)
     if code == 404 or "not found" in low or "not supported" in low:
@@ -50,12 +55,15 @@ class TpuProvider:
     """Cloud TPU VMs (tpu_v2)."""
 
     cloud = "gcp"
-    features = {  # noqa: RUF012 - read-only table
+    features: Mapping[str, Feature] = {
         "gpu": Feature(False, "use --gpu without --tpu for Compute Engine GPU VMs"),
         "tpu": Feature(True),
         "spot": Feature(True),
-        "autostop": Feature(False, "TPU VMs have no max-run-duration: the guest powers off at the autostop time, "
-                                   "but the node still exists until `provision down`"),
+        "autostop": Feature(
+            False,
+            "TPU VMs have no max-run-duration: the guest powers off at the autostop time, "
+            "but the node still exists until `provision down`",
+        ),
         "capacity_failover": Feature(True),
         "quota_precheck": Feature(False, "quota errors are reported with where to ask for more"),
         "idempotent_launch": Feature(True),
@@ -85,7 +93,9 @@ class TpuProvider:
         try:
             return fn(*args, timeout=self.settings.api_timeout, **kw)
         except gexc.Unauthenticated as exc:
-            raise CredentialsError(f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT) from None
+            raise CredentialsError(
+                f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT
+            ) from None
         except (gexc.RetryError, OSError, ConnectionError) as exc:
             raise ProvisionError(f"Cloud TPU did not answer: {exc}") from None
 
@@ -112,16 +122,20 @@ class TpuProvider:
     def node_body(self, plan: Plan, placement: Placement) -> Any:
         from google.cloud import tpu_v2
 
-        metadata = {"startup-script": firstboot.render(plan, self.settings.envcheck_spec,
-                                                       self.settings.gcp_ssh_user)}
+        metadata = {
+            "startup-script": firstboot.render(plan, self.settings.envcheck_spec, self.settings.gcp_ssh_user)
+        }
         if plan.key_path:
             pub = Path(f"{plan.key_path}.pub").read_text().strip()
             metadata["ssh-keys"] = f"{self.settings.gcp_ssh_user}:{pub}"
         return tpu_v2.Node(
-            accelerator_type=plan.instance_type, runtime_version=plan.tpu_runtime or "",
+            accelerator_type=plan.instance_type,
+            runtime_version=plan.tpu_runtime or "",
             network_config=tpu_v2.NetworkConfig(enable_external_ips=True),
             scheduling_config=tpu_v2.SchedulingConfig(spot=placement.spot),
-            labels=plan.tags(), tags=[net_tag(plan.launch_id)], metadata=metadata,
+            labels=plan.tags(),
+            tags=[net_tag(plan.launch_id)],
+            metadata=metadata,
         )
 
     def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
@@ -131,15 +145,23 @@ class TpuProvider:
         zone = placement.zone
         row = journal.intent("tpu_node", placement.region, zone, plan.name, None)
         try:
-            op = self._api(self.tpu.create_node, request=tpu_v2.CreateNodeRequest(
-                parent=f"projects/{self.project}/locations/{zone}", node_id=plan.name,
-                node=self.node_body(plan, placement)))
+            op = self._api(
+                self.tpu.create_node,
+                request=tpu_v2.CreateNodeRequest(
+                    parent=f"projects/{self.project}/locations/{zone}",
+                    node_id=plan.name,
+                    node=self.node_body(plan, placement),
+                ),
+            )
         except gexc.Conflict:
             found = self.find(plan, placement.region)
             if found is None:
                 journal.failed(row, "node id taken by a node that is not ours")
-                raise AttemptError(FailureKind.FATAL, "ALREADY_EXISTS",
-                                   f"a TPU node named {plan.name} already exists in {zone}") from None
+                raise AttemptError(
+                    FailureKind.FATAL,
+                    "ALREADY_EXISTS",
+                    f"a TPU node named {plan.name} already exists in {zone}",
+                ) from None
             journal.created(row, found.id)
             return found
         except gexc.GoogleAPICallError as exc:
@@ -147,9 +169,18 @@ class TpuProvider:
             raise classify(exc, placement.region) from None
         # the node exists from here on (CREATING), even if the operation later fails
         journal.created(row, plan.name)
-        res = Resource("gcp", "tpu_node", placement.region, plan.name, zone=zone, name=plan.name,
-                       launch_id=plan.launch_id, state="CREATING", instance_type=plan.instance_type,
-                       spot=placement.spot)
+        res = Resource(
+            "gcp",
+            "tpu_node",
+            placement.region,
+            plan.name,
+            zone=zone,
+            name=plan.name,
+            launch_id=plan.launch_id,
+            state="CREATING",
+            instance_type=plan.instance_type,
+            spot=placement.spot,
+        )
         try:
             op.result(timeout=self.settings.launch_timeout)
         except gexc.GoogleAPICallError as exc:
@@ -175,7 +206,9 @@ class TpuProvider:
                 raise ProvisionError(f"TPU node {res.id} is {state} while starting")
             return _node(node) if state == "READY" else None
 
-        return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to be READY")  # type: ignore[no-any-return]
+        return poll(
+            check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to be READY"
+        )
 
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
@@ -215,8 +248,17 @@ def _node(node: Any) -> Resource:
     labels = dict(node.labels)
     state = node.state.name
     return Resource(
-        cloud="gcp", kind="tpu_node", region=zone.rsplit("-", 1)[0], id=node_id, zone=zone, name=node_id,
-        launch_id=labels.get(TAG_LAUNCH), owner=labels.get(TAG_OWNER),
-        state="gone" if state in _GONE else state, instance_type=node.accelerator_type,
-        spot=bool(node.scheduling_config.spot), public_ip=public, private_ip=private,
+        cloud="gcp",
+        kind="tpu_node",
+        region=zone.rsplit("-", 1)[0],
+        id=node_id,
+        zone=zone,
+        name=node_id,
+        launch_id=labels.get(TAG_LAUNCH),
+        owner=labels.get(TAG_OWNER),
+        state="gone" if state in _GONE else state,
+        instance_type=node.accelerator_type,
+        spot=bool(node.scheduling_config.spot),
+        public_ip=public,
+        private_ip=private,
     )

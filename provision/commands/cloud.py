@@ -52,7 +52,7 @@ def _getter(settings: Settings) -> Any:
 
     def get(key: str) -> Provider:
         if key not in cache:
-            cache[key] = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
+            cache[key] = provider_for(key.split("-", maxsplit=1)[0], settings, tpu=key.endswith("-tpu"))
         return cache[key]
 
     return get
@@ -193,7 +193,8 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Launch a GPU or TPU machine: cheapest matching offer, zone/region failover, SSH config entry."""
-    from provision import launch, planning, settings as settings_mod
+    from provision import launch, planning
+    from provision import settings as settings_mod
     from provision.clouds import provider_for_plan
     from provision.clouds._clients import public_ip
 
@@ -230,7 +231,9 @@ def up(
         if as_json:
             _emit({"dry_run": True, "plan": plan.to_dict()})
         else:
-            _show_plan(plan, err)
+            from rich.console import Console
+
+            _show_plan(plan, Console(highlight=False))  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
     store = _store(settings)
@@ -250,6 +253,14 @@ def up(
     if plan.ssh_cidr is None:
         plan.ssh_cidr = f"{public_ip(settings)}/32"
     _show_plan(plan, err)
+    for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
+        feat = provider.features.get(feature)
+        if (
+            feat
+            and not feat.supported
+            and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
+        ):
+            err.print(f"[yellow]note:[/] {option}: {feat.why_not}")
     _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
         result = launch.up(plan, provider, store, settings, progress)
@@ -274,9 +285,8 @@ def up(
     if as_json:
         _emit(out)
     else:
-        err.print(
-            f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {_money(out['price_per_hour'])}/h"
-        )
+        price = _money(row.price_per_hour if row else plan.price_per_hour)
+        err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
         if result.ssh_alias:
             err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
         err.print(f"  remove:  provision down {plan.name}")
@@ -291,7 +301,8 @@ def ls(
     """Machines mlrig launched, reconciled with what the clouds report, with cost so far."""
     from rich.table import Table
 
-    from provision import fleet, settings as settings_mod
+    from provision import fleet
+    from provision import settings as settings_mod
 
     settings = settings_mod.load()
     store = _store(settings)
@@ -345,12 +356,16 @@ def ssh(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Machine name.")],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the ssh command instead of running it.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the ssh command instead of running it.", envvar="PROVISION_DRY_RUN"
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Connect to a machine (extra arguments go to ssh, e.g. a command to run)."""
-    from provision import settings as settings_mod, sshconfig
+    from provision import settings as settings_mod
+    from provision import sshconfig
 
     settings = settings_mod.load()
     row = _store(settings).active_by_name(name)
@@ -359,15 +374,9 @@ def ssh(
     if not row.ssh_host:
         raise ProvisionError(f"{name} has no address recorded")
     if not sshconfig.has_entry(settings.ssh_include, name):
-        sshconfig.add(
-            settings.ssh_config,
-            settings.ssh_include,
-            name,
-            row.ssh_host,
-            row.ssh_user or "ubuntu",
-            row.key_path,
-            settings.known_hosts,
-        )
+        user = row.ssh_user or "ubuntu"
+        entry = sshconfig.render_entry(name, row.ssh_host, user, row.key_path, settings.known_hosts)
+        sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
     exe = shutil.which("ssh")
     argv = ["ssh", "-F", str(settings.ssh_config), name, *ctx.args]
     if dry_run or as_json:
@@ -383,12 +392,15 @@ def ssh(
 
 def down(
     names: Annotated[list[str] | None, typer.Argument(help="Machine names.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every machine in the state store.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every machine in the state store.", envvar="PROVISION_DOWN_ALL")
+    ] = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Terminate machines and remove everything mlrig created for them; safe to repeat."""
-    from provision import launch, settings as settings_mod
+    from provision import launch
+    from provision import settings as settings_mod
     from provision.clouds import provider_for
     from provision.fleet import driver_key
 
@@ -427,7 +439,7 @@ def down(
             key = driver_key(row)
             provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
             try:
-                deleted = launch.teardown(row, provider, store, settings, progress)
+                deleted = launch.teardown(row, provider, store, settings, progress=progress)
             except ProvisionError as exc:
                 store.update_launch(row.launch_id, status="cleanup-incomplete")
                 err.print(f"[red]✗[/] {row.name}: {exc.message}")
@@ -455,12 +467,18 @@ def gc(
         list[str] | None,
         typer.Option(help="Cloud(s) to sweep (default: aws and gcp).", envvar="PROVISION_GC_CLOUD"),
     ] = None,
-    all_owners: Annotated[bool, typer.Option(help="Include resources tagged with other owners.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete what is listed.")] = False,
+    all_owners: Annotated[
+        bool,
+        typer.Option(help="Include resources tagged with other owners.", envvar="PROVISION_GC_ALL_OWNERS"),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete what is listed.", envvar="PROVISION_YES")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List (and with --yes delete) resources tagged as mlrig's that the state store does not know."""
-    from provision import fleet, settings as settings_mod
+    from provision import fleet
+    from provision import settings as settings_mod
 
     settings = settings_mod.load()
     clouds = cloud or ["aws", "gcp"]

@@ -44,8 +44,8 @@ class PlanRequest:
     #: highest CUDA the driver reports (from an envcheck report: 12020 / "12.2")
     driver_cuda: str | None = None
     gpus: tuple[str, ...] = ()
-    #: compute capabilities known directly (an envcheck report has them even for unknown names)
-    compute_capabilities: tuple[str, ...] = ()
+    #: GPUs whose compute capability is known directly: (name, "8.6"), e.g. from an envcheck report
+    known_gpus: tuple[tuple[str, str], ...] = ()
     python: str | None = None
     flavor: Flavor = "runtime"
     jupyter: bool = False
@@ -233,9 +233,9 @@ def _gpu_targets(req: PlanRequest) -> list[GpuTarget]:
                 else "give the name nvidia-smi shows, e.g. H100, A100-80GB, RTX 4090",
             )
         out.append(GpuTarget(name=spec.name if spec else name, compute_capability=cc))
-    for cc in req.compute_capabilities:
-        if all(g.compute_capability != cc for g in out):
-            out.append(GpuTarget(name=f"compute capability {cc}", compute_capability=cc))
+    for name, cc in req.known_gpus:
+        if all(g.name != name or g.compute_capability != cc for g in out):
+            out.append(GpuTarget(name=name, compute_capability=cc))
     return out
 
 
@@ -661,11 +661,11 @@ def request_from_report(text: str, origin: str, req: PlanRequest) -> PlanRequest
         updates["driver"] = nv.driver_version
     if req.driver_cuda is None and nv is not None and nv.cuda_driver_version:
         updates["driver_cuda"] = str(nv.cuda_driver_version)
-    if not req.gpus and not req.compute_capabilities and nv is not None and nv.gpus:
-        ccs = sorted({g.compute_capability for g in nv.gpus if g.compute_capability})
-        names = tuple(sorted({g.name for g in nv.gpus if g.name and not g.compute_capability}))
-        updates["compute_capabilities"] = tuple(ccs)
-        updates["gpus"] = names
+    if not req.gpus and not req.known_gpus and nv is not None and nv.gpus:
+        known = {(g.name or f"GPU {g.index}", g.compute_capability) for g in nv.gpus if g.compute_capability}
+        names = {g.name for g in nv.gpus if g.name and not g.compute_capability}
+        updates["known_gpus"] = tuple(sorted(known))
+        updates["gpus"] = tuple(sorted(names))
     if req.python is None and snap.system and snap.system.python and snap.system.python.version:
         v = vtuple(snap.system.python.version) or ()
         updates["python"] = ".".join(str(p) for p in v[:2])

@@ -8,6 +8,7 @@ per test: a capacity stockout or quota error in one zone, an HTTP error, a slow 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -75,12 +76,11 @@ class FakeGcp:
             protocol_version = "HTTP/1.1"
 
             def _go(self) -> None:
-                try:
+                # the client may have given up (a timeout test): nothing to answer then
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     fake._handle(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test): nothing to answer
 
-            do_GET = do_POST = do_DELETE = do_PATCH = _go  # noqa: N815
+            do_GET = do_POST = do_DELETE = do_PATCH = _go
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -118,12 +118,44 @@ class FakeGcp:
     def ours(self) -> list[str]:
         """Everything labelled/named as mlrig's that still exists (the leak oracle)."""
         with self.lock:
-            out = [f"instance {z}/{n}" for (z, n), i in self.state.instances.items() if "mlrig-launch" in i.get("labels", {})]
+            out = [
+                f"instance {z}/{n}"
+                for (z, n), i in self.state.instances.items()
+                if "mlrig-launch" in i.get("labels", {})
+            ]
             out += [f"firewall {n}" for n in self.state.firewalls if n.startswith("mlrig-")]
-            out += [f"tpu {z}/{n}" for (z, n), node in self.state.nodes.items() if "mlrig-launch" in node.get("labels", {})]
+            out += [
+                f"tpu {z}/{n}"
+                for (z, n), node in self.state.nodes.items()
+                if "mlrig-launch" in node.get("labels", {})
+            ]
             return out
 
-    def requests(self, method: str | None = None, contains: str = "") -> list[tuple[str, str, dict[str, list[str]], Any]]:
+    def ours_by_launch(self) -> list[tuple[str, str]]:
+        """(what, launch id) for everything of ours that still exists."""
+        key = "mlrig-launch"
+        with self.lock:
+            s = self.state
+            out = [
+                (f"instance {z}/{n}", i["labels"][key])
+                for (z, n), i in s.instances.items()
+                if key in i.get("labels", {})
+            ]
+            out += [
+                (f"firewall {n}", n.removeprefix("mlrig-").removesuffix("-ssh"))
+                for n in s.firewalls
+                if n.startswith("mlrig-")
+            ]
+            out += [
+                (f"tpu {z}/{n}", node["labels"][key])
+                for (z, n), node in s.nodes.items()
+                if key in node.get("labels", {})
+            ]
+            return out
+
+    def requests(
+        self, method: str | None = None, contains: str = ""
+    ) -> list[tuple[str, str, dict[str, list[str]], Any]]:
         with self.lock:
             return [r for r in self.state.log if (method is None or r[0] == method) and contains in r[1]]
 
@@ -143,22 +175,44 @@ class FakeGcp:
         h.end_headers()
         h.wfile.write(data)
 
-    def _error(self, h: BaseHTTPRequestHandler, status: int, message: str, reason: str = "error",
-               grpc_status: str | None = None) -> None:
-        err: dict[str, Any] = {"code": status, "message": message,
-                               "errors": [{"message": message, "domain": "global", "reason": reason}]}
+    def _error(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        message: str,
+        reason: str = "error",
+        grpc_status: str | None = None,
+    ) -> None:
+        err: dict[str, Any] = {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+        }
         if grpc_status:
             err["status"] = grpc_status
         self._send(h, status, {"error": err})
 
-    def _op(self, project: str, scope: str, kind: str, target: str, *, error: GFault | None = None,
-            done: bool = False) -> dict[str, Any]:
+    def _op(
+        self,
+        project: str,
+        scope: str,
+        kind: str,
+        target: str,
+        *,
+        error: GFault | None = None,
+        done: bool = False,
+    ) -> dict[str, Any]:
         op_id = next(self._ids)
         name = f"operation-{op_id}"
         base = f"https://www.googleapis.com/compute/v1/projects/{project}/{scope}"
         op: dict[str, Any] = {
-            "kind": "compute#operation", "id": str(op_id), "name": name, "operationType": kind,
-            "targetLink": f"{base}/{target}", "status": "DONE" if done else "RUNNING", "progress": 0,
+            "kind": "compute#operation",
+            "id": str(op_id),
+            "name": name,
+            "operationType": kind,
+            "targetLink": f"{base}/{target}",
+            "status": "DONE" if done else "RUNNING",
+            "progress": 0,
             "selfLink": f"{base}/operations/{name}",
         }
         if scope.startswith("zones/"):
@@ -183,28 +237,46 @@ class FakeGcp:
             self.state.log.append((h.command, path, query, body))
             try:
                 if path.startswith(_COMPUTE):
-                    status, answer, delay = self._compute(h.command, path[len(_COMPUTE):], query, body)
+                    status, answer, delay = self._compute(h.command, path[len(_COMPUTE) :], query, body)
                 elif path.startswith("/v2/projects/"):
-                    status, answer, delay = self._tpu(h.command, path[len("/v2/"):], query, body)
+                    status, answer, delay = self._tpu(h.command, path[len("/v2/") :], query, body)
                 else:
                     status, answer = 404, {"error": {"code": 404, "message": f"no route {path}"}}
             except KeyError as exc:
-                status, answer = 404, {"error": {"code": 404, "message": f"The resource {exc} was not found",
-                                                 "errors": [{"reason": "notFound", "message": "not found"}]}}
+                status, answer = (
+                    404,
+                    {
+                        "error": {
+                            "code": 404,
+                            "message": f"The resource {exc} was not found",
+                            "errors": [{"reason": "notFound", "message": "not found"}],
+                        }
+                    },
+                )
         if delay:
             time.sleep(delay)
         self._send(h, status, answer)
 
     # ------------------------------------------------------------------ Compute Engine
-    def _compute(self, method: str, rest: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, float]:
+    def _compute(
+        self, method: str, rest: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, float]:
         parts = rest.split("/")
         project = parts[0]
         tail = parts[1:]
         s = self.state
         if tail[:1] == ["zones"] and len(tail) == 1 and method == "GET":
-            items = [{"kind": "compute#zone", "name": z, "status": "UP", "id": str(i),
-                      "region": f"https://www.googleapis.com/compute/v1/projects/{project}/regions/{r}"}
-                     for i, (r, zs) in enumerate(ZONES.items()) for z in zs]
+            items = [
+                {
+                    "kind": "compute#zone",
+                    "name": z,
+                    "status": "UP",
+                    "id": str(i),
+                    "region": f"https://www.googleapis.com/compute/v1/projects/{project}/regions/{r}",
+                }
+                for i, (r, zs) in enumerate(ZONES.items())
+                for z in zs
+            ]
             return 200, {"kind": "compute#zoneList", "items": items}, 0.0
         if tail[:2] == ["aggregated", "instances"] and method == "GET":
             flt = (query.get("filter") or [""])[0]
@@ -226,8 +298,9 @@ class FakeGcp:
                 return self._instances(method, project, zone, tail[3:], query, body)
         return 404, {"error": {"code": 404, "message": f"no route {rest}"}}, 0.0
 
-    def _instances(self, method: str, project: str, zone: str, tail: list[str], query: dict[str, list[str]],
-                   body: Any) -> tuple[int, Any, float]:
+    def _instances(
+        self, method: str, project: str, zone: str, tail: list[str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, float]:
         s = self.state
         if method == "POST" and not tail:
             rid = (query.get("requestId") or [None])[0]
@@ -235,22 +308,44 @@ class FakeGcp:
                 return 200, s.ops[s.request_ids[rid]], 0.0
             name = body["name"]
             if (zone, name) in s.instances:
-                return 409, {"error": {"code": 409, "message": f"The resource '{name}' already exists",
-                                       "errors": [{"reason": "alreadyExists", "message": "exists"}]}}, 0.0
+                return (
+                    409,
+                    {
+                        "error": {
+                            "code": 409,
+                            "message": f"The resource '{name}' already exists",
+                            "errors": [{"reason": "alreadyExists", "message": "exists"}],
+                        }
+                    },
+                    0.0,
+                )
             fault = self._fault("insert", zone)
             if fault and fault.kind == "http":
-                return fault.status, {"error": {"code": fault.status, "message": fault.message,
-                                                "errors": [{"reason": fault.error, "message": fault.message}]}}, 0.0
+                return (
+                    fault.status,
+                    {
+                        "error": {
+                            "code": fault.status,
+                            "message": fault.message,
+                            "errors": [{"reason": fault.error, "message": fault.message}],
+                        }
+                    },
+                    0.0,
+                )
             if fault and fault.kind == "operation":
                 op = self._op(project, f"zones/{zone}", "insert", f"instances/{name}", error=fault)
             else:
                 inst = dict(body)
                 n = len(s.instances) + 10
-                inst.update({
-                    "kind": "compute#instance", "id": str(next(self._ids)), "status": "PROVISIONING",
-                    "zone": f"https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}",
-                    "creationTimestamp": "2026-11-22T00:00:00.000-08:00",
-                })
+                inst.update(
+                    {
+                        "kind": "compute#instance",
+                        "id": str(next(self._ids)),
+                        "status": "PROVISIONING",
+                        "zone": f"https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}",
+                        "creationTimestamp": "2026-11-22T00:00:00.000-08:00",
+                    }
+                )
                 nics = inst.get("networkInterfaces") or [{}]
                 nics[0]["networkIP"] = f"10.128.0.{n}"
                 for ac in nics[0].get("accessConfigs", []):
@@ -279,23 +374,43 @@ class FakeGcp:
             return 200, self._op(project, f"zones/{zone}", "delete", f"instances/{name}"), 0.0
         return 404, {"error": {"code": 404, "message": "no route"}}, 0.0
 
-    def _global(self, method: str, project: str, tail: list[str], query: dict[str, list[str]],
-                body: Any) -> tuple[int, Any, float]:
+    def _global(
+        self, method: str, project: str, tail: list[str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, float]:
         s = self.state
         if tail[:1] == ["operations"]:
             op = s.ops[tail[1]]
             op["status"] = "DONE"
             return 200, op, 0.0
         if tail[:2] == ["images", "family"]:
-            return 200, {"kind": "compute#image", "id": "42", "name": f"{tail[2]}-v20261101", "family": tail[2],
-                         "selfLink": f"https://www.googleapis.com/compute/v1/projects/{project}/global/images/"
-                                     f"{tail[2]}-v20261101", "status": "READY"}, 0.0
+            return (
+                200,
+                {
+                    "kind": "compute#image",
+                    "id": "42",
+                    "name": f"{tail[2]}-v20261101",
+                    "family": tail[2],
+                    "selfLink": f"https://www.googleapis.com/compute/v1/projects/{project}/global/images/"
+                    f"{tail[2]}-v20261101",
+                    "status": "READY",
+                },
+                0.0,
+            )
         if tail[:1] == ["firewalls"]:
             if method == "POST":
                 name = body["name"]
                 if name in s.firewalls:
-                    return 409, {"error": {"code": 409, "message": f"The resource '{name}' already exists",
-                                           "errors": [{"reason": "alreadyExists", "message": "exists"}]}}, 0.0
+                    return (
+                        409,
+                        {
+                            "error": {
+                                "code": 409,
+                                "message": f"The resource '{name}' already exists",
+                                "errors": [{"reason": "alreadyExists", "message": "exists"}],
+                            }
+                        },
+                        0.0,
+                    )
                 fault = self._fault("firewall_insert", None)
                 if fault:
                     return fault.status, {"error": {"code": fault.status, "message": fault.message}}, 0.0
@@ -313,12 +428,19 @@ class FakeGcp:
         return 404, {"error": {"code": 404, "message": "no route"}}, 0.0
 
     # ------------------------------------------------------------------ Cloud TPU v2
-    def _tpu_op(self, project: str, zone: str, node: dict[str, Any] | None, error: GFault | None = None) -> dict[str, Any]:
+    def _tpu_op(
+        self, project: str, zone: str, node: dict[str, Any] | None, error: GFault | None = None
+    ) -> dict[str, Any]:
         op_id = next(self._ids)
         name = f"projects/{project}/locations/{zone}/operations/operation-{op_id}"
-        op: dict[str, Any] = {"name": name, "done": False,
-                              "metadata": {"@type": "type.googleapis.com/google.cloud.tpu.v2.OperationMetadata",
-                                           "verb": "create" if node else "delete"}}
+        op: dict[str, Any] = {
+            "name": name,
+            "done": False,
+            "metadata": {
+                "@type": "type.googleapis.com/google.cloud.tpu.v2.OperationMetadata",
+                "verb": "create" if node else "delete",
+            },
+        }
         op["_result"] = {"node": node, "error": error}
         self.state.ops[name] = op
         return _public(op)
@@ -346,19 +468,43 @@ class FakeGcp:
         if method == "POST" and item is None:
             node_id = query["nodeId"][0]
             if (zone, node_id) in s.nodes:
-                return 409, {"error": {"code": 409, "message": f"node {node_id} already exists",
-                                       "status": "ALREADY_EXISTS"}}, 0.0
+                return (
+                    409,
+                    {
+                        "error": {
+                            "code": 409,
+                            "message": f"node {node_id} already exists",
+                            "status": "ALREADY_EXISTS",
+                        }
+                    },
+                    0.0,
+                )
             fault = self._fault("tpu_create", zone)
             if fault and fault.kind == "http":
-                return fault.status, {"error": {"code": fault.status, "message": fault.message,
-                                                "status": "RESOURCE_EXHAUSTED"}}, 0.0
+                return (
+                    fault.status,
+                    {
+                        "error": {
+                            "code": fault.status,
+                            "message": fault.message,
+                            "status": "RESOURCE_EXHAUSTED",
+                        }
+                    },
+                    0.0,
+                )
             if fault and fault.kind == "operation":
                 return 200, self._tpu_op(project, zone, None, error=fault), 0.0
             node = dict(body)
             n = len(s.nodes) + 20
-            node.update({"name": f"projects/{project}/locations/{zone}/nodes/{node_id}", "state": "CREATING",
-                         "networkEndpoints": [{"ipAddress": f"10.130.0.{n}",
-                                               "accessConfig": {"externalIp": f"198.51.100.{n}"}}]})
+            node.update(
+                {
+                    "name": f"projects/{project}/locations/{zone}/nodes/{node_id}",
+                    "state": "CREATING",
+                    "networkEndpoints": [
+                        {"ipAddress": f"10.130.0.{n}", "accessConfig": {"externalIp": f"198.51.100.{n}"}}
+                    ],
+                }
+            )
             s.nodes[(zone, node_id)] = node
             return 200, self._tpu_op(project, zone, node), 0.0
         if method == "GET" and item is None:

@@ -102,7 +102,9 @@ class FaultLayer:
                 f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{fault.code}</Code>'
                 f"<Message>{fault.message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
             ).encode()
-            start_response(f"{fault.status} ERR", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+            start_response(
+                f"{fault.status} ERR", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))]
+            )
             return [xml]
         result = list(self.app(environ, start_response))
         if fault is not None and fault.delay_after:
@@ -118,13 +120,16 @@ class MotoServer:
     def reset(self) -> None:
         import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10
+        )
         self.faults.clear()
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    os.environ["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"
+    saved = os.environ.get("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION")
+    os.environ["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"  # unknown types fail, like real EC2
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -140,6 +145,10 @@ def moto_server() -> Iterator[MotoServer]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        if saved is None:
+            os.environ.pop("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", None)
+        else:
+            os.environ["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = saved
 
 
 # --------------------------------------------------------------------------- my-IP echo
@@ -181,9 +190,26 @@ def gcp_server() -> Iterator[Any]:
 
 # --------------------------------------------------------------------------- per-test environment
 @pytest.fixture
-def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, ip_echo: str,
-              gcp_server: Any) -> dict[str, str]:
-    """Environment for one test: fresh moto and GCP fake, dummy credentials, state under tmp_path."""
+def expect_leftover() -> set[str]:
+    """Launch ids a test deliberately leaves in the cloud (e.g. another owner's machine)."""
+    return set()
+
+
+@pytest.fixture
+def cloud_env(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_server: MotoServer,
+    ip_echo: str,
+    gcp_server: Any,
+    expect_leftover: set[str],
+) -> Iterator[dict[str, str]]:
+    """Environment for one test: fresh moto and GCP fake, dummy credentials, state under tmp_path.
+
+    At teardown the leak oracle runs for EVERY test: anything tagged as mlrig's that is still alive
+    must belong to a launch the state store records as running (the user's machine, on purpose) or
+    be listed in ``expect_leftover``; anything else is a leak and fails the test.
+    """
     moto_server.reset()
     gcp_server.reset()
     empty = tmp_path / "none"
@@ -217,7 +243,18 @@ def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: Moto
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     _seed_ami(moto_server.url)
-    return env
+    yield env
+    leftovers = aws_leaks_by_launch(moto_server.url) + gcp_server.ours_by_launch()
+    db = tmp_path / "state" / "state.db"
+    running: set[str] = set()
+    if db.exists():
+        from provision.state import Store
+
+        store = Store(db)
+        running = {r.launch_id for r in store.launches() if r.status == "running"}
+        store.close()
+    leaked = [what for what, launch_id in leftovers if launch_id not in running | expect_leftover]
+    assert leaked == [], f"leaked: {leaked}"
 
 
 _AMIS: dict[str, str] = {}
@@ -228,14 +265,21 @@ def _seed_ami(url: str) -> None:
     import boto3
 
     for region in REGIONS:
-        kw = {"endpoint_url": url, "region_name": region, "aws_access_key_id": "testing",
-              "aws_secret_access_key": "testing"}
+        kw = {
+            "endpoint_url": url,
+            "region_name": region,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
         if region not in _AMIS:  # listing moto's ~1300 AMIs takes seconds: once per session
-            _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"])["Images"][0][
+                "ImageId"
+            ]
         if ("ssm", region) not in _EC2:
             _EC2[("ssm", region)] = boto3.client("ssm", **kw)
-        _EC2[("ssm", region)].put_parameter(Name=AMI_PARAM, Value=_AMIS[region], Type="String",
-                                                Overwrite=True)
+        _EC2[("ssm", region)].put_parameter(
+            Name=AMI_PARAM, Value=_AMIS[region], Type="String", Overwrite=True
+        )
 
 
 _EC2: dict[tuple[str, str], Any] = {}
@@ -246,13 +290,25 @@ def ec2(url: str, region: str = "us-east-1") -> Any:
     import boto3
 
     if (url, region) not in _EC2:
-        _EC2[(url, region)] = boto3.client("ec2", endpoint_url=url, region_name=region,
-                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        _EC2[(url, region)] = boto3.client(
+            "ec2",
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
     return _EC2[(url, region)]
 
 
-def aws_leaks(url: str) -> list[str]:
-    """Everything tagged as mlrig's on moto that still exists (terminated instances don't count)."""
+def _launch_tag(tags: list[dict[str, str]] | None) -> str:
+    return next((t["Value"] for t in tags or [] if t["Key"] == TAG), "?")
+
+
+def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
+    """(what, launch id) for everything tagged as mlrig's on moto that still exists.
+
+    Terminated instances don't count: they cost nothing and EC2 forgets them after an hour.
+    """
     out = []
     for region in REGIONS:
         c = ec2(url, region)
@@ -260,19 +316,36 @@ def aws_leaks(url: str) -> list[str]:
         for r in c.describe_instances(Filters=flt)["Reservations"]:
             for i in r["Instances"]:
                 if i["State"]["Name"] != "terminated":
-                    out.append(f"{region} instance {i['InstanceId']} {i['State']['Name']}")
-        out += [f"{region} sg {g['GroupId']}" for g in c.describe_security_groups(Filters=flt)["SecurityGroups"]]
-        out += [f"{region} key {k['KeyName']}" for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]]
+                    what = f"{region} instance {i['InstanceId']} {i['State']['Name']}"
+                    out.append((what, _launch_tag(i["Tags"])))
+        for g in c.describe_security_groups(Filters=flt)["SecurityGroups"]:
+            out.append((f"{region} sg {g['GroupId']}", _launch_tag(g.get("Tags"))))
+        for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]:
+            out.append((f"{region} key {k['KeyName']}", _launch_tag(k.get("Tags"))))
     return out
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+def aws_leaks(url: str) -> list[str]:
+    return [what for what, _ in aws_leaks_by_launch(url)]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 60, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """The real CLI in a child process (as a user runs it)."""
     skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(skip)}, **env}
     full["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full, stdin=subprocess.DEVNULL, check=False, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "provision", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        **kw,
+    )
 
 
 def load_json(text: str) -> Any:

@@ -19,6 +19,7 @@ from provision.clouds.base import LaunchFailed
 from provision.errors import CredentialsError, ProvisionError
 from provision.state import Store
 
+
 def _setup(**kw: Any) -> tuple[Any, Any, Store, Any]:
     s = settings_mod.load()
     kw.setdefault("gpu", "A10G:1")
@@ -54,8 +55,9 @@ def _interrupt_on(monkeypatch: pytest.MonkeyPatch, event: str, times: int = 1) -
 
 
 # --------------------------------------------------------------------------- happy path
-def test_up_creates_tagged_locked_down_machine_and_down_removes_all(cloud_env: Any, leaks: Any,
-                                                                   ec2_client: Any) -> None:
+def test_up_creates_tagged_locked_down_machine_and_down_removes_all(
+    cloud_env: Any, leaks: Any, ec2_client: Any
+) -> None:
     s, plan, store, prov = _setup(name="box1", autostop="90m", disk_gb=120)
     assert plan.instance_type == "g5.xlarge"  # cheapest A10G:1 in the fixture catalog
     result = launch.up(plan, prov, store, s)
@@ -65,18 +67,23 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(cloud_env: A
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
     assert tags["mlrig-owner"] == "tester" and tags["Name"] == "box1"
     assert int(tags["mlrig-expiry"]) == int(plan.created_at + 90 * 60)
-    attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")
+    attr = ec2.describe_instance_attribute(
+        InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior"
+    )
     assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     udata = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
     script = base64.b64decode(udata["UserData"]["Value"]).decode()
     assert "shutdown -h +90" in script and "envcheck --deep --output" in script
     (sg,) = ec2.describe_security_groups(Filters=[{"Name": "tag:mlrig-launch", "Values": [plan.launch_id]}])[
-        "SecurityGroups"]
+        "SecurityGroups"
+    ]
     rules = [(p["FromPort"], r["CidrIp"]) for p in sg["IpPermissions"] for r in p["IpRanges"]]
     assert rules == [(22, "203.0.113.7/32")]
     key = Path(str(plan.key_path))
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    (kp,) = ec2.describe_key_pairs(Filters=[{"Name": "tag:mlrig-launch", "Values": [plan.launch_id]}])["KeyPairs"]
+    (kp,) = ec2.describe_key_pairs(Filters=[{"Name": "tag:mlrig-launch", "Values": [plan.launch_id]}])[
+        "KeyPairs"
+    ]
     assert kp["KeyName"] == inst["KeyName"]
     vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}])
     assert vol["Volumes"][0]["Size"] == 120
@@ -85,7 +92,10 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(cloud_env: A
     assert row and row.status == "running" and row.price_per_hour == pytest.approx(1.006)
     # the journal: intent then outcome for every create call
     assert {(r.kind, r.status) for r in store.resources(plan.launch_id)} == {
-        ("key_pair", "created"), ("security_group", "created"), ("instance", "created")}
+        ("key_pair", "created"),
+        ("security_group", "created"),
+        ("instance", "created"),
+    }
 
     deleted = launch.teardown(row, prov, store, s)
     assert {r.kind for r in deleted} == {"instance", "security_group", "key_pair"}
@@ -118,8 +128,9 @@ def test_existing_key_pair_is_used_and_never_deleted(cloud_env: Any, leaks: Any,
 
 # --------------------------------------------------------------------------- failover
 def test_capacity_in_first_zone_moves_to_next_zone(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="InsufficientInstanceCapacity", status=500,
-                                  match="us-east-1a", times=5)
+    moto_server.faults.inject(
+        action="RunInstances", code="InsufficientInstanceCapacity", status=500, match="us-east-1a", times=5
+    )
     s, plan, store, prov = _setup()
     res = launch.up(plan, prov, store, s)
     assert res.machine.zone == "us-east-1b"
@@ -129,10 +140,12 @@ def test_capacity_in_first_zone_moves_to_next_zone(cloud_env: Any, moto_server: 
     assert moto_server.faults.log.count("RunInstances") == 2
 
 
-def test_whole_region_without_capacity_moves_to_next_region(cloud_env: Any, moto_server: Any, leaks: Any,
-                                                            ec2_client: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="InsufficientInstanceCapacity", status=500,
-                                  match="us-east-1", times=100)
+def test_whole_region_without_capacity_moves_to_next_region(
+    cloud_env: Any, moto_server: Any, leaks: Any, ec2_client: Any
+) -> None:
+    moto_server.faults.inject(
+        action="RunInstances", code="InsufficientInstanceCapacity", status=500, match="us-east-1", times=100
+    )
     s, plan, store, prov = _setup()
     res = launch.up(plan, prov, store, s)
     assert res.machine.region == "us-west-2"
@@ -142,8 +155,9 @@ def test_whole_region_without_capacity_moves_to_next_region(cloud_env: Any, moto
 
 
 def test_spot_falls_back_to_on_demand_last(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="SpotMaxPriceTooLow", match="MarketType=spot",
-                                  times=100)
+    moto_server.faults.inject(
+        action="RunInstances", code="SpotMaxPriceTooLow", match="MarketType=spot", times=100
+    )
     s, plan, store, prov = _setup(spot=True)
     res = launch.up(plan, prov, store, s)
     assert res.machine.spot is False
@@ -153,8 +167,12 @@ def test_spot_falls_back_to_on_demand_last(cloud_env: Any, moto_server: Any, lea
 
 
 def test_quota_error_names_the_quota_and_leaks_nothing(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="VcpuLimitExceeded", times=100,
-                                  message="You have requested more vCPU capacity than your current vCPU limit")
+    moto_server.faults.inject(
+        action="RunInstances",
+        code="VcpuLimitExceeded",
+        times=100,
+        message="You have requested more vCPU capacity than your current vCPU limit",
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(LaunchFailed) as info:
         launch.up(plan, prov, store, s)
@@ -168,8 +186,12 @@ def test_quota_error_names_the_quota_and_leaks_nothing(cloud_env: Any, moto_serv
 
 
 def test_unsupported_zone_is_skipped(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="Unsupported", match="us-east-1a",
-                                  message="Your requested instance type is not supported in us-east-1a")
+    moto_server.faults.inject(
+        action="RunInstances",
+        code="Unsupported",
+        match="us-east-1a",
+        message="Your requested instance type is not supported in us-east-1a",
+    )
     s, plan, store, prov = _setup()
     res = launch.up(plan, prov, store, s)
     assert res.machine.zone == "us-east-1b" and res.attempts[0].kind == "unsupported"
@@ -184,8 +206,9 @@ def test_throttling_is_retried_in_place(cloud_env: Any, moto_server: Any, leaks:
 
 
 def test_fatal_error_after_security_group_cleans_up(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="RunInstances", code="InvalidParameterCombination",
-                                  message="bad combination")
+    moto_server.faults.inject(
+        action="RunInstances", code="InvalidParameterCombination", message="bad combination"
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(LaunchFailed, match="refused"):
         launch.up(plan, prov, store, s)
@@ -193,9 +216,12 @@ def test_fatal_error_after_security_group_cleans_up(cloud_env: Any, moto_server:
     assert leaks() == []
 
 
-def test_failure_while_opening_ssh_cleans_up_security_group(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
-    moto_server.faults.inject(action="AuthorizeSecurityGroupIngress", code="InternalError", status=500,
-                                  times=10)
+def test_failure_while_opening_ssh_cleans_up_security_group(
+    cloud_env: Any, moto_server: Any, leaks: Any
+) -> None:
+    moto_server.faults.inject(
+        action="AuthorizeSecurityGroupIngress", code="InternalError", status=500, times=10
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(ProvisionError, match="could not open SSH"):
         launch.up(plan, prov, store, s)
@@ -203,7 +229,8 @@ def test_failure_while_opening_ssh_cleans_up_security_group(cloud_env: Any, moto
 
 
 def test_timeout_after_create_adopts_the_instance_instead_of_launching_twice(
-        cloud_env: Any, moto_server: Any, leaks: Any, ec2_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cloud_env: Any, moto_server: Any, leaks: Any, ec2_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVISION_API_TIMEOUT", "1")
     moto_server.faults.inject(action="RunInstances", delay_after=2.0)
     s, plan, store, prov = _setup()
@@ -214,8 +241,9 @@ def test_timeout_after_create_adopts_the_instance_instead_of_launching_twice(
     assert leaks() == []
 
 
-def test_instance_dying_while_starting_is_cleaned_up(cloud_env: Any, leaks: Any, ec2_client: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instance_dying_while_starting_is_cleaned_up(
+    cloud_env: Any, leaks: Any, ec2_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, plan, store, prov = _setup()
     orig = prov.create
 
@@ -231,18 +259,22 @@ def test_instance_dying_while_starting_is_cleaned_up(cloud_env: Any, leaks: Any,
 
 
 # --------------------------------------------------------------------------- Ctrl-C
-@pytest.mark.parametrize("event", [
-    "before-call.ec2.ImportKeyPair",
-    "after-call.ec2.ImportKeyPair",
-    "before-call.ec2.CreateSecurityGroup",
-    "after-call.ec2.CreateSecurityGroup",
-    "before-call.ec2.AuthorizeSecurityGroupIngress",
-    "before-call.ec2.RunInstances",
-    "after-call.ec2.RunInstances",
-    "after-call.ec2.DescribeInstances",
-])
-def test_ctrl_c_at_each_call_leaves_nothing(event: str, cloud_env: Any, leaks: Any,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        "before-call.ec2.ImportKeyPair",
+        "after-call.ec2.ImportKeyPair",
+        "before-call.ec2.CreateSecurityGroup",
+        "after-call.ec2.CreateSecurityGroup",
+        "before-call.ec2.AuthorizeSecurityGroupIngress",
+        "before-call.ec2.RunInstances",
+        "after-call.ec2.RunInstances",
+        "after-call.ec2.DescribeInstances",
+    ],
+)
+def test_ctrl_c_at_each_call_leaves_nothing(
+    event: str, cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fired = _interrupt_on(monkeypatch, event)
     s, plan, store, prov = _setup()
     with pytest.raises(KeyboardInterrupt):
@@ -278,7 +310,9 @@ def test_ctrl_c_at_each_step_leaves_nothing(n: int, cloud_env: Any, leaks: Any) 
     assert leaks() == []
 
 
-def test_interrupted_cleanup_is_finished_by_down(cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_cleanup_is_finished_by_down(
+    cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     orig = _clients.aws_client
     pressed = {"run": 0, "terminate": 0}
 
@@ -320,14 +354,18 @@ def _crash_after_create(s: Any, plan: Any, store: Store, prov: Any) -> None:
     launch.ensure_key(s, plan)
     store.begin_launch(plan)
     journal = store.journal(plan.launch_id, plan.cloud)
-    journal.created = lambda row, rid: None if store.resources(plan.launch_id)[-1].kind == "instance" else (
-        Store.set_resource(store, row, "created", resource_id=rid))
+    journal.created = lambda row, rid: (
+        None
+        if store.resources(plan.launch_id)[-1].kind == "instance"
+        else (Store.set_resource(store, row, "created", resource_id=rid))
+    )
     prov.prepare(plan, plan.region, journal)
     prov.create(plan, planning.Placement(plan.region, "us-east-1a", False), 0, journal)
 
 
-def test_crash_between_create_and_record_then_down_finds_it_by_tag(cloud_env: Any, leaks: Any,
-                                                                    ec2_client: Any) -> None:
+def test_crash_between_create_and_record_then_down_finds_it_by_tag(
+    cloud_env: Any, leaks: Any, ec2_client: Any
+) -> None:
     s, plan, store, prov = _setup(name="crashy")
     _crash_after_create(s, plan, store, prov)
     (intent,) = [r for r in store.resources(plan.launch_id) if r.kind == "instance"]
@@ -341,8 +379,9 @@ def test_crash_between_create_and_record_then_down_finds_it_by_tag(cloud_env: An
     assert leaks() == []
 
 
-def test_crash_between_create_and_record_then_up_again_adopts_it(cloud_env: Any, leaks: Any,
-                                                                  ec2_client: Any) -> None:
+def test_crash_between_create_and_record_then_up_again_adopts_it(
+    cloud_env: Any, leaks: Any, ec2_client: Any
+) -> None:
     s, plan, store, prov = _setup(name="crashy")
     _crash_after_create(s, plan, store, prov)
     res = launch.up(plan, provider_for_plan(plan, s), Store(s.db_path), s)
@@ -375,3 +414,12 @@ def test_missing_credentials_is_one_clear_error(cloud_env: Any, monkeypatch: pyt
         launch.up(plan, prov, store, s)
     assert "aws configure" in (info.value.hint or "")
     assert store.launch(plan.launch_id) is None  # nothing recorded, nothing created
+
+
+def test_type_not_offered_anywhere_fails_before_creating_anything(cloud_env: Any, moto_server: Any) -> None:
+    # p3.2xlarge: in the catalog, but moto's EC2 (like a region that retired it) offers it in no zone
+    s, plan, store, prov = _setup(gpu=None, instance_type="p3.2xlarge", region="us-east-1")
+    with pytest.raises(LaunchFailed, match="0 place") as info:
+        launch.up(plan, prov, store, s)
+    assert "p3.2xlarge is not offered in us-east-1" in info.value.message
+    assert not {"ImportKeyPair", "CreateSecurityGroup", "RunInstances"} & set(moto_server.faults.log)

@@ -33,7 +33,9 @@ def _inserts(fake: Any) -> list[tuple[str, str, dict[str, list[str]], Any]]:
     return [r for r in fake.requests("POST") if r[1].endswith("/instances")]
 
 
-def test_gpu_vm_up_sends_what_gpus_need_and_down_removes_all(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
+def test_gpu_vm_up_sends_what_gpus_need_and_down_removes_all(
+    cloud_env: Any, gcp_server: Any, leaks: Any
+) -> None:
     s, plan, store, prov = _setup(name="t4box", autostop="2h")
     assert plan.instance_type == "n1-standard-8"
     res = launch.up(plan, prov, store, s)
@@ -49,7 +51,9 @@ def test_gpu_vm_up_sends_what_gpus_need_and_down_removes_all(cloud_env: Any, gcp
     meta = {i["key"]: i["value"] for i in body["metadata"]["items"]}
     assert "envcheck" in meta["startup-script"] and meta["ssh-keys"].startswith("mlrig:ssh-ed25519 ")
     assert body["tags"]["items"] == [f"mlrig-{plan.launch_id}"]
-    assert "deeplearning-platform-release/global/images/" in body["disks"][0]["initializeParams"]["sourceImage"]
+    assert (
+        "deeplearning-platform-release/global/images/" in body["disks"][0]["initializeParams"]["sourceImage"]
+    )
     ((_, _, _, fw),) = [r for r in gcp_server.requests("POST") if r[1].endswith("/firewalls")]
     assert fw["sourceRanges"] == ["203.0.113.7/32"] and fw["targetTags"] == [f"mlrig-{plan.launch_id}"]
     assert fw["allowed"] == [{"IPProtocol": "tcp", "ports": ["22"]}]
@@ -78,13 +82,17 @@ def test_stockout_in_zone_fails_over_to_next_zone(cloud_env: Any, gcp_server: An
     res = launch.up(plan, prov, store, s)
     assert res.machine.zone == "us-central1-b"
     (tried,) = res.attempts
-    assert str(tried.placement) == "us-central1-a (on-demand)" and "ZONE_RESOURCE_POOL_EXHAUSTED" in tried.reason
+    assert (
+        str(tried.placement) == "us-central1-a (on-demand)" and "ZONE_RESOURCE_POOL_EXHAUSTED" in tried.reason
+    )
     # each insert had its own requestId
     ids = [q["requestId"][0] for _, _, q, _ in _inserts(gcp_server)]
     assert len(ids) == 2 and len(set(ids)) == 2
 
 
-def test_stockout_with_details_everywhere_then_spot_falls_back(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
+def test_stockout_with_details_everywhere_then_spot_falls_back(
+    cloud_env: Any, gcp_server: Any, leaks: Any
+) -> None:
     for z in ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"):
         gcp_server.inject(op="insert", zone=z, error="ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS")
     s, plan, store, prov = _setup(spot=True)
@@ -94,28 +102,47 @@ def test_stockout_with_details_everywhere_then_spot_falls_back(cloud_env: Any, g
 
 
 def test_quota_everywhere_fails_with_a_hint_and_no_leak(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
-    gcp_server.inject(op="insert", error="QUOTA_EXCEEDED", times=50,
-                                    message="Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region us-central1.")
+    gcp_server.inject(
+        op="insert",
+        error="QUOTA_EXCEEDED",
+        times=50,
+        message="Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region us-central1.",
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(LaunchFailed) as info:
         launch.up(plan, prov, store, s)
-    assert "NVIDIA_T4_GPUS" in info.value.message and "regions describe us-central1" in (info.value.hint or "")
+    assert "NVIDIA_T4_GPUS" in info.value.message and "regions describe us-central1" in (
+        info.value.hint or ""
+    )
     assert len(info.value.attempts) == 1  # quota is regional: the other zones are not tried
     assert leaks() == []
 
 
 def test_synchronous_403_quota_is_a_quota_error(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
-    gcp_server.inject(op="insert", kind="http", status=403, error="quotaExceeded", times=50,
-                                    message="Quota 'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally.")
+    gcp_server.inject(
+        op="insert",
+        kind="http",
+        status=403,
+        error="quotaExceeded",
+        times=50,
+        message="Quota 'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally.",
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(LaunchFailed, match="GPUS_ALL_REGIONS"):
         launch.up(plan, prov, store, s)
     assert leaks() == []
 
 
-def test_fatal_insert_after_firewall_removes_the_firewall(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
-    gcp_server.inject(op="insert", kind="http", status=400, error="invalid",
-                                    message="Invalid value for field 'resource.machineType'")
+def test_fatal_insert_after_firewall_removes_the_firewall(
+    cloud_env: Any, gcp_server: Any, leaks: Any
+) -> None:
+    gcp_server.inject(
+        op="insert",
+        kind="http",
+        status=400,
+        error="invalid",
+        message="Invalid value for field 'resource.machineType'",
+    )
     s, plan, store, prov = _setup()
     with pytest.raises(LaunchFailed, match="refused"):
         launch.up(plan, prov, store, s)
@@ -123,19 +150,23 @@ def test_fatal_insert_after_firewall_removes_the_firewall(cloud_env: Any, gcp_se
     assert leaks() == []
 
 
-def test_lost_answer_to_insert_is_adopted_not_duplicated(cloud_env: Any, gcp_server: Any, leaks: Any,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lost_answer_to_insert_is_adopted_not_duplicated(
+    cloud_env: Any, gcp_server: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVISION_API_TIMEOUT", "1")
     gcp_server.inject(op="insert", kind="slow", delay=2.0)
     s, plan, store, prov = _setup()
     res = launch.up(plan, prov, store, s)
-    assert [k for k in gcp_server.ours() if k.startswith("instance")] == [f"instance {res.machine.zone}/{plan.name}"]
+    assert [k for k in gcp_server.ours() if k.startswith("instance")] == [
+        f"instance {res.machine.zone}/{plan.name}"
+    ]
     launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
-def test_ctrl_c_while_waiting_on_the_insert_operation(cloud_env: Any, gcp_server: Any, leaks: Any,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_while_waiting_on_the_insert_operation(
+    cloud_env: Any, gcp_server: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, plan, store, prov = _setup()
     orig = prov._wait
     pressed = []
@@ -176,8 +207,9 @@ def test_ctrl_c_at_each_step_leaves_nothing(n: int, kind: str, cloud_env: Any, l
     assert leaks() == []
 
 
-def test_down_finishes_when_cleanup_was_interrupted(cloud_env: Any, gcp_server: Any, leaks: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_down_finishes_when_cleanup_was_interrupted(
+    cloud_env: Any, gcp_server: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, plan, store, prov = _setup(name="half")
     orig_delete = prov.delete
     calls = {"n": 0}
@@ -213,22 +245,38 @@ def test_tpu_up_and_down(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
 
 
 def test_tpu_capacity_errors_fail_over_to_next_zone(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
-    gcp_server.inject(op="tpu_create", zone="us-central1-a", kind="http", status=429,
-                                    message="There is no more capacity in the zone")
-    gcp_server.inject(op="tpu_create", zone="us-central1-b", kind="operation",
-                                    message="Insufficient capacity for v5litepod-8 in us-central1-b")
+    gcp_server.inject(
+        op="tpu_create",
+        zone="us-central1-a",
+        kind="http",
+        status=429,
+        message="There is no more capacity in the zone",
+    )
+    gcp_server.inject(
+        op="tpu_create",
+        zone="us-central1-b",
+        kind="operation",
+        message="Insufficient capacity for v5litepod-8 in us-central1-b",
+    )
     s, plan, store, prov = _setup(tpu="v5e-8")
     res = launch.up(plan, prov, store, s)
     assert res.machine.zone == "us-central1-c"
-    assert [(a.placement.zone, a.kind) for a in res.attempts] == [("us-central1-a", "capacity"),
-                                                                 ("us-central1-b", "capacity")]
+    assert [(a.placement.zone, a.kind) for a in res.attempts] == [
+        ("us-central1-a", "capacity"),
+        ("us-central1-b", "capacity"),
+    ]
     launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
 def test_tpu_quota_is_reported(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
-    gcp_server.inject(op="tpu_create", kind="http", status=429, times=50,
-                                    message="Quota limit 'TPUV5sLitepodPerProjectPerZone' has been exceeded")
+    gcp_server.inject(
+        op="tpu_create",
+        kind="http",
+        status=429,
+        times=50,
+        message="Quota limit 'TPUV5sLitepodPerProjectPerZone' has been exceeded",
+    )
     s, plan, store, prov = _setup(tpu="v5e-8", region="us-central1")
     with pytest.raises(LaunchFailed, match="TPUV5sLitepod") as info:
         launch.up(plan, prov, store, s)

@@ -24,20 +24,27 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "cloud" / "offers.json"
 
 
 def _settings(tmp_path: Path, **kw: Any) -> settings_mod.Settings:
-    env = {"PROVISION_STATE_DIR": str(tmp_path / "state"), "PROVISION_OFFERS_FILE": str(FIXTURE),
-           "PROVISION_OWNER": "Ada Lovelace", "PROVISION_AWS_REGIONS": "us-east-1,us-east-2,us-west-2"}
+    env = {
+        "PROVISION_STATE_DIR": str(tmp_path / "state"),
+        "PROVISION_OFFERS_FILE": str(FIXTURE),
+        "PROVISION_OWNER": "Ada Lovelace",
+        "PROVISION_AWS_REGIONS": "us-east-1,us-east-2,us-west-2",
+    }
     return settings_mod.load(env, **kw)
 
 
 def _plan(tmp_path: Path, **kw: Any) -> Any:
     s = _settings(tmp_path)
     kw.setdefault("cloud", "aws")
-    return planning.make_plan(planning.Request(**kw), planning.load_offers(s), s, now=1_000_000.0,
-                              launch_id="abcdef123456")
+    return planning.make_plan(
+        planning.Request(**kw), planning.load_offers(s), s, now=1_000_000.0, launch_id="abcdef123456"
+    )
 
 
 # --------------------------------------------------------------------------- parsing
-@pytest.mark.parametrize(("text", "want"), [("A10G:1", ("A10G", 1)), ("H100", ("H100", 1)), ("l4:8", ("l4", 8))])
+@pytest.mark.parametrize(
+    ("text", "want"), [("A10G:1", ("A10G", 1)), ("H100", ("H100", 1)), ("l4:8", ("l4", 8))]
+)
 def test_parse_gpu(text: str, want: tuple[str, int]) -> None:
     assert planning.parse_gpu(text) == want
 
@@ -48,7 +55,9 @@ def test_parse_gpu_rejects(bad: str) -> None:
         planning.parse_gpu(bad)
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("90", 90), ("45m", 45), ("2h", 120), ("1h30m", 90), ("1h 5m", 65)])
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("90", 90), ("45m", 45), ("2h", 120), ("1h30m", 90), ("1h 5m", 65)]
+)
 def test_parse_minutes(text: str, minutes: int) -> None:
     assert planning.parse_minutes(text) == minutes
 
@@ -59,8 +68,10 @@ def test_parse_minutes_rejects(bad: str) -> None:
         planning.parse_minutes(bad)
 
 
-@pytest.mark.parametrize(("text", "want"), [("v5e-8", "v5litepod-8"), ("v4-8", "v4-8"), ("tpu-v6e-1", "v6e-1"),
-                                            ("V5P-16", "v5p-16")])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("v5e-8", "v5litepod-8"), ("v4-8", "v4-8"), ("tpu-v6e-1", "v6e-1"), ("V5P-16", "v5p-16")],
+)
 def test_tpu_type(text: str, want: str) -> None:
     assert planning.tpu_type(text) == want
 
@@ -89,8 +100,12 @@ def test_cheapest_matching_offer_wins_per_market(tmp_path: Path) -> None:
 def test_plan_tags_and_regions(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="L4:1", autostop="1h", name="box")
     assert plan.regions == ["us-east-1", "us-east-2", "us-west-2"]
-    assert plan.tags() == {"mlrig-launch": "abcdef123456", "mlrig-owner": "ada-lovelace", "mlrig-name": "box",
-                           "mlrig-expiry": str(1_000_000 + 3600)}
+    assert plan.tags() == {
+        "mlrig-launch": "abcdef123456",
+        "mlrig-owner": "ada-lovelace",
+        "mlrig-name": "box",
+        "mlrig-expiry": str(1_000_000 + 3600),
+    }
     pinned = _plan(tmp_path, gpu="L4:1", region="us-west-2")
     assert pinned.regions == ["us-west-2"] and pinned.price_per_hour == pytest.approx(0.8048)
     assert any("estimated from the catalog's us-east-1 row" in n for n in pinned.notes)
@@ -123,7 +138,11 @@ def test_conflicting_or_missing_choices(tmp_path: Path) -> None:
 def test_tpu_plan(tmp_path: Path) -> None:
     plan = _plan(tmp_path, cloud="gcp", tpu="v5e-8")
     assert (plan.kind, plan.instance_type, plan.tpu_runtime, plan.region) == (
-        "tpu-vm", "v5litepod-8", "v2-alpha-tpuv5-lite", "us-central1")
+        "tpu-vm",
+        "v5litepod-8",
+        "v2-alpha-tpuv5-lite",
+        "us-central1",
+    )
     assert plan.regions == ["us-central1"]
 
 
@@ -153,7 +172,11 @@ def test_placements_zone_then_region_then_on_demand(tmp_path: Path) -> None:
     first = next(order)
     assert first == Placement("us-east-1", "us-east-1a", True) and asked == ["us-east-1"]  # lazy
     rest = list(order)
-    assert [str(p) for p in [first, *rest]][:3] == ["us-east-1a (spot)", "us-east-1b (spot)", "us-east-2a (spot)"]
+    assert [str(p) for p in [first, *rest]][:3] == [
+        "us-east-1a (spot)",
+        "us-east-1b (spot)",
+        "us-east-2a (spot)",
+    ]
     assert all(p.spot for p in rest[:5]) and not any(p.spot for p in rest[5:])
     assert len(rest) + 1 == 12
 
@@ -161,20 +184,24 @@ def test_placements_zone_then_region_then_on_demand(tmp_path: Path) -> None:
 def test_placements_pinned_zone_without_fallback(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="A10G:1", spot=True, zone="us-east-1c", on_demand_fallback=False)
     assert list(planning.placements(plan, lambda r: pytest.fail("no zone listing"))) == [
-        Placement("us-east-1", "us-east-1c", True)]
+        Placement("us-east-1", "us-east-1c", True)
+    ]
 
 
 # --------------------------------------------------------------------------- error classification
-@pytest.mark.parametrize(("code", "kind"), [
-    ("InsufficientInstanceCapacity", FailureKind.CAPACITY),
-    ("InsufficientFreeAddressesInSubnet", FailureKind.CAPACITY),
-    ("Unsupported", FailureKind.UNSUPPORTED),
-    ("VcpuLimitExceeded", FailureKind.QUOTA),
-    ("MaxSpotInstanceCountExceeded", FailureKind.QUOTA),
-    ("SpotMaxPriceTooLow", FailureKind.SPOT_PRICE),
-    ("RequestLimitExceeded", FailureKind.THROTTLE),
-    ("InvalidAMIID.NotFound", FailureKind.FATAL),
-])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("InsufficientInstanceCapacity", FailureKind.CAPACITY),
+        ("InsufficientFreeAddressesInSubnet", FailureKind.CAPACITY),
+        ("Unsupported", FailureKind.UNSUPPORTED),
+        ("VcpuLimitExceeded", FailureKind.QUOTA),
+        ("MaxSpotInstanceCountExceeded", FailureKind.QUOTA),
+        ("SpotMaxPriceTooLow", FailureKind.SPOT_PRICE),
+        ("RequestLimitExceeded", FailureKind.THROTTLE),
+        ("InvalidAMIID.NotFound", FailureKind.FATAL),
+    ],
+)
 def test_aws_classification(code: str, kind: FailureKind, tmp_path: Path) -> None:
     exc = type("ClientError", (Exception,), {})()
     exc.response = {"Error": {"Code": code, "Message": "m"}}
@@ -188,14 +215,17 @@ def test_aws_quota_names_depend_on_family_and_market() -> None:
     assert aws.quota_for("m5.large", False)[0] == "L-1216C47A"
 
 
-@pytest.mark.parametrize(("codes", "message", "kind"), [
-    (["ZONE_RESOURCE_POOL_EXHAUSTED"], "", FailureKind.CAPACITY),
-    (["ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS"], "", FailureKind.CAPACITY),
-    (["QUOTA_EXCEEDED"], "Quota 'GPUS' exceeded", FailureKind.QUOTA),
-    (["RESOURCE_OPERATION_RATE_EXCEEDED"], "", FailureKind.THROTTLE),
-    (["UNSUPPORTED_OPERATION"], "", FailureKind.UNSUPPORTED),
-    (["INVALID_FIELD_VALUE"], "bad", FailureKind.FATAL),
-])
+@pytest.mark.parametrize(
+    ("codes", "message", "kind"),
+    [
+        (["ZONE_RESOURCE_POOL_EXHAUSTED"], "", FailureKind.CAPACITY),
+        (["ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS"], "", FailureKind.CAPACITY),
+        (["QUOTA_EXCEEDED"], "Quota 'GPUS' exceeded", FailureKind.QUOTA),
+        (["RESOURCE_OPERATION_RATE_EXCEEDED"], "", FailureKind.THROTTLE),
+        (["UNSUPPORTED_OPERATION"], "", FailureKind.UNSUPPORTED),
+        (["INVALID_FIELD_VALUE"], "bad", FailureKind.FATAL),
+    ],
+)
 def test_gcp_classification(codes: list[str], message: str, kind: FailureKind) -> None:
     assert gcp.classify_codes(codes, message, "us-central1").kind == kind
 
@@ -283,9 +313,15 @@ def test_ssh_config_include_goes_first_and_entries_are_replaced(tmp_path: Path) 
     config, include, kh = tmp_path / ".ssh" / "config", tmp_path / ".ssh" / "mlrig_config", tmp_path / "kh"
     config.parent.mkdir()
     config.write_text("Host *\n    User me\n")
-    sshconfig.add(config, include, "box", "198.51.100.1", "ubuntu", "/k/box", kh)
-    sshconfig.add(config, include, "box", "198.51.100.2", "ubuntu", "/k/box", kh)
-    sshconfig.add(config, include, "other", "198.51.100.3", "mlrig", None, kh)
+    sshconfig.add(
+        config, include, "box", sshconfig.render_entry("box", "198.51.100.1", "ubuntu", "/k/box", kh)
+    )
+    sshconfig.add(
+        config, include, "box", sshconfig.render_entry("box", "198.51.100.2", "ubuntu", "/k/box", kh)
+    )
+    sshconfig.add(
+        config, include, "other", sshconfig.render_entry("other", "198.51.100.3", "mlrig", None, kh)
+    )
     lines = config.read_text().splitlines()
     assert lines[1] == f'Include "{include}"' and lines[2:] == ["Host *", "    User me"]
     text = include.read_text()
@@ -299,8 +335,14 @@ def test_ssh_config_include_goes_first_and_entries_are_replaced(tmp_path: Path) 
 
 # --------------------------------------------------------------------------- settings
 def test_settings_read_env_and_reject_bad_numbers(tmp_path: Path) -> None:
-    s = settings_mod.load({"PROVISION_POLL_INTERVAL": "0.5", "PROVISION_AWS_REGIONS": "eu-west-1, eu-central-1",
-                           "AWS_ENDPOINT_URL": "http://127.0.0.1:1", "PROVISION_STATE_DIR": str(tmp_path)})
+    s = settings_mod.load(
+        {
+            "PROVISION_POLL_INTERVAL": "0.5",
+            "PROVISION_AWS_REGIONS": "eu-west-1, eu-central-1",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+            "PROVISION_STATE_DIR": str(tmp_path),
+        }
+    )
     assert s.poll_interval == 0.5 and s.aws_regions == ("eu-west-1", "eu-central-1")
     assert s.aws_endpoint == "http://127.0.0.1:1" and s.db_path == tmp_path / "state.db"
     assert settings_mod.load({}).state_dir.name == "provision"
@@ -311,40 +353,48 @@ def test_settings_read_env_and_reject_bad_numbers(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- loopback network helpers
-def _tcp_server(banner: bytes) -> tuple[socket.socket, threading.Thread]:
-    srv = socket.create_server(("127.0.0.1", 0))
+class _Banner:
+    """A loopback TCP server that greets every connection with ``banner`` (an sshd, or not)."""
 
-    def serve() -> None:
-        while True:
+    def __init__(self, banner: bytes) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.stop = threading.Event()
+        self.banner = banner
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        self.port = self.sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
             try:
-                conn, _ = srv.accept()
+                conn, _ = self.sock.accept()
             except OSError:
-                return
+                continue
             with conn:
-                conn.sendall(banner)
+                conn.sendall(self.banner)
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return srv, t
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
 
 
 def test_wait_ssh_sees_the_banner() -> None:
-    srv, t = _tcp_server(b"SSH-2.0-OpenSSH_9.6\r\n")
+    srv = _Banner(b"SSH-2.0-OpenSSH_9.6\r\n")
     try:
-        launch.wait_ssh("127.0.0.1", srv.getsockname()[1], timeout=5, interval=0.01)
+        launch.wait_ssh("127.0.0.1", srv.port, timeout=5, interval=0.01)
     finally:
         srv.close()
-        t.join(timeout=5)
 
 
 def test_wait_ssh_gives_up_on_a_non_ssh_port() -> None:
-    srv, t = _tcp_server(b"HTTP/1.1 400 Bad Request\r\n")
+    srv = _Banner(b"HTTP/1.1 400 Bad Request\r\n")
     try:
         with pytest.raises(ProvisionError, match="not an SSH server"):
-            launch.wait_ssh("127.0.0.1", srv.getsockname()[1], timeout=0.3, interval=0.05)
+            launch.wait_ssh("127.0.0.1", srv.port, timeout=0.3, interval=0.05)
     finally:
         srv.close()
-        t.join(timeout=5)
 
 
 def test_public_ip_lookup(ip_echo: str, tmp_path: Path) -> None:
