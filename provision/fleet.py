@@ -12,13 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from provision.clouds.base import Provider, Resource, owner_label
+from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource, owner_label
 from provision.errors import CredentialsError, ProvisionError
 from provision.settings import Settings
 from provision.state import LaunchRow, Store
 
-_MACHINES = ("instance", "tpu_node")
-_DELETE_ORDER = {"instance": 0, "tpu_node": 0, "firewall": 1, "security_group": 1, "key_pair": 2}
 #: provider keys: gcp VMs and Cloud TPU are separate drivers of the same cloud
 DRIVERS = {"aws": ("aws",), "gcp": ("gcp", "gcp-tpu")}
 
@@ -95,7 +93,7 @@ def inventory(
         if key in problems:
             state = problems[key]
         elif key in seen:
-            mine = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind in _MACHINES]
+            mine = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind in MACHINE_KINDS]
             alive = [r for r in mine if r.alive]
             if alive:
                 state = alive[0].state or "?"
@@ -103,7 +101,7 @@ def inventory(
                 state, note = "gone", "terminated outside mlrig (autostop, spot preemption or console)"
             else:
                 state = "none"
-            leftovers = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind not in _MACHINES]
+            leftovers = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind not in MACHINE_KINDS]
             if row.status in ("cleanup-incomplete", "cleaning", "failed") and (alive or leftovers):
                 note = f"cleanup incomplete: run `provision down {row.name}`"
         hours = None
@@ -127,8 +125,10 @@ def inventory(
             )
         )
     known = store.known_launch_ids()
-    untracked = [r for found in seen.values() for r in found if r.alive and r.launch_id not in known]
-    return views, untracked, warnings
+    untracked = {
+        (r.kind, r.id): r for found in seen.values() for r in found if r.alive and r.launch_id not in known
+    }
+    return views, list(untracked.values()), warnings
 
 
 def untracked(
@@ -165,7 +165,7 @@ def untracked(
                     continue
                 out.append(res)
     unique = {(r.cloud, r.kind, r.id): r for r in out}  # gcp VM and TPU drivers both list firewalls
-    return sorted(unique.values(), key=lambda r: (_DELETE_ORDER.get(r.kind, 9), r.region, r.id)), warnings
+    return sorted(unique.values(), key=lambda r: (DELETE_ORDER.get(r.kind, 9), r.region, r.id)), warnings
 
 
 def collect(
@@ -175,7 +175,7 @@ def collect(
 ) -> list[tuple[Resource, str]]:
     """Delete ``resources`` (machines first); returns (resource, outcome) for each."""
     results: list[tuple[Resource, str]] = []
-    for res in sorted(resources, key=lambda r: _DELETE_ORDER.get(r.kind, 9)):
+    for res in sorted(resources, key=lambda r: DELETE_ORDER.get(r.kind, 9)):
         key = "gcp-tpu" if res.kind == "tpu_node" else res.cloud
         if on_delete:
             on_delete(res)

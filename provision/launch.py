@@ -19,9 +19,11 @@ from typing import Protocol
 
 from provision import sshconfig
 from provision.clouds.base import (
+    DELETE_ORDER,
     Attempt,
     AttemptError,
     FailureKind,
+    Journal,
     LaunchFailed,
     Placement,
     Plan,
@@ -33,9 +35,6 @@ from provision.planning import placements
 from provision.settings import Settings
 from provision.state import LaunchRow, Store
 
-#: kinds deleted first (they hold the others: a security group cannot go while an instance uses it)
-_MACHINES = ("instance", "tpu_node")
-_DELETE_ORDER = {"instance": 0, "tpu_node": 0, "firewall": 1, "security_group": 1, "key_pair": 2}
 _RETRIES = 3
 
 
@@ -173,7 +172,7 @@ def up(
             alias = plan.name
         return UpResult(plan=plan, machine=machine, attempts=attempts, ssh_alias=alias)
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc).splitlines()[0][:300]
+        reason = _why(exc)
         store.update_launch(plan.launch_id, error=reason)
         progress.note(f"launch failed ({reason}); removing what was created")
         try:
@@ -183,14 +182,22 @@ def up(
         except BaseException as cleanup_exc:
             store.update_launch(plan.launch_id, status="cleanup-incomplete")
             raise ProvisionError(
-                f"launch failed ({reason}) and cleanup did not finish ({cleanup_exc or 'interrupted'})",
+                f"launch failed ({reason}) and cleanup did not finish ({_why(cleanup_exc)})",
                 hint=f"run `provision down {plan.name}` to remove what is left",
             ) from exc
         raise
 
 
+def _why(exc: BaseException) -> str:
+    """One line saying why, for the state store and the error message."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 def _failover(
-    plan: Plan, provider: Provider, journal: object, attempts: list[Attempt], progress: Progress
+    plan: Plan, provider: Provider, journal: Journal, attempts: list[Attempt], progress: Progress
 ) -> Resource:
     zones: dict[str, list[str]] = {}
 
@@ -215,12 +222,12 @@ def _failover(
             continue
         if where.region not in prepared:
             progress.step(f"preparing {where.region}: SSH key and firewall")
-            provider.prepare(plan, where.region, journal)  # type: ignore[arg-type]
+            provider.prepare(plan, where.region, journal)
             prepared.add(where.region)
         for retry in range(_RETRIES):
             progress.step(f"launching {plan.instance_type} in {where}")
             try:
-                return provider.create(plan, where, n, journal)  # type: ignore[arg-type]
+                return provider.create(plan, where, n, journal)
             except AttemptError as exc:
                 again = (
                     exc.kind in (FailureKind.THROTTLE, FailureKind.UNKNOWN_OUTCOME) and retry < _RETRIES - 1
@@ -260,7 +267,7 @@ def _as_resources(row: LaunchRow, store: Store, provider: Provider) -> list[Reso
     for res in provider.list_ours(sorted(regions)):
         if res.launch_id == row.launch_id and res.alive:
             targets.setdefault((res.kind, res.id), res)
-    return sorted(targets.values(), key=lambda x: _DELETE_ORDER.get(x.kind, 9))
+    return sorted(targets.values(), key=lambda x: DELETE_ORDER.get(x.kind, 9))
 
 
 def teardown(

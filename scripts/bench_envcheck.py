@@ -26,10 +26,14 @@ PY = sys.executable
 ENVCHECK = [PY, "-m", "envcheck"]
 
 
-def commands(env_has: dict[str, bool]) -> dict[str, list[str]]:
-    cmds = {"envcheck": [*ENVCHECK, "--json"], "envcheck --deep": [*ENVCHECK, "--deep", "--json"]}
+def commands(env_has: dict[str, bool], deep: bool) -> dict[str, list[str]]:
+    cmds = {"envcheck": [*ENVCHECK, "--json"]}
     if env_has["torch"]:
         cmds["torch collect_env"] = [PY, "-m", "torch.utils.collect_env"]
+    if not deep:
+        return cmds
+    cmds["envcheck --deep"] = [*ENVCHECK, "--deep", "--json"]
+    if env_has["torch"]:
         cmds["import torch"] = [PY, "-c", "import torch"]
     if env_has["tensorflow"]:
         cmds["import tensorflow"] = [PY, "-c", "import tensorflow"]
@@ -56,9 +60,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-deep", action="store_true", help="only the default report against collect_env")
     args = ap.parse_args()
     env_has = {"torch": _installed("torch"), "tensorflow": _installed("tensorflow")}
-    cmds = commands(env_has)
+    cmds = commands(env_has, deep=not args.no_deep)
     samples: dict[str, list[float]] = {name: [] for name in cmds}
     for round_no in range(args.runs + 1):
         for name, argv in cmds.items():

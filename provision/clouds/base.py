@@ -22,6 +22,11 @@ TAG_OWNER = "mlrig-owner"
 TAG_NAME = "mlrig-name"
 TAG_EXPIRY = "mlrig-expiry"
 
+#: kinds that are machines; they go first on delete because they hold the rest (a security group
+#: cannot be deleted while an instance uses it)
+MACHINE_KINDS = ("instance", "tpu_node")
+DELETE_ORDER = {"instance": 0, "tpu_node": 0, "firewall": 1, "security_group": 1, "key_pair": 2}
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 
 

@@ -8,6 +8,7 @@ nearest choices that would work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -190,6 +191,8 @@ def resolve(req: PlanRequest) -> ImagePlan:
     python = ".".join(str(p) for p in (vtuple(req.python) or ())[:2]) if req.python else None
     if req.base is not None:
         _check_pinned(req.base)
+    if req.base is not None and python is None:
+        req = replace(req, notes=(*req.notes, "with --base, give --python to match the base's interpreter"))
     gpus = _gpu_targets(req)
     cpu = (req.cuda or "").strip().lower() in {"cpu", "none"}
     if cpu:
@@ -266,7 +269,7 @@ def _pin(version: str) -> str:
 
 def _pick_os(
     python: str | None,
-    fits_python: object,
+    fits_python: Callable[[str], bool | None],
     oses: tuple[str, ...] | None,
 ) -> tuple[str, str] | None:
     """(os, python): the preferred OS Python that the build supports and the base exists for."""
@@ -275,8 +278,7 @@ def _pick_os(
             continue
         if oses is not None and op.os not in oses:
             continue
-        ok = fits_python(op.python) if callable(fits_python) else True
-        if ok is False:
+        if fits_python(op.python) is False:
             continue
         return op.os, op.python
     return None
@@ -284,7 +286,6 @@ def _pick_os(
 
 def _os_choice(
     *,
-    fw: str,
     build: kb.Build | None,
     python: str | None,
     oses: tuple[str, ...] | None,
@@ -303,7 +304,8 @@ def _os_choice(
                 )
             return "custom", python
         picked = _pick_os(None, fits, None)
-        assert picked is not None
+        if picked is None:
+            raise UsageError(f"{what}: no Python fits", hint="give --python matching the base's interpreter")
         return "custom", picked[1]
     picked = _pick_os(python, fits, oses)
     if picked is not None:
@@ -335,7 +337,7 @@ def _resolve_cpu(fw: str, req: PlanRequest, python: str | None) -> ImagePlan:
     rows = kb.builds(fw, release) if fw != "jax" else []
     build = rows[-1] if rows else None
     os_name, py = _os_choice(
-        fw=fw, build=build, python=python, oses=None, what=f"{fw} {version}", custom_base=req.base is not None
+        build=build, python=python, oses=None, what=f"{fw} {version}", custom_base=req.base is not None
     )
     pin = _pin(version)
     index = req.framework_index
@@ -556,7 +558,6 @@ def _cuda_plan(
             + ", or --base IMAGE",
         )
     os_name, py = _os_choice(
-        fw=fw,
         build=build,
         python=python,
         oses=cb.oses if cb else None,

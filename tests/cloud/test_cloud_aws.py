@@ -64,6 +64,8 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(
     ec2 = ec2_client()
     (inst,) = _instances(ec2, plan.launch_id)
     assert inst["State"]["Name"] == "running" and inst["InstanceType"] == "g5.xlarge"
+    assert inst["ClientToken"] == f"{plan.launch_id}-0"  # what makes a retried RunInstances idempotent on EC2
+    assert inst["PublicIpAddress"] and inst["Placement"]["AvailabilityZone"] == "us-east-1a"
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
     assert tags["mlrig-owner"] == "tester" and tags["Name"] == "box1"
     assert int(tags["mlrig-expiry"]) == int(plan.created_at + 90 * 60)
@@ -164,6 +166,25 @@ def test_spot_falls_back_to_on_demand_last(cloud_env: Any, moto_server: Any, lea
     assert all(a.placement.spot and a.kind == "spot-price" for a in res.attempts)
     assert {a.placement.region for a in res.attempts} == {"us-east-1", "us-west-2"}  # every spot place first
     assert store.launch(plan.launch_id).price_per_hour == pytest.approx(1.006)  # type: ignore[union-attr]
+
+
+def test_spot_quota_skips_spot_in_that_region_only(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
+    moto_server.faults.inject(
+        action="RunInstances",
+        code="MaxSpotInstanceCountExceeded",
+        match="MarketType=spot",
+        times=100,
+        message="Max spot instance count exceeded",
+    )
+    s, plan, store, prov = _setup(spot=True)
+    res = launch.up(plan, prov, store, s)
+    # one spot try per region (the quota is regional), then on-demand in the first zone
+    assert [(a.placement.region, a.kind) for a in res.attempts] == [
+        ("us-east-1", "quota"),
+        ("us-west-2", "quota"),
+    ]
+    assert res.machine.spot is False and res.machine.zone == "us-east-1a"
+    assert "L-3819A6DF" in res.attempts[0].reason  # All G and VT Spot Instance Requests
 
 
 def test_quota_error_names_the_quota_and_leaks_nothing(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
@@ -423,3 +444,18 @@ def test_type_not_offered_anywhere_fails_before_creating_anything(cloud_env: Any
         launch.up(plan, prov, store, s)
     assert "p3.2xlarge is not offered in us-east-1" in info.value.message
     assert not {"ImportKeyPair", "CreateSecurityGroup", "RunInstances"} & set(moto_server.faults.log)
+
+
+def test_security_group_still_in_use_is_retried(cloud_env: Any, moto_server: Any, leaks: Any) -> None:
+    # real EC2 keeps a group "in use" for a while after the instance terminates; moto frees it at once
+    s, plan, store, prov = _setup()
+    launch.up(plan, prov, store, s)
+    moto_server.faults.inject(
+        action="DeleteSecurityGroup",
+        code="DependencyViolation",
+        times=2,
+        message="resource sg-x has a dependent object",
+    )
+    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    assert moto_server.faults.log.count("DeleteSecurityGroup") == 3
+    assert leaks() == []

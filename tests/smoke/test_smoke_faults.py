@@ -92,6 +92,20 @@ def test_crash_in_the_middle_keeps_the_rows_before_it() -> None:
     assert _rows(report, "torch")[3].error == "crashed: SIGSEGV while running cpu train-2layer"
 
 
+@pytest.mark.frameworks
+def test_hang_in_the_middle_keeps_the_rows_before_it() -> None:
+    _need("torch")
+    report = run_smoke(["torch"], timeout=15, env=_env("hang_mid"))
+    rows = [(r.device, r.test, r.status) for r in _rows(report, "torch")]
+    assert rows == [
+        ("-", "import", "pass"),
+        ("cpu", "arithmetic", "pass"),
+        ("cpu", "autograd", "pass"),
+        ("cpu", "train-2layer", "fail"),
+    ]
+    assert _rows(report, "torch")[3].error == "timed out after 15s while running cpu train-2layer"
+
+
 def test_import_error_fails_and_absent_framework_is_a_skip() -> None:
     broken = _only_fail(run_smoke(["jax"], timeout=30, env=_env("broken_import")), "jax")
     assert broken.test == "import"
