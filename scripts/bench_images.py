@@ -61,10 +61,12 @@ def engine() -> Iterator[None]:
     """The engine at DOCKER_HOST, or a private one started (and stopped by PID) for this run."""
     try:
         _docker.client(timeout=10)
+        running = True
+    except ProvisionError:
+        running = False
+    if running:
         yield
         return
-    except ProvisionError:
-        pass
     directory = tempfile.mkdtemp(prefix="mlrig-bench.", dir="/tmp")
     out = subprocess.run(
         [str(SCRIPT), "start", directory], capture_output=True, text=True, check=False, timeout=900
@@ -223,7 +225,8 @@ def bench_size(base: str, house: list[Path], work: Path) -> None:
         c = _docker.client()
         plan = resolve(
             PlanRequest(
-                framework="torch", version="2.13.0", cuda="13.0", python="3.11", base=slim,
+                # "2.13" pins torch==2.13.*: PyPI's CUDA 13.0 wheel carries no +cu130 suffix
+                framework="torch", version="2.13", cuda="13.0", python="3.11", base=slim,
                 framework_index=index, index_url=index,
             )
         )  # fmt: skip

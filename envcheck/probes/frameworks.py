@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import importlib.metadata
 import importlib.util
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envcheck.models import Framework, FrameworksInfo
-from envcheck.probes import _libs
+from envcheck.probes import _dist, _libs
 
 if TYPE_CHECKING:
     from envcheck.probes import ProbeContext
@@ -143,65 +141,11 @@ def jaxlib_version(pkg: Path) -> str | None:
 # --------------------------------------------------------------------------- distributions
 
 
-class _Dists:
-    """dist-info/egg-info directories on a path list: canonical name -> [(directory, version)], path order."""
-
-    def __init__(self, paths: list[str]) -> None:
-        self.by_name: dict[str, list[tuple[str, str]]] = {}
-        for entry in paths:
-            try:
-                names = os.listdir(entry)
-            except OSError:
-                continue
-            for fname in names:
-                m = re.match(r"^(.+?)-([^-]+?)\.(dist-info|egg-info)$", fname)
-                if m:
-                    self.by_name.setdefault(canonicalize_name(m.group(1)), []).append(
-                        (os.path.join(entry, fname), m.group(2))
-                    )
-
-    def find(self, name: str, directory: str | None = None) -> tuple[str, str] | None:
-        """(dist-info path, version) of ``name``: the one in ``directory`` if given, else the first."""
-        found = self.by_name.get(canonicalize_name(name), [])
-        if directory is not None:
-            where = os.path.normpath(directory)
-            found = [f for f in found if os.path.normpath(os.path.dirname(f[0])) == where]
-        if not found:
-            return None
-        path, version = found[0]
-        return path, _metadata_version(path) or version
-
-    def names_matching(self, pattern: str) -> list[str]:
-        return sorted(n for n in self.by_name if re.match(pattern, n))
-
-
-def _metadata_version(dist_path: str) -> str | None:
-    try:
-        return importlib.metadata.PathDistribution(Path(dist_path)).version
-    except Exception:  # a broken METADATA file: fall back to the directory name
-        return None
-
-
-#: "name[extras] (==1.2.3, ...) ; marker" as in METADATA Requires-Dist: name, specifiers, marker
-_REQUIREMENT = re.compile(
-    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;]*?)\)?\s*(?:;(.*))?$"
-)
-
-
-def canonicalize_name(name: str) -> str:
-    """PEP 503 normalised project name (what packaging.utils does, without its import cost)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _pinned(dist_path: str, prefix: str) -> str | None:
     """The ``==`` pin of the first requirement named ``prefix*`` (torch pins the cuDNN it was built with)."""
-    try:
-        requires = importlib.metadata.PathDistribution(Path(dist_path)).requires or []
-    except Exception:
-        return None
-    for line in requires:
-        m = _REQUIREMENT.match(line)
-        if not m or not canonicalize_name(m.group(1)).startswith(prefix):
+    for line in _dist.requires(dist_path):
+        m = _dist.REQUIREMENT.match(line)
+        if not m or not _dist.canonicalize_name(m.group(1)).startswith(prefix):
             continue
         if m.group(3) and re.search(r"\bextra\s*==", m.group(3)):
             continue  # an optional extra's requirement says nothing about the build
@@ -231,7 +175,7 @@ def _find_package(module: str, paths: list[str], in_process: bool) -> Path | Non
 # --------------------------------------------------------------------------- per framework
 
 
-def _framework(name: str, paths: list[str], dists: _Dists, in_process: bool) -> Framework:
+def _framework(name: str, paths: list[str], dists: _dist.DistIndex, in_process: bool) -> Framework:
     module, dist_names = FRAMEWORKS[name]
     pkg = _find_package(module, paths, in_process)
     if pkg is None:
@@ -263,7 +207,7 @@ def _framework(name: str, paths: list[str], dists: _Dists, in_process: bool) -> 
     return fw
 
 
-def _jax_facts(pkg: Path, site: str, dists: _Dists) -> dict[str, Any]:
+def _jax_facts(pkg: Path, site: str, dists: _dist.DistIndex) -> dict[str, Any]:
     """jaxlib's version, the CUDA/ROCm plugins and libtpu; the build kind follows from the plugins."""
     plugins: dict[str, str] = {}
     jaxlib = dists.find("jaxlib")
@@ -292,7 +236,7 @@ def _jax_facts(pkg: Path, site: str, dists: _Dists) -> dict[str, Any]:
     return facts
 
 
-def nvidia_wheels(dists: _Dists) -> dict[str, str]:
+def nvidia_wheels(dists: _dist.DistIndex) -> dict[str, str]:
     """nvidia-* CUDA library wheels: name -> version (first on the path wins, like the loader's view)."""
     wheels: dict[str, str] = {}
     for n in dists.names_matching(r"^nvidia-"):
@@ -306,7 +250,7 @@ def probe_static(ctx: ProbeContext) -> FrameworksInfo:
     """Every framework's static facts and the nvidia-* wheels, from files only."""
     paths = _libs.python_paths(ctx)
     in_process = _libs.is_this_interpreter(ctx)
-    dists = _Dists(paths)
+    dists = _dist.DistIndex(paths)
     frameworks: list[Framework] = []
     for name in FRAMEWORKS:
         try:

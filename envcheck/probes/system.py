@@ -144,12 +144,9 @@ def env_kind(prefix: Path, base_prefix: Path, env: Mapping[str, str]) -> str:
 
 
 def _pip_version() -> str | None:
-    from importlib import metadata
+    from envcheck.probes._dist import installed_version
 
-    try:
-        return metadata.version("pip")
-    except metadata.PackageNotFoundError:
-        return None
+    return installed_version("pip")
 
 
 _CHILD = (

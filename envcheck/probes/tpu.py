@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envcheck.models import PciDevice, TpuHolder, TpuInfo
+from envcheck.probes._dist import installed_version
 from envcheck.probes._pci import GOOGLE_VENDOR, list_pci_devices
 
 if TYPE_CHECKING:
@@ -86,10 +86,9 @@ def _nodes(ctx: ProbeContext, directory: str, pattern: str) -> list[str]:
 def libtpu_version() -> str | None:
     """Version of the installed libtpu wheel (libtpu, or libtpu-nightly), from its metadata only."""
     for dist in ("libtpu", "libtpu-nightly"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
+        found = installed_version(dist)
+        if found:
+            return found
     return None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections import deque
@@ -414,7 +413,3 @@ def ensure_base_images(images: list[str], on_event: OnEvent) -> None:
                 hint=f"`docker pull {image}` where a registry is reachable, "
                 "or --build-arg BASE_IMAGE=<a local tag>",
             ) from None
-
-
-def have_cli() -> bool:
-    return shutil.which("docker") is not None

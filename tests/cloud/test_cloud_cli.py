@@ -139,6 +139,8 @@ def test_aws_up_ls_ssh_down_end_to_end(cli: Any, cloud_env: dict[str, str], leak
 
     ssh = cli(["ssh", "e2e", "--json"])
     assert json.loads(ssh.stdout)["argv"] == ["ssh", "-F", str(config), "e2e"]
+    ssh = cli(["ssh", "e2e", "--json", "--", "cat", "/var/lib/mlrig/envcheck.json"])
+    assert json.loads(ssh.stdout)["argv"][-3:] == ["e2e", "cat", "/var/lib/mlrig/envcheck.json"]
 
     down = cli(["down", "e2e", "--yes", "--json"])
     assert down.returncode == 0, down.stderr

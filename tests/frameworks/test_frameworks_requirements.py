@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from envcheck.probes.frameworks import _pinned, canonicalize_name
+from envcheck.probes._dist import canonicalize_name
+from envcheck.probes.frameworks import _pinned
 
 
 def _dist(tmp_path: Path, requires: list[str]) -> str:
