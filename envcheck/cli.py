@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from envcheck import __version__
 from envcheck.errors import EnvcheckError, UsageError
@@ -261,9 +262,9 @@ def main() -> None:
     except EnvcheckError as exc:
         if debug:
             raise
-        err.print(f"[bold red]envcheck: error:[/] {exc.message}")
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}")
+            err.print(f"[dim]hint:[/] {escape(exc.hint)}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -28,7 +28,7 @@ def bench(
         Path | None,
         typer.Option(
             "--plot",
-            help="Also draw measured vs peak to this PNG (needs mlrig[plot]).",
+            help="Also draw measured vs peak to this PNG (needs mlrig\\[plot]).",
             envvar="ENVCHECK_BENCH_PLOT",
         ),
     ] = None,

@@ -378,7 +378,9 @@ def ssh(
         entry = sshconfig.render_entry(name, row.ssh_host, user, row.key_path, settings.known_hosts)
         sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
     exe = shutil.which("ssh")
-    argv = ["ssh", "-F", str(settings.ssh_config), name, *ctx.args]
+    # -F only for a non-default config: it would also make ssh skip /etc/ssh/ssh_config
+    default = settings.ssh_config == Path.home() / ".ssh" / "config"
+    argv = ["ssh", *([] if default else ["-F", str(settings.ssh_config)]), name, *ctx.args]
     if dry_run or as_json:
         if as_json:
             _emit({"argv": argv, "host": row.ssh_host, "user": row.ssh_user})
