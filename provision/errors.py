@@ -21,6 +21,8 @@ class UsageError(ProvisionError):
 
 
 class CredentialsError(ProvisionError):
-    """No usable credentials for a cloud; the hint says how to provide them."""
+    """No usable credentials for a cloud; the hint says how to provide them (exit 3: could not run)."""
 
-    exit_code = 2
+
+class MissingDependencyError(ProvisionError):
+    """An optional extra (aws, gcp, docker, plot) is not installed; the hint names it (exit 3)."""

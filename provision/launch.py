@@ -249,7 +249,9 @@ def _failover(
     raise LaunchFailed(
         f"could not launch {plan.instance_type}: {tried} place(s) tried, all failed",
         attempts,
-        hint=hints[0] if hints else "try another --gpu or --region, --spot/on-demand, or later",
+        hint="; ".join(dict.fromkeys(hints))
+        if hints
+        else "try another --gpu or --region, --spot/on-demand, or later",
     )
 
 

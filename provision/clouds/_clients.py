@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.errors import CredentialsError, UsageError
+from provision.errors import CredentialsError, MissingDependencyError, UsageError
 from provision.settings import Settings
 
 AWS_HINT = "run `aws configure` (or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
@@ -30,7 +30,7 @@ def _boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise UsageError("AWS support needs boto3", hint="pip install 'mlrig[aws]'") from None
+        raise MissingDependencyError("AWS support needs boto3", hint="pip install 'mlrig[aws]'") from None
     return boto3
 
 
@@ -82,7 +82,7 @@ def _compute() -> Any:
     try:
         from google.cloud import compute_v1
     except ImportError:
-        raise UsageError(
+        raise MissingDependencyError(
             "Google Cloud support needs google-cloud-compute", hint="pip install 'mlrig[gcp]'"
         ) from None
     return compute_v1
@@ -100,7 +100,7 @@ def gcp_credentials(settings: Settings, endpoint: str | None) -> tuple[Any, str]
         import google.auth
         import google.auth.exceptions
     except ImportError:
-        raise UsageError("Google Cloud support needs google-auth", hint="pip install 'mlrig[gcp]'") from None
+        raise MissingDependencyError("Google Cloud support needs google-auth", hint="pip install 'mlrig[gcp]'") from None
     try:
         creds, project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except google.auth.exceptions.DefaultCredentialsError:

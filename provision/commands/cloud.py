@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from provision.errors import ProvisionError, UsageError
 
@@ -86,12 +87,12 @@ class RichProgress:
         self.status.stop()
 
     def step(self, message: str) -> None:
-        self.status.update(message)
+        self.status.update(escape(message))
         if not self.console.is_terminal:
-            self.console.print(f"… {message}")
+            self.console.print(f"… {escape(message)}")
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]![/] {message}")
+        self.console.print(f"[yellow]![/] {escape(message)}")
 
 
 def _money(value: float | None) -> str:
@@ -119,7 +120,7 @@ def _show_plan(plan: Plan, console: Console) -> None:
     t.add_row("autostop", f"terminate after {plan.autostop_minutes} min" if plan.autostop_minutes else "off")
     t.add_row("ssh from", plan.ssh_cidr or "your public IP /32 (looked up at launch)")
     for note in plan.notes:
-        t.add_row("note", note)
+        t.add_row("note", escape(note))
     console.print(t)
 
 
@@ -260,7 +261,7 @@ def up(
             and not feat.supported
             and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
         ):
-            err.print(f"[yellow]note:[/] {option}: {feat.why_not}")
+            err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
     _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
         result = launch.up(plan, provider, store, settings, progress)
@@ -309,7 +310,7 @@ def ls(
     views, untracked, warnings = fleet.inventory(store, settings, _getter(settings), refresh=refresh)
     err = _err()
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     if as_json:
         _emit({"machines": [v.to_dict() for v in views], "untracked": [vars(r) for r in untracked]})
         return
@@ -326,7 +327,7 @@ def ls(
             v.instance_type,
             v.zone or "",
             "spot" if v.spot else "on-demand",
-            v.state + (f" ({v.note})" if v.note else ""),
+            escape(v.state + (f" ({v.note})" if v.note else "")),
             _money(v.price_per_hour),
             "" if v.hours is None else f"{v.hours:.2f}",
             _money(v.cost_so_far),
@@ -444,7 +445,7 @@ def down(
                 deleted = launch.teardown(row, provider, store, settings, progress=progress)
             except ProvisionError as exc:
                 store.update_launch(row.launch_id, status="cleanup-incomplete")
-                err.print(f"[red]✗[/] {row.name}: {exc.message}")
+                err.print(f"[red]✗[/] {row.name}: {escape(exc.message)}")
                 results.append({"name": row.name, "ok": False, "error": exc.message})
                 failed = True
                 continue
@@ -457,7 +458,7 @@ def down(
             )
             if not as_json:
                 what = ", ".join(f"{r.kind} {r.id}" for r in deleted) or "nothing left in the cloud"
-                err.print(f"[green]✓[/] {row.name}: removed {what}")
+                err.print(f"[green]✓[/] {row.name}: removed {escape(what)}")
     if as_json:
         _emit(results)
     if failed:
@@ -492,7 +493,7 @@ def gc(
     err = _err()
     found, warnings = fleet.untracked(store, settings, getter, clouds, all_owners=all_owners)
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     rows = [
         {
             "cloud": r.cloud,

@@ -62,6 +62,9 @@ def _gcloud(url: str, tmp: Path, *args: str) -> list[list[str]]:
 
 
 def _ssh_g(config: str, host: str) -> dict[str, str]:
+    """What ssh would use for ``host`` (``ssh -G`` resolves the config and never connects)."""
+    if shutil.which("ssh") is None:
+        pytest.skip("OpenSSH client not installed")
     out = subprocess.run(
         ["ssh", "-G", "-F", config, host], capture_output=True, text=True, timeout=10, check=True
     )
@@ -167,17 +170,17 @@ def _no_aws_creds(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
 
 
-def test_missing_aws_credentials_is_one_line_and_exit_2(
+def test_missing_aws_credentials_is_one_line_and_exit_3(
     cli: Any, cloud_env: dict[str, str], leaks: Any
 ) -> None:
     proc = cli(["up", "--gpu", "A10G:1", "--yes"], env=_no_aws_creds(cloud_env))
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "no AWS credentials" in proc.stderr and "aws configure" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 2  # error + hint
     assert leaks() == []
 
 
-def test_missing_gcp_credentials_is_one_line_and_exit_2(
+def test_missing_gcp_credentials_is_one_line_and_exit_3(
     cli: Any, cloud_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {k: v for k, v in cloud_env.items() if not k.startswith("PROVISION_GCP_")}
@@ -190,7 +193,7 @@ def test_missing_gcp_credentials_is_one_line_and_exit_2(
         }
     )
     proc = cli(["up", "--cloud", "gcp", "--gpu", "T4:1", "--yes"], env=env)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     assert "gcloud auth application-default login" in proc.stderr and "Traceback" not in proc.stderr
 
 

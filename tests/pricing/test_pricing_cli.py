@@ -138,7 +138,7 @@ def test_impossible_requests_exit_2_with_one_line(args: list[str], needle: str) 
     assert "Traceback" not in proc.stderr
 
 
-def test_refresh_without_credentials_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_refresh_without_credentials_is_one_line_exit_3(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_CONFIG_FILE=str(tmp_path / "none"),
@@ -150,7 +150,7 @@ def test_refresh_without_credentials_is_one_line_exit_2(tmp_path: Path) -> None:
         [sys.executable, "-m", "provision", "catalog", "refresh", "--cloud", "aws"],
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )  # fmt: skip
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stderr.splitlines()[0] == "error: no AWS credentials found"
     assert "aws configure" in proc.stderr and not (tmp_path / "catalog").exists()
 
