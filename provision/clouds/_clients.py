@@ -100,7 +100,9 @@ def gcp_credentials(settings: Settings, endpoint: str | None) -> tuple[Any, str]
         import google.auth
         import google.auth.exceptions
     except ImportError:
-        raise MissingDependencyError("Google Cloud support needs google-auth", hint="pip install 'mlrig[gcp]'") from None
+        raise MissingDependencyError(
+            "Google Cloud support needs google-auth", hint="pip install 'mlrig[gcp]'"
+        ) from None
     try:
         creds, project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except google.auth.exceptions.DefaultCredentialsError:
