@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.errors import ProvisionError, UsageError
+from provision.errors import MissingDependencyError, ProvisionError, UsageError
 
 START_HINT = (
     "start an engine: `sudo systemctl start docker`, or a private one for this shell: "
@@ -56,7 +56,7 @@ def _sdk() -> Any:
     try:
         import docker
     except ImportError:
-        raise EngineUnavailable(
+        raise MissingDependencyError(
             "the docker Python SDK is not installed", hint="pip install 'mlrig[docker]'"
         ) from None
     return docker

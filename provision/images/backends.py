@@ -73,16 +73,12 @@ class Backend(Protocol):
 
 def dockerfile_line(dockerfile: Path, instruction: str) -> int | None:
     """The line where ``instruction`` ("RUN pip install ...") starts in the Dockerfile, if found."""
-    try:
-        from dockerfile_parse import DockerfileParser
-    except ImportError:
-        return None
-    import io
+    from provision.errors import MissingDependencyError
+    from provision.images.lint import parser
 
     try:
-        parser = DockerfileParser(fileobj=io.BytesIO(dockerfile.read_bytes()))
-        structure = parser.structure
-    except Exception:
+        structure = parser(dockerfile.read_text()).structure
+    except (MissingDependencyError, OSError, ValueError):
         return None
     want = " ".join(instruction.split()).lower()
     for item in structure:
@@ -103,8 +99,7 @@ def clean(line: str) -> str:
 
 
 def _failure(req: BuildRequest, step: str, message: str, tail: Iterable[str]) -> BuildFailed:
-    from rich.markup import escape  # provision's CLI prints messages with rich markup on
-
+    """Name the failing instruction, its stage and Dockerfile line; the hint is the tool's own error."""
     lines = [clean(ln) for ln in tail if clean(ln).strip()]
     errors = [
         ln for ln in lines if re.search(r"\bERROR\b|error:|No matching distribution|Could not find", ln)
@@ -121,12 +116,10 @@ def _failure(req: BuildRequest, step: str, message: str, tail: Iterable[str]) ->
     why = f"exit code {code.group(1)}" if code else clean(message)[:300]
     detail = (errors or lines)[-6:]
     return BuildFailed(
-        escape(
-            f"build failed at {instruction[:200] or 'an unknown step'}"
-            + (f" ({context})" if context else "")
-            + f": {why}"
-        ),
-        hint=escape("\n".join(detail)) if detail else None,
+        f"build failed at {instruction[:200] or 'an unknown step'}"
+        + (f" ({context})" if context else "")
+        + f": {why}",
+        hint="\n".join(detail) if detail else None,
     )
 
 
@@ -376,11 +369,9 @@ def select(dockerfile_text: str, preference: str = "auto") -> Backend:
 
 def base_images(dockerfile_text: str, build_args: dict[str, str]) -> list[str]:
     """The external images the Dockerfile builds FROM (ARG defaults and overrides applied)."""
-    import io
+    from provision.images.lint import parser as dockerfile_parser
 
-    from dockerfile_parse import DockerfileParser
-
-    parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode()), build_args=build_args)
+    parser = dockerfile_parser(dockerfile_text, build_args)
     stages = {
         m.group(1).lower() for m in re.finditer(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile_text, re.I | re.M)
     }

@@ -7,7 +7,6 @@ the built image's base must carry the CUDA its labels promise (NVIDIA's env conv
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import re
 import time
 from collections.abc import Callable
@@ -39,9 +38,9 @@ class BuildOutcome:
 
 def default_tag(dockerfile_text: str) -> str:
     """``mlrig/<framework>:<version>-<cuda12.4|cpu>`` from the Dockerfile's labels."""
-    from dockerfile_parse import DockerfileParser
+    from provision.images.lint import parser
 
-    labels = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode())).labels
+    labels = parser(dockerfile_text).labels
     fw = labels.get("dev.mlrig.framework") or "image"
     version = (labels.get("dev.mlrig.framework.version") or "dev").replace("*", "x")
     device = f"cuda{labels['dev.mlrig.cuda']}" if labels.get("dev.mlrig.cuda") else "cpu"

@@ -97,6 +97,19 @@ def hadolint(text: str, timeout: float = 30.0) -> tuple[list[Issue], str | None]
     ], None
 
 
+def parser(text: str, build_args: dict[str, str] | None = None) -> Any:
+    """A dockerfile-parse parser for ``text`` (the docker extra); MissingDependencyError without it."""
+    try:
+        from dockerfile_parse import DockerfileParser
+    except ImportError:
+        from provision.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "dockerfile-parse is not installed", hint="pip install 'mlrig[docker]'"
+        ) from None
+    return DockerfileParser(fileobj=io.BytesIO(text.encode()), build_args=build_args)
+
+
 def _stages(structure: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     stages: list[list[dict[str, Any]]] = []
     for item in structure:
@@ -109,10 +122,8 @@ def _stages(structure: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def structure(text: str, *, min_stages: int = 2, allow_syntax: bool = False) -> list[Issue]:
     """Structural checks with dockerfile-parse (see module docstring)."""
-    from dockerfile_parse import DockerfileParser
-
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
-    items: list[dict[str, Any]] = parser.structure
+    parsed = parser(text)
+    items: list[dict[str, Any]] = parsed.structure
     issues: list[Issue] = []
 
     def add(code: str, line: int, message: str) -> None:
@@ -123,7 +134,7 @@ def structure(text: str, *, min_stages: int = 2, allow_syntax: bool = False) -> 
     stages = _stages(items)
     if len(stages) < min_stages:
         add("stages", 0, f"{len(stages)} stage(s); expected a builder and a runtime stage (>= {min_stages})")
-    for image in parser.parent_images:
+    for image in parsed.parent_images:
         name = (image or "").rsplit("/", 1)[-1]
         if "@sha256:" not in (image or "") and (":" not in name or name.endswith(":latest")):
             add("unpinned-from", 0, f"FROM {image}: pin a tag or digest (never latest)")
@@ -137,7 +148,7 @@ def structure(text: str, *, min_stages: int = 2, allow_syntax: bool = False) -> 
         add(
             "user", users[-1]["startline"] + 1, f"USER {users[-1]['value']}: use a numeric non-root uid[:gid]"
         )
-    labels = parser.labels
+    labels = parsed.labels
     for key in REQUIRED_LABELS:
         if not labels.get(key):
             add("label", 0, f"missing label {key}")
