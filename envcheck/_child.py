@@ -106,6 +106,9 @@ def run_python(
     if not found:
         why = _last_error_line(stderr) or f"exited with code {proc.returncode} and no answer"
         return ChildResult(False, None, why, seconds, proc.returncode, tail, proc.pid)
+    if proc.returncode != 0:  # it answered, then failed: keep what it said, report the failure
+        why = _last_error_line(stderr) or f"exited with code {proc.returncode}"
+        return ChildResult(False, value, why, seconds, proc.returncode, tail, proc.pid)
     return ChildResult(True, value, None, seconds, proc.returncode, tail, proc.pid)
 
 
