@@ -7,15 +7,16 @@ Every option also reads an ``ENVCHECK_*`` environment variable.
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+
+if TYPE_CHECKING:  # rich loads only when something is drawn: --json output never needs it
+    from rich.console import Console
 
 from envcheck import __version__
 from envcheck.errors import EnvcheckError, UsageError
@@ -54,6 +55,8 @@ VerboseOpt = Annotated[
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -210,7 +213,7 @@ def diff(
     b = rejudge(load(*_read_input(after)))
     result = diff_reports(a, b)
     if as_json:
-        sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
         render_diff(result, _out())
 
@@ -222,6 +225,8 @@ def list_rules(as_json: JsonOpt = False) -> None:
 
     rows = catalog()
     if as_json:
+        import json
+
         sys.stdout.write(
             json.dumps([{"id": i, "severity": s, "summary": m} for i, s, m in rows], indent=2) + "\n"
         )
@@ -237,6 +242,8 @@ def list_rules(as_json: JsonOpt = False) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the report that --json writes."""
+    import json
+
     from envcheck.models import Report
 
     sys.stdout.write(json.dumps(Report.model_json_schema(), indent=2) + "\n")
@@ -253,21 +260,27 @@ def _register_extensions() -> None:
 _register_extensions()
 
 
+def _print_error(message: str, hint: str | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        err.print(f"[dim]hint:[/] {escape(hint)}")
+
+
 def main() -> None:
     """Console-script entry point: EnvcheckError is one line on stderr plus its exit code."""
-    err = Console(stderr=True, highlight=False)
-    debug = bool(__import__("os").environ.get("ENVCHECK_DEBUG"))
     try:
         app(standalone_mode=True)
     except EnvcheckError as exc:
-        if debug:
+        if os.environ.get("ENVCHECK_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/] {escape(exc.message)}")
-        if exc.hint:
-            err.print(f"[dim]hint:[/] {escape(exc.hint)}")
+        _print_error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        sys.stderr.write("interrupted\n")
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)

@@ -26,7 +26,7 @@ cloud.register(app)
 
 def main() -> None:
     """Console-script entry point: ProvisionError becomes one line on stderr and its exit code."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         app()
     except ProvisionError as exc:

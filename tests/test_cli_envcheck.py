@@ -101,9 +101,10 @@ def test_saved_report_diagnoses_and_diffs_against_itself(tmp_path: Path) -> None
     assert first.returncode in (0, 1) and saved.exists()
     again = envcheck("diagnose", str(saved), "--json")
     assert again.returncode == first.returncode
-    assert msgspec.json.decode(again.stdout, type=Report).snapshot == Report.model_validate_json(
-        saved.read_text()
-    ).snapshot
+    assert (
+        msgspec.json.decode(again.stdout, type=Report).snapshot
+        == Report.model_validate_json(saved.read_text()).snapshot
+    )
     diff = envcheck("diff", str(saved), str(saved), "--json")
     assert diff.returncode == 0
     assert json.loads(diff.stdout)["changed"] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from envcheck.knowledge import archs, cuda_archs, drivers
 from envcheck.knowledge._table import rows
@@ -239,6 +240,25 @@ def _in_range(release: str, lo: str, hi: str) -> bool:
     return r is not None and a is not None and b is not None and a <= r <= b
 
 
+def _table_build(framework: str, r: dict[str, str], **own: Any) -> Build:
+    """A Build from a row of the torch or TensorFlow table: the columns both tables have, plus the
+    fields only one of them knows (``own``); the driver floor follows the build's CUDA major."""
+    mm = cuda_mm(r["cuda"])
+    assert mm is not None, r
+    return Build(
+        framework=framework,
+        release=r[framework],
+        cuda=r["cuda"],
+        cudnn=r["cudnn"] or None,
+        python_min=r["python_min"],
+        python_max=r["python_max"],
+        min_driver=drivers.family_floor(mm[0]),
+        source=r["source"],
+        as_of=r["as_of"],
+        **own,
+    )
+
+
 @cache
 def _torch() -> tuple[Build, ...]:
     arch_rows = rows("torch_archs.csv")
@@ -252,22 +272,13 @@ def _torch() -> tuple[Build, ...]:
             ),
             None,
         )
-        mm = cuda_mm(r["cuda"])
-        assert mm is not None, r
         out.append(
-            Build(
-                framework="torch",
-                release=r["torch"],
-                cuda=r["cuda"],
+            _table_build(
+                "torch",
+                r,
                 status=r["status"],
-                cudnn=r["cudnn"] or None,
                 pypi_default=r["pypi_default"] == "1",
-                python_min=r["python_min"],
-                python_max=r["python_max"],
                 archs=archs.expand_torch_list(arch_spec) if arch_spec else None,
-                min_driver=drivers.family_floor(mm[0]),
-                source=r["source"],
-                as_of=r["as_of"],
             )
         )
     return tuple(sorted(out, key=lambda b: (vtuple(b.release) or (), b.cuda_mm)))
@@ -275,25 +286,10 @@ def _torch() -> tuple[Build, ...]:
 
 @cache
 def _tensorflow() -> tuple[Build, ...]:
-    out = []
-    for r in rows("tensorflow_builds.csv"):
-        mm = cuda_mm(r["cuda"])
-        assert mm is not None, r
-        out.append(
-            Build(
-                framework="tensorflow",
-                release=r["tensorflow"],
-                cuda=r["cuda"],
-                cudnn=r["cudnn"] or None,
-                pypi_default=True,
-                python_min=r["python_min"],
-                python_max=r["python_max"],
-                min_driver=drivers.family_floor(mm[0]),
-                extra="and-cuda" if r["and_cuda"] == "1" else "",
-                source=r["source"],
-                as_of=r["as_of"],
-            )
-        )
+    out = [
+        _table_build("tensorflow", r, pypi_default=True, extra="and-cuda" if r["and_cuda"] == "1" else "")
+        for r in rows("tensorflow_builds.csv")
+    ]
     return tuple(sorted(out, key=lambda b: vtuple(b.release) or ()))
 
 

@@ -151,22 +151,23 @@ def cuda_version(encoded: int | None) -> str | None:
     return f"{encoded // 1000}.{(encoded % 1000) // 10}"
 
 
-def cudnn_version(encoded: int | None) -> str | None:
-    """cudnnGetVersion: 9.x encodes 10000*major + 100*minor + patch, 8.x and older 1000*major + 100*minor."""
+def _major_minor_patch(encoded: int | None, wide_from: int) -> str | None:
+    """NVIDIA's library encodings: 10000*major + 100*minor + patch from ``wide_from`` on, before it
+    1000*major + 100*minor + patch; 0 or None -> None."""
     if not encoded:
         return None
-    if encoded >= 90000:
-        return f"{encoded // 10000}.{(encoded % 10000) // 100}.{encoded % 100}"
-    return f"{encoded // 1000}.{(encoded % 1000) // 100}.{encoded % 100}"
+    major = 10000 if encoded >= wide_from else 1000
+    return f"{encoded // major}.{(encoded % major) // 100}.{encoded % 100}"
+
+
+def cudnn_version(encoded: int | None) -> str | None:
+    """cudnnGetVersion: the wide encoding since cuDNN 9 (90000), the narrow one for 8.x and older."""
+    return _major_minor_patch(encoded, 90000)
 
 
 def nccl_version(encoded: int | None) -> str | None:
-    """ncclGetVersion: 10000*major + 100*minor + patch since 2.9, 1000*major + 100*minor before."""
-    if not encoded:
-        return None
-    if encoded >= 10000:
-        return f"{encoded // 10000}.{(encoded % 10000) // 100}.{encoded % 100}"
-    return f"{encoded // 1000}.{(encoded % 1000) // 100}.{encoded % 100}"
+    """ncclGetVersion: the wide encoding since NCCL 2.9 (10000 and up), the narrow one before."""
+    return _major_minor_patch(encoded, 10000)
 
 
 # --------------------------------------------------------------------------- toolkits and nvcc

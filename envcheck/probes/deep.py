@@ -67,13 +67,23 @@ emit(result)
 _t0 = time.perf_counter()
 """
 
-_TORCH = r"""
+#: The frame around every framework's device query: time the import, mark the stage (so a crash
+#: names it), report the version; any failure still sends what was gathered.
+_FRAME = r"""
 try:
-    import torch
+    import {module}
     result["import_seconds"] = time.perf_counter() - _t0
     result["stage"] = "device query"
     emit(result)
-    result["version"] = torch.__version__
+    result["version"] = {name}.__version__
+{query}    result["ok"] = True
+    finish()
+except BaseException as exc:
+    finish(exc)
+"""
+
+#: Each framework's device query, indented to sit inside ``_FRAME``'s try block.
+_TORCH = r"""
     result["cuda_build"] = torch.version.cuda
     available = bool(torch.cuda.is_available())
     count = torch.cuda.device_count() if available else 0
@@ -89,19 +99,9 @@ try:
         compiled = getattr(getattr(torch._C, "_cudnn", None), "getCompileVersion", None)
         if compiled is not None:
             result["cudnn_build"] = ".".join(str(x) for x in compiled())
-    result["ok"] = True
-    finish()
-except BaseException as exc:
-    finish(exc)
 """
 
 _TENSORFLOW = r"""
-try:
-    import tensorflow as tf
-    result["import_seconds"] = time.perf_counter() - _t0
-    result["stage"] = "device query"
-    emit(result)
-    result["version"] = tf.__version__
     info = dict(tf.sysconfig.get_build_info())
     result["cuda_build"] = info.get("cuda_version")
     result["cudnn_build"] = info.get("cudnn_version")
@@ -120,19 +120,9 @@ try:
     result["devices"] = devices
     result["device_count"] = gpus
     result["gpu_available"] = gpus > 0
-    result["ok"] = True
-    finish()
-except BaseException as exc:
-    finish(exc)
 """
 
 _JAX = r"""
-try:
-    import jax
-    result["import_seconds"] = time.perf_counter() - _t0
-    result["stage"] = "device query"
-    emit(result)
-    result["version"] = jax.__version__
     import importlib
     for plugin in ("jax_cuda13_plugin", "jax_cuda12_plugin"):
         try:
@@ -157,15 +147,17 @@ try:
     ]
     result["device_count"] = len(accel)
     result["gpu_available"] = any(d.platform in ("gpu", "cuda", "rocm") for d in accel)
-    result["ok"] = True
-    finish()
-except BaseException as exc:
-    finish(exc)
 """
 
 SNIPPETS: dict[str, str] = {
-    name: _child.emit_snippet() + _PRELUDE + body
-    for name, body in (("torch", _TORCH), ("tensorflow", _TENSORFLOW), ("jax", _JAX))
+    name: _child.emit_snippet()
+    + _PRELUDE
+    + _FRAME.format(module=module, name=alias, query=query.lstrip("\n"))
+    for name, module, alias, query in (
+        ("torch", "torch", "torch", _TORCH),
+        ("tensorflow", "tensorflow as tf", "tf", _TENSORFLOW),
+        ("jax", "jax", "jax", _JAX),
+    )
 }
 
 

@@ -7,10 +7,13 @@ which rules turn into a skip (``need``) rather than a verdict.
 
 from __future__ import annotations
 
-from envcheck.knowledge import capabilities
+from collections.abc import Callable
+from typing import TypeVar
+
+from envcheck.knowledge import builds, capabilities
 from envcheck.knowledge._version import cuda_mm, vtuple
 from envcheck.models import Framework, Gpu, PciDevice, Snapshot
-from envcheck.rules._base import need
+from envcheck.rules._base import MissingFacts, need
 
 NVIDIA_VENDOR = "0x10de"
 #: frameworks whose CUDA builds the rules judge, in report order
@@ -20,6 +23,8 @@ NVML_DRIVER_NOT_LOADED = 9
 NVML_LIBRARY_NOT_FOUND = 12
 NVML_LIB_RM_VERSION_MISMATCH = 18
 NVML_UNKNOWN = 999
+
+T = TypeVar("T")
 
 
 def _is_nvidia(dev: PciDevice) -> bool:
@@ -71,6 +76,22 @@ def gpus_or_none_present(s: Snapshot) -> list[Gpu]:
     if nv.gpus is None and has_nvidia_gpu(s) is False:
         return []
     return need(nv.gpus, "GPU list")
+
+
+def gpus_reporting(s: Snapshot, fact: Callable[[Gpu], T | None], what: str) -> list[tuple[Gpu, T]]:
+    """Each GPU with the ``fact`` it reports (GPUs without it left out); skips the rule when no
+    GPU reports it, since "unknown everywhere" must not read as "fine everywhere"."""
+    gpus = gpus_or_none_present(s)
+    known = [(g, value) for g in gpus if (value := fact(g)) is not None]
+    if gpus and not known:
+        raise MissingFacts(f"{what} unknown")
+    return known
+
+
+def gpus_with_cc(s: Snapshot) -> list[tuple[Gpu, tuple[int, int]]]:
+    """NVML's GPUs whose compute capability is known, with it (none when NVIDIA facts are missing)."""
+    gpus = (s.nvidia.gpus or []) if s.nvidia else []
+    return [(g, cc) for g in gpus if (cc := gpu_cc(g))]
 
 
 def in_container(s: Snapshot) -> bool | None:
@@ -145,6 +166,16 @@ def cuda_text(fw: Framework, mm: tuple[int, int]) -> str:
     if not cuda_minor_known(fw):
         return f"{mm[0]}.x"
     return f"{mm[0]}.{mm[1]}"
+
+
+def torch_release_build(fw: Framework) -> builds.Build | None:
+    """The PyTorch release-matrix row of an installed torch: its release, built for its CUDA."""
+    if fw.name != "torch" or not fw.version:
+        return None
+    release, mm = builds.release_of("torch", fw.version), framework_cuda(fw)
+    if not release:
+        return None
+    return next((b for b in builds.builds("torch", release) if b.cuda_mm == mm), None)
 
 
 def version_pin(fw: Framework) -> str | None:

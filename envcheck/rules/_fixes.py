@@ -26,7 +26,7 @@ class Reinstall:
 
 def machine_ccs(s: Snapshot) -> list[tuple[int, int]]:
     """Compute capability of every GPU whose capability is known (NVML, else its name)."""
-    return [cc for g in (s.nvidia.gpus or []) if (cc := F.gpu_cc(g))] if s.nvidia else []
+    return [cc for _, cc in F.gpus_with_cc(s)]
 
 
 def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:

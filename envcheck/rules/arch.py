@@ -24,11 +24,9 @@ def arch_list(fw: Framework) -> tuple[list[str], str] | None:
         return list(fw.deep.arch_list), "framework (imported)"
     if fw.arch_list:
         return list(fw.arch_list), "framework build facts"
-    if fw.name == "torch" and fw.version:
-        release, mm = builds.release_of("torch", fw.version), F.framework_cuda(fw)
-        row = next((b for b in builds.builds("torch", release) if b.cuda_mm == mm), None) if release else None
-        if row and row.archs:
-            return list(row.archs), f"PyTorch {row.release} {row.tag} wheel arch list"
+    row = F.torch_release_build(fw)
+    if row and row.archs:
+        return list(row.archs), f"PyTorch {row.release} {row.tag} wheel arch list"
     return None
 
 
@@ -48,11 +46,6 @@ def cuda_fit(fw: Framework, cc: tuple[int, int]) -> cuda_archs.Fit | None:
     if mm is None:
         return None
     return cuda_archs.fits(mm, cc, major_only=not F.cuda_minor_known(fw))
-
-
-def _gpus_with_cc(s: Snapshot) -> list[tuple[Gpu, tuple[int, int]]]:
-    gpus = (s.nvidia.gpus or []) if s.nvidia else []
-    return [(g, cc) for g in gpus if (cc := F.gpu_cc(g))]
 
 
 def _by_model(gpus: list[tuple[Gpu, tuple[int, int]]]) -> dict[tuple[str | None, tuple[int, int]], list[Gpu]]:
@@ -82,7 +75,7 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
     cuda_fws = [fw for fw in F.frameworks(s) if F.build_kind(fw) == "cuda"]
     if not cuda_fws:
         return
-    gpus = _gpus_with_cc(s)
+    gpus = F.gpus_with_cc(s)
     if not gpus:
         if F.has_nvidia_gpu(s) is False or (s.nvidia is not None and s.nvidia.gpus == []):
             return
@@ -157,7 +150,7 @@ def _window_text(w: cuda_archs.Window) -> str | None:
     E,
 )
 def arch_ptx_jit(s: Snapshot) -> Iterator[Finding]:
-    gpus = _gpus_with_cc(s)
+    gpus = F.gpus_with_cc(s)
     driver, _ = F.driver_facts(s)
     for fw in F.frameworks(s):
         if F.build_kind(fw) != "cuda":

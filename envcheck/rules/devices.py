@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from envcheck.models import Finding, Gpu, Severity, Snapshot
 from envcheck.rules import _facts as F
-from envcheck.rules._base import MissingFacts, need, rule
+from envcheck.rules._base import need, rule
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -221,13 +221,7 @@ def mig_multiple_visible(s: Snapshot) -> Iterator[Finding]:
     E,
 )
 def gpu_memory_errors(s: Snapshot) -> Iterator[Finding]:
-    gpus = _gpus(s)
-    if gpus and all(g.ecc is None for g in gpus):
-        raise MissingFacts("ECC and row-remapping state unknown")
-    for g in gpus:
-        ecc = g.ecc
-        if ecc is None:
-            continue
+    for g, ecc in F.gpus_reporting(s, lambda g: g.ecc, "ECC and row-remapping state"):
         facts = ecc.model_dump(exclude_none=True)
         if ecc.remapped_failure:
             yield Finding(
@@ -263,11 +257,8 @@ def gpu_memory_errors(s: Snapshot) -> Iterator[Finding]:
 
 @rule("gpu-throttled", "a GPU is slowed by thermal or hardware power-brake limits right now", W)
 def gpu_throttled(s: Snapshot) -> Iterator[Finding]:
-    gpus = _gpus(s)
-    if gpus and all(g.throttle_reasons is None for g in gpus):
-        raise MissingFacts("clock-event (throttle) reasons unknown")
-    for g in gpus:
-        bad = [r for r in g.throttle_reasons or [] if r in _BAD_THROTTLE]
+    for g, reasons in F.gpus_reporting(s, lambda g: g.throttle_reasons, "clock-event (throttle) reasons"):
+        bad = [r for r in reasons if r in _BAD_THROTTLE]
         if not bad:
             continue
         thermal = any("thermal" in r for r in bad)
@@ -297,13 +288,7 @@ def gpu_throttled(s: Snapshot) -> Iterator[Finding]:
     W,
 )
 def pcie_downgraded(s: Snapshot) -> Iterator[Finding]:
-    gpus = _gpus(s)
-    if gpus and all(g.pcie is None for g in gpus):
-        raise MissingFacts("PCIe link facts unknown")
-    for g in gpus:
-        p = g.pcie
-        if p is None:
-            continue
+    for g, p in F.gpus_reporting(s, lambda g: g.pcie, "PCIe link facts"):
         problems = []
         # Max vs max: idle GPUs legitimately drop the *current* generation to save power.
         if p.gen_max and p.gen_device_max and p.gen_max < p.gen_device_max:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from envcheck.knowledge import builds
-from envcheck.knowledge._version import cuda_mm, cudnn_tuple
+from envcheck.knowledge._version import cuda_mm, cudnn_tuple, vstr
 from envcheck.models import Finding, Framework, Severity, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules._base import MissingFacts, need, rule
@@ -32,24 +31,15 @@ _WHEEL_LIBS = (
 )
 
 
-def _v(t: tuple[int, ...]) -> str:
-    return ".".join(str(p) for p in t)
-
-
 def _cudnn_build(fw: Framework) -> tuple[str, tuple[int, ...]] | None:
     """What cuDNN the framework was built against, and where we read it."""
     candidates = [
         ("framework (imported)", fw.deep.cudnn_build if fw.deep else None),
         ("framework build facts", fw.cudnn_build),
     ]
-    if fw.name == "torch" and fw.version:
-        release, mm = builds.release_of("torch", fw.version), F.framework_cuda(fw)
-        row = (
-            next((b for b in builds.builds("torch", release) if mm and b.cuda_mm == mm), None)
-            if release
-            else None
-        )
-        candidates.append(("PyTorch release matrix", row.cudnn if row else None))
+    row = F.torch_release_build(fw)
+    if row:
+        candidates.append(("PyTorch release matrix", row.cudnn))
     for where, value in candidates:
         t = cudnn_tuple(value)
         if t:
@@ -92,7 +82,7 @@ def cudnn_mismatch(s: Snapshot) -> Iterator[Finding]:
         if ok:
             continue
         cuda_major = mm[0] if mm else 12
-        want = _v(b[:2]) if len(b) >= 2 else str(b[0])
+        want = vstr(b[:2]) if len(b) >= 2 else str(b[0])
         commands = [f'pip install "nvidia-cudnn-cu{cuda_major}>={want},<{b[0] + 1}"']
         fix = f"Install cuDNN {b[0]}.x >= {want} for CUDA {cuda_major}"
         if "(ld_library_path)" in l_from or "(system)" in l_from or "(toolkit)" in l_from:
@@ -100,12 +90,12 @@ def cudnn_mismatch(s: Snapshot) -> Iterator[Finding]:
         yield Finding(
             id="cudnn-mismatch",
             severity=E,
-            summary=f"{fw.name} was built with cuDNN {_v(b)} but gets cuDNN {_v(lv)}",
+            summary=f"{fw.name} was built with cuDNN {vstr(b)} but gets cuDNN {vstr(lv)}",
             facts={
                 "framework": fw.name,
-                "cudnn_built": _v(b),
+                "cudnn_built": vstr(b),
                 "built_from": b_from,
-                "cudnn_loaded": _v(lv),
+                "cudnn_loaded": vstr(lv),
                 "loaded_from": l_from,
             },
             fix=fix + ".",

@@ -27,6 +27,8 @@ LEARNING_RATE = 1e-6
 LOSS_FACTOR = 100.0
 #: square matmul size of the dtype tests
 MATMUL_N = 256
+#: the dtypes every framework's matmul test runs in (TF32 has its own test: it is a mode, not a dtype)
+DTYPES = ("float32", "float16", "bfloat16")
 #: norm-wise relative error allowed against the float32 result (float32 itself: against float64).
 #: float16 has an 11-bit significand (unit roundoff 4.9e-4), bfloat16 and TF32 8 and 11 bits
 #: (3.9e-3 and 4.9e-4): the bounds are ~10x what a correct 256-long dot product shows.
@@ -82,6 +84,22 @@ def check_loss_fell(losses: list[float]) -> str:
     detail = f"loss {first:.3g} -> {last:.3g} ({factor:.0f}x, needs {LOSS_FACTOR:g}x)"
     check(factor >= LOSS_FACTOR, detail)
     return detail
+
+
+def check_dtype(name: str, d: dict[str, Any], matmul: Callable[[Any], Any], float32: Any, dtypes: Any) -> str:
+    """The dtype test's verdict: ``matmul(dtype)`` of ``d``'s operands, float32 against a float64
+    NumPy product, a lower precision (``getattr(dtypes, name)``) against float32 on the same device;
+    a device that lacks the type skips the test instead of failing it."""
+    ref = matmul(float32)
+    if name == "float32":
+        return check_close(name, ref, d["a"].astype("float64") @ d["b"].astype("float64"))
+    try:
+        got = matmul(getattr(dtypes, name))
+    except Exception as exc:
+        if unsupported(exc):
+            raise Skip(last_line(exc)) from exc
+        raise
+    return check_close(name, got, ref)
 
 
 def data() -> dict[str, Any]:

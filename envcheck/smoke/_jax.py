@@ -64,16 +64,7 @@ def _matmul(jax: Any, dev: Any, d: dict[str, Any], dtype: Any, precision: str = 
 
 
 def _dtype(jax: Any, dev: Any, d: dict[str, Any], name: str) -> str:
-    ref = _matmul(jax, dev, d, "float32")
-    if name == "float32":
-        return h.check_close(name, ref, d["a"].astype("float64") @ d["b"].astype("float64"))
-    try:
-        got = _matmul(jax, dev, d, getattr(jax.numpy, name))
-    except Exception as exc:
-        if h.unsupported(exc):
-            raise h.Skip(h.last_line(exc)) from exc
-        raise
-    return h.check_close(name, got, ref)
+    return h.check_dtype(name, d, lambda dtype: _matmul(jax, dev, d, dtype), "float32", jax.numpy)
 
 
 def _tf32(jax: Any, dev: Any, d: dict[str, Any]) -> str:
@@ -154,7 +145,7 @@ def main() -> None:
         run("arithmetic", lambda dev=dev: _arithmetic(jax, dev))
         run("autograd", lambda dev=dev: _autograd(jax, dev))
         run("train-2layer", lambda dev=dev: _train(jax, dev, d))
-        for dtype in ("float32", "float16", "bfloat16"):
+        for dtype in h.DTYPES:
             run(f"dtype-{dtype}", lambda dev=dev, dtype=dtype: _dtype(jax, dev, d, dtype))
         run("dtype-tf32", lambda dev=dev: _tf32(jax, dev, d))
         if dev.platform == "gpu":

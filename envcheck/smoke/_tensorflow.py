@@ -79,16 +79,7 @@ def _matmul(tf: Any, dev: str, d: dict[str, Any], dtype: Any) -> Any:
 
 def _dtype(tf: Any, dev: str, d: dict[str, Any], name: str) -> str:
     tf.config.experimental.enable_tensor_float_32_execution(False)  # a true float32 reference
-    ref = _matmul(tf, dev, d, tf.float32)
-    if name == "float32":
-        return h.check_close(name, ref, d["a"].astype("float64") @ d["b"].astype("float64"))
-    try:
-        got = _matmul(tf, dev, d, getattr(tf, name))
-    except Exception as exc:
-        if h.unsupported(exc):
-            raise h.Skip(h.last_line(exc)) from exc
-        raise
-    return h.check_close(name, got, ref)
+    return h.check_dtype(name, d, lambda dtype: _matmul(tf, dev, d, dtype), tf.float32, tf)
 
 
 def _tf32(tf: Any, dev: str, d: dict[str, Any]) -> str:
@@ -196,7 +187,7 @@ def main() -> None:
         run("autograd", lambda dev=dev: _autograd(tf, dev))
         run("train-2layer", lambda dev=dev: _train(tf, dev, d))
         run("keras-fit", lambda dev=dev: _keras_fit(tf, dev, d))
-        for dtype in ("float32", "float16", "bfloat16"):
+        for dtype in h.DTYPES:
             run(f"dtype-{dtype}", lambda dev=dev, dtype=dtype: _dtype(tf, dev, d, dtype))
         run("dtype-tf32", lambda dev=dev: _tf32(tf, dev, d))
         if "GPU" in dev:

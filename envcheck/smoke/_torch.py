@@ -53,16 +53,7 @@ def _matmul(torch: Any, dev: str, d: dict[str, Any], dtype: Any) -> Any:
 
 
 def _dtype(torch: Any, dev: str, d: dict[str, Any], name: str) -> str:
-    ref = _matmul(torch, dev, d, torch.float32)
-    if name == "float32":
-        return h.check_close(name, ref, d["a"].astype("float64") @ d["b"].astype("float64"))
-    try:
-        got = _matmul(torch, dev, d, getattr(torch, name))
-    except Exception as exc:
-        if h.unsupported(exc):
-            raise h.Skip(h.last_line(exc)) from exc
-        raise
-    return h.check_close(name, got, ref)
+    return h.check_dtype(name, d, lambda dtype: _matmul(torch, dev, d, dtype), torch.float32, torch)
 
 
 def _tf32(torch: Any, dev: str, d: dict[str, Any]) -> str:
@@ -139,7 +130,7 @@ def main() -> None:
         run("arithmetic", lambda dev=dev: _arithmetic(torch, dev))
         run("autograd", lambda dev=dev: _autograd(torch, dev))
         run("train-2layer", lambda dev=dev: _train(torch, dev, d))
-        for dtype in ("float32", "float16", "bfloat16"):
+        for dtype in h.DTYPES:
             run(f"dtype-{dtype}", lambda dev=dev, dtype=dtype: _dtype(torch, dev, d, dtype))
         run("dtype-tf32", lambda dev=dev: _tf32(torch, dev, d))
         if dev != "cpu":

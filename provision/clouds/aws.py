@@ -160,6 +160,34 @@ class AwsProvider:
                 f"AWS did not answer: {exc}", hint="check the network or AWS_ENDPOINT_URL"
             ) from None
 
+    def _create(
+        self,
+        journal: Journal,
+        kind: str,
+        region: str,
+        name: str,
+        fn: Any,
+        params: dict[str, Any],
+        *,
+        id_field: str,
+        action: str,
+    ) -> Any:
+        """A journalled create of a launch's side resource: the intent is recorded before it is sent.
+
+        The journal gets the answer's ``id_field`` (or ``name``); a refusal is journalled and raised
+        as "could not ``action`` in REGION".
+        """
+        import botocore.exceptions as bce
+
+        row = journal.intent(kind, region, None, name, None)
+        try:
+            resp = self._call(fn, **params)
+        except bce.ClientError as exc:
+            journal.failed(row, _code(exc))
+            raise ProvisionError(f"could not {action} in {region}: {_msg(exc)}") from None
+        journal.created(row, resp.get(id_field) or name)
+        return resp
+
     def _tags(self, plan: Plan, resource_type: str) -> list[dict[str, Any]]:
         tags = [{"Key": k, "Value": v} for k, v in plan.tags().items()]
         tags.append({"Key": "Name", "Value": plan.name})
@@ -209,20 +237,20 @@ class AwsProvider:
                     self._key[region] = found["KeyPairs"][0]["KeyName"]
                 else:
                     public = Path(str(plan.key_path) + ".pub").read_bytes()
-                    row = journal.intent("key_pair", region, None, name, None)
-                    try:
-                        resp = self._call(
-                            ec2.import_key_pair,
-                            KeyName=name,
-                            PublicKeyMaterial=public,
-                            TagSpecifications=self._tags(plan, "key-pair"),
-                        )
-                    except bce.ClientError as exc:
-                        journal.failed(row, _code(exc))
-                        raise ProvisionError(
-                            f"could not import the key pair in {region}: {_msg(exc)}"
-                        ) from None
-                    journal.created(row, resp.get("KeyPairId") or name)
+                    self._create(
+                        journal,
+                        "key_pair",
+                        region,
+                        name,
+                        ec2.import_key_pair,
+                        {
+                            "KeyName": name,
+                            "PublicKeyMaterial": public,
+                            "TagSpecifications": self._tags(plan, "key-pair"),
+                        },
+                        id_field="KeyPairId",
+                        action="import the key pair",
+                    )
                     self._key[region] = name
         # --- security group: SSH from one CIDR, in the default VPC
         if region not in self._sg:
@@ -239,22 +267,22 @@ class AwsProvider:
                     f"no default VPC in {region}",
                     hint=f"create one with `aws ec2 create-default-vpc --region {region}`",
                 )
-            row = journal.intent("security_group", region, None, name, None)
-            try:
-                resp = self._call(
-                    ec2.create_security_group,
-                    GroupName=name,
-                    VpcId=vpcs["Vpcs"][0]["VpcId"],
-                    Description=f"mlrig {plan.name}: SSH from {plan.ssh_cidr}",
-                    TagSpecifications=self._tags(plan, "security-group"),
-                )
-            except bce.ClientError as exc:
-                journal.failed(row, _code(exc))
-                raise ProvisionError(
-                    f"could not create the security group in {region}: {_msg(exc)}"
-                ) from None
+            resp = self._create(
+                journal,
+                "security_group",
+                region,
+                name,
+                ec2.create_security_group,
+                {
+                    "GroupName": name,
+                    "VpcId": vpcs["Vpcs"][0]["VpcId"],
+                    "Description": f"mlrig {plan.name}: SSH from {plan.ssh_cidr}",
+                    "TagSpecifications": self._tags(plan, "security-group"),
+                },
+                id_field="GroupId",
+                action="create the security group",
+            )
             group_id = resp["GroupId"]
-            journal.created(row, group_id)
             self._sg[region] = group_id
             try:
                 self._call(

@@ -105,6 +105,42 @@ def _not_found(exc: Exception) -> bool:
     return int(getattr(exc, "code", 0) or 0) == 404
 
 
+def call_api(fn: Any, *args: Any, timeout: float, service: str, denied_is_auth: bool, **kw: Any) -> Any:
+    """Call a google-cloud method with our timeout; refused credentials and silence become one-line errors.
+
+    With ``denied_is_auth`` a 403 that is not about quota is a credentials problem too (Compute
+    Engine); the TPU driver passes False and leaves 403s to its create-error classifier.
+    """
+    from google.api_core import exceptions as gexc
+
+    refused = (gexc.Unauthenticated, gexc.PermissionDenied) if denied_is_auth else (gexc.Unauthenticated,)
+    try:
+        return fn(*args, timeout=timeout, **kw)
+    except refused as exc:
+        if denied_is_auth and "quota" in str(exc).lower():
+            raise
+        raise CredentialsError(
+            f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT
+        ) from None
+    except (gexc.RetryError, OSError, ConnectionError) as exc:
+        raise ProvisionError(f"{service} did not answer: {exc}") from None
+
+
+def adopt_on_conflict(
+    found: Resource | None, journal: Journal, row: int, refusal: AttemptError, note: str
+) -> Resource:
+    """A 409 on create: the launch's own machine (from an earlier attempt) is adopted.
+
+    The name is the launch's, so a machine of that name that is not ours (``found`` is None) is
+    fatal: ``note`` goes to the journal and ``refusal`` is raised.
+    """
+    if found is None:
+        journal.failed(row, note)
+        raise refusal from None
+    journal.created(row, found.id)
+    return found
+
+
 class GcpProvider:
     """Compute Engine VMs with GPUs."""
 
@@ -141,21 +177,9 @@ class GcpProvider:
         return self._project
 
     def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        """Call the API with our timeout; network failures and refused credentials become errors."""
-        from google.api_core import exceptions as gexc
-
-        try:
-            return fn(*args, timeout=self.settings.api_timeout, **kw)
-        except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
-            if "quota" in str(exc).lower():
-                raise
-            raise CredentialsError(
-                f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT
-            ) from None
-        except gexc.RetryError as exc:
-            raise ProvisionError(f"Google Cloud did not answer: {exc}") from None
-        except (OSError, ConnectionError) as exc:
-            raise ProvisionError(f"Google Cloud did not answer: {exc}") from None
+        return call_api(
+            fn, *args, timeout=self.settings.api_timeout, service="Google Cloud", denied_is_auth=True, **kw
+        )
 
     def _wait(self, op: Any, zone: str | None) -> Any:
         """Wait on a Compute operation with our own operations client (keeps the endpoint)."""
@@ -339,16 +363,17 @@ class GcpProvider:
             journal.failed(row, str(exc)[:300])
             raise classify_http(exc, placement.region) from None
         except gexc.Conflict:
-            found = self.find(plan, placement.region)
-            if found is None:
-                journal.failed(row, "name taken by a machine that is not ours")
-                raise AttemptError(
+            return adopt_on_conflict(
+                self.find(plan, placement.region),
+                journal,
+                row,
+                AttemptError(
                     FailureKind.FATAL,
                     "alreadyExists",
                     f"an instance named {plan.name} already exists in {zone}",
-                ) from None
-            journal.created(row, found.id)
-            return found
+                ),
+                note="name taken by a machine that is not ours",
+            )
         except gexc.GoogleAPICallError as exc:
             journal.failed(row, str(exc)[:300])
             raise classify_http(exc, placement.region) from None

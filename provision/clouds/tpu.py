@@ -24,7 +24,7 @@ from provision.clouds.base import (
     Resource,
     poll,
 )
-from provision.clouds.gcp import GcpProvider, net_tag
+from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, net_tag
 from provision.errors import CredentialsError, ProvisionError
 
 _GONE = {"DELETING", "TERMINATED", "PREEMPTED", "HIDDEN"}
@@ -88,16 +88,9 @@ class TpuProvider:
         return self._project
 
     def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        from google.api_core import exceptions as gexc
-
-        try:
-            return fn(*args, timeout=self.settings.api_timeout, **kw)
-        except gexc.Unauthenticated as exc:
-            raise CredentialsError(
-                f"Google Cloud refused the call: {exc.message}", hint=_clients.GCP_HINT
-            ) from None
-        except (gexc.RetryError, OSError, ConnectionError) as exc:
-            raise ProvisionError(f"Cloud TPU did not answer: {exc}") from None
+        return call_api(
+            fn, *args, timeout=self.settings.api_timeout, service="Cloud TPU", denied_is_auth=False, **kw
+        )
 
     def _node_name(self, zone: str, node_id: str) -> str:
         return f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
@@ -154,16 +147,17 @@ class TpuProvider:
                 ),
             )
         except gexc.Conflict:
-            found = self.find(plan, placement.region)
-            if found is None:
-                journal.failed(row, "node id taken by a node that is not ours")
-                raise AttemptError(
+            return adopt_on_conflict(
+                self.find(plan, placement.region),
+                journal,
+                row,
+                AttemptError(
                     FailureKind.FATAL,
                     "ALREADY_EXISTS",
                     f"a TPU node named {plan.name} already exists in {zone}",
-                ) from None
-            journal.created(row, found.id)
-            return found
+                ),
+                note="node id taken by a node that is not ours",
+            )
         except gexc.GoogleAPICallError as exc:
             journal.failed(row, str(exc)[:300])
             raise classify(exc, placement.region) from None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import ProvisionError, UsageError
 
 if TYPE_CHECKING:
@@ -26,18 +27,9 @@ if TYPE_CHECKING:
     from provision.settings import Settings
     from provision.state import Store
 
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", envvar="PROVISION_JSON")
-]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.", envvar="PROVISION_YES")
 ]
-
-
-def _err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
 
 
 def _store(settings: Settings) -> Store:
@@ -200,7 +192,7 @@ def up(
     from provision.clouds._clients import public_ip
 
     settings = settings_mod.load()
-    err = _err()
+    err = err_console()
     req = planning.Request(
         cloud=cloud,
         gpu=gpu,
@@ -232,9 +224,7 @@ def up(
         if as_json:
             _emit({"dry_run": True, "plan": plan.to_dict()})
         else:
-            from rich.console import Console
-
-            _show_plan(plan, Console(highlight=False))  # the plan is this command's output: stdout
+            _show_plan(plan, out_console())  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
     store = _store(settings)
@@ -308,7 +298,7 @@ def ls(
     settings = settings_mod.load()
     store = _store(settings)
     views, untracked, warnings = fleet.inventory(store, settings, _getter(settings), refresh=refresh)
-    err = _err()
+    err = err_console()
     for w in warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
     if as_json:
@@ -346,9 +336,7 @@ def ls(
             "",
             "",
         )
-    from rich.console import Console
-
-    Console(highlight=False).print(t)
+    out_console().print(t)
     if untracked:
         err.print(f"{len(untracked)} tagged resource(s) unknown to the state store: see `provision gc`")
 
@@ -409,7 +397,7 @@ def down(
 
     settings = settings_mod.load()
     store = _store(settings)
-    err = _err()
+    err = err_console()
     if all_:
         rows = store.launches()
     elif names:
@@ -490,7 +478,7 @@ def gc(
             raise UsageError(f"unknown cloud {c!r}", hint="choose aws or gcp")
     store = _store(settings)
     getter = _getter(settings)
-    err = _err()
+    err = err_console()
     found, warnings = fleet.untracked(store, settings, getter, clouds, all_owners=all_owners)
     for w in warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")

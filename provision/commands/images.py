@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,21 +122,6 @@ EnvcheckReqOpt = Annotated[
         envvar="PROVISION_ENVCHECK_REQUIREMENT",
     ),
 ]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", envvar="PROVISION_JSON")
-]
-
-
-def _out() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
-def _err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
 
 
 def _plan(
@@ -260,7 +246,7 @@ def plan_cmd(
     if json_out:
         typer.echo(json.dumps({**plan.model_dump(mode="json"), "labels": plan.labels()}, indent=2))
         return
-    _show_plan(plan, _out())
+    _show_plan(plan, out_console())
 
 
 def render_cmd(
@@ -346,7 +332,7 @@ def render_cmd(
         syntax=syntax,
     )
     ctx = write_context(plan, output, opts)
-    err = _err()
+    err = err_console()
     err.print(
         f"wrote {ctx.dockerfile}, {output / '.dockerignore'} and {output / '.mlrig'}/ "
         f"({len(ctx.wheels)} local wheels)"
@@ -431,7 +417,7 @@ def build_cmd(
     from provision.images.build import StackMismatch, build_image
     from provision.images.progress import BuildProgress
 
-    err = _err()
+    err = err_console()
     with BuildProgress(err, verbose=verbose) as progress:
         outcome = build_image(
             context,
@@ -461,7 +447,7 @@ def build_cmd(
     else:
         from rich.table import Table
 
-        out = _out()
+        out = out_console()
         t = Table(
             title=f"{outcome.tag}: {_size(info.size)} ({outcome.backend} backend, {outcome.seconds:.1f} s)",
             title_justify="left",
@@ -530,7 +516,7 @@ def test_cmd(
         mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}
         for r in results:
             t.add_row(r.name, mark[r.ok], r.summary)
-        _out().print(t)
+        out_console().print(t)
     if failed:
         raise typer.Exit(1)
 

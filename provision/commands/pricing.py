@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import UsageError
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", envvar="PROVISION_JSON")
-]
 CloudOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -52,23 +47,6 @@ class RefreshCloud(str, Enum):
 
     aws = "aws"
     gcp = "gcp"
-
-
-def _out() -> Console:
-    """Data console: the terminal's width, or 160 columns when piped so tables stay whole."""
-    import os
-    import sys
-
-    from rich.console import Console
-
-    wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-    return Console(highlight=False, width=wide)
-
-
-def _err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
 
 
 def _check_clouds(clouds: list[str] | None) -> list[str]:
@@ -138,7 +116,7 @@ def gpus_cmd(
         return
     if not offers:
         raise UsageError("no offering matches these filters", hint="drop a filter, or run `provision gpus`")
-    render.gpus_table(_out(), offers, spot)
+    render.gpus_table(out_console(wide_when_piped=True), offers, spot)
 
 
 def cost_cmd(
@@ -186,7 +164,7 @@ def cost_cmd(
     if json_out:
         render.emit_json(render.cost_json(report, top))
         return
-    render.cost_table(_out(), report, top)
+    render.cost_table(out_console(wide_when_piped=True), report, top)
 
 
 def rig_cmd(
@@ -262,9 +240,9 @@ def rig_cmd(
         doc["plot"] = str(plot) if plot else None
         render.emit_json(doc)
         return
-    render.rig_table(_out(), plan)
+    render.rig_table(out_console(wide_when_piped=True), plan)
     if plot is not None:
-        _err().print(f"wrote {plot}")
+        err_console().print(f"wrote {plot}")
 
 
 catalog_app = typer.Typer(
@@ -287,7 +265,7 @@ def catalog_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json(render.catalog_json(files, total))
         return
-    render.catalog_table(_out(), files, total)
+    render.catalog_table(out_console(wide_when_piped=True), files, total)
 
 
 @catalog_app.command("refresh")
@@ -311,7 +289,7 @@ def catalog_refresh(
     if json_out:
         render.emit_json(result.to_dict())
         return
-    _err().print(
+    err_console().print(
         f"wrote {result.rows} {cloud.value} offerings to {result.path} (as_of {result.as_of})"
         + (
             f"; {len(result.skipped)} shapes not priced: {', '.join(result.skipped[:5])}"

@@ -175,23 +175,6 @@ class FakeGcp:
         h.end_headers()
         h.wfile.write(data)
 
-    def _error(
-        self,
-        h: BaseHTTPRequestHandler,
-        status: int,
-        message: str,
-        reason: str = "error",
-        grpc_status: str | None = None,
-    ) -> None:
-        err: dict[str, Any] = {
-            "code": status,
-            "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": reason}],
-        }
-        if grpc_status:
-            err["status"] = grpc_status
-        self._send(h, status, {"error": err})
-
     def _op(
         self,
         project: str,
@@ -241,18 +224,10 @@ class FakeGcp:
                 elif path.startswith("/v2/projects/"):
                     status, answer, delay = self._tpu(h.command, path[len("/v2/") :], query, body)
                 else:
-                    status, answer = 404, {"error": {"code": 404, "message": f"no route {path}"}}
+                    status, answer = 404, _error_body(404, f"no route {path}")
             except KeyError as exc:
-                status, answer = (
-                    404,
-                    {
-                        "error": {
-                            "code": 404,
-                            "message": f"The resource {exc} was not found",
-                            "errors": [{"reason": "notFound", "message": "not found"}],
-                        }
-                    },
-                )
+                status = 404
+                answer = _error_body(404, f"The resource {exc} was not found", "notFound", "not found")
         if delay:
             time.sleep(delay)
         self._send(h, status, answer)
@@ -296,7 +271,7 @@ class FakeGcp:
                 return 200, op, 0.0
             if kind == "instances":
                 return self._instances(method, project, zone, tail[3:], query, body)
-        return 404, {"error": {"code": 404, "message": f"no route {rest}"}}, 0.0
+        return 404, _error_body(404, f"no route {rest}"), 0.0
 
     def _instances(
         self, method: str, project: str, zone: str, tail: list[str], query: dict[str, list[str]], body: Any
@@ -308,30 +283,10 @@ class FakeGcp:
                 return 200, s.ops[s.request_ids[rid]], 0.0
             name = body["name"]
             if (zone, name) in s.instances:
-                return (
-                    409,
-                    {
-                        "error": {
-                            "code": 409,
-                            "message": f"The resource '{name}' already exists",
-                            "errors": [{"reason": "alreadyExists", "message": "exists"}],
-                        }
-                    },
-                    0.0,
-                )
+                return 409, _already_exists(name), 0.0
             fault = self._fault("insert", zone)
             if fault and fault.kind == "http":
-                return (
-                    fault.status,
-                    {
-                        "error": {
-                            "code": fault.status,
-                            "message": fault.message,
-                            "errors": [{"reason": fault.error, "message": fault.message}],
-                        }
-                    },
-                    0.0,
-                )
+                return fault.status, _error_body(fault.status, fault.message, fault.error), 0.0
             if fault and fault.kind == "operation":
                 op = self._op(project, f"zones/{zone}", "insert", f"instances/{name}", error=fault)
             else:
@@ -369,10 +324,10 @@ class FakeGcp:
         if method == "DELETE":
             fault = self._fault("delete", zone)
             if fault and fault.kind == "http":
-                return fault.status, {"error": {"code": fault.status, "message": fault.message}}, 0.0
+                return fault.status, _error_body(fault.status, fault.message), 0.0
             del s.instances[(zone, name)]
             return 200, self._op(project, f"zones/{zone}", "delete", f"instances/{name}"), 0.0
-        return 404, {"error": {"code": 404, "message": "no route"}}, 0.0
+        return 404, _error_body(404, "no route"), 0.0
 
     def _global(
         self, method: str, project: str, tail: list[str], query: dict[str, list[str]], body: Any
@@ -400,20 +355,10 @@ class FakeGcp:
             if method == "POST":
                 name = body["name"]
                 if name in s.firewalls:
-                    return (
-                        409,
-                        {
-                            "error": {
-                                "code": 409,
-                                "message": f"The resource '{name}' already exists",
-                                "errors": [{"reason": "alreadyExists", "message": "exists"}],
-                            }
-                        },
-                        0.0,
-                    )
+                    return 409, _already_exists(name), 0.0
                 fault = self._fault("firewall_insert", None)
                 if fault:
-                    return fault.status, {"error": {"code": fault.status, "message": fault.message}}, 0.0
+                    return fault.status, _error_body(fault.status, fault.message), 0.0
                 fw = dict(body)
                 fw.update({"kind": "compute#firewall", "id": str(next(self._ids))})
                 s.firewalls[name] = fw
@@ -425,7 +370,7 @@ class FakeGcp:
             if method == "DELETE":
                 del s.firewalls[tail[1]]
                 return 200, self._op(project, "global", "delete", f"firewalls/{tail[1]}"), 0.0
-        return 404, {"error": {"code": 404, "message": "no route"}}, 0.0
+        return 404, _error_body(404, "no route"), 0.0
 
     # ------------------------------------------------------------------ Cloud TPU v2
     def _tpu_op(
@@ -448,7 +393,7 @@ class FakeGcp:
     def _tpu(self, method: str, rest: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, float]:
         m = re.fullmatch(r"projects/([^/]+)/locations/([^/]+)/(nodes|operations)(?:/([^/]+))?", rest)
         if not m:
-            return 404, {"error": {"code": 404, "message": f"no route {rest}"}}, 0.0
+            return 404, _error_body(404, f"no route {rest}"), 0.0
         project, zone, coll, item = m.groups()
         s = self.state
         if coll == "operations":
@@ -468,28 +413,12 @@ class FakeGcp:
         if method == "POST" and item is None:
             node_id = query["nodeId"][0]
             if (zone, node_id) in s.nodes:
-                return (
-                    409,
-                    {
-                        "error": {
-                            "code": 409,
-                            "message": f"node {node_id} already exists",
-                            "status": "ALREADY_EXISTS",
-                        }
-                    },
-                    0.0,
-                )
+                return 409, _error_body(409, f"node {node_id} already exists", status="ALREADY_EXISTS"), 0.0
             fault = self._fault("tpu_create", zone)
             if fault and fault.kind == "http":
                 return (
                     fault.status,
-                    {
-                        "error": {
-                            "code": fault.status,
-                            "message": fault.message,
-                            "status": "RESOURCE_EXHAUSTED",
-                        }
-                    },
+                    _error_body(fault.status, fault.message, status="RESOURCE_EXHAUSTED"),
                     0.0,
                 )
             if fault and fault.kind == "operation":
@@ -517,7 +446,29 @@ class FakeGcp:
             node["state"] = "DELETING"
             op = self._tpu_op(project, zone, None)
             return 200, op, 0.0
-        return 404, {"error": {"code": 404, "message": "no route"}}, 0.0
+        return 404, _error_body(404, "no route"), 0.0
+
+
+def _error_body(
+    code: int,
+    message: str,
+    reason: str | None = None,
+    detail: str | None = None,
+    *,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """Google's JSON error envelope: ``errors[].reason`` as Compute Engine has it, ``status`` as TPU."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if reason is not None:
+        err["errors"] = [{"reason": reason, "message": detail or message}]
+    if status is not None:
+        err["status"] = status
+    return {"error": err}
+
+
+def _already_exists(name: str) -> dict[str, Any]:
+    """Compute Engine's 409 for an insert whose name is taken."""
+    return _error_body(409, f"The resource '{name}' already exists", "alreadyExists", "exists")
 
 
 def _public(op: dict[str, Any]) -> dict[str, Any]:

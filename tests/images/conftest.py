@@ -55,6 +55,19 @@ def _skip(reason: str) -> None:
     pytest.skip(message)
 
 
+def _pip_wheel(out: Path, requirements: list[str], *, timeout: float, failure: str) -> None:
+    """``pip wheel`` the requirements into ``out``; skip with ``failure`` and pip's last line if it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(out), *requirements],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        _skip(f"{failure}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -117,15 +130,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from provision.images import _data
 
     numpy = f"numpy=={_data.pin('numpy')[0]}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(out), str(REPO), numpy],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        _skip(f"could not build mlrig's wheelhouse: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    _pip_wheel(out, [str(REPO), numpy], timeout=600, failure="could not build mlrig's wheelhouse")
     return out
 
 
@@ -133,15 +138,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def torch_cpu_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The torch CPU wheel the test suite uses and its dependencies (from pip's configured sources)."""
     out = tmp_path_factory.mktemp("torch-wheels")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(out), "torch==2.13.0+cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if proc.returncode != 0:
-        _skip(f"no torch 2.13.0+cpu wheel reachable: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    _pip_wheel(out, ["torch==2.13.0+cpu"], timeout=900, failure="no torch 2.13.0+cpu wheel reachable")
     return sorted(out.glob("*.whl"))
 
 

@@ -86,15 +86,27 @@ def test_integrity_rejects_duplicates_and_model_rejects_nonpositive_prices() -> 
         _offer(price_on_demand=0)
 
 
-def test_refreshed_file_overrides_the_shipped_one(user_catalog: Path) -> None:
+_HEADER = (
+    "cloud,instance_type,accelerator,accelerator_count,accelerator_memory_gb,vcpus,ram_gb,region,"
+    "price_on_demand,price_spot,kind,source,as_of\n"
+)
+
+
+def _override(user_catalog: Path, name: str, text: str) -> None:
+    """Put ``text`` in the user catalog dir as ``name`` (as `catalog refresh` would) and drop the cache."""
     user_catalog.mkdir(parents=True)
-    (user_catalog / "offerings_lambda.csv").write_text(
-        "# test override\n"
-        "cloud,instance_type,accelerator,accelerator_count,accelerator_memory_gb,vcpus,ram_gb,region,"
-        "price_on_demand,price_spot,kind,source,as_of\n"
-        "lambda,gpu_1x_h100_sxm5,H100,1,80,26,225,us-east-1,2.49,,vm,test fixture,2026-11-01\n"
-    )
+    (user_catalog / name).write_text(text)
     catalog.reset_cache()
+
+
+def test_refreshed_file_overrides_the_shipped_one(user_catalog: Path) -> None:
+    _override(
+        user_catalog,
+        "offerings_lambda.csv",
+        "# test override\n"
+        + _HEADER
+        + "lambda,gpu_1x_h100_sxm5,H100,1,80,26,225,us-east-1,2.49,,vm,test fixture,2026-11-01\n",
+    )
     lam = [o for o in catalog.load_offerings() if o.cloud == "lambda"]
     assert [(o.instance_type, o.price_on_demand) for o in lam] == [("gpu_1x_h100_sxm5", 2.49)]
     info = next(f for f in catalog.summary() if f.kind == "lambda")
@@ -102,26 +114,23 @@ def test_refreshed_file_overrides_the_shipped_one(user_catalog: Path) -> None:
 
 
 def test_broken_override_names_file_and_row(user_catalog: Path) -> None:
-    user_catalog.mkdir(parents=True)
-    (user_catalog / "offerings_aws.csv").write_text(
-        "cloud,instance_type,accelerator,accelerator_count,accelerator_memory_gb,vcpus,ram_gb,region,"
-        "price_on_demand,price_spot,kind,source,as_of\n"
-        "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,0.5,vm,x,2025-01\n"
-        "aws,p3.8xlarge,V100,zero,16,32,244,us-east-1,12.24,1.75,vm,x,2025-01\n"
+    _override(
+        user_catalog,
+        "offerings_aws.csv",
+        _HEADER
+        + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,0.5,vm,x,2025-01\n"
+        + "aws,p3.8xlarge,V100,zero,16,32,244,us-east-1,12.24,1.75,vm,x,2025-01\n",
     )
-    catalog.reset_cache()
     with pytest.raises(ProvisionError, match=r"offerings_aws.csv row 3: accelerator_count"):
         catalog.load_offerings()
 
 
 def test_override_failing_integrity_is_refused(user_catalog: Path) -> None:
-    user_catalog.mkdir(parents=True)
-    (user_catalog / "offerings_aws.csv").write_text(
-        "cloud,instance_type,accelerator,accelerator_count,accelerator_memory_gb,vcpus,ram_gb,region,"
-        "price_on_demand,price_spot,kind,source,as_of\n"
-        "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,4.0,vm,x,2025-01\n"
+    _override(
+        user_catalog,
+        "offerings_aws.csv",
+        _HEADER + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,4.0,vm,x,2025-01\n",
     )
-    catalog.reset_cache()
     with pytest.raises(ProvisionError, match=r"spot 4\.0 > on-demand 3\.06"):
         catalog.load_offerings()
 

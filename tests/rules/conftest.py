@@ -9,6 +9,7 @@ captures in ../shared/reference/nvidia-smi.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -89,6 +90,34 @@ def torch_cuda(version: str = "2.7.1+cu126", cuda: str = "12.6", cudnn: str = "9
             arch_list=["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"],
         ),
     )
+
+
+def tensorflow_cuda(**fields: Any) -> Framework:
+    """TensorFlow 2.18.0 from its pip wheel, built with CUDA 12.5.1 and cuDNN 9; ``fields`` override."""
+    base: dict[str, Any] = {
+        "name": "tensorflow",
+        "installed": True,
+        "distribution": "tensorflow",
+        "version": "2.18.0",
+        "build": "cuda",
+        "cuda_build": "12.5.1",
+        "cudnn_build": "9",
+    }
+    return Framework(**(base | fields))
+
+
+def jax_build(cuda: str | None = "13", **fields: Any) -> Framework:
+    """JAX 0.10.2 with jaxlib and the jax-cuda<cuda>-plugin (the CUDA major); ``cuda=None``: the CPU build."""
+    base: dict[str, Any] = {
+        "name": "jax",
+        "installed": True,
+        "distribution": "jax",
+        "version": "0.10.2",
+        "build": "cuda" if cuda else "cpu",
+        "cuda_build": cuda,
+        "plugins": {"jaxlib": "0.10.2"} | ({f"jax-cuda{cuda}-plugin": "0.10.2"} if cuda else {}),
+    }
+    return Framework(**(base | fields))
 
 
 def healthy_snapshot() -> Snapshot:
@@ -238,3 +267,13 @@ def judge() -> Callable[[Snapshot], Verdicts]:
 @pytest.fixture
 def gpu() -> Callable[[int], Gpu]:
     return a100
+
+
+@pytest.fixture
+def tensorflow_fw() -> Callable[..., Framework]:
+    return tensorflow_cuda
+
+
+@pytest.fixture
+def jax_fw() -> Callable[..., Framework]:
+    return jax_build

@@ -84,20 +84,11 @@ def test_arch_skips_without_arch_list(healthy, judge):
     assert "arch list" in v.skipped["arch-unsupported"]
 
 
-def test_jax_floor_for_cuda13_plugin(healthy, judge):
-    from envcheck.models import Framework
-
+def test_jax_floor_for_cuda13_plugin(healthy, judge, jax_fw):
     s = healthy
     _gpus(s, "Tesla V100-SXM2-16GB", "7.0")
     s.nvidia.driver_version, s.nvidia.cuda_driver_version = "580.95.05", 13000
-    s.frameworks.frameworks[2] = Framework(
-        name="jax",
-        installed=True,
-        version="0.10.2",
-        build="cuda",
-        cuda_build="13",
-        plugins={"jax-cuda13-plugin": "0.10.2"},
-    )
+    s.frameworks.frameworks[2] = jax_fw()
     f = next(f for f in judge(s).of("arch-unsupported") if f.facts["framework"] == "jax")
     assert f.commands == ["pip uninstall -y jax-cuda13-plugin", 'pip install -U "jax[cuda12]"']
 

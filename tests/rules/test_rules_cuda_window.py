@@ -113,38 +113,22 @@ def test_cuda_13_build_on_volta(healthy, judge):
     assert f.commands[-1] == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 
 
-def test_tensorflow_without_a_build_for_blackwell(healthy, judge):
+def test_tensorflow_without_a_build_for_blackwell(healthy, judge, tensorflow_fw):
     s = healthy
     _rtx5090_on_r570(s)
     s.frameworks.frameworks[0] = Framework(name="torch", installed=False)
-    s.frameworks.frameworks[1] = Framework(
-        name="tensorflow",
-        installed=True,
-        distribution="tensorflow",
-        version="2.18.0",
-        build="cuda",
-        cuda_build="12.5.1",
-        cudnn_build="9",
-    )
+    s.frameworks.frameworks[1] = tensorflow_fw()
     f = judge(s).one("arch-unsupported")
     assert "compute capability 12.0 needs CUDA >= 12.8" in f.summary
     assert f.commands == []  # no TensorFlow in the tables is built with CUDA >= 12.8
     assert "build TensorFlow from source" in f.fix
 
 
-def test_jax_is_judged_only_when_its_cuda_minor_is_known(healthy, judge):
+def test_jax_is_judged_only_when_its_cuda_minor_is_known(healthy, judge, jax_fw):
     s = healthy
     _rtx5090_on_r570(s)
     s.frameworks.frameworks[0] = Framework(name="torch", installed=False)
-    jax = Framework(
-        name="jax",
-        installed=True,
-        distribution="jax",
-        version="0.10.2",
-        build="cuda",
-        cuda_build="12",
-        plugins={"jaxlib": "0.10.2", "jax-cuda12-plugin": "0.10.2"},
-    )
+    jax = jax_fw(cuda="12")
     s.frameworks.frameworks[2] = jax
     assert judge(s).of("arch-unsupported") == []  # any 12.x: the plugin may well be >= 12.8
     jax.deep = FrameworkDevices(ok=True, version="0.10.2", cuda_build="12.3")

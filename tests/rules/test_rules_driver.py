@@ -3,7 +3,7 @@ fabric manager."""
 
 from __future__ import annotations
 
-from envcheck.models import ContainerInfo, Framework, KernelModule, NvmlStatus, PciDevice
+from envcheck.models import ContainerInfo, KernelModule, NvmlStatus, PciDevice
 
 
 def _no_driver(s):
@@ -108,19 +108,11 @@ def test_minor_version_compatibility_is_not_too_old(healthy, judge):
     assert "driver-too-old" not in v.skipped
 
 
-def test_tensorflow_on_r470_is_too_old_driver_upgrade_only(healthy, judge):
+def test_tensorflow_on_r470_is_too_old_driver_upgrade_only(healthy, judge, tensorflow_fw):
     s = healthy
     s.nvidia.driver_version, s.nvidia.cuda_driver_version = "470.82.01", 11040
     s.cuda.driver_version = 11040
-    s.frameworks.frameworks[1] = Framework(
-        name="tensorflow",
-        installed=True,
-        distribution="tensorflow",
-        version="2.18.0",
-        build="cuda",
-        cuda_build="12.5.1",
-        cudnn_build="9",
-    )
+    s.frameworks.frameworks[1] = tensorflow_fw()
     found = {f.subject: f for f in judge(s).of("driver-too-old")}
     assert set(found) == {"torch", "tensorflow"}
     assert found["tensorflow"].commands == ["sudo apt-get install -y nvidia-driver-580", "sudo reboot"]
@@ -141,17 +133,9 @@ def test_release_without_an_old_cuda_build_falls_back_to_newest_release_that_has
     assert f.commands[-1] == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu118"
 
 
-def test_jax_cuda13_plugin_on_r570_suggests_cuda12_plugin(healthy, judge):
+def test_jax_cuda13_plugin_on_r570_suggests_cuda12_plugin(healthy, judge, jax_fw):
     s = healthy
-    s.frameworks.frameworks[2] = Framework(
-        name="jax",
-        installed=True,
-        distribution="jax",
-        version="0.10.2",
-        build="cuda",
-        cuda_build="13",
-        plugins={"jaxlib": "0.10.2", "jax-cuda13-plugin": "0.10.2"},
-    )
+    s.frameworks.frameworks[2] = jax_fw()
     f = next(f for f in judge(s).of("driver-too-old") if f.subject == "jax")
     assert f.facts["framework_cuda"] == "13.x"
     assert f.commands == ["pip uninstall -y jax-cuda13-plugin", 'pip install -U "jax[cuda12]"']

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envcheck.models import CudaToolkit, Framework, FrameworkDevices, LoadedLibrary
+from envcheck.models import CudaToolkit, FrameworkDevices, LoadedLibrary
 
 # --------------------------------------------------------------------------- cudnn-mismatch
 
@@ -15,16 +15,10 @@ def test_torch_loading_an_older_cudnn_minor(healthy, judge):
     assert f.commands == ['pip install "nvidia-cudnn-cu12>=9.5,<10"']
 
 
-def test_tensorflow_built_with_cudnn9_loading_cudnn8(healthy, judge):
+def test_tensorflow_built_with_cudnn9_loading_cudnn8(healthy, judge, tensorflow_fw):
     s = healthy
-    s.frameworks.frameworks[1] = Framework(
-        name="tensorflow",
-        installed=True,
-        version="2.18.0",
-        build="cuda",
-        cuda_build="12.5.1",
-        cudnn_build="9",
-        deep=FrameworkDevices(ok=True, gpu_available=True, device_count=1, cudnn_loaded="8.9.7"),
+    s.frameworks.frameworks[1] = tensorflow_fw(
+        deep=FrameworkDevices(ok=True, gpu_available=True, device_count=1, cudnn_loaded="8.9.7")
     )
     f = next(f for f in judge(s).of("cudnn-mismatch") if f.subject == "tensorflow")
     assert f.facts["cudnn_built"] == "9" and f.facts["cudnn_loaded"] == "8.9.7"

@@ -59,16 +59,9 @@ def test_cpu_tensorflow_is_replaced_by_and_cuda(healthy, judge):
     assert f.commands == ["pip uninstall -y tensorflow-cpu", 'pip install "tensorflow[and-cuda]==2.18.0"']
 
 
-def test_cpu_jax_gets_the_plugin_the_driver_runs(healthy, judge):
+def test_cpu_jax_gets_the_plugin_the_driver_runs(healthy, judge, jax_fw):
     s = healthy
-    s.frameworks.frameworks[2] = Framework(
-        name="jax",
-        installed=True,
-        distribution="jax",
-        version="0.10.2",
-        build="cpu",
-        plugins={"jaxlib": "0.10.2"},
-    )
+    s.frameworks.frameworks[2] = jax_fw(cuda=None)
     assert judge(s).one("cpu-only-wheel").commands == ['pip install -U "jax[cuda12]"']
     s.nvidia.driver_version, s.nvidia.cuda_driver_version = "580.95.05", 13000
     assert judge(s).one("cpu-only-wheel").commands == ['pip install -U "jax[cuda13]"']
@@ -152,25 +145,19 @@ def test_framework_sees_the_gpu(healthy, judge):
 # --------------------------------------------------------------------------- cuda-libs-missing
 
 
-def _tf(s, wheels):
-    s.frameworks.frameworks[1] = Framework(
-        name="tensorflow",
-        installed=True,
-        distribution="tensorflow",
-        version="2.18.0",
-        build="cuda",
-        cuda_build="12.5.1",
-        cudnn_build="9",
-    )
+def _tf(s, tf, wheels):
+    s.frameworks.frameworks[1] = tf
     s.frameworks.nvidia_wheels = wheels
     s.cuda.libraries = [lib for lib in s.cuda.libraries if lib.name != "cudnn"]
     return s
 
 
-def test_tensorflow_without_cudnn_anywhere(healthy, judge):
-    f = judge(_tf(healthy, {})).one("cuda-libs-missing")
+def test_tensorflow_without_cudnn_anywhere(healthy, judge, tensorflow_fw):
+    f = judge(_tf(healthy, tensorflow_fw(), {})).one("cuda-libs-missing")
     assert f.commands == ['pip install "tensorflow[and-cuda]==2.18.0"']
 
 
-def test_tensorflow_with_cudnn_wheel(healthy, judge):
-    assert judge(_tf(healthy, {"nvidia-cudnn-cu12": "9.3.0.75"})).of("cuda-libs-missing") == []
+def test_tensorflow_with_cudnn_wheel(healthy, judge, tensorflow_fw):
+    assert (
+        judge(_tf(healthy, tensorflow_fw(), {"nvidia-cudnn-cu12": "9.3.0.75"})).of("cuda-libs-missing") == []
+    )
