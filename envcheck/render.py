@@ -214,6 +214,10 @@ def _gpu_table(gpus: list[Gpu], verbose: bool) -> Table:
     return t
 
 
+#: clock-event reasons that are not a problem: an idle GPU clocks down by design
+_BENIGN_CLOCK_REASONS = frozenset({"gpu_idle"})
+
+
 def _nvidia(n: NvidiaInfo | None, verbose: bool) -> RenderableType:
     if n is None:
         return _unavailable("NVIDIA", "not collected")
@@ -263,8 +267,9 @@ def _nvidia(n: NvidiaInfo | None, verbose: bool) -> RenderableType:
         parts.append(_gpu_table(n.gpus, verbose))
         for g in n.gpus:
             extra = []
-            if g.throttle_reasons:
-                extra.append(f"throttled: {', '.join(g.throttle_reasons)}")
+            slowed = [r for r in g.throttle_reasons or [] if r not in _BENIGN_CLOCK_REASONS]
+            if slowed:
+                extra.append(f"throttled: {', '.join(slowed)}")
             if verbose and g.processes:
                 extra.append(
                     "processes: "
@@ -282,7 +287,7 @@ def _nvidia(n: NvidiaInfo | None, verbose: bool) -> RenderableType:
                 parts.append(
                     Text(
                         f"  GPU {g.index}: " + " · ".join(extra),
-                        style="dim" if not g.throttle_reasons else "yellow",
+                        style="yellow" if slowed else "dim",
                     )
                 )
     if verbose and n.topology:

@@ -1,0 +1,129 @@
+"""The human report: problems first with their commands, facts layer by layer, nothing invented."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from envcheck.models import (
+    CudaInfo,
+    CudaLibrary,
+    Ecc,
+    Finding,
+    Framework,
+    FrameworksInfo,
+    Gpu,
+    KernelModule,
+    NvidiaInfo,
+    NvmlStatus,
+    Pcie,
+    Report,
+    Severity,
+    Snapshot,
+)
+from envcheck.render import fmt_bytes, fmt_cuda_int, render_report
+
+
+def _report(findings: list[Finding] | None = None, **sections: object) -> Report:
+    return Report(
+        tool_version="9.9",
+        created_at="2026-11-22T00:00:00+00:00",
+        snapshot=Snapshot.model_validate({"source": "envcheck-json", **sections}),
+        findings=findings or [],
+    )
+
+
+def _text(report: Report, verbose: bool = False) -> str:
+    console = Console(width=160, record=True, force_terminal=False, color_system=None)
+    render_report(report, console, verbose=verbose)
+    return console.export_text()
+
+
+def _two_gpus() -> NvidiaInfo:
+    idle = Gpu(
+        index=0,
+        name="NVIDIA A100-SXM4-80GB",
+        uuid="GPU-aaaa",
+        compute_capability="8.0",
+        memory_total_mib=81920,
+        memory_used_mib=0,
+        pcie=Pcie(gen_current=1, gen_max=4, width_current=16, width_max=16),
+        throttle_reasons=["gpu_idle"],
+        ecc=Ecc(mode_current=True, volatile_uncorrected=0, aggregate_uncorrected=0),
+        mig_mode_current=False,
+    )
+    hot = idle.model_copy(
+        update={
+            "index": 1,
+            "uuid": "GPU-bbbb",
+            "throttle_reasons": ["sw_thermal_slowdown"],
+            "ecc": Ecc(mode_current=True, aggregate_uncorrected=3),
+            "unavailable": {"fan_pct": "NotSupported"},
+        }
+    )
+    return NvidiaInfo(
+        pci_devices=[],
+        kernel_module=KernelModule(loaded=True, version="535.104.05", nouveau_loaded=False),
+        device_nodes=["/dev/nvidia0", "/dev/nvidiactl"],
+        nvml=NvmlStatus(ok=True),
+        driver_version="535.104.05",
+        cuda_driver_version=12020,
+        gpus=[idle, hot],
+    )
+
+
+def test_findings_come_first_with_their_commands() -> None:
+    finding = Finding(
+        id="driver-too-old",
+        severity=Severity.ERROR,
+        summary="driver 470.57 is older than CUDA 12.4 needs",
+        fix="Install a newer driver",
+        commands=["pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu118"],
+    )
+    text = _text(_report([finding], nvidia=_two_gpus()))
+    assert text.index("driver 470.57 is older") < text.index("NVIDIA")
+    assert "$ pip install torch==2.6.0" in text
+    assert "1 error" in text
+
+
+def test_gpu_rows_and_only_real_throttling_is_called_out() -> None:
+    text = _text(_report(nvidia=_two_gpus()))
+    assert "NVIDIA A100-SXM4-80GB" in text and "gen1/4 x16/16" in text
+    assert "GPU 1: throttled: sw_thermal_slowdown" in text
+    assert "GPU 0: throttled" not in text  # an idle GPU clocks down by design
+    assert "on (3 uncorr.)" in text
+    assert "Driver's CUDA ceiling  12.2" in text
+
+
+def test_verbose_shows_why_fields_are_missing_and_uuids() -> None:
+    text = _text(_report(nvidia=_two_gpus()), verbose=True)
+    assert "fan_pct: NotSupported" in text and "GPU-bbbb" in text
+
+
+def test_no_driver_reads_as_no_driver_and_a_failed_section_says_why() -> None:
+    cuda = CudaInfo(
+        runtime_version=13000,
+        driver_version=0,
+        device_count_code=35,
+        libraries=[
+            CudaLibrary(name="cudart", version="13.0", origin="toolkit", path="/usr/local/cuda/lib/x.so")
+        ],
+    )
+    fw = FrameworksInfo(error="TimeoutError: did not answer within 20s")
+    text = _text(_report(cuda=cuda, frameworks=fw))
+    assert "0 — no driver installed" in text and "error 35 (insufficient driver)" in text
+    assert "unavailable: TimeoutError: did not answer within 20s" in text
+
+
+def test_a_pasted_report_shows_unknown_facts_as_unknown() -> None:
+    fw = FrameworksInfo(
+        frameworks=[Framework(name="torch", installed=True, version="2.6.0+cu126", build="cuda")]
+    )
+    text = _text(_report(frameworks=fw))
+    assert "facts from envcheck-json" in text
+    assert "torch" in text and "2.6.0+cu126" in text
+    assert "unavailable: not collected" in text  # NVIDIA and CUDA were not in the report
+
+
+def test_units() -> None:
+    assert fmt_bytes(None) == "—" and fmt_bytes(512) == "512 B" and fmt_bytes(3 << 30) == "3.0 GiB"
+    assert fmt_cuda_int(12020) == "12.2" and fmt_cuda_int(0) == "none (0)" and fmt_cuda_int(None) == "—"
