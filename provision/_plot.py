@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provision.breakeven import BreakEven
-from provision.errors import ProvisionError, UsageError
+from provision.errors import MissingDependencyError, UsageError
 
 
 def plot_buy_vs_rent(be: BreakEven, path: Path, title: str) -> None:
@@ -16,7 +16,7 @@ def plot_buy_vs_rent(be: BreakEven, path: Path, title: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ProvisionError("--plot needs matplotlib", hint="pip install 'mlrig[plot]'") from exc
+        raise MissingDependencyError("--plot needs matplotlib", hint="pip install 'mlrig[plot]'") from exc
     horizon = max(365.0, (be.days or 0) * 1.5)
     horizon = min(horizon, 365.0 * 10)
     days = [horizon * i / 200 for i in range(201)]

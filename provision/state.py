@@ -14,9 +14,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provision.errors import ProvisionError
 
@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 CREATE INDEX IF NOT EXISTS resources_launch ON resources(launch_id);
 """
+
+_Row = TypeVar("_Row", "LaunchRow", "ResourceRow")
 
 #: launch statuses that no longer hold anything in the cloud
 FINISHED = ("terminated", "failed")
@@ -273,40 +275,14 @@ class StoreJournal:
         self.store.set_resource(row, "failed", error=error[:500])
 
 
+def _from_row(cls: type[_Row], row: sqlite3.Row, **converted: Any) -> _Row:
+    """Fill a row dataclass from the same-named columns; ``converted`` gives the fields stored otherwise."""
+    return cls(**{f.name: row[f.name] for f in fields(cls) if f.name not in converted}, **converted)
+
+
 def _launch(row: sqlite3.Row) -> LaunchRow:
-    return LaunchRow(
-        launch_id=row["launch_id"],
-        name=row["name"],
-        cloud=row["cloud"],
-        kind=row["kind"],
-        instance_type=row["instance_type"],
-        region=row["region"],
-        zone=row["zone"],
-        spot=bool(row["spot"]),
-        price_per_hour=row["price_per_hour"],
-        status=row["status"],
-        created_at=row["created_at"],
-        running_at=row["running_at"],
-        ended_at=row["ended_at"],
-        ssh_host=row["ssh_host"],
-        ssh_user=row["ssh_user"],
-        key_path=row["key_path"],
-        error=row["error"],
-        plan=json.loads(row["plan_json"]),
-    )
+    return _from_row(LaunchRow, row, spot=bool(row["spot"]), plan=json.loads(row["plan_json"]))
 
 
 def _resource(row: sqlite3.Row) -> ResourceRow:
-    return ResourceRow(
-        id=row["id"],
-        launch_id=row["launch_id"],
-        cloud=row["cloud"],
-        kind=row["kind"],
-        region=row["region"],
-        zone=row["zone"],
-        name=row["name"],
-        resource_id=row["resource_id"],
-        token=row["token"],
-        status=row["status"],
-        error=row["error"],
-    )
+    return _from_row(ResourceRow, row)

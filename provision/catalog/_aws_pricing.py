@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from provision.errors import CredentialsError, ProvisionError
+from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 
 ENDPOINT_ENV = "PROVISION_AWS_PRICING_ENDPOINT"
 TIMEOUT_S = 30
@@ -22,7 +22,9 @@ def fetch_gpu_products(region: str) -> list[str]:
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     except ImportError as exc:
-        raise ProvisionError("refreshing AWS prices needs boto3", hint="pip install 'mlrig[aws]'") from exc
+        raise MissingDependencyError(
+            "refreshing AWS prices needs boto3", hint="pip install 'mlrig[aws]'"
+        ) from exc
     session = boto3.Session()
     if session.get_credentials() is None:
         raise CredentialsError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from provision.errors import CredentialsError, ProvisionError
+from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 
 #: Compute Engine's service id in the Cloud Billing Catalog
 COMPUTE_SERVICE = "services/6F81-5844-456A"
@@ -25,7 +25,7 @@ def fetch_compute_skus() -> list[dict[str, Any]]:
         from google.auth import credentials as gcreds
         from google.cloud import billing_v1
     except ImportError as exc:
-        raise ProvisionError(
+        raise MissingDependencyError(
             "refreshing GCP prices needs google-cloud-billing", hint="pip install 'mlrig[gcp]'"
         ) from exc
     endpoint = os.environ.get(ENDPOINT_ENV)

@@ -131,7 +131,7 @@ def tpu_client(settings: Settings) -> Any:
     try:
         from google.cloud import tpu_v2
     except ImportError:
-        raise UsageError(
+        raise MissingDependencyError(
             "Cloud TPU support needs google-cloud-tpu", hint="pip install 'mlrig[gcp]'"
         ) from None
     endpoint = settings.gcp_tpu_endpoint

@@ -163,12 +163,12 @@ class AwsProvider:
     def _create(
         self,
         journal: Journal,
-        kind: str,
-        region: str,
-        name: str,
         fn: Any,
         params: dict[str, Any],
         *,
+        kind: str,
+        region: str,
+        name: str,
         id_field: str,
         action: str,
     ) -> Any:
@@ -239,15 +239,15 @@ class AwsProvider:
                     public = Path(str(plan.key_path) + ".pub").read_bytes()
                     self._create(
                         journal,
-                        "key_pair",
-                        region,
-                        name,
                         ec2.import_key_pair,
                         {
                             "KeyName": name,
                             "PublicKeyMaterial": public,
                             "TagSpecifications": self._tags(plan, "key-pair"),
                         },
+                        kind="key_pair",
+                        region=region,
+                        name=name,
                         id_field="KeyPairId",
                         action="import the key pair",
                     )
@@ -269,9 +269,6 @@ class AwsProvider:
                 )
             resp = self._create(
                 journal,
-                "security_group",
-                region,
-                name,
                 ec2.create_security_group,
                 {
                     "GroupName": name,
@@ -279,6 +276,9 @@ class AwsProvider:
                     "Description": f"mlrig {plan.name}: SSH from {plan.ssh_cidr}",
                     "TagSpecifications": self._tags(plan, "security-group"),
                 },
+                kind="security_group",
+                region=region,
+                name=name,
                 id_field="GroupId",
                 action="create the security group",
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +102,6 @@ def classify_http(exc: Any, region: str) -> AttemptError:
     return classify_codes(reasons or [f"HTTP {code}"], message, region)
 
 
-def _not_found(exc: Exception) -> bool:
-    return int(getattr(exc, "code", 0) or 0) == 404
-
-
 def call_api(fn: Any, *args: Any, timeout: float, service: str, denied_is_auth: bool, **kw: Any) -> Any:
     """Call a google-cloud method with our timeout; refused credentials and silence become one-line errors.
 
@@ -124,6 +121,22 @@ def call_api(fn: Any, *args: Any, timeout: float, service: str, denied_is_auth: 
         ) from None
     except (gexc.RetryError, OSError, ConnectionError) as exc:
         raise ProvisionError(f"{service} did not answer: {exc}") from None
+
+
+def launched(kind: str, plan: Plan, placement: Placement, state: str) -> Resource:
+    """The machine a create call has just made, before its first describe (Google ids are names)."""
+    return Resource(
+        "gcp",
+        kind,
+        placement.region,
+        plan.name,
+        zone=placement.zone,
+        name=plan.name,
+        launch_id=plan.launch_id,
+        state=state,
+        instance_type=plan.instance_type,
+        spot=placement.spot,
+    )
 
 
 def adopt_on_conflict(
@@ -162,7 +175,6 @@ class GcpProvider:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self._clients: dict[str, Any] = {}
-        self._project: str | None = None
         self._firewall_done = False
 
     def _c(self, kind: str) -> Any:
@@ -170,11 +182,9 @@ class GcpProvider:
             self._clients[kind] = _clients.gcp_client(self.settings, kind)
         return self._clients[kind]
 
-    @property
+    @cached_property
     def project(self) -> str:
-        if self._project is None:
-            self._project = _clients.gcp_project(self.settings)
-        return self._project
+        return _clients.gcp_project(self.settings)
 
     def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
         return call_api(
@@ -359,9 +369,6 @@ class GcpProvider:
                 return found
             journal.failed(row, f"no answer: {exc}")
             raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "Timeout", str(exc)) from None
-        except (gexc.Unauthenticated, gexc.PermissionDenied) as exc:
-            journal.failed(row, str(exc)[:300])
-            raise classify_http(exc, placement.region) from None
         except gexc.Conflict:
             return adopt_on_conflict(
                 self.find(plan, placement.region),
@@ -383,18 +390,7 @@ class GcpProvider:
             journal.failed(row, f"{err[0][0]}: {err[1]}")
             raise classify_codes(err[0], err[1], placement.region)
         journal.created(row, plan.name)
-        return Resource(
-            "gcp",
-            "instance",
-            placement.region,
-            plan.name,
-            zone=zone,
-            name=plan.name,
-            launch_id=plan.launch_id,
-            state="PROVISIONING",
-            instance_type=plan.instance_type,
-            spot=placement.spot,
-        )
+        return launched("instance", plan, placement, "PROVISIONING")
 
     def _get(self, res: Resource) -> Any | None:
         from google.api_core import exceptions as gexc

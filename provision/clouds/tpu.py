@@ -8,6 +8,7 @@ is the machine name, so a repeated create of the same launch answers 409 and is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from provision.clouds.base import (
     Resource,
     poll,
 )
-from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, net_tag
+from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, launched, net_tag
 from provision.errors import CredentialsError, ProvisionError
 
 _GONE = {"DELETING", "TERMINATED", "PREEMPTED", "HIDDEN"}
@@ -73,7 +74,6 @@ class TpuProvider:
         self.settings = settings
         self.gcp = GcpProvider(settings)  # zones and the SSH firewall rule are Compute Engine's
         self._client: Any = None
-        self._project: str | None = None
 
     @property
     def tpu(self) -> Any:
@@ -81,11 +81,9 @@ class TpuProvider:
             self._client = _clients.tpu_client(self.settings)
         return self._client
 
-    @property
+    @cached_property
     def project(self) -> str:
-        if self._project is None:
-            self._project = _clients.tpu_project(self.settings)
-        return self._project
+        return _clients.tpu_project(self.settings)
 
     def _api(self, fn: Any, *args: Any, **kw: Any) -> Any:
         return call_api(
@@ -163,18 +161,7 @@ class TpuProvider:
             raise classify(exc, placement.region) from None
         # the node exists from here on (CREATING), even if the operation later fails
         journal.created(row, plan.name)
-        res = Resource(
-            "gcp",
-            "tpu_node",
-            placement.region,
-            plan.name,
-            zone=zone,
-            name=plan.name,
-            launch_id=plan.launch_id,
-            state="CREATING",
-            instance_type=plan.instance_type,
-            spot=placement.spot,
-        )
+        res = launched("tpu_node", plan, placement, "CREATING")
         try:
             op.result(timeout=self.settings.launch_timeout)
         except gexc.GoogleAPICallError as exc:

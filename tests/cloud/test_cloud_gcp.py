@@ -282,3 +282,37 @@ def test_tpu_quota_is_reported(cloud_env: Any, gcp_server: Any, leaks: Any) -> N
         launch.up(plan, prov, store, s)
     assert "quotas" in (info.value.hint or "")
     assert leaks() == []
+
+
+def _squat(gcp_server: Any, prov: Any, plan: Any, table: str, body: dict[str, Any]) -> None:
+    """Someone else's machine (no mlrig labels) holding the plan's name in every zone of its region."""
+    zones = prov.zones(plan, plan.regions[0])
+    with gcp_server.lock:
+        for zone in zones:
+            getattr(gcp_server.state, table)[(zone, plan.name)] = dict(body)
+
+
+def test_instance_name_taken_by_a_stranger_is_fatal_and_journalled(
+    cloud_env: Any, gcp_server: Any, leaks: Any
+) -> None:
+    s, plan, store, prov = _setup()
+    _squat(gcp_server, prov, plan, "instances", {"name": plan.name, "status": "RUNNING"})
+    with pytest.raises(LaunchFailed, match="alreadyExists") as info:
+        launch.up(plan, prov, store, s)
+    assert len(info.value.attempts) == 1  # fatal: another zone would not free the name
+    rows = [(r.status, r.error) for r in store.resources(plan.launch_id) if r.kind == "instance"]
+    assert rows == [("failed", "name taken by a machine that is not ours")]
+    assert leaks() == []
+
+
+def test_tpu_node_id_taken_by_a_stranger_is_fatal_and_journalled(
+    cloud_env: Any, gcp_server: Any, leaks: Any
+) -> None:
+    s, plan, store, prov = _setup(tpu="v5e-8", region="us-central1")
+    _squat(gcp_server, prov, plan, "nodes", {"name": f"projects/p/locations/z/nodes/{plan.name}"})
+    with pytest.raises(LaunchFailed, match="ALREADY_EXISTS") as info:
+        launch.up(plan, prov, store, s)
+    assert len(info.value.attempts) == 1
+    rows = [(r.status, r.error) for r in store.resources(plan.launch_id) if r.kind == "tpu_node"]
+    assert rows == [("failed", "node id taken by a node that is not ours")]
+    assert leaks() == []

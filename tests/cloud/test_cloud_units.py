@@ -16,7 +16,7 @@ from provision import launch, planning, sshconfig
 from provision import settings as settings_mod
 from provision.clouds import aws, firstboot, gcp, tpu
 from provision.clouds.base import FailureKind, Placement, check_name
-from provision.errors import ProvisionError, UsageError
+from provision.errors import CredentialsError, ProvisionError, UsageError
 from provision.models import Offering
 from provision.state import Store
 
@@ -235,6 +235,34 @@ def test_tpu_classification() -> None:
     assert tpu.classify(err, "us-central1").kind == FailureKind.CAPACITY
     err = type("E", (Exception,), {"code": 429, "message": "Quota limit 'TPUV4' has been exceeded"})()
     assert tpu.classify(err, "us-central1").kind == FailureKind.QUOTA
+
+
+def test_google_calls_map_refusals_as_each_driver_needs() -> None:
+    from google.api_core import exceptions as gexc
+
+    def failing(exc: Exception) -> Any:
+        def call(**kw: Any) -> Any:
+            raise exc
+
+        return call
+
+    def call(exc: Exception, denied_is_auth: bool, service: str = "Google Cloud") -> Any:
+        return gcp.call_api(failing(exc), timeout=1, service=service, denied_is_auth=denied_is_auth)
+
+    assert gcp.call_api(lambda **kw: kw, timeout=3, service="x", denied_is_auth=True, zone="z") == {
+        "timeout": 3,
+        "zone": "z",
+    }
+    with pytest.raises(CredentialsError, match="refused the call: no"):
+        call(gexc.PermissionDenied("no"), denied_is_auth=True)  # Compute Engine: a 403 is credentials
+    with pytest.raises(gexc.PermissionDenied):
+        call(gexc.PermissionDenied("Quota 'GPUS' exceeded"), denied_is_auth=True)  # ... unless quota
+    with pytest.raises(gexc.PermissionDenied):
+        call(gexc.PermissionDenied("no"), denied_is_auth=False)  # TPU: left to its classifier
+    with pytest.raises(CredentialsError):
+        call(gexc.Unauthenticated("expired"), denied_is_auth=False)
+    with pytest.raises(ProvisionError, match="Cloud TPU did not answer"):
+        call(ConnectionRefusedError("refused"), denied_is_auth=False, service="Cloud TPU")
 
 
 def test_every_driver_declares_the_same_features_with_reasons() -> None:

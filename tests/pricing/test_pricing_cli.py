@@ -176,3 +176,19 @@ def test_pricing_commands_import_no_cloud_sdk() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_pricing_tables_get_160_columns_in_a_pipe_unless_columns_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from provision.commands._common import err_console, out_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe, whether or not pytest captures
+    assert out_console(wide_when_piped=True).width == 160
+    assert out_console().width == 80  # rich's default for the other commands
+    monkeypatch.setenv("COLUMNS", "100")
+    assert out_console(wide_when_piped=True).width == 100
+    assert err_console().stderr
