@@ -51,15 +51,67 @@ def _last_error_line(stderr: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def run_python(
+class RunningChild:
+    """A child started by :func:`spawn_python`; :meth:`wait` collects its answer (once)."""
+
+    def __init__(self, proc: subprocess.Popen[str] | None, timeout: float, failed: str | None = None) -> None:
+        self._proc = proc
+        self._timeout = timeout
+        self._failed = failed
+        self._start = time.perf_counter()
+        self._result: ChildResult | None = None
+
+    def wait(self) -> ChildResult:
+        """Block until the child answers, dies or runs out of time (counted from its start)."""
+        if self._result is None:
+            self._result = self._collect()
+        return self._result
+
+    def _collect(self) -> ChildResult:
+        proc = self._proc
+        if proc is None:
+            return ChildResult(False, error=self._failed)
+        remaining = max(0.0, self._timeout - (time.perf_counter() - self._start))
+        try:
+            stdout, stderr = proc.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            stdout, stderr = proc.communicate()
+            partial, _ = _parse_marked(stdout)  # what the child said before it hung (its last stage)
+            return ChildResult(
+                False,
+                partial,
+                error=f"timed out after {self._timeout:g}s",
+                seconds=time.perf_counter() - self._start,
+                returncode=None,
+                stderr_tail=stderr.splitlines()[-20:],
+                pid=proc.pid,
+            )
+        seconds = time.perf_counter() - self._start
+        tail = stderr.splitlines()[-20:]
+        value, found = _parse_marked(stdout)
+        if proc.returncode < 0:
+            return ChildResult(
+                False, value, _describe_death(proc.returncode), seconds, proc.returncode, tail, proc.pid
+            )
+        if not found:
+            why = _last_error_line(stderr) or f"exited with code {proc.returncode} and no answer"
+            return ChildResult(False, None, why, seconds, proc.returncode, tail, proc.pid)
+        if proc.returncode != 0:  # it answered, then failed: keep what it said, report the failure
+            why = _last_error_line(stderr) or f"exited with code {proc.returncode}"
+            return ChildResult(False, value, why, seconds, proc.returncode, tail, proc.pid)
+        return ChildResult(True, value, None, seconds, proc.returncode, tail, proc.pid)
+
+
+def spawn_python(
     code: str,
     *,
     timeout: float,
     python: str | None = None,
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
-) -> ChildResult:
-    """Run ``code`` with ``python -c`` (this interpreter by default) and parse its marked JSON line.
+) -> RunningChild:
+    """Start ``code`` with ``python -c`` (this interpreter by default) and return at once.
 
     The child gets its own process group so a hang kills it and everything it started.
     """
@@ -67,7 +119,6 @@ def run_python(
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     child_env["PYTHONFAULTHANDLER"] = "1"
-    start = time.perf_counter()
     try:
         proc = subprocess.Popen(
             argv,
@@ -80,36 +131,20 @@ def run_python(
             start_new_session=True,
         )
     except OSError as exc:
-        return ChildResult(False, error=f"could not start {argv[0]}: {exc.strerror or exc}")
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        stdout, stderr = proc.communicate()
-        partial, _ = _parse_marked(stdout)  # what the child said before it hung (its last stage)
-        return ChildResult(
-            False,
-            partial,
-            error=f"timed out after {timeout:g}s",
-            seconds=time.perf_counter() - start,
-            returncode=None,
-            stderr_tail=stderr.splitlines()[-20:],
-            pid=proc.pid,
-        )
-    seconds = time.perf_counter() - start
-    tail = stderr.splitlines()[-20:]
-    value, found = _parse_marked(stdout)
-    if proc.returncode < 0:
-        return ChildResult(
-            False, value, _describe_death(proc.returncode), seconds, proc.returncode, tail, proc.pid
-        )
-    if not found:
-        why = _last_error_line(stderr) or f"exited with code {proc.returncode} and no answer"
-        return ChildResult(False, None, why, seconds, proc.returncode, tail, proc.pid)
-    if proc.returncode != 0:  # it answered, then failed: keep what it said, report the failure
-        why = _last_error_line(stderr) or f"exited with code {proc.returncode}"
-        return ChildResult(False, value, why, seconds, proc.returncode, tail, proc.pid)
-    return ChildResult(True, value, None, seconds, proc.returncode, tail, proc.pid)
+        return RunningChild(None, timeout, failed=f"could not start {argv[0]}: {exc.strerror or exc}")
+    return RunningChild(proc, timeout)
+
+
+def run_python(
+    code: str,
+    *,
+    timeout: float,
+    python: str | None = None,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+) -> ChildResult:
+    """Run ``code`` in a child interpreter and parse its marked JSON line (see :func:`spawn_python`)."""
+    return spawn_python(code, timeout=timeout, python=python, env=env, args=args).wait()
 
 
 def _parse_marked(stdout: str) -> tuple[Any, bool]:

@@ -270,10 +270,26 @@ def _print_error(message: str, hint: str | None) -> None:
         err.print(f"[dim]hint:[/] {escape(hint)}")
 
 
+def _exit_now(code: object) -> None:
+    """Exit without the interpreter's teardown (~10 ms of a ~0.2 s report): output is flushed,
+    files were written and closed synchronously, and abandoned probe threads are daemons."""
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if not isinstance(code, int) and code is not None:
+        sys.stderr.write(f"{code}\n")
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(status)
+
+
 def main() -> None:
     """Console-script entry point: EnvcheckError is one line on stderr plus its exit code."""
     try:
         app(standalone_mode=True)
+    except SystemExit as done:
+        _exit_now(done.code)
     except EnvcheckError as exc:
         if os.environ.get("ENVCHECK_DEBUG"):
             raise

@@ -98,6 +98,21 @@ def _cuda(ctx: ProbeContext) -> Section:
     return cuda.probe(ctx)
 
 
+def _cuda_started(ctx: ProbeContext) -> SectionProbe:
+    """The CUDA probe with its library child already running; the plain probe if starting it failed.
+
+    The child (dlopen of libcudart, libcudnn, ...) is the slowest step of the default report;
+    started before the other probe threads, it does not wait behind them for the GIL.
+    """
+    try:
+        from envcheck.probes import cuda
+
+        started = cuda.start(ctx)
+    except Exception:  # the probe thread will meet the same failure and report it as data
+        return _cuda
+    return lambda c: cuda.probe(c, started)
+
+
 def _tpu(ctx: ProbeContext) -> Section:
     from envcheck.probes import tpu
 
@@ -127,6 +142,7 @@ def _probes() -> dict[str, tuple[type[Section], SectionProbe]]:
 def collect(ctx: ProbeContext, *, overall_timeout: float | None = None) -> tuple[Snapshot, list[ProbeTiming]]:
     """Run every probe concurrently and assemble the Snapshot; never raises for a probe's sake."""
     probes = _probes()
+    probes["cuda"] = (CudaInfo, _cuda_started(ctx))
     jobs: dict[str, Callable[[], Any]] = {name: partial(func, ctx) for name, (_, func) in probes.items()}
     limit = (
         overall_timeout

@@ -406,24 +406,42 @@ def _fill_runtime_numbers(info: CudaInfo, state: dict[str, Any]) -> None:
             info.driver_version = value if code == 0 else None
 
 
-def probe_libraries(ctx: ProbeContext, search: _libs.LibrarySearch, info: CudaInfo) -> None:
-    """Load and query the CUDA libraries in one child interpreter and fill ``info``."""
-    plan = library_plan(search)
-    res = _child.run_python(
-        CHILD_CODE, timeout=ctx.timeout, python=ctx.python, env=dict(ctx.env), args=[_libs.dumps(plan)]
-    )
-    state = res.value if isinstance(res.value, dict) else None
-    apply_child_state(info, state, None if res.ok else res.error, search)
+class LibraryCheck:
+    """The library child, started early (it is the slowest part of the default report)."""
+
+    def __init__(self, ctx: ProbeContext) -> None:
+        self.search = _libs.LibrarySearch.build(ctx, _libs.python_paths(ctx))
+        self.child = _child.spawn_python(
+            CHILD_CODE,
+            timeout=ctx.timeout,
+            python=ctx.python,
+            env=dict(ctx.env),
+            args=[_libs.dumps(library_plan(self.search))],
+        )
+
+    def finish(self, info: CudaInfo) -> None:
+        """Wait for the child and fill ``info`` with what it found."""
+        res = self.child.wait()
+        state = res.value if isinstance(res.value, dict) else None
+        apply_child_state(info, state, None if res.ok else res.error, self.search)
+
+
+def start(ctx: ProbeContext) -> LibraryCheck:
+    """Start loading and querying the CUDA libraries in one child interpreter; returns at once."""
+    return LibraryCheck(ctx)
 
 
 # --------------------------------------------------------------------------- probe
 
 
-def probe(ctx: ProbeContext) -> CudaInfo:
-    """Toolkits, nvcc, CUDA_HOME and the libraries' own versions; never raises for the machine's sake."""
+def probe(ctx: ProbeContext, started: LibraryCheck | None = None) -> CudaInfo:
+    """Toolkits, nvcc, CUDA_HOME and the libraries' own versions; never raises for the machine's sake.
+
+    ``started`` is a library check begun earlier with :func:`start` (``collect`` gives it a head start).
+    """
     info = CudaInfo()
-    search = _libs.LibrarySearch.build(ctx, _libs.python_paths(ctx))
-    worker = threading.Thread(target=probe_libraries, args=(ctx, search, info), daemon=True)
+    check = started or start(ctx)
+    worker = threading.Thread(target=check.finish, args=(info,), daemon=True)
     worker.start()  # the child runs while toolkits and nvcc are read
     env = dict(ctx.env)
     info.toolkits = find_toolkits(ctx)
