@@ -80,6 +80,16 @@ def _emit(
         render_report(report_obj, _out(), verbose=verbose, elapsed=elapsed)
 
 
+def _preload_renderer() -> None:
+    """Import rich's tables while the probes wait on the machine (child processes, commands)."""
+    import threading
+
+    def load() -> None:
+        import envcheck.render  # noqa: F401
+
+    threading.Thread(target=load, name="load-renderer", daemon=True).start()
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"envcheck {__version__}\n")
@@ -140,6 +150,8 @@ def report(
     from envcheck.report import check
 
     start = time.perf_counter()
+    if not (as_json or markdown):
+        _preload_renderer()
     result = check(ProbeContext(deep=deep, timeout=timeout, deep_timeout=deep_timeout))
     if redact:
         from envcheck.redact import redact as redact_report
