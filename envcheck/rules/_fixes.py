@@ -63,7 +63,8 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
         if ccs:
             why += f" and has code for compute capability {cc_text}"
         if pin is None:
-            why = f"{fw.version} has no CUDA build that fits; {why} in release {b.release}"
+            release = ".".join((fw.version or "?").split("+")[0].split(".")[:2])
+            why = f"no torch {release} build fits; {why} in release {b.release}"
         why += _driver_unlocks("torch", b, ccs, py)
         return Reinstall(["pip uninstall -y torch", b.install_command(pin)], why, b)
     if fw.name == "tensorflow":
