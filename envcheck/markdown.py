@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from envcheck.knowledge._version import cuda_text
 from envcheck.models import (
     SCHEMA_VERSION,
     CpuInfo,
@@ -79,7 +80,7 @@ def _gib(n: int | None) -> str | None:
 def _cuda_int(v: int | None) -> str | None:
     if v is None:
         return None
-    return "none (0)" if v == 0 else f"{v // 1000}.{(v % 1000) // 10}"
+    return cuda_text(v) or "none (0)"
 
 
 def verdict(report: Report) -> str:

@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from envcheck.knowledge._version import cuda_text
 from envcheck.models import (
     CudaInfo,
     Finding,
@@ -47,9 +48,7 @@ def fmt_cuda_int(v: int | None) -> str:
     """CUDA's 1000*major + 10*minor encoding -> '12.2'; 0 -> 'none (0)'."""
     if v is None:
         return "—"
-    if v == 0:
-        return "none (0)"
-    return f"{v // 1000}.{(v % 1000) // 10}"
+    return cuda_text(v) or "none (0)"
 
 
 def _val(v: object) -> RenderableType:

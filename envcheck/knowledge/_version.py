@@ -48,6 +48,12 @@ def cuda_mm(value: str | int | None) -> tuple[int, int] | None:
     return v[0], (v[1] if len(v) > 1 else 0)
 
 
+def cuda_text(encoded: int | None) -> str | None:
+    """CUDA's API encoding 1000*major + 10*minor (12040) as "12.4"; 0 (no driver) or None -> None."""
+    mm = cuda_mm(encoded)
+    return f"{mm[0]}.{mm[1]}" if mm else None
+
+
 def cuda_tag(mm: tuple[int, int]) -> str:
     """PyTorch's wheel-index tag for a CUDA version: (12, 6) -> "cu126"."""
     return f"cu{mm[0]}{mm[1]}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envcheck import _child, _proc
+from envcheck.knowledge._version import cuda_text
 from envcheck.models import CudaInfo, CudaLibrary, CudaToolkit
 from envcheck.probes import _libs
 
@@ -142,13 +143,6 @@ CHILD_CODE = _child.emit_snippet() + _CHILD_BODY
 
 
 # --------------------------------------------------------------------------- version decoding
-
-
-def cuda_version(encoded: int | None) -> str | None:
-    """1000*major + 10*minor (12040) -> "12.4"; 0 or None -> None."""
-    if not encoded:
-        return None
-    return f"{encoded // 1000}.{(encoded % 1000) // 10}"
 
 
 def _major_minor_patch(encoded: int | None, wide_from: int) -> str | None:
@@ -281,12 +275,12 @@ def _library_version(name: str, calls: dict[str, Any]) -> tuple[str | None, str 
     """Version string and error from one library's version call."""
     if name == "cudart":
         code, value, err = _code_value(calls.get("cudaRuntimeGetVersion"))
-        return (cuda_version(value) if code == 0 else None), err or (
+        return (cuda_text(value) if code == 0 else None), err or (
             f"cudaRuntimeGetVersion returned {code}" if code not in (None, 0) else None
         )
     if name == "cuda":
         code, value, err = _code_value(calls.get("cuDriverGetVersion"))
-        return (cuda_version(value) if code == 0 else None), err
+        return (cuda_text(value) if code == 0 else None), err
     if name == "cudnn":
         code, value, err = _code_value(calls.get("cudnnGetVersion"))
         return cudnn_version(value), err

@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from envcheck import _child
+from envcheck.knowledge._version import cuda_text
 from envcheck.models import FrameworkDevices, FrameworksInfo, LoadedLibrary
 from envcheck.probes import _libs
-from envcheck.probes.cuda import cuda_version, cudnn_version
+from envcheck.probes.cuda import cudnn_version
 
 if TYPE_CHECKING:
     from envcheck.probes import ProbeContext
@@ -194,7 +195,7 @@ def to_devices(res: _child.ChildResult, origin: Callable[[str], str]) -> Framewo
         gpu_available=value.get("gpu_available"),
         device_count=count if isinstance(count, int) else None,
         devices=[str(d) for d in value.get("devices") or []],
-        cuda_build=_version(value.get("cuda_build"), cuda_version),
+        cuda_build=_version(value.get("cuda_build"), cuda_text),
         cudnn_build=_version(value.get("cudnn_build"), cudnn_version),
         cudnn_loaded=_version(value.get("cudnn_loaded"), cudnn_version),
         arch_list=[str(a) for a in arch] if isinstance(arch, list) else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from envcheck.knowledge import drivers
+from envcheck.knowledge._version import cuda_text
 from envcheck.models import Finding, Severity, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
@@ -160,7 +161,7 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
 def _ceiling_text(ceiling: int | None, driver: str | None = None) -> str:
     """The driver's CUDA version as it reports it, else as NVIDIA's driver table implies."""
     if ceiling:
-        return f"{ceiling // 1000}.{(ceiling % 1000) // 10}"
+        return cuda_text(ceiling) or "unknown"
     implied = drivers.highest_cuda(driver) if driver else None
     return f"{implied[0]}.{implied[1]} (by NVIDIA's driver table)" if implied else "unknown"
 

@@ -202,6 +202,6 @@ def test_every_nvcc_on_path_and_a_hanging_one(tmp_path: Path, make_env) -> None:
 
 
 def test_known_encodings() -> None:
-    assert cuda.cuda_version(13000) == "13.0" and cuda.cuda_version(0) is None
+    assert cuda.cuda_text(13000) == "13.0" and cuda.cuda_text(0) is None
     assert cuda.cudnn_version(90100) == "9.1.0" and cuda.cudnn_version(8906) == "8.9.6"
     assert cuda.nccl_version(22105) == "2.21.5" and cuda.nccl_version(2708) == "2.7.8"
