@@ -24,6 +24,8 @@ import pytest
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures" / "cloud"
 REGIONS = ("us-east-1", "us-west-2")
+#: where the leak oracle looks on moto: the configured regions and the one tests pin with --region
+ORACLE_REGIONS = (*REGIONS, "eu-west-1")
 AMI_PARAM = "/mlrig-test/dlami/ami-id"
 TAG = "mlrig-launch"
 
@@ -38,6 +40,8 @@ def _load(name: str) -> Any:
 
 
 gcp_fake = _load("_gcp_fake")
+kit = _load("_kit")
+ec2 = kit.ec2
 
 
 # --------------------------------------------------------------------------- AWS fault layer
@@ -54,6 +58,10 @@ class Fault:
     message: str = "injected by the test"
     #: seconds to sleep AFTER forwarding to moto (the call succeeds but the answer comes too late)
     delay_after: float = 0.0
+    #: seconds to hold the request BEFORE forwarding it (a client killed meanwhile never reached moto)
+    delay_before: float = 0.0
+    #: answer 200 with a body that is not XML (after forwarding: the call took effect)
+    malformed: bool = False
     hits: int = 0
 
 
@@ -65,6 +73,8 @@ class FaultLayer:
     faults: list[Fault] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: set by clear(): requests still held by ``delay_before`` are dropped, never forwarded
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def add(self, *faults: Fault) -> None:
         with self.lock:
@@ -79,6 +89,8 @@ class FaultLayer:
         with self.lock:
             self.faults.clear()
             self.log.clear()
+            self.cancel.set()
+            self.cancel = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         import io
@@ -97,6 +109,17 @@ class FaultLayer:
                     f.hits += 1
                     fault = f
                     break
+        if fault is not None and fault.delay_before:
+            with self.lock:
+                cancel = self.cancel
+            if cancel.wait(fault.delay_before):  # the test moved on: this request never happened
+                start_response("503 DROPPED", [("Content-Length", "0")])
+                return [b""]
+        if fault is not None and fault.malformed:
+            list(self.app(environ, lambda *a, **k: None))
+            junk = b"<?xml version='1.0'?><DescribeInstancesResponse><reservationSet><item><oops"
+            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(junk)))])
+            return [junk]
         if fault is not None and fault.code:
             xml = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{fault.code}</Code>'
@@ -275,29 +298,11 @@ def _seed_ami(url: str) -> None:
             _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"])["Images"][0][
                 "ImageId"
             ]
-        if ("ssm", region) not in _EC2:
-            _EC2[("ssm", region)] = boto3.client("ssm", **kw)
-        _EC2[("ssm", region)].put_parameter(
+        if ("ssm", region) not in kit.CLIENTS:
+            kit.CLIENTS[("ssm", region)] = boto3.client("ssm", **kw)
+        kit.CLIENTS[("ssm", region)].put_parameter(
             Name=AMI_PARAM, Value=_AMIS[region], Type="String", Overwrite=True
         )
-
-
-_EC2: dict[tuple[str, str], Any] = {}
-
-
-def ec2(url: str, region: str = "us-east-1") -> Any:
-    """A boto3 EC2 client of the tests' own (cached: building a client costs ~0.3 s)."""
-    import boto3
-
-    if (url, region) not in _EC2:
-        _EC2[(url, region)] = boto3.client(
-            "ec2",
-            endpoint_url=url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-    return _EC2[(url, region)]
 
 
 def _launch_tag(tags: list[dict[str, str]] | None) -> str:
@@ -310,7 +315,7 @@ def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
     Terminated instances don't count: they cost nothing and EC2 forgets them after an hour.
     """
     out = []
-    for region in REGIONS:
+    for region in ORACLE_REGIONS:
         c = ec2(url, region)
         flt = [{"Name": "tag-key", "Values": [TAG]}]
         for r in c.describe_instances(Filters=flt)["Reservations"]:
@@ -322,6 +327,9 @@ def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
             out.append((f"{region} sg {g['GroupId']}", _launch_tag(g.get("Tags"))))
         for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]:
             out.append((f"{region} key {k['KeyName']}", _launch_tag(k.get("Tags"))))
+        for v in c.describe_volumes(Filters=flt)["Volumes"]:
+            if v["State"] == "available":  # attached ones go with their instance
+                out.append((f"{region} volume {v['VolumeId']}", _launch_tag(v.get("Tags"))))
     return out
 
 
@@ -362,6 +370,12 @@ def leaks(moto_server: MotoServer, gcp_server: Any) -> Any:
 def cli(cloud_env: dict[str, str]) -> Any:
     """``cli([...])`` runs the real ``provision`` CLI in a child process against the fakes."""
     return lambda args, env=None, **kw: run_cli(args, cloud_env if env is None else env, **kw)
+
+
+@pytest.fixture
+def amis(cloud_env: dict[str, str]) -> dict[str, str]:
+    """An AMI id per test region on moto (the one published as the DLAMI)."""
+    return dict(_AMIS)
 
 
 @pytest.fixture
