@@ -2,6 +2,8 @@
 
 Parsing and rendering only; deciding is in provision/planning.py, acting in provision/launch.py and
 provision/fleet.py. stdout carries data (tables, --json), stderr carries progress and questions.
+SIGINT, SIGTERM and SIGHUP all become ``Interrupted`` while a command acts, so each runs the same
+cleanup, and the exit code says which signal it was (130, 143, 129).
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +23,7 @@ import typer
 from rich.markup import escape
 
 from provision.commands._common import JsonOpt, err_console, out_console
-from provision.errors import ProvisionError, UsageError
+from provision.errors import Interrupted, ProvisionError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
     from provision.clouds.base import Plan, Provider
     from provision.settings import Settings
     from provision.state import Store
+
+#: version of every JSON document these commands print ("major.minor": a new field is minor)
+SCHEMA_VERSION = "1.0"
 
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.", envvar="PROVISION_YES")
@@ -35,7 +43,7 @@ YesOpt = Annotated[
 def _store(settings: Settings) -> Store:
     from provision.state import Store
 
-    return Store(settings.db_path)
+    return Store(settings.db_path, timeout=settings.store_timeout)
 
 
 def _getter(settings: Settings) -> Any:
@@ -51,8 +59,14 @@ def _getter(settings: Settings) -> Any:
     return get
 
 
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+def _emit(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, default=str))
+
+
+def _say(console: Console, text: str) -> None:
+    """A line on stderr that never stops the work (after SIGHUP the terminal may be gone)."""
+    with suppress(OSError, ValueError):
+        console.print(text)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -64,27 +78,55 @@ def _confirm(question: str, yes: bool) -> None:
         raise typer.Exit(1)
 
 
+@contextmanager
+def _interruptible(err: Console) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise Interrupted here, so each runs the same cleanup; a second
+    one during that cleanup stops it (launch.py records what is left and says so)."""
+
+    def raise_interrupted(signum: int, _frame: object) -> None:
+        raise Interrupted(signum, signal.Signals(signum).name)
+
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, raise_interrupted) for s in caught}
+    try:
+        yield
+    except Interrupted as exc:
+        _say(err, f"interrupted by {exc.name}")
+        raise typer.Exit(exc.exit_code) from None
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 class RichProgress:
-    """Spinner with the current step; notes printed above it (all on stderr)."""
+    """Spinner with the current step on a terminal; plain lines when piped (all on stderr)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.status = console.status("starting")
 
     def __enter__(self) -> RichProgress:
-        self.status.start()
+        if self.console.is_terminal:
+            self.status.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.status.stop()
+        with suppress(OSError, ValueError):
+            self.status.stop()
 
     def step(self, message: str) -> None:
-        self.status.update(escape(message))
-        if not self.console.is_terminal:
-            self.console.print(f"… {escape(message)}")
+        if self.console.is_terminal:
+            self.tick(message)
+        else:
+            _say(self.console, f"… {escape(message)}")
+
+    def tick(self, message: str) -> None:
+        if self.console.is_terminal:
+            with suppress(OSError, ValueError):
+                self.status.update(escape(message))
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]![/] {escape(message)}")
+        _say(self.console, f"[yellow]![/] {escape(message)}")
 
 
 def _money(value: float | None) -> str:
@@ -164,15 +206,36 @@ def up(
     ] = None,
     setup: Annotated[
         Path | None,
-        typer.Option(help="Script run once on first boot as the login user.", envvar="PROVISION_SETUP"),
+        typer.Option(
+            help="Script run once on first boot as the login user. It travels in the instance's "
+            "user-data / metadata, readable by anyone with describe rights on the instance: no secrets.",
+            envvar="PROVISION_SETUP",
+        ),
     ] = None,
     wait: Annotated[
         str, typer.Option(help="ssh: until SSH answers; running: until it runs.", envvar="PROVISION_WAIT")
     ] = "ssh",
+    ssh_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="With --wait ssh: give up after this many seconds [default: 600].",
+            envvar="PROVISION_SSH_TIMEOUT",
+            min=1,
+            max=86400,
+        ),
+    ] = None,
     ssh_cidr: Annotated[
         str | None,
         typer.Option(help="Who may SSH in (default: your public IP /32).", envvar="PROVISION_SSH_CIDR"),
     ] = None,
+    allow_ssh_from_anywhere: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ssh-from-anywhere",
+            help="Accept an --ssh-cidr wider than /8 (e.g. 0.0.0.0/0).",
+            envvar="PROVISION_ALLOW_SSH_FROM_ANYWHERE",
+        ),
+    ] = False,
     key_name: Annotated[
         str | None,
         typer.Option(
@@ -185,13 +248,17 @@ def up(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Launch a GPU or TPU machine: cheapest matching offer, zone/region failover, SSH config entry."""
+    """Launch a GPU or TPU machine: cheapest matching offer, zone/region failover, SSH config entry.
+
+    Ctrl-C, SIGTERM or SIGHUP at any point removes what was created; running the same command
+    again after a crash finishes the interrupted launch.
+    """
     from provision import launch, planning
     from provision import settings as settings_mod
-    from provision.clouds import provider_for_plan
+    from provision.clouds import provider_for
     from provision.clouds._clients import public_ip
 
-    settings = settings_mod.load()
+    settings = settings_mod.load(ssh_timeout=ssh_timeout)
     err = err_console()
     req = planning.Request(
         cloud=cloud,
@@ -210,6 +277,7 @@ def up(
         ssh_cidr=ssh_cidr,
         key_name=key_name,
         on_demand_fallback=on_demand_fallback,
+        allow_ssh_from_anywhere=allow_ssh_from_anywhere,
     )
     try:
         offers = planning.load_offers(settings)
@@ -218,8 +286,8 @@ def up(
             raise
         offers = []
     plan = planning.make_plan(req, offers, settings)
-    if ssh_cidr == "0.0.0.0/0":
-        err.print("[bold yellow]warning:[/] SSH will be reachable from the whole internet")
+    if any("WARNING: SSH" in n for n in plan.notes):
+        err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
     if dry_run:
         if as_json:
             _emit({"dry_run": True, "plan": plan.to_dict()})
@@ -227,36 +295,32 @@ def up(
             _show_plan(plan, out_console())  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
-    store = _store(settings)
-    previous = store.active_by_name(plan.name)
-    if previous is not None:
-        if previous.status != "launching":
-            raise UsageError(
-                f"a machine named {plan.name!r} already exists ({previous.status})",
-                hint=f"pick another --name, or `provision down {plan.name}` first",
-            )
-        # an earlier `up` of this name died mid-launch: resume it under the same launch id
-        plan.launch_id, plan.created_at = previous.launch_id, previous.created_at
-        plan.key_path = previous.key_path
-        err.print(f"resuming the interrupted launch {plan.launch_id} of {plan.name}")
-    provider = provider_for_plan(plan, settings)
-    provider.check_credentials()
-    if plan.ssh_cidr is None:
-        plan.ssh_cidr = f"{public_ip(settings)}/32"
-    _show_plan(plan, err)
-    for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
-        feat = provider.features.get(feature)
-        if (
-            feat
-            and not feat.supported
-            and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
-        ):
-            err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
-    _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
-    with RichProgress(err) as progress:
-        result = launch.up(plan, provider, store, settings, progress)
-    m = result.machine
-    row = store.launch(plan.launch_id)
+    with _interruptible(err):
+        provider = provider_for(cloud, settings, tpu=bool(tpu))
+        provider.check_credentials()  # loads the cloud SDK before anything is recorded
+        store = _store(settings)
+        if req.ssh_cidr is None:
+            req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
+        plan = planning.make_plan(
+            req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
+        )
+        previous = launch.preflight(plan, store)
+        if previous is not None:
+            err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
+        _show_plan(plan, err)
+        for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
+            feat = provider.features.get(feature)
+            if (
+                feat
+                and not feat.supported
+                and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
+            ):
+                err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
+        _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
+        with RichProgress(err) as progress:
+            result = launch.up(plan, provider, store, settings, progress)
+        plan, m = result.plan, result.machine
+        row = store.launch(plan.launch_id)
     out = {
         "name": plan.name,
         "launch_id": plan.launch_id,
@@ -283,62 +347,98 @@ def up(
         err.print(f"  remove:  provision down {plan.name}")
 
 
+def _ls_table(views: list[Any], untracked: list[Any], width: int) -> Any:
+    """The ls table; narrow terminals get the money columns whole and the text columns wrapped."""
+    from rich import box
+    from rich.table import Table
+
+    wide = width >= 120
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("NAME", overflow="fold", min_width=6)
+    if wide:
+        t.add_column("CLOUD", no_wrap=True)
+    t.add_column("TYPE", overflow="fold", min_width=8)
+    t.add_column("ZONE", overflow="fold", min_width=6)
+    if wide:
+        t.add_column("MARKET", no_wrap=True)
+    t.add_column("STATE", overflow="fold", min_width=6)
+    t.add_column("$/H", justify="right", no_wrap=True)
+    if wide:
+        t.add_column("HOURS", justify="right", no_wrap=True)
+    t.add_column("COST", justify="right", no_wrap=True)
+    if wide:
+        t.add_column("SSH", no_wrap=True)
+    for v in views:
+        kind = v.instance_type if wide else f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else "")
+        cells = [v.name, v.cloud, kind, v.zone or "", "spot" if v.spot else "on-demand", v.state]
+        cells += [
+            _money(v.price_per_hour),
+            "" if v.hours is None else f"{v.hours:.2f}",
+            _money(v.cost_so_far),
+        ]
+        cells.append(v.ssh or "")
+        t.add_row(*_pick(cells, wide))
+    for r in untracked:
+        kind = (r.instance_type or r.kind) if wide else f"{r.cloud} {r.instance_type or r.kind}"
+        cells = ["?", r.cloud, kind, r.zone or r.region, "", f"untracked {r.kind} {r.id}", "", "", "", ""]
+        t.add_row(*_pick(cells, wide))
+    return t
+
+
+def _pick(cells: list[str], wide: bool) -> list[str]:
+    """The cells of the columns shown: every one when wide; NAME TYPE ZONE STATE $/H COST else."""
+    return [escape(c) for c in (cells if wide else [cells[i] for i in (0, 2, 3, 5, 6, 8)])]
+
+
 def ls(
     refresh: Annotated[
         bool, typer.Option(help="Ask the clouds (off: the state store only).", envvar="PROVISION_REFRESH")
     ] = True,
+    all_regions: Annotated[
+        bool,
+        typer.Option(
+            "--all-regions",
+            help="Look in every region of every cloud, for machines of ours the store lost.",
+            envvar="PROVISION_ALL_REGIONS",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Machines mlrig launched, reconciled with what the clouds report, with cost so far."""
-    from rich.table import Table
-
     from provision import fleet
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
     store = _store(settings)
-    views, untracked, warnings = fleet.inventory(store, settings, _getter(settings), refresh=refresh)
     err = err_console()
-    for w in warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}")
+    views, untracked, scan = fleet.inventory(
+        store, settings, _getter(settings), refresh=refresh, all_regions=all_regions
+    )
+    for key, why in scan.problems.items():
+        err.print(f"[yellow]warning:[/] {key}: could not list: {escape(why)}")
+    for key, why in scan.skipped.items():
+        err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
     if as_json:
-        _emit({"machines": [v.to_dict() for v in views], "untracked": [vars(r) for r in untracked]})
-        return
-    if not views and not untracked:
+        _emit(
+            {
+                "owner_id": store.owner_id,
+                "machines": [v.to_dict() for v in views],
+                "untracked": [asdict(r) for r in untracked],
+                "not_checked": {**scan.skipped, **scan.problems},
+            }
+        )
+    elif not views and not untracked:
         err.print("no machines (launch one with `provision up`)")
-        return
-    t = Table()
-    for col in ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST", "SSH"):
-        t.add_column(col)
-    for v in views:
-        t.add_row(
-            v.name,
-            v.cloud,
-            v.instance_type,
-            v.zone or "",
-            "spot" if v.spot else "on-demand",
-            escape(v.state + (f" ({v.note})" if v.note else "")),
-            _money(v.price_per_hour),
-            "" if v.hours is None else f"{v.hours:.2f}",
-            _money(v.cost_so_far),
-            v.ssh or "",
-        )
-    for r in untracked:
-        t.add_row(
-            "?",
-            r.cloud,
-            r.instance_type or r.kind,
-            r.zone or r.region,
-            "",
-            f"untracked {r.kind} {r.id}",
-            "",
-            "",
-            "",
-            "",
-        )
-    out_console().print(t)
-    if untracked:
-        err.print(f"{len(untracked)} tagged resource(s) unknown to the state store: see `provision gc`")
+    else:
+        console = out_console()
+        console.print(_ls_table(views, untracked, console.width))
+        for v in views:
+            if v.note:
+                console.print(f"{escape(v.name)}: {escape(v.note)}", soft_wrap=False)
+        if untracked:
+            err.print(f"{len(untracked)} resource(s) of ours unknown to the state store: see `provision gc`")
+    if scan.problems:
+        raise typer.Exit(3)
 
 
 def ssh(
@@ -355,10 +455,11 @@ def ssh(
     """Connect to a machine (extra arguments go to ssh, e.g. a command to run)."""
     from provision import settings as settings_mod
     from provision import sshconfig
+    from provision.state import LaunchStatus
 
     settings = settings_mod.load()
     row = _store(settings).active_by_name(name)
-    if row is None or row.status != "running":
+    if row is None or row.status != LaunchStatus.RUNNING:
         raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
     if not row.ssh_host:
         raise ProvisionError(f"{name} has no address recorded")
@@ -389,7 +490,10 @@ def down(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Terminate machines and remove everything mlrig created for them; safe to repeat."""
+    """Terminate machines and remove everything mlrig created for them; safe to repeat.
+
+    Refuses a machine that another `provision up` or `down` is acting on right now.
+    """
     from provision import launch
     from provision import settings as settings_mod
     from provision.clouds import provider_for
@@ -418,24 +522,23 @@ def down(
         raise UsageError("say which machines", hint="provision down NAME, or provision down --all")
     if not rows:
         if as_json:
-            _emit([])
+            _emit({"results": []})
         else:
             err.print("nothing to remove")
         return
     _confirm(f"Terminate and remove {', '.join(r.name for r in rows)}?", yes)
     results = []
-    failed = False
-    with RichProgress(err) as progress:
+    with _interruptible(err), RichProgress(err) as progress:
         for row in rows:
             key = driver_key(row)
-            provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
             try:
-                deleted = launch.teardown(row, provider, store, settings, progress=progress)
+                provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
+                deleted = launch.down(row, provider, store, settings, progress)
             except ProvisionError as exc:
-                store.update_launch(row.launch_id, status="cleanup-incomplete")
-                err.print(f"[red]✗[/] {row.name}: {escape(exc.message)}")
-                results.append({"name": row.name, "ok": False, "error": exc.message})
-                failed = True
+                _say(err, f"[red]✗[/] {escape(row.name)}: {escape(exc.message)}")
+                if exc.hint:
+                    _say(err, f"  [dim]hint:[/] {escape(exc.hint)}")
+                results.append({"name": row.name, "ok": False, "error": exc.message, "hint": exc.hint})
                 continue
             results.append(
                 {
@@ -446,29 +549,42 @@ def down(
             )
             if not as_json:
                 what = ", ".join(f"{r.kind} {r.id}" for r in deleted) or "nothing left in the cloud"
-                err.print(f"[green]✓[/] {row.name}: removed {escape(what)}")
+                _say(err, f"[green]✓[/] {escape(row.name)}: removed {escape(what)}")
     if as_json:
-        _emit(results)
-    if failed:
+        _emit({"results": results})
+    if any(not r["ok"] for r in results):
         raise typer.Exit(3)
 
 
 def gc(
     cloud: Annotated[
         list[str] | None,
-        typer.Option(help="Cloud(s) to sweep (default: aws and gcp).", envvar="PROVISION_GC_CLOUD"),
+        typer.Option(
+            help="Cloud(s) to sweep (default: every cloud with an SDK and credentials).",
+            envvar="PROVISION_GC_CLOUD",
+        ),
     ] = None,
-    all_owners: Annotated[
-        bool,
-        typer.Option(help="Include resources tagged with other owners.", envvar="PROVISION_GC_ALL_OWNERS"),
-    ] = False,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also sweep resources of this owner id (a lost store's; `provision ls --json` shows "
+            "this store's).",
+            envvar="PROVISION_GC_OWNER",
+        ),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete what is listed.", envvar="PROVISION_YES")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List (and with --yes delete) resources tagged as mlrig's that the state store does not know."""
-    from provision import fleet
+    """List (with --yes delete), in every region, resources of ours the state store does not hold.
+
+    Ours means: tagged with this store's owner id (or an --owner given) and a launch id. Resources
+    of other stores, other people or other tools are never touched, whatever their names.
+    """
+    import re
+
+    from provision import fleet, launch
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
@@ -476,45 +592,67 @@ def gc(
     for c in clouds:
         if c not in fleet.DRIVERS:
             raise UsageError(f"unknown cloud {c!r}", hint="choose aws or gcp")
+    for o in owner or []:
+        if not re.fullmatch(r"[0-9a-f]{16,32}", o):
+            raise UsageError(f"bad --owner {o!r}", hint="an owner id is 16-32 hex digits")
     store = _store(settings)
     getter = _getter(settings)
     err = err_console()
-    found, warnings = fleet.untracked(store, settings, getter, clouds, all_owners=all_owners)
-    for w in warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}")
-    rows = [
-        {
-            "cloud": r.cloud,
-            "kind": r.kind,
-            "id": r.id,
-            "name": r.name,
-            "region": r.region,
-            "zone": r.zone,
-            "launch_id": r.launch_id,
-            "owner": r.owner,
-            "state": r.state,
-        }
-        for r in found
-    ]
-    if not yes:
-        if as_json:
-            _emit({"untracked": rows, "deleted": []})
-        else:
-            for r in found:
-                typer.echo(
-                    f"{r.cloud}\t{r.kind}\t{r.id}\t{r.zone or r.region}\t{r.state}\tlaunch={r.launch_id}"
-                )
-            err.print(f"{len(found)} untracked resource(s)" + (" — delete them with --yes" if found else ""))
-        return
-    start = time.monotonic()
-    results = fleet.collect(found, getter, on_delete=lambda r: err.print(f"deleting {r.kind} {r.id}"))
+    with _interruptible(err):
+        keys = fleet.orphan_keys(store, settings)
+        found, scan = fleet.untracked(store, getter, clouds, explicit=bool(cloud), owners=owner or [])
+        for key, why in scan.problems.items():
+            err.print(f"[red]error:[/] {key}: could not check: {escape(why)}")
+        for key, why in scan.skipped.items():
+            err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
+        rows = [
+            {
+                "cloud": r.cloud,
+                "kind": r.kind,
+                "id": r.id,
+                "name": r.name,
+                "region": r.region,
+                "zone": r.zone,
+                "launch_id": r.launch_id,
+                "owner": r.owner,
+                "state": r.state,
+            }
+            for r in found
+        ]
+        checked = ", ".join(f"{k} ({n} regions)" for k, n in scan.regions.items())
+        results: list[tuple[Any, str]] = []
+        if yes:
+            results = fleet.collect(found, getter, on_delete=lambda r: _say(err, f"deleting {r.kind} {r.id}"))
+            for path in keys:
+                launch.forget_key(str(path).removesuffix(".pub"))
     if as_json:
         _emit(
-            {"untracked": rows, "deleted": [{"id": r.id, "kind": r.kind, "outcome": o} for r, o in results]}
+            {
+                "owner_id": store.owner_id,
+                "untracked": rows,
+                "deleted": [{"id": r.id, "kind": r.kind, "outcome": o} for r, o in results],
+                "keys": [str(p) for p in keys],
+                "keys_removed": yes,
+                "checked": scan.regions,
+                "not_checked": {**scan.skipped, **scan.problems},
+            }
         )
+    elif not yes:
+        for r in found:
+            typer.echo(f"{r.cloud}\t{r.kind}\t{r.id}\t{r.zone or r.region}\t{r.state}\tlaunch={r.launch_id}")
+        for path in keys:
+            typer.echo(f"local\tkey\t{path}")
+        total = len(found) + len(keys)
+        err.print(f"{total} untracked item(s)" + (" — delete them with --yes" if total else ""))
     else:
         for r, o in results:
             typer.echo(f"{r.cloud}\t{r.kind}\t{r.id}\t{o}")
-        err.print(f"done in {time.monotonic() - start:.1f}s")
-    if any(o.startswith("failed") for _, o in results):
+        for path in keys:
+            typer.echo(f"local\tkey\t{path}\tdeleted")
+    failed = [r for r, o in results if o.startswith("failed")]
+    if scan.problems or failed:
+        if not as_json:
+            err.print(f"[red]incomplete:[/] checked {checked or 'nothing'}; see the errors above")
         raise typer.Exit(3)
+    if not as_json:
+        err.print(f"checked {checked}" + (f"; {len(results)} removed" if yes else ""))

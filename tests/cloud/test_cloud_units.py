@@ -27,17 +27,24 @@ def _settings(tmp_path: Path, **kw: Any) -> settings_mod.Settings:
     env = {
         "PROVISION_STATE_DIR": str(tmp_path / "state"),
         "PROVISION_OFFERS_FILE": str(FIXTURE),
-        "PROVISION_OWNER": "Ada Lovelace",
         "PROVISION_AWS_REGIONS": "us-east-1,us-east-2,us-west-2",
     }
     return settings_mod.load(env, **kw)
+
+
+OWNER = "0123456789abcdef"
 
 
 def _plan(tmp_path: Path, **kw: Any) -> Any:
     s = _settings(tmp_path)
     kw.setdefault("cloud", "aws")
     return planning.make_plan(
-        planning.Request(**kw), planning.load_offers(s), s, now=1_000_000.0, launch_id="abcdef123456"
+        planning.Request(**kw),
+        planning.load_offers(s),
+        s,
+        owner=OWNER,
+        now=1_000_000.0,
+        launch_id="abcdef123456",
     )
 
 
@@ -102,7 +109,7 @@ def test_plan_tags_and_regions(tmp_path: Path) -> None:
     assert plan.regions == ["us-east-1", "us-east-2", "us-west-2"]
     assert plan.tags() == {
         "mlrig-launch": "abcdef123456",
-        "mlrig-owner": "ada-lovelace",
+        "mlrig-owner": OWNER,
         "mlrig-name": "box",
         "mlrig-expiry": str(1_000_000 + 3600),
     }
@@ -146,8 +153,10 @@ def test_tpu_plan(tmp_path: Path) -> None:
     assert plan.regions == ["us-central1"]
 
 
-def test_open_ssh_to_the_world_is_flagged(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0")
+def test_open_ssh_to_the_world_is_refused_unless_allowed_and_then_flagged(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="ssh-cidr"):
+        _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0")
+    plan = _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0", allow_ssh_from_anywhere=True)
     assert any("WARNING" in n for n in plan.notes)
 
 
@@ -286,7 +295,7 @@ def test_first_boot_script(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="A10G:1", autostop="30m", setup_path=setup)
     text = firstboot.render(plan, "mlrig==0.1.0", "ubuntu")
     assert text.startswith("#!/bin/bash\n") and "shutdown -h +30" in text
-    assert "pip install --quiet --user mlrig==0.1.0" in text and firstboot.REPORT_PATH in text
+    assert "pip install --quiet --only-binary=:all: mlrig==0.1.0" in text and firstboot.REPORT_PATH in text
     assert "echo hello\nMLRIG_SETUP_EOF" in text and "sudo -u ubuntu" in text
     assert "shutdown" not in firstboot.render(_plan(tmp_path, gpu="A10G:1"), "mlrig", "ubuntu")
 
@@ -429,7 +438,7 @@ def test_public_ip_lookup(ip_echo: str, tmp_path: Path) -> None:
     from provision.clouds._clients import public_ip
 
     assert public_ip(_settings(tmp_path, ip_url=ip_echo)) == "203.0.113.7"
-    with pytest.raises(UsageError, match="could not find your public IP") as info:
+    with pytest.raises(ProvisionError, match="could not find your public IP") as info:
         public_ip(_settings(tmp_path, ip_url="http://127.0.0.1:9/"))
     assert "--ssh-cidr" in (info.value.hint or "")
 
