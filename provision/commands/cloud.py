@@ -347,47 +347,67 @@ def up(
         err.print(f"  remove:  provision down {plan.name}")
 
 
+#: ls layouts, widest first: the first that fits the terminal is used. Low-value columns go first
+#: (SSH is the name again, HOURS is COST / $/H), then CLOUD and MARKET fold into TYPE, then ZONE.
+_LS_LAYOUTS = (
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST", "SSH"),
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST"),
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "COST"),
+    ("NAME", "MACHINE", "ZONE", "STATE", "$/H", "COST"),
+    ("NAME", "MACHINE", "STATE", "$/H", "COST"),
+)
+_NUMERIC = {"$/H", "HOURS", "COST"}
+
+
+def _ls_cells(views: list[Any], untracked: list[Any]) -> list[dict[str, str]]:
+    rows = []
+    for v in views:
+        market = "spot" if v.spot else "on-demand"
+        rows.append(
+            {
+                "NAME": v.name,
+                "CLOUD": v.cloud,
+                "TYPE": v.instance_type,
+                "MACHINE": f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else ""),
+                "ZONE": v.zone or "",
+                "MARKET": market,
+                "STATE": v.state,
+                "$/H": _money(v.price_per_hour),
+                "HOURS": "" if v.hours is None else f"{v.hours:.2f}",
+                "COST": _money(v.cost_so_far),
+                "SSH": v.ssh or "",
+            }
+        )
+    for r in untracked:
+        what = r.instance_type or r.kind
+        rows.append(
+            {"NAME": r.id, "CLOUD": r.cloud, "TYPE": what, "MACHINE": f"{r.cloud} {what}"}
+            | {"ZONE": r.zone or r.region, "STATE": "untracked"}
+        )
+    return rows
+
+
 def _ls_table(views: list[Any], untracked: list[Any], width: int) -> Any:
-    """The ls table; narrow terminals get the money columns whole and the text columns wrapped."""
+    """The ls table in the widest layout that fits ``width``: numbers are never cut or wrapped."""
     from rich import box
     from rich.table import Table
 
-    wide = width >= 120
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    t.add_column("NAME", overflow="fold", min_width=6)
-    if wide:
-        t.add_column("CLOUD", no_wrap=True)
-    t.add_column("TYPE", overflow="fold", min_width=8)
-    t.add_column("ZONE", overflow="fold", min_width=6)
-    if wide:
-        t.add_column("MARKET", no_wrap=True)
-    t.add_column("STATE", overflow="fold", min_width=6)
-    t.add_column("$/H", justify="right", no_wrap=True)
-    if wide:
-        t.add_column("HOURS", justify="right", no_wrap=True)
-    t.add_column("COST", justify="right", no_wrap=True)
-    if wide:
-        t.add_column("SSH", no_wrap=True)
-    for v in views:
-        kind = v.instance_type if wide else f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else "")
-        cells = [v.name, v.cloud, kind, v.zone or "", "spot" if v.spot else "on-demand", v.state]
-        cells += [
-            _money(v.price_per_hour),
-            "" if v.hours is None else f"{v.hours:.2f}",
-            _money(v.cost_so_far),
-        ]
-        cells.append(v.ssh or "")
-        t.add_row(*_pick(cells, wide))
-    for r in untracked:
-        kind = (r.instance_type or r.kind) if wide else f"{r.cloud} {r.instance_type or r.kind}"
-        cells = ["?", r.cloud, kind, r.zone or r.region, "", f"untracked {r.kind} {r.id}", "", "", "", ""]
-        t.add_row(*_pick(cells, wide))
+    rows = _ls_cells(views, untracked)
+
+    def need(layout: tuple[str, ...]) -> int:
+        widths = [max(len(c), *(len(r.get(c, "")) for r in rows)) + 1 for c in layout]  # +1: padding
+        return sum(widths) + len(layout) - 1  # and one space of the box between columns
+
+    layout = next((lay for lay in _LS_LAYOUTS if need(lay) <= width), _LS_LAYOUTS[-1])
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
+    for col in layout:
+        if col in _NUMERIC:
+            t.add_column(col, justify="right", no_wrap=True)
+        else:  # only a very narrow terminal wraps names (never cuts them)
+            t.add_column(col, overflow="fold", no_wrap=col != "NAME")
+    for r in rows:
+        t.add_row(*(escape(r.get(c, "")) for c in layout))
     return t
-
-
-def _pick(cells: list[str], wide: bool) -> list[str]:
-    """The cells of the columns shown: every one when wide; NAME TYPE ZONE STATE $/H COST else."""
-    return [escape(c) for c in (cells if wide else [cells[i] for i in (0, 2, 3, 5, 6, 8)])]
 
 
 def ls(
