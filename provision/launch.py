@@ -316,6 +316,8 @@ def preflight(plan: Plan, store: Store) -> LaunchRow | None:
     """Before asking the user: refuse a plan that clashes with a launch of the same name now (the
     authoritative check is repeated under the name's lock by ``up``). The previous launch to
     resume, if any."""
+    if store.is_claimed(plan.name):
+        raise store.busy(plan.name)
     previous = store.active_by_name(plan.name)
     if previous is not None:
         check_resumable(previous, plan)
@@ -622,8 +624,11 @@ def teardown(
         )
     for entry in unresolved:
         book.resource(entry, ResourceStatus.DELETED, error="not found under the launch tag")
-    sshconfig.remove(settings.ssh_include, record.name)
-    forget_key(record.key_path)
+    try:
+        sshconfig.remove(settings.ssh_include, record.name)
+        forget_key(record.key_path)
+    except OSError as exc:  # the cloud is clean; a local file we could not edit is only a note
+        progress.note(f"could not remove {record.name}'s ssh entry or key file: {exc}")
     book.launch(
         record.launch_id,
         f"launch {record.launch_id}: status {final_status.value}",

@@ -492,14 +492,7 @@ class Store:
             conn.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError:
             conn.close()
-            holder = self.holder(name)
-            who = holder.describe() if holder else "another provision command"
-            stop = f"`kill {holder.pid}`" if holder else "Ctrl-C in its terminal"
-            raise NameBusy(
-                f"{name!r} is being launched or removed right now ({who})",
-                hint=f"wait for it, or stop it with {stop} (it cleans up after itself); "
-                f"if it was killed, `provision down {name}` removes what it left",
-            ) from None
+            raise self.busy(name) from None
         try:
             with self._tx() as db:
                 db.execute(
@@ -514,6 +507,17 @@ class Store:
             except StoreError:
                 pass  # only the refusal message of a later claimant would be stale
             conn.close()
+
+    def busy(self, name: str) -> NameBusy:
+        """The refusal for a name another process holds: who, since when, how to recover."""
+        holder = self.holder(name)
+        who = holder.describe() if holder else "another provision command"
+        stop = f"`kill {holder.pid}`" if holder else "Ctrl-C in its terminal"
+        return NameBusy(
+            f"{name!r} is being launched or removed right now ({who})",
+            hint=f"wait for it, or stop it with {stop} (it cleans up after itself); "
+            f"if it was killed, `provision down {name}` removes what it left",
+        )
 
     def holder(self, name: str) -> Holder | None:
         rows = self._rows("SELECT * FROM holders WHERE name = ?", name)

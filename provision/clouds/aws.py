@@ -629,42 +629,28 @@ def _tag(tags: list[dict[str, str]] | None, key: str) -> str | None:
     return None
 
 
-def _security_group(sg: dict[str, Any], region: str) -> Resource:
+def _tagged(kind: str, region: str, rid: str, tags: list[dict[str, str]] | None, **kw: Any) -> Resource:
+    """A listed side resource with the launch id and owner it is tagged with (ownership is checked
+    by the caller, on these values)."""
     return Resource(
-        "aws",
-        "security_group",
-        region,
-        sg["GroupId"],
-        name=sg.get("GroupName"),
-        launch_id=_tag(sg.get("Tags"), TAG_LAUNCH),
-        owner=_tag(sg.get("Tags"), TAG_OWNER),
-        state="exists",
+        "aws", kind, region, rid, launch_id=_tag(tags, TAG_LAUNCH), owner=_tag(tags, TAG_OWNER), **kw
+    )
+
+
+def _security_group(sg: dict[str, Any], region: str) -> Resource:
+    return _tagged(
+        "security_group", region, sg["GroupId"], sg.get("Tags"), name=sg.get("GroupName"), state="exists"
     )
 
 
 def _key_pair(kp: dict[str, Any], region: str) -> Resource:
-    return Resource(
-        "aws",
-        "key_pair",
-        region,
-        kp.get("KeyPairId") or kp["KeyName"],
-        name=kp["KeyName"],
-        launch_id=_tag(kp.get("Tags"), TAG_LAUNCH),
-        owner=_tag(kp.get("Tags"), TAG_OWNER),
-        state="exists",
-    )
+    rid = kp.get("KeyPairId") or kp["KeyName"]
+    return _tagged("key_pair", region, rid, kp.get("Tags"), name=kp["KeyName"], state="exists")
 
 
 def _volume(v: dict[str, Any], region: str) -> Resource:
-    return Resource(
-        "aws",
-        "volume",
-        region,
-        v["VolumeId"],
-        zone=v.get("AvailabilityZone"),
-        launch_id=_tag(v.get("Tags"), TAG_LAUNCH),
-        owner=_tag(v.get("Tags"), TAG_OWNER),
-        state=v.get("State"),
+    return _tagged(
+        "volume", region, v["VolumeId"], v.get("Tags"), zone=v.get("AvailabilityZone"), state=v.get("State")
     )
 
 

@@ -28,6 +28,33 @@ def ec2(url: str, region: str = "us-east-1") -> Any:
     return CLIENTS[(url, region)]
 
 
+def aws_cli(url: str, region: str, *args: str) -> Any:
+    """The real aws CLI (an independent client) against moto: its JSON answer."""
+    import json
+    import shutil
+
+    exe = shutil.which("aws")
+    if exe is None:
+        raise AssertionError("the aws CLI is needed as the independent check (scripts/test.sh installs it)")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_PAGER": "",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    out = subprocess.run(
+        [exe, "--endpoint-url", url, "--region", region, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
 def cli_env(env: dict[str, str]) -> dict[str, str]:
     """The child environment ``run_cli`` uses: the test's variables over a clean copy of ours."""
     skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -28,6 +26,7 @@ from typing import Any
 import pytest
 from _kit import (
     FOREIGN_LAUNCHES,
+    aws_cli,
     finish,
     foreign_aws_alive,
     foreign_gcp_alive,
@@ -233,28 +232,6 @@ def _same_name_rounds(rounds: int, seed: int, env: dict[str, str], tally: Tally)
     return names
 
 
-def _aws_cli(url: str, region: str, *args: str) -> Any:
-    exe = shutil.which("aws")
-    assert exe, "the aws CLI is needed for the attack's independent check (pip install awscli)"
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_PAGER": "",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
-    out = subprocess.run(
-        [exe, "--endpoint-url", url, "--region", region, "--output", "json", "ec2", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
 def _aws_everything(url: str, regions: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Every instance (not terminated), security group, key pair and volume in ``regions``, by the
     real aws CLI: id -> {tag: value}."""
@@ -269,7 +246,7 @@ def _aws_everything(url: str, regions: tuple[str, ...]) -> dict[str, dict[str, s
         )
     ]
     with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = list(pool.map(lambda c: (c, _aws_cli(url, c[0], c[1])), calls))
+        answers = list(pool.map(lambda c: (c, aws_cli(url, c[0], "ec2", c[1])), calls))
     found: dict[str, dict[str, str]] = {}
     for (_region, what), data in answers:
         if what == "describe-instances":

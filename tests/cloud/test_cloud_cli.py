@@ -14,32 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _kit import aws_cli
 
 
 def _aws(env: dict[str, str], *args: str) -> Any:
     """The real aws CLI (an independent client) against the same moto server."""
-    exe = shutil.which("aws")
-    if exe is None:
-        pytest.skip("aws CLI not installed")
-    full = {**os.environ, **env, "AWS_PAGER": ""}
-    out = subprocess.run(
-        [
-            exe,
-            "--endpoint-url",
-            env["PROVISION_AWS_ENDPOINT"],
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=full,
-        check=True,
-    )
-    return json.loads(out.stdout)
+    return aws_cli(env["PROVISION_AWS_ENDPOINT"], "us-east-1", *args)
 
 
 def _gcloud(url: str, tmp: Path, *args: str) -> list[list[str]]:

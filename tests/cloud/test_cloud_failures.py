@@ -26,6 +26,19 @@ from _kit import cli_env, finish, spawn_cli, wait_until
 UP = ["up", "--wait", "running", "--yes"]
 
 
+def _run_script(script: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -c script args...``: the CLI started by a wrapper that tampers with the imports."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def _clean(err: str) -> None:
     """No traceback and no bare exception line (``KeyError: ...``) on stderr."""
     assert "Traceback" not in err, err
@@ -78,17 +91,25 @@ def test_a_second_signal_leaves_a_resumable_record_and_says_so(
 
 _IMPORT_INTERRUPT = textwrap.dedent(
     """
-    import os, signal, sys, importlib.abc, runpy
+    import os, signal, sys, importlib.abc, importlib.machinery, runpy
 
     MODULE = sys.argv[1]
 
     class Interrupt(importlib.abc.MetaPathFinder):
+        # Ctrl-C as the last line of MODULE runs: its protos are registered in the global pool, yet
+        # the import fails, so importing it again raises "duplicate symbol" (what broke cleanup)
         fired = False
         def find_spec(self, name, path, target=None):
-            if name == MODULE and not Interrupt.fired:
-                Interrupt.fired = True
-                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the SDK is being imported
-            return None
+            if name != MODULE or Interrupt.fired:
+                return None
+            Interrupt.fired = True
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            run = spec.loader.exec_module
+            def run_then_interrupt(module):
+                run(module)
+                os.kill(os.getpid(), signal.SIGINT)
+            spec.loader.exec_module = run_then_interrupt
+            return spec
 
     sys.meta_path.insert(0, Interrupt())
     sys.argv = ["provision", *sys.argv[2:]]
@@ -100,23 +121,15 @@ _IMPORT_INTERRUPT = textwrap.dedent(
 @pytest.mark.parametrize(
     ("module", "args"),
     [
-        ("google.cloud.compute_v1", ["--cloud", "gcp", "--gpu", "T4:1"]),
-        ("google.cloud.tpu_v2", ["--cloud", "gcp", "--tpu", "v5e-8"]),
+        ("google.cloud.compute_v1.types.compute", ["--cloud", "gcp", "--gpu", "T4:1"]),
+        ("google.cloud.tpu_v2.types.cloud_tpu", ["--cloud", "gcp", "--tpu", "v5e-8"]),
     ],
 )
 def test_ctrl_c_inside_the_google_cloud_import_exits_130_and_leaves_the_name_free(
     module: str, args: list[str], cli: Any, cloud_env: dict[str, str], leaks: Any
 ) -> None:
     """Defect 9: Ctrl-C inside the google-cloud import broke cleanup: exit 3, the name blocked."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _IMPORT_INTERRUPT, module, *UP, *args, "--name", "early"],
-        env=cli_env(cloud_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = _run_script(_IMPORT_INTERRUPT, [module, *UP, *args, "--name", "early"], cloud_env)
     assert proc.returncode == 130, proc.stderr
     _clean(proc.stderr)
     again = cli([*UP, *args, "--name", "early"])
@@ -287,33 +300,48 @@ def test_failed_public_ip_lookup_is_could_not_run(cli: Any, cloud_env: dict[str,
 
 # --------------------------------------------------------------------------- 8: --ssh-cidr validated
 @pytest.mark.parametrize("cidr", ["1.2.3.4/0", "0.0.0.0/1", "5.6.7.8/0", "0.0.0.0/0", "10.0.0.0/7", "::/0"])
-def test_ssh_open_to_a_huge_range_is_refused_without_the_explicit_flag(cidr: str, cli: Any) -> None:
+def test_ssh_open_to_a_huge_range_is_refused_without_the_explicit_flag(cidr: str) -> None:
     """Defect 8: --ssh-cidr 1.2.3.4/0, 0.0.0.0/1, 5.6.7.8/0 opened SSH to the world silently."""
-    proc = cli(["up", "--gpu", "A10G:1", "--ssh-cidr", cidr, "--dry-run", "--json"])
-    assert proc.returncode == 2 and "--allow-ssh-from-anywhere" in proc.stderr, proc.stderr
-    _clean(proc.stderr)
-    ok = cli(
-        ["up", "--gpu", "A10G:1", "--ssh-cidr", cidr, "--allow-ssh-from-anywhere", "--dry-run", "--json"]
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert "warning" in ok.stderr.lower()
+    from provision.errors import UsageError
+    from provision.planning import ssh_cidr
+
+    with pytest.raises(UsageError) as info:
+        ssh_cidr(cidr)
+    assert "--allow-ssh-from-anywhere" in (info.value.hint or "")
+    assert ssh_cidr(cidr, allow_anywhere=True).endswith(("/0", "/1", "/7"))
 
 
 @pytest.mark.parametrize(
     ("cidr", "want"),
     [("203.0.113.7", "203.0.113.7/32"), ("203.0.113.7/24", "203.0.113.0/24"), ("10.0.0.0/8", "10.0.0.0/8")],
 )
-def test_ssh_cidr_is_normalised(cidr: str, want: str, cli: Any) -> None:
-    proc = cli(["up", "--gpu", "A10G:1", "--ssh-cidr", cidr, "--dry-run", "--json"])
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["plan"]["ssh_cidr"] == want
+def test_ssh_cidr_is_normalised(cidr: str, want: str) -> None:
+    from provision.planning import ssh_cidr
+
+    assert ssh_cidr(cidr) == want
 
 
 @pytest.mark.parametrize("cidr", ["everyone", "1.2.3.4/33", "300.1.1.1", ""])
-def test_malformed_ssh_cidr_is_a_usage_error(cidr: str, cli: Any) -> None:
-    proc = cli(["up", "--gpu", "A10G:1", "--ssh-cidr", cidr, "--dry-run"])
-    assert proc.returncode == 2 and "--ssh-cidr" in proc.stderr
+def test_malformed_ssh_cidr_is_a_usage_error(cidr: str) -> None:
+    from provision.errors import UsageError
+    from provision.planning import ssh_cidr
+
+    with pytest.raises(UsageError, match="--ssh-cidr"):
+        ssh_cidr(cidr)
+
+
+def test_ssh_cidr_on_the_command_line(cli: Any) -> None:
+    """Defect 8 through the CLI: refused (exit 2, the flag named), allowed with a warning, malformed."""
+    base = ["up", "--gpu", "A10G:1", "--dry-run", "--json", "--ssh-cidr"]
+    proc = cli([*base, "1.2.3.4/0"])
+    assert proc.returncode == 2 and "--allow-ssh-from-anywhere" in proc.stderr, proc.stderr
     _clean(proc.stderr)
+    ok = cli([*base, "1.2.3.4/0", "--allow-ssh-from-anywhere"])
+    assert ok.returncode == 0 and "warning" in ok.stderr.lower(), ok.stderr
+    assert json.loads(ok.stdout)["plan"]["ssh_cidr"] == "0.0.0.0/0"
+    bad = cli([*base, "everyone"])
+    assert bad.returncode == 2 and "--ssh-cidr" in bad.stderr
+    _clean(bad.stderr)
 
 
 # --------------------------------------------------------------------------- 12/13: files, first boot, help
@@ -408,15 +436,7 @@ def test_cloud_commands_without_the_extras_say_how_to_install(
     args: list[str], cloud_env: dict[str, str]
 ) -> None:
     """Issue 14: `provision gc` without the aws/gcp extras ended in ModuleNotFoundError."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _BLOCK_EXTRAS, *args],
-        env=cli_env(cloud_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = _run_script(_BLOCK_EXTRAS, args, cloud_env)
     if args[0] == "down":
         assert proc.returncode == 2, proc.stderr  # nothing of that name: a usage error, no SDK needed
         return
