@@ -258,44 +258,44 @@ def up(
     from provision.clouds import provider_for
     from provision.clouds._clients import public_ip
 
-    settings = settings_mod.load(ssh_timeout=ssh_timeout)
     err = err_console()
-    req = planning.Request(
-        cloud=cloud,
-        gpu=gpu,
-        instance_type=instance_type,
-        tpu=tpu,
-        region=region,
-        zone=zone,
-        spot=spot,
-        disk_gb=disk,
-        image=image,
-        name=name,
-        autostop=autostop,
-        setup_path=setup,
-        wait=wait,
-        ssh_cidr=ssh_cidr,
-        key_name=key_name,
-        on_demand_fallback=on_demand_fallback,
-        allow_ssh_from_anywhere=allow_ssh_from_anywhere,
-    )
-    try:
-        offers = planning.load_offers(settings)
-    except ProvisionError:
-        if not ((instance_type or tpu) and (region or zone)):
-            raise
-        offers = []
-    plan = planning.make_plan(req, offers, settings)
-    if any("WARNING: SSH" in n for n in plan.notes):
-        err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
-    if dry_run:
-        if as_json:
-            _emit({"dry_run": True, "plan": plan.to_dict()})
-        else:
-            _show_plan(plan, out_console())  # the plan is this command's output: stdout
-            err.print("dry run: nothing was created")
-        return
-    with _interruptible(err):
+    with _interruptible(err):  # from the start: Ctrl-C anywhere says so and exits 130
+        settings = settings_mod.load(ssh_timeout=ssh_timeout)
+        req = planning.Request(
+            cloud=cloud,
+            gpu=gpu,
+            instance_type=instance_type,
+            tpu=tpu,
+            region=region,
+            zone=zone,
+            spot=spot,
+            disk_gb=disk,
+            image=image,
+            name=name,
+            autostop=autostop,
+            setup_path=setup,
+            wait=wait,
+            ssh_cidr=ssh_cidr,
+            key_name=key_name,
+            on_demand_fallback=on_demand_fallback,
+            allow_ssh_from_anywhere=allow_ssh_from_anywhere,
+        )
+        try:
+            offers = planning.load_offers(settings)
+        except ProvisionError:
+            if not ((instance_type or tpu) and (region or zone)):
+                raise
+            offers = []
+        plan = planning.make_plan(req, offers, settings)
+        if any("WARNING: SSH" in n for n in plan.notes):
+            err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
+        if dry_run:
+            if as_json:
+                _emit({"dry_run": True, "plan": plan.to_dict()})
+            else:
+                _show_plan(plan, out_console())  # the plan is this command's output: stdout
+                err.print("dry run: nothing was created")
+            return
         provider = provider_for(cloud, settings, tpu=bool(tpu))
         provider.check_credentials()  # loads the cloud SDK before anything is recorded
         store = _store(settings)
@@ -321,30 +321,30 @@ def up(
             result = launch.up(plan, provider, store, settings, progress)
         plan, m = result.plan, result.machine
         row = store.launch(plan.launch_id)
-    out = {
-        "name": plan.name,
-        "launch_id": plan.launch_id,
-        "cloud": plan.cloud,
-        "id": m.id,
-        "instance_type": plan.instance_type,
-        "zone": m.zone,
-        "spot": m.spot,
-        "state": m.state,
-        "public_ip": m.public_ip,
-        "private_ip": m.private_ip,
-        "price_per_hour": row.price_per_hour if row else plan.price_per_hour,
-        "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
-        "tried": [str(a) for a in result.attempts],
-        "autostop_at": plan.expires_at,
-    }
-    if as_json:
-        _emit(out)
-    else:
-        price = _money(row.price_per_hour if row else plan.price_per_hour)
-        err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
-        if result.ssh_alias:
-            err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
-        err.print(f"  remove:  provision down {plan.name}")
+        out = {
+            "name": plan.name,
+            "launch_id": plan.launch_id,
+            "cloud": plan.cloud,
+            "id": m.id,
+            "instance_type": plan.instance_type,
+            "zone": m.zone,
+            "spot": m.spot,
+            "state": m.state,
+            "public_ip": m.public_ip,
+            "private_ip": m.private_ip,
+            "price_per_hour": row.price_per_hour if row else plan.price_per_hour,
+            "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
+            "tried": [str(a) for a in result.attempts],
+            "autostop_at": plan.expires_at,
+        }
+        if as_json:
+            _emit(out)
+        else:
+            price = _money(row.price_per_hour if row else plan.price_per_hour)
+            err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
+            if result.ssh_alias:
+                err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
+            err.print(f"  remove:  provision down {plan.name}")
 
 
 #: ls layouts, widest first: the first that fits the terminal is used. Low-value columns go first

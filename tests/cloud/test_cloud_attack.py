@@ -101,7 +101,9 @@ def _point(calls: list[str]) -> str:
 
 def _finish_down(name: str, env: dict[str, str], tally: Tally, why: str) -> None:
     code, _, err = finish(spawn_cli(["down", name, "--yes"], env), timeout=120)
-    if code != 0 or "Traceback" in err:
+    if code == 2 and "no machine named" in err:  # killed before it recorded (or created) anything
+        tally.add("outcomes", "nothing recorded, nothing to take down")
+    elif code != 0 or "Traceback" in err:
         tally.fail(f"{name}: down ({why}) exited {code}\n{err[-2000:]}")
 
 
@@ -130,6 +132,7 @@ def _launch(
     base = _count(moto, fake, lane)
     proc = spawn_cli(args, env)
     label = "none" if sig is None else signal.Signals(sig).name
+    point = "not signalled"
     if sig is not None:
         deadline = time.monotonic() + (early if k == 0 else 90)
         while proc.poll() is None and time.monotonic() < deadline:
@@ -137,7 +140,8 @@ def _launch(
                 break
             time.sleep(0.01)
         if proc.poll() is None:
-            tally.add("points", _point(_requests(moto, fake, lane, base)))
+            point = _point(_requests(moto, fake, lane, base))
+            tally.add("points", point)
             proc.send_signal(sig)
             tally.add("kills", label)
             if twice:
@@ -168,7 +172,7 @@ def _launch(
         rc, _, err2 = finish(spawn_cli([*base_args, "--wait", "running"], env), timeout=120)
         if rc == 0:
             return name
-        if rc == 2 and "provision down" in err2:  # killed during its cleanup or after it: not resumable
+        if rc == 2 and "provision down" in err2 and "already exists" in err2:  # killed in cleanup or after
             tally.add("outcomes", "resume refused (not an interrupted launch), then down")
             _finish_down(name, env, tally, "after a refused resume")
             return None
@@ -183,8 +187,8 @@ def _launch(
         return None
     if interrupted:
         tally.add("outcomes", "interrupted and cleaned up")
-        if "interrupted by" not in err:
-            tally.fail(f"{name}: interrupted without a word\n{err[-2000:]}")
+        if "interrupted by" not in err and not point.startswith("start-up"):
+            tally.fail(f"{name}: interrupted at {point} without a word\n{err[-2000:]}")
         return name  # a signal after the launch completed leaves it running (and recorded)
     if code == 3 and ssh_wait and "did not answer" in err:
         tally.add("outcomes", "ssh wait failed, cleaned up")
