@@ -29,6 +29,7 @@ from provision.clouds.base import (
     Resource,
     poll,
     translate_errors,
+    translating,
     unexpected,
 )
 from provision.errors import CredentialsError, ProvisionError, UsageError
@@ -207,10 +208,8 @@ class AwsProvider:
 
     def _call(self, fn: Any, **kw: Any) -> Any:
         """Call boto3; every failure leaves as a ProvisionError (a refusal as AwsApiError with its code)."""
-        try:
+        with translating(translate):
             return fn(**kw)
-        except Exception as exc:
-            raise translate(exc) from exc
 
     @staticmethod
     def _per_region(regions: list[str], fn: Callable[[str], list[_T]]) -> list[_T]:

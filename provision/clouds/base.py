@@ -12,7 +12,8 @@ import functools
 import hashlib
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -338,23 +339,27 @@ PROVIDER_METHODS = (
 )
 
 
-def translate_errors(classifier: Callable[[Exception], ProvisionError]) -> Callable[[type[_P]], type[_P]]:
-    """Class decorator: every Provider method raises only ProvisionError.
+@contextmanager
+def translating(classifier: Callable[[Exception], ProvisionError]) -> Iterator[None]:
+    """Inside, any exception leaves as the ProvisionError ``classifier`` returns for it (an SDK
+    error, or a malformed answer: KeyError, ValueError, ...). The classifier returns, never raises.
+    ProvisionError and BaseExceptions (Ctrl-C, signals) pass through untouched."""
+    try:
+        yield
+    except ProvisionError:
+        raise
+    except Exception as exc:
+        raise classifier(exc) from exc
 
-    ``classifier`` maps an SDK exception (or a malformed answer: KeyError, ValueError, ...) to the
-    error to raise; it returns, never raises. ProvisionError and BaseExceptions (Ctrl-C, signals)
-    pass through untouched.
-    """
+
+def translate_errors(classifier: Callable[[Exception], ProvisionError]) -> Callable[[type[_P]], type[_P]]:
+    """Class decorator: every Provider method runs inside ``translating(classifier)``."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def guarded(*args: Any, **kw: Any) -> Any:
-            try:
+            with translating(classifier):
                 return method(*args, **kw)
-            except ProvisionError:
-                raise
-            except Exception as exc:
-                raise classifier(exc) from exc
 
         return guarded
 

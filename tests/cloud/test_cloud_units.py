@@ -450,3 +450,28 @@ def test_offers_file_must_be_valid(tmp_path: Path) -> None:
         planning.load_offers(_settings(tmp_path, offers_file=bad))
     ok = planning.load_offers(_settings(tmp_path))
     assert all(isinstance(o, Offering) for o in ok) and len(ok) == 7
+
+
+# --------------------------------------------------------------------------- the driver boundary
+def test_every_driver_method_is_behind_the_error_boundary() -> None:
+    from provision.clouds.base import PROVIDER_METHODS
+
+    for cls in (aws.AwsProvider, gcp.GcpProvider, tpu.TpuProvider):
+        for name in PROVIDER_METHODS:
+            assert hasattr(getattr(cls, name), "__wrapped__"), (cls.__name__, name)
+
+
+def test_the_boundary_maps_errors_and_lets_interrupts_through() -> None:
+    from provision.clouds.base import translating
+
+    def classify(exc: Exception) -> ProvisionError:
+        return ProvisionError(f"mapped {type(exc).__name__}")
+
+    with pytest.raises(ProvisionError, match="mapped KeyError"), translating(classify):
+        raise KeyError("Instances")  # a malformed answer
+    with pytest.raises(UsageError), translating(classify):
+        raise UsageError("ours already")
+    with pytest.raises(KeyboardInterrupt), translating(classify):
+        raise KeyboardInterrupt
+    assert isinstance(aws.translate(ValueError("x")), ProvisionError)
+    assert "valid API response" in gcp.translate(ValueError("Expecting value")).message
