@@ -150,5 +150,8 @@ def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
                 values[name] = raw
         except ValueError:
             raise UsageError(f"{names[0]}={raw!r} is not a valid value") from None
+    for key, value in overrides.items():
+        if isinstance(value, float) and (not math.isfinite(value) or value < 0):
+            raise UsageError(f"--{key.replace('_', '-')} {value} is not a usable number of seconds")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return replace(Settings(), **values)

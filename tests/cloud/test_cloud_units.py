@@ -385,8 +385,12 @@ def test_settings_read_env_and_reject_bad_numbers(tmp_path: Path) -> None:
     assert settings_mod.load({}).state_dir.name == "provision"
     assert settings_mod.load({"PROVISION_GCP_TPU_ENDPOINT": "http://127.0.0.1:1"}).tpu_transport == "rest"
     assert settings_mod.load({}).tpu_transport == "grpc"
-    with pytest.raises(UsageError, match="PROVISION_API_TIMEOUT"):
-        settings_mod.load({"PROVISION_API_TIMEOUT": "soon"})
+    for bad in ("soon", "nan", "inf", "-1", "1e400"):
+        with pytest.raises(UsageError, match="PROVISION_API_TIMEOUT"):
+            settings_mod.load({"PROVISION_API_TIMEOUT": bad})
+    with pytest.raises(UsageError, match="--ssh-timeout"):
+        settings_mod.load({}, ssh_timeout=float("nan"))
+    assert settings_mod.load({"PROVISION_STORE_TIMEOUT": "2.5"}).store_timeout == 2.5
 
 
 # --------------------------------------------------------------------------- loopback network helpers
