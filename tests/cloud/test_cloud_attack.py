@@ -273,6 +273,7 @@ def _aws_everything(url: str, regions: tuple[str, ...]) -> dict[str, dict[str, s
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_randomized_attack_leaks_nothing_and_touches_nothing_foreign(
     cloud_env: dict[str, str],
