@@ -115,13 +115,19 @@ def test_rules_lists_the_library_catalog() -> None:
 
     proc = envcheck("rules", "--json")
     assert proc.returncode == 0
-    assert [(r["id"], r["severity"], r["summary"]) for r in json.loads(proc.stdout)] == catalog()
+    doc = json.loads(proc.stdout)
+    assert doc["schema_version"] == "1.0"
+    assert [(r["id"], r["severity"], r["summary"]) for r in doc["rules"]] == catalog()
 
 
 def test_schema_describes_the_report() -> None:
     proc = envcheck("schema")
     schema = json.loads(proc.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert "Report" in json.dumps(schema) and "snapshot" in json.dumps(schema)
+    for kind in ("smoke", "bench"):
+        other = json.loads(envcheck("schema", "--for", kind).stdout)
+        assert other["$schema"].endswith("2020-12/schema") and "schema_version" in other["properties"]
 
 
 # ------------------------------------------------------------------ in-process, with fakes

@@ -20,7 +20,9 @@ from envcheck.models import (
     Severity,
     Snapshot,
 )
-from envcheck.render import fmt_bytes, fmt_cuda_int, render_report
+from envcheck.render import render_report
+from envcheck.report import judge
+from envcheck.view import fmt_bytes, fmt_cuda
 
 
 def _report(findings: list[Finding] | None = None, **sections: object) -> Report:
@@ -86,12 +88,20 @@ def test_findings_come_first_with_their_commands() -> None:
 
 
 def test_gpu_rows_and_only_real_throttling_is_called_out() -> None:
-    text = _text(_report(nvidia=_two_gpus()))
+    judged = judge(Snapshot(source="envcheck-json", nvidia=_two_gpus()))
+    text = _text(judged)
     assert "NVIDIA A100-SXM4-80GB" in text and "gen1/4 x16/16" in text
     assert "GPU 1: throttled: sw_thermal_slowdown" in text
     assert "GPU 0: throttled" not in text  # an idle GPU clocks down by design
     assert "on (3 uncorr.)" in text
     assert "Driver's CUDA ceiling  12.2" in text
+
+
+def test_the_renderer_calls_nothing_throttled_that_no_rule_found() -> None:
+    # the verdict is the rules': without a gpu-throttled finding the clock events are plain facts
+    text = _text(_report(nvidia=_two_gpus()), verbose=True)
+    assert "throttled" not in text
+    assert "clock events: sw_thermal_slowdown" in text
 
 
 def test_verbose_shows_why_fields_are_missing_and_uuids() -> None:
@@ -119,11 +129,11 @@ def test_a_pasted_report_shows_unknown_facts_as_unknown() -> None:
         frameworks=[Framework(name="torch", installed=True, version="2.6.0+cu126", build="cuda")]
     )
     text = _text(_report(frameworks=fw))
-    assert "facts from envcheck-json" in text
+    assert "facts from a saved report" in text
     assert "torch" in text and "2.6.0+cu126" in text
     assert "unavailable: not collected" in text  # NVIDIA and CUDA were not in the report
 
 
 def test_units() -> None:
     assert fmt_bytes(None) == "—" and fmt_bytes(512) == "512 B" and fmt_bytes(3 << 30) == "3.0 GiB"
-    assert fmt_cuda_int(12020) == "12.2" and fmt_cuda_int(0) == "none (0)" and fmt_cuda_int(None) == "—"
+    assert fmt_cuda(12020) == "12.2" and fmt_cuda(0) == "none (0)" and fmt_cuda(None) == "—"
