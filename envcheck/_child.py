@@ -204,13 +204,18 @@ def spawn_python(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     on_stderr: Callable[[str], None] | None = None,
+    stdlib_only: bool = False,
 ) -> RunningChild:
     """Start ``code`` with ``python -c`` (this interpreter by default) and return at once.
 
     The child gets its own process group so a hang kills it and everything it started;
     ``on_stderr`` is called with each line the child writes on stderr, as it writes it.
+    ``stdlib_only``: the code needs nothing but the standard library, so the child starts
+    isolated and without site-packages (``-I -S``: a few ms less, and no .pth file runs).
     """
-    argv = [python or sys.executable, "-c", _PRELUDE.format(parent=os.getpid()) + code, *(args or [])]
+    flags = ["-I", "-S"] if stdlib_only else []
+    code = _PRELUDE.format(parent=os.getpid()) + code
+    argv = [python or sys.executable, *flags, "-c", code, *(args or [])]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     child_env["PYTHONFAULTHANDLER"] = "1"

@@ -163,6 +163,9 @@ def report(
     Problems come first, each with the command that fixes it.
     """
     if ctx.invoked_subcommand is not None:
+        import gc
+
+        gc.enable()  # the entry point switched it off for the short report; subcommands run long
         return
     _exclusive(as_json, markdown)
     from envcheck.probes import ProbeContext

@@ -2,7 +2,8 @@
 
 One place decides how a run ends, so both commands behave alike:
 
-- a usage error (bad option, bad value) is ONE line on stderr and exit 2, not typer's box;
+- a usage error (bad option, bad value) is ONE line on stderr and exit 2, not typer's box:
+  ``error: Invalid value for '--timeout': nan is not a finite number (see 'envcheck -h')``;
 - our own errors (``EnvcheckError``, ``ProvisionError``) print ``error:`` and ``hint:`` lines
   and exit with their code (2 usage, 3 could not run, 1 checks failed);
 - Ctrl-C exits 130, SIGTERM 143, SIGHUP 129; on those and on every other way out every child
@@ -154,7 +155,7 @@ def run(
             code = 2
         else:
             message, helper = _usage_line(exc, prog)
-            print_error(message, f"see '{helper}'")
+            print_error(f"{message} (see '{helper}')")
             code = getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
