@@ -247,9 +247,12 @@ def run_python(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     on_stderr: Callable[[str], None] | None = None,
+    stdlib_only: bool = False,
 ) -> ChildResult:
     """Run ``code`` in a child interpreter and parse its marked JSON line (see :func:`spawn_python`)."""
-    return spawn_python(code, timeout=timeout, python=python, env=env, args=args, on_stderr=on_stderr).wait()
+    return spawn_python(
+        code, timeout=timeout, python=python, env=env, args=args, on_stderr=on_stderr, stdlib_only=stdlib_only
+    ).wait()
 
 
 def _parse_marked(stdout: str) -> tuple[Any, bool]:
