@@ -7,8 +7,11 @@ one line ``<MARKER><json>`` on stdout so that library chatter on stdout cannot c
 No child outlives envcheck. Each runs in its own process group (so a hang is killed with
 everything it started) and is registered while it runs: :func:`kill_all`, called by the CLI on
 Ctrl-C, SIGTERM, SIGHUP and every other way out, kills every group still running and refuses
-new children. A child also asks the kernel for SIGKILL when the thread that started it dies
-(Linux ``PR_SET_PDEATHSIG``), which covers the parent being killed with SIGKILL.
+new children. For the one way out envcheck cannot act on (SIGKILL, a crash), each child first
+forks a watcher into its group that blocks on a pipe only envcheck holds open: when envcheck
+is gone the pipe reads end-of-file and the watcher kills the whole group, grandchildren
+included. (The child also asks the kernel for SIGKILL when its parent thread dies, Linux
+``PR_SET_PDEATHSIG``, in case the watcher could not be forked.)
 """
 
 from __future__ import annotations
@@ -27,9 +30,25 @@ from typing import Any
 
 MARKER = "@@envcheck-json@@"
 
-#: first lines of every child: die with the parent (Linux), and do not start if it is already gone
+#: first lines of every child: a watcher that kills the group when envcheck's pipe closes, and
+#: death with the parent (Linux); do not start at all if the parent is already gone
 _PRELUDE = """\
 import os as _os, sys as _sys
+if {watch_fd} >= 0:
+    if _os.fork() == 0:
+        try:
+            for _fd in (0, 1, 2):
+                _os.close(_fd)  # hold none of the pipes the parent reads
+            while True:
+                try:
+                    if not _os.read({watch_fd}, 64):
+                        break
+                except InterruptedError:
+                    continue
+            _os.killpg(0, 9)
+        finally:
+            _os._exit(0)
+    _os.close({watch_fd})
 if _sys.platform.startswith("linux"):
     try:
         import ctypes as _ct
@@ -106,8 +125,11 @@ class RunningChild:
         timeout: float,
         failed: str | None = None,
         on_stderr: Callable[[str], None] | None = None,
+        watch_fd: int = -1,
     ) -> None:
         self._proc = proc
+        #: our end of the watcher's pipe: closing it (or dying) makes the watcher kill the group
+        self._watch_fd = watch_fd
         self._timeout = timeout
         self._failed = failed
         self._start = time.perf_counter()
@@ -179,6 +201,10 @@ class RunningChild:
             _kill_group(proc)
             with _live_lock:
                 _live.discard(proc)
+            if self._watch_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._watch_fd)
+                self._watch_fd = -1
         stdout, stderr = self._drain()
         seconds = time.perf_counter() - self._start
         tail = stderr.splitlines()[-20:]
@@ -214,29 +240,38 @@ def spawn_python(
     isolated and without site-packages (``-I -S``: a few ms less, and no .pth file runs).
     """
     flags = ["-I", "-S"] if stdlib_only else []
-    code = _PRELUDE.format(parent=os.getpid()) + code
+    watch_r, watch_w = os.pipe() if hasattr(os, "fork") else (-1, -1)
+    code = _PRELUDE.format(parent=os.getpid(), watch_fd=watch_r) + code
     argv = [python or sys.executable, *flags, "-c", code, *(args or [])]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     child_env["PYTHONFAULTHANDLER"] = "1"
-    with _live_lock:
-        if _closing.is_set():
-            return RunningChild(None, timeout, failed="not started: envcheck is shutting down")
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                env=child_env,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return RunningChild(None, timeout, failed=f"could not start {argv[0]}: {exc.strerror or exc}")
-        _live.add(proc)
-    return RunningChild(proc, timeout, on_stderr=on_stderr)
+    try:
+        with _live_lock:
+            if _closing.is_set():
+                return RunningChild(None, timeout, failed="not started: envcheck is shutting down")
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    errors="replace",
+                    env=child_env,
+                    start_new_session=True,
+                    pass_fds=(watch_r,) if watch_r >= 0 else (),
+                )
+            except OSError as exc:
+                return RunningChild(None, timeout, failed=f"could not start {argv[0]}: {exc.strerror or exc}")
+            _live.add(proc)
+            started, watch_w = RunningChild(proc, timeout, on_stderr=on_stderr, watch_fd=watch_w), -1
+        return started
+    finally:
+        for fd in (watch_r, watch_w):  # the child's end always; ours too unless the child got going
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def run_python(
