@@ -2,8 +2,8 @@
 
 Exit codes: 0 no error findings, 1 error findings (or failed checks), 2 usage error,
 3 could not run, 130 interrupted (143 SIGTERM, 129 SIGHUP). stdout carries data (table, JSON,
-markdown); stderr messages. Every option also reads an environment variable: the one its help
-names, else ``ENVCHECK_<COMMAND>_<OPTION>`` (click's auto prefix).
+markdown); stderr messages. Every option (but --help, --version and completion) also reads the
+``ENVCHECK_*`` environment variable its help names.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ app = typer.Typer(
     help="What is wrong with this deep-learning machine, and the command that fixes it.",
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ENVCHECK"},
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 JsonOpt = Annotated[
@@ -294,10 +294,11 @@ def list_rules(as_json: JsonOpt = False) -> None:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("id", "severity", "what it means", box=None, pad_edge=False)
     for rule_id, severity, summary in rows:
-        table.add_row(rule_id, severity, summary, markup=False)
+        table.add_row(Text(rule_id), Text(severity), Text(summary))
     _out().print(table)
 
 
@@ -310,7 +311,12 @@ class SchemaOf(str, Enum):
 @app.command()
 def schema(
     of: Annotated[
-        SchemaOf, typer.Option("--for", help="Whose JSON: report (envcheck --json), smoke or bench.")
+        SchemaOf,
+        typer.Option(
+            "--for",
+            help="Whose JSON: report (envcheck --json), smoke or bench.",
+            envvar="ENVCHECK_SCHEMA_FOR",
+        ),
     ] = SchemaOf.report,
 ) -> None:
     """Print the JSON Schema (draft 2020-12) of what --json writes."""

@@ -150,8 +150,7 @@ def run(
         sys.stderr.write("cancelled\n")
         code = 1
     except typer.TyperException as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was asked for by giving nothing
-            sys.stderr.write(str(getattr(exc, "format_message", lambda: "")()) + "\n")
+        if type(exc).__name__ == "NoArgsIsHelpError":  # typer printed the help: nothing was asked
             code = 2
         else:
             message, helper = _usage_line(exc, prog)

@@ -257,7 +257,7 @@ def _system(s: Snapshot, verbose: bool) -> Block | None:
 
 
 def _gpu_grid(gpus: list[Gpu], findings: list[Finding], verbose: bool) -> Grid:
-    columns = ("#", "GPU", "CC", "memory", "PCIe", "power", "temp", "util", "ECC", "MIG")
+    columns: tuple[str, ...] = ("#", "GPU", "CC", "memory", "PCIe", "power", "temp", "util", "ECC", "MIG")
     if verbose:
         columns += ("bus id",)
     rows: list[list[Cell]] = []

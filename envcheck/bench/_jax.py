@@ -69,9 +69,14 @@ def _matmul(
     make = _maker(jax, dev)
     used: dict[str, int] = {}
 
-    def synced(dtype: str, n: int) -> Callable[[], Any]:
+    def synced(dtype: str, n: int) -> Callable[[], None]:
         last = make(dtype, n)
-        return lambda: (last(), last.sync())
+
+        def call() -> None:
+            last()
+            last.sync()
+
+        return call
 
     def run() -> dict[str, Any]:
         if dtype != "float32":

@@ -61,7 +61,7 @@ def _confirm(question: str, yes: bool) -> None:
     if not sys.stdin.isatty():
         raise UsageError("not asking on a non-interactive terminal", hint="pass --yes to go ahead")
     if not typer.confirm(question, default=False, err=True):
-        raise typer.Exit(1)
+        raise typer.Abort()  # the CLI says "cancelled" and exits 1
 
 
 class RichProgress:
