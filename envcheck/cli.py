@@ -68,7 +68,7 @@ VerboseOpt = Annotated[
 def _out() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def _redacted(report_obj: Report, redact: bool | None, markdown: bool) -> Report:
@@ -203,7 +203,7 @@ def _deep_progress(enabled: bool) -> Any:
 
 def _check_output(path: Path) -> None:
     """Fail before probing, not after, when -o names a place we cannot write."""
-    from envcheck.safewrite import WriteFailed, check_writable
+    from envcheck.userfiles import WriteFailed, check_writable
 
     try:
         check_writable(path)
@@ -213,7 +213,7 @@ def _check_output(path: Path) -> None:
 
 def _save(path: Path, text: str) -> None:
     """Through symlinks, into devices and pipes as ``>`` would; atomic for regular files."""
-    from envcheck.safewrite import WriteFailed, write_text
+    from envcheck.userfiles import WriteFailed, write_text
 
     try:
         write_text(path, text + "\n")
@@ -222,17 +222,18 @@ def _save(path: Path, text: str) -> None:
 
 
 def _read_input(source: str) -> tuple[str, str]:
-    if source == "-":
-        return sys.stdin.read(), "<stdin>"
-    path = Path(source)
+    """The text of a report file (``-`` for stdin), bounded: a device or a huge file is an error."""
+    from envcheck.userfiles import ReadFailed, read_bytes, read_stream
+
     try:
-        return path.read_text(errors="replace"), str(path)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{source}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise UsageError(f"{source}: is a directory, expected a report file") from exc
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+        if source == "-":
+            return read_stream(sys.stdin.buffer).decode(errors="replace"), "<stdin>"
+        if not os.path.lexists(source):
+            raise UsageError(f"{source}: no such file")
+        return read_bytes(source).decode(errors="replace"), source
+    except ReadFailed as exc:
+        reason = "is a directory, expected a report file" if exc.reason == "is a directory" else exc.reason
+        raise UsageError(f"{source}: {reason}") from None
 
 
 @app.command()

@@ -85,7 +85,7 @@ def print_error(message: str, hint: str | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     err.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
         err.print(f"[dim]hint:[/] {escape(hint)}")
@@ -119,6 +119,63 @@ def _finish(code: int, fast_exit: bool) -> NoReturn:
     sys.exit(code)
 
 
+def outcome(
+    app: typer.Typer,
+    args: list[str] | None = None,
+    *,
+    prog: str,
+    errors: tuple[type[Exception], ...],
+    debug_var: str,
+) -> int:
+    """Run ``app`` on ``args`` (default ``sys.argv[1:]``), print any error as the module
+    docstring says, and return the exit code. In-process and without exiting (the fuzz test
+    drives both CLIs through this); :func:`run` is the console-script wrapper around it."""
+    debug = bool(os.environ.get(debug_var))
+    try:
+        result = app(args=args, standalone_mode=False, prog_name=prog)
+        return result if isinstance(result, int) else 0
+    except SystemExit as done:
+        if isinstance(done.code, int) or done.code is None:
+            return done.code or 0
+        sys.stderr.write(f"{done.code}\n")
+        return 1
+    except errors as exc:
+        if debug:
+            raise
+        err: _Reportable = exc  # type: ignore[assignment]
+        print_error(err.message, err.hint)
+        return err.exit_code
+    except typer.Abort:
+        sys.stderr.write("cancelled\n")
+        return 1
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # typer printed the help: nothing was asked
+            return 2
+        message, helper = _usage_line(exc, prog)
+        print_error(f"{message} (see '{helper}')")
+        code = getattr(exc, "exit_code", 2)
+        return code if isinstance(code, int) else 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        sys.stderr.write("interrupted\n" if exc.signum == signal.SIGINT else f"interrupted by {name}\n")
+        return 128 + exc.signum
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # the reader went away: nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        print_error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            f"this is a bug in {prog}; {debug_var}=1 shows the traceback to report",
+        )
+        return 3
+
+
 def run(
     app: typer.Typer,
     *,
@@ -129,50 +186,4 @@ def run(
 ) -> NoReturn:
     """Run ``app`` on ``sys.argv`` and exit with the code the module docstring describes."""
     install_signal_handlers()
-    debug = bool(os.environ.get(debug_var))
-    code = 0
-    try:
-        result = app(standalone_mode=False, prog_name=prog)
-        code = result if isinstance(result, int) else 0
-    except SystemExit as done:
-        if isinstance(done.code, int) or done.code is None:
-            code = done.code or 0
-        else:
-            sys.stderr.write(f"{done.code}\n")
-            code = 1
-    except errors as exc:
-        if debug:
-            raise
-        err: _Reportable = exc  # type: ignore[assignment]
-        print_error(err.message, err.hint)
-        code = err.exit_code
-    except typer.Abort:
-        sys.stderr.write("cancelled\n")
-        code = 1
-    except typer.TyperException as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # typer printed the help: nothing was asked
-            code = 2
-        else:
-            message, helper = _usage_line(exc, prog)
-            print_error(f"{message} (see '{helper}')")
-            code = getattr(exc, "exit_code", 2)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        code = 130
-    except Interrupted as exc:
-        name = signal.Signals(exc.signum).name
-        sys.stderr.write("interrupted\n" if exc.signum == signal.SIGINT else f"interrupted by {name}\n")
-        code = 128 + exc.signum
-    except BrokenPipeError:
-        with contextlib.suppress(OSError):  # the reader went away: nothing more to say
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
-    except Exception as exc:
-        if debug:
-            raise
-        print_error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            f"this is a bug in {prog}; {debug_var}=1 shows the traceback to report",
-        )
-        code = 3
-    _finish(code, fast_exit)
+    _finish(outcome(app, prog=prog, errors=errors, debug_var=debug_var), fast_exit)

@@ -52,7 +52,7 @@ class LiveProgress:
         from rich.console import Console
         from rich.live import Live
 
-        console = self._console or Console(stderr=True, highlight=False)
+        console = self._console or Console(stderr=True, highlight=False, emoji=False)
         if not self.wanted(console):
             return None
         self._start = time.perf_counter()

@@ -72,7 +72,7 @@ def bench(
     from envcheck.progress import LiveProgress
 
     if plot is not None:  # a plot that cannot be written fails now, not after minutes of measuring
-        from envcheck.safewrite import WriteFailed, check_writable
+        from envcheck.userfiles import WriteFailed, check_writable
 
         try:
             check_writable(plot)
@@ -92,12 +92,12 @@ def bench(
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
-        print_report(report, Console(highlight=False))
+        print_report(report, Console(highlight=False, emoji=False))
     if plot is not None:
         from envcheck.bench.plot import plot as draw
 
         draw(report, plot)
-        Console(stderr=True, highlight=False).print(f"plot written to {plot}")
+        Console(stderr=True, highlight=False, emoji=False).print(f"plot written to {plot}", markup=False)
     raise typer.Exit(1 if report.failed else 0)
 
 

@@ -46,7 +46,7 @@ def plot(report: BenchReport, path: Path) -> Path:
     fig.tight_layout()
     import io
 
-    from envcheck.safewrite import WriteFailed, write_bytes
+    from envcheck.userfiles import WriteFailed, write_bytes
 
     buffer = io.BytesIO()
     try:

@@ -61,7 +61,7 @@ def table(report: BenchReport) -> Table:
 
 def print_report(report: BenchReport, console: Console | None = None) -> None:
     """The table, then how each peak was obtained (the CPU formula, GPU spec rows, links)."""
-    out = console or Console(highlight=False)
+    out = console or Console(highlight=False, emoji=False)
     out.print(table(report))
     for i, f in enumerate(_unmeasured(report), start=1):
         style = "red" if f.error else "dim"

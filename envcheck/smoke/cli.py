@@ -64,8 +64,8 @@ def smoke(
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
-        print_report(report, Console(highlight=False))
-    Console(stderr=True, highlight=False).print(summary(report))
+        print_report(report, Console(highlight=False, emoji=False))
+    Console(stderr=True, highlight=False, emoji=False).print(summary(report))
     raise typer.Exit(1 if report.failed else 0)
 
 

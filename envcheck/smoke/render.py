@@ -41,4 +41,4 @@ def summary(report: SmokeReport) -> str:
 
 def print_report(report: SmokeReport, console: Console | None = None) -> None:
     """Print the table to stdout."""
-    (console or Console()).print(table(report))
+    (console or Console(emoji=False)).print(table(report))

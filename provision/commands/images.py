@@ -163,10 +163,12 @@ def _plan(
         envcheck_requirement=envcheck_requirement,
     )
     if from_envcheck is not None:
+        from envcheck.userfiles import ReadFailed, read_bytes
+
         try:
-            text = from_envcheck.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise UsageError(f"cannot read {from_envcheck}: {exc.strerror}") from None
+            text = read_bytes(from_envcheck).decode("utf-8", errors="replace")
+        except ReadFailed as exc:
+            raise UsageError(str(exc)) from None
         req = request_from_report(text, str(from_envcheck), req)
     return resolve(req)
 

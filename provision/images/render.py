@@ -8,7 +8,7 @@ stage only), and an empty source dir when the project has none yet.
 A Dockerfile or .dockerignore that is already there is replaced only when it is ours and
 unchanged: ``.mlrig/rendered.json`` records the SHA-256 of what was written, so a hand-written
 file, or a rendered one edited since, is refused unless ``force``. Files are written through
-symlinks (``envcheck.safewrite``).
+symlinks (``envcheck.userfiles``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envcheck.safewrite import WriteFailed, write_text
+from envcheck.userfiles import WriteFailed, write_text
 from provision.errors import ProvisionError, UsageError
 from provision.images import selfwheel
 from provision.images.resolve import ImagePlan

@@ -1,7 +1,13 @@
-"""Write a user-named output file the way a shell redirect would, but atomically where that is safe.
+"""Files the user names on the command line: read within a bound, write as a shell would.
 
-Shared by ``envcheck`` (``-o``) and ``provision`` (rendered contexts, plots); ``provision`` may
-import envcheck, never the other way round.
+Shared by ``envcheck`` (``-o``, ``diagnose``) and ``provision`` (rendered contexts, plots,
+``--from-envcheck``); ``provision`` may import envcheck, never the other way round.
+
+Reading (:func:`read_bytes`) stops at a size limit, so ``/dev/zero``, ``/dev/full`` or a
+multi-gigabyte file named by mistake is one error line, not an out-of-memory kill; pipes and
+``/dev/stdin`` still work.
+
+Writing:
 
 - A symlink is written *through*: its target changes, the link stays (dotfiles setups).
 - A device, FIFO or socket (``/dev/stdout``, ``/dev/null``, a named pipe) is opened and written
@@ -21,8 +27,47 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
-__all__ = ["WriteFailed", "check_writable", "write_bytes", "write_text"]
+__all__ = ["ReadFailed", "WriteFailed", "check_writable", "read_bytes", "write_bytes", "write_text"]
+
+#: the most a report, a paste or a setup script may be: far above any real one
+READ_LIMIT = 64 * 1024 * 1024
+
+
+class ReadFailed(Exception):
+    """The file could not be read; ``str(exc)`` is one line naming the path and the reason."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"cannot read {os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int = READ_LIMIT) -> bytes:
+    """The file's bytes, at most ``limit`` of them (more is an error, not a silent cut)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)
+    except IsADirectoryError:
+        raise ReadFailed(p, "is a directory") from None
+    except OSError as exc:
+        raise ReadFailed(p, _reason(exc)) from None
+    if len(data) > limit:
+        raise ReadFailed(p, f"larger than {limit >> 20} MiB (a device or the wrong file?)")
+    return data
+
+
+def read_stream(stream: Any, name: str = "<stdin>", limit: int = READ_LIMIT) -> bytes:
+    """Read a binary stream (stdin) within the same bound."""
+    try:
+        data = stream.read(limit + 1)
+    except OSError as exc:
+        raise ReadFailed(name, _reason(exc)) from None
+    if len(data) > limit:
+        raise ReadFailed(name, f"larger than {limit >> 20} MiB")
+    return bytes(data)
 
 
 class WriteFailed(Exception):
