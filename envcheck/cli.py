@@ -125,7 +125,7 @@ def report(
     ] = False,
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
-    redact: RedactOpt = False,
+    redact: RedactOpt = None,
     verbose: VerboseOpt = False,
     timeout: Annotated[
         float,
@@ -243,7 +243,7 @@ def diagnose(
     ],
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
-    redact: RedactOpt = False,
+    redact: RedactOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run today's rules on someone else's report (envcheck JSON or a pasted collect_env)."""

@@ -151,7 +151,7 @@ class _Redactor:
         out = TOKEN.sub("<redacted>", out)
         out = _EMAIL.sub("<email>", out)
         for home in self.homes:
-            out = re.sub(rf"{re.escape(home)}(?=[/\\\s:;'\"]|$)", "<home>", out)
+            out = re.sub(rf"(?<![\w.~-]){re.escape(home)}(?=[/\\\s:;'\"]|$)", "<home>", out)
         out = _HOME.sub("<home>", out)
         out = _ROOT_HOME.sub("<home>", out)
         if parent == "env" or field in {"name", "command", "commands"}:
