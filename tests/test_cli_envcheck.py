@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -177,3 +178,20 @@ def test_a_probe_that_raises_or_hangs_becomes_a_line_and_the_rest_completes(
     assert snap.memory is not None and snap.memory.error is None and snap.memory.total_bytes
     status = {t.name: t.status for t in timings}
     assert status["cpu"] == "failed" and status["nvidia"] == "timeout" and status["memory"] == "ok"
+
+
+def test_a_framework_that_segfaults_under_deep_is_an_error_not_green() -> None:
+    smoke = Path(__file__).parent / "fixtures" / "smoke"
+    # a tensorflow that segfaults; torch and jax that vanish (quick: no real import)
+    fakes = f"{smoke / 'segfault'}{os.pathsep}{smoke / 'not_installed'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "envcheck", "--deep", "--deep-timeout", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": fakes, "COLUMNS": "120"},
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "framework-import-failed" in proc.stdout and "SIGSEGV" in proc.stdout
+    assert "no problems" not in proc.stdout
