@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from envcheck.bench import _timing as t
@@ -37,40 +38,31 @@ def _timed(call: Callable[[], Any], p: t.Plan, budget: float) -> dict[str, Any]:
     return t.measure(last, last.sync, p, budget)
 
 
-def _maker(jax: Any, dev: Any) -> Callable[[str, int], _Last]:
-    def make(dtype: str, n: int) -> _Last:
+@dataclass
+class _Device:
+    """One device being measured, and what every figure on it shares."""
+
+    sink: t.Sink
+    jax: Any
+    dev: Any
+    label: str
+    p: t.Plan
+    budget: float
+    limit: int
+    #: float32 matmul rate per device (calls/s at the probe size), for the 16-bit fast-path check
+    reference: dict[str, float]
+
+    def make(self, dtype: str, n: int) -> _Last:
+        jax = self.jax
         key = jax.random.PRNGKey(0)
-        a = jax.device_put(jax.random.normal(key, (n, n), dtype=dtype), dev)
-        b = jax.device_put(jax.random.normal(key, (n, n), dtype=dtype), dev)
+        a = jax.device_put(jax.random.normal(key, (n, n), dtype=dtype), self.dev)
+        b = jax.device_put(jax.random.normal(key, (n, n), dtype=dtype), self.dev)
         mm = jax.jit(lambda x, y: jax.numpy.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
         return _Last(lambda: mm(a, b))
 
-    return make
-
-
-def _sync_all() -> None:
-    """Calls made by ``_maker`` are synced by the caller's ``_Last``; this is for the probes."""
-
-
-def _matmul(
-    sink: t.Sink,
-    jax: Any,
-    dev: Any,
-    label: str,
-    p: t.Plan,
-    *,
-    budget: float,
-    limit: int,
-    dtype: str,
-    metric: str,
-    reference: dict[str, float],
-    fixed_n: int | None = None,
-) -> int | None:
-    make = _maker(jax, dev)
-    used: dict[str, int] = {}
-
-    def synced(dtype: str, n: int) -> Callable[[], None]:
-        last = make(dtype, n)
+    def synced(self, dtype: str, n: int) -> Callable[[], None]:
+        """A matmul call that waits for its result (for size search and the fast-path probe)."""
+        last = self.make(dtype, n)
 
         def call() -> None:
             last()
@@ -78,79 +70,62 @@ def _matmul(
 
         return call
 
-    def run() -> dict[str, Any]:
-        if dtype != "float32":
-            t.fast_path(synced, _sync_all, dtype, device=label, p=p, reference=reference)
-        if fixed_n is not None:
-            n, fn = fixed_n, make(dtype, fixed_n)
-        else:
-            n, _, _ = t.sized(
-                lambda k: synced(dtype, k),
-                _sync_all,
-                start=p.matmul_start,
-                limit=limit,
-                target_s=p.target_call_s,
-            )
-            fn = make(dtype, n)
-        used["n"] = n
-        return {**t.measure(fn, fn.sync, p, budget), "work": 2.0 * n**3, "size": f"n={n}"}
+    def matmul(self, dtype: str, metric: str = "matmul", fixed_n: int | None = None) -> int | None:
+        """Measure one matmul figure; returns the size used (None when skipped or failed)."""
+        p = self.p
+        used: dict[str, int] = {}
 
-    sink.result(label, metric, dtype, unit="TFLOPS", work=0.0, size="", run=run)
-    return used.get("n")
+        def run() -> dict[str, Any]:
+            if dtype != "float32":
+                t.fast_path(self.synced, _nothing, dtype, device=self.label, p=p, reference=self.reference)
+            n = fixed_n
+            if n is None:
+                n, _, _ = t.sized(
+                    lambda k: self.synced(dtype, k),
+                    _nothing,
+                    start=p.matmul_start,
+                    limit=self.limit,
+                    target_s=p.target_call_s,
+                )
+            fn = self.make(dtype, n)
+            used["n"] = n
+            return {**t.measure(fn, fn.sync, p, self.budget), "work": 2.0 * n**3, "size": f"n={n}"}
+
+        self.sink.result(self.label, metric, dtype, unit="TFLOPS", work=0.0, size="", run=run)
+        return used.get("n")
+
+    def figures(self, elems: int) -> int | None:
+        """The matmuls, copy and triad of this device; returns the float32 matmul's size."""
+        sizes = {dtype: self.matmul(dtype) for dtype in ("float32", "bfloat16", "float16")}
+        jax, dev, p, budget = self.jax, self.dev, self.p, self.budget
+        arrays: dict[str, Any] = {}
+
+        def setup() -> None:
+            if not arrays:
+                key = jax.random.PRNGKey(1)
+                arrays.update(b=jax.device_put(jax.random.uniform(key, (elems,)), dev))
+                arrays.update(c=jax.device_put(jax.random.uniform(key, (elems,)), dev))
+
+        def copy() -> dict[str, Any]:
+            setup()
+            fn = jax.jit(lambda x: x * 1.0)  # a new output buffer: one read and one write per element
+            return _timed(lambda: fn(arrays["b"]), p, budget)
+
+        def triad() -> dict[str, Any]:
+            setup()
+            fn = jax.jit(lambda x, y: x + 3.0 * y)  # fused by XLA into one pass
+            return _timed(lambda: fn(arrays["b"], arrays["c"]), p, budget)
+
+        nbytes = elems * 4
+        size = f"{nbytes >> 20} MiB"
+        self.sink.result(self.label, "copy", None, unit="GB/s", work=2.0 * nbytes, size=size, run=copy)
+        self.sink.result(self.label, "triad", None, unit="GB/s", work=3.0 * nbytes, size=size, run=triad)
+        arrays.clear()
+        return sizes["float32"]
 
 
-def _device_figures(
-    sink: t.Sink,
-    jax: Any,
-    dev: Any,
-    label: str,
-    p: t.Plan,
-    *,
-    budget: float,
-    limit: int,
-    elems: int,
-    reference: dict[str, float],
-) -> int | None:
-    """The matmuls, copy and triad of one device; returns the float32 matmul's size."""
-    n32 = None
-    for dtype in ("float32", "bfloat16", "float16"):
-        n = _matmul(
-            sink,
-            jax,
-            dev,
-            label,
-            p,
-            budget=budget,
-            limit=limit,
-            dtype=dtype,
-            metric="matmul",
-            reference=reference,
-        )
-        n32 = n if dtype == "float32" else n32
-    arrays: dict[str, Any] = {}
-
-    def setup() -> None:
-        if not arrays:
-            key = jax.random.PRNGKey(1)
-            arrays.update(b=jax.device_put(jax.random.uniform(key, (elems,)), dev))
-            arrays.update(c=jax.device_put(jax.random.uniform(key, (elems,)), dev))
-
-    def copy() -> dict[str, Any]:
-        setup()
-        fn = jax.jit(lambda x: x * 1.0)  # a new output buffer: one read and one write per element
-        return _timed(lambda: fn(arrays["b"]), p, budget)
-
-    def triad() -> dict[str, Any]:
-        setup()
-        fn = jax.jit(lambda x, y: x + 3.0 * y)  # fused by XLA into one pass
-        return _timed(lambda: fn(arrays["b"], arrays["c"]), p, budget)
-
-    nbytes = elems * 4
-    size = f"{nbytes >> 20} MiB"
-    sink.result(label, "copy", None, unit="GB/s", work=2.0 * nbytes, size=size, run=copy)
-    sink.result(label, "triad", None, unit="GB/s", work=3.0 * nbytes, size=size, run=triad)
-    arrays.clear()
-    return n32
+def _nothing() -> None:
+    """The sync of calls that already wait for their result (``_Device.synced``)."""
 
 
 def main(quick: bool = True, devices: str = "all") -> None:
@@ -171,21 +146,14 @@ def main(quick: bool = True, devices: str = "all") -> None:
     reference: dict[str, float] = {}
     cpu_n = None
     if on_cpu:
-        cpu_n = _device_figures(
-            sink, jax, cpu, "cpu", p, budget=budget, limit=p.cpu_matmul_max, elems=p.cpu_stream_elems,
-            reference=reference,
-        )  # fmt: skip
+        cpu_dev = _Device(sink, jax, cpu, "cpu", p, budget, p.cpu_matmul_max, reference)
+        cpu_n = cpu_dev.figures(p.cpu_stream_elems)
     if on_accel:
         for row, dev in zip(sink.doc["devices"][1:], accel, strict=True):
-            _device_figures(
-                sink, jax, dev, row["device"], p, budget=budget, limit=p.gpu_matmul_max,
-                elems=p.gpu_stream_elems, reference=reference,
-            )  # fmt: skip
+            device = _Device(sink, jax, dev, row["device"], p, budget, p.gpu_matmul_max, reference)
+            device.figures(p.gpu_stream_elems)
             # the CPU's matmul on this device: the speedup compares the very same operation
-            _matmul(
-                sink, jax, dev, row["device"], p, budget=budget, limit=p.gpu_matmul_max, dtype="float32",
-                metric="matmul-cpu-size", reference=reference, fixed_n=cpu_n or p.matmul_start,
-            )  # fmt: skip
+            device.matmul("float32", metric="matmul-cpu-size", fixed_n=cpu_n or p.matmul_start)
             for metric in ("h2d", "d2h"):
                 why = "JAX has no pinned host buffers and caches host copies: measure with --backend torch"
                 sink.result(
