@@ -176,7 +176,7 @@ def report(
         _preload_renderer()
     if output is not None:
         _check_output(output)
-    with _deep_progress(deep and not as_json) as progress:
+    with _deep_progress(deep) as progress:
         result = check(
             ProbeContext(deep=deep, timeout=timeout, deep_timeout=deep_timeout, on_progress=progress)
         )
