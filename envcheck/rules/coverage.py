@@ -27,8 +27,8 @@ _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
     E,
 )
 def probe_failed(s: Snapshot) -> Iterator[Finding]:
-    if s.source != "probe":  # a pasted or saved report: what it lacks is not this machine's fault
-        raise MissingFacts("probe outcomes are known only for a report of this machine")
+    if s.source == "collect_env":  # a paste has no probes: what it lacks is not a probe failure
+        raise MissingFacts("probe outcomes are unknown for a pasted collect_env")
     sections = [(name, getattr(s, name)) for name in s.__struct_fields__]
     collected = [(name, sec) for name, sec in sections if isinstance(sec, Section)]
     if not collected:
