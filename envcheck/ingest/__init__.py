@@ -96,7 +96,9 @@ def load(data: str | bytes, origin: str) -> Report:
             return load_json(body[start.start() :].lstrip(), origin)  # JSON after a prompt or a note
         first = next((ln for ln in body.split("\n") if ln.strip()), "")[:60]
         raise UsageError(
-            f"{origin}: no report, dump or error message recognised (starts {first!r})", hint=_HINT
+            f"{origin}: neither an envcheck JSON report nor a dump or error line envcheck can read "
+            f"(starts {first!r})",
+            hint=_HINT,
         )
     if cut and snapshot.paste is not None:
         snapshot.paste.truncated = True

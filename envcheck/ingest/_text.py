@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ _TAGS = re.compile(
     r"</?(?:details|summary|pre|code|br|p|sub|sup|kbd|em|strong|b|i|div|span|ul|ol|li|tt)\b[^>]*>",
     re.IGNORECASE,
 )
-_ISO_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s")
+_ISO_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?:\s|$)")
 _PYTEST_PREFIX = re.compile(r"^E {3}")
-_SERVICE_PREFIX = re.compile(r"^([\w.-]{2,40})\s+\|\s")
+_SERVICE_PREFIX = re.compile(r"^([\w.-]{2,40})\s+\|(?:\s|$)")
 #: "user@host:~/dir$ cmd", "(env) [root@h dir]# cmd", "$ cmd", "PS C:\\x> cmd", "➜ cmd", "~ » cmd"
 _PROMPT = re.compile(
     r"^\s*(?:\([\w.-]+\)\s*)?"
@@ -83,6 +84,8 @@ class Doc:
 
 
 def _clean(line: str) -> str:
+    if not line.isascii():  # full-width colons and digits from CJK input methods, odd spaces
+        line = unicodedata.normalize("NFKC", line)
     if "\x1b" in line:
         line = _ANSI.sub("", line)
     line = _CONTROL.sub("", line.replace("\u00a0", " "))
@@ -107,7 +110,7 @@ def normalise(text: str) -> Doc:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = text.split("\n")
     service = _service_prefix(raw[:400])
-    service_re = re.compile(rf"^{re.escape(service)}\s+\|\s?") if service else None
+    service_re = re.compile(rf"^{re.escape(service)}\s+\|(?:\s|$)") if service else None
     lines: list[Line] = []
     commands: list[tuple[int, str]] = []
     for no, original in enumerate(raw, start=1):

@@ -36,7 +36,7 @@ from envcheck.models import (
     SystemInfo,
 )
 
-__all__ = ["KEYS", "cudnn_candidates", "read"]
+__all__ = ["KEYS", "cudnn_candidates", "parse", "read"]
 
 #: Every "Key: value" line collect_env has printed since 2017, in template order, and vLLM's own.
 KEYS = (
@@ -49,7 +49,15 @@ KEYS = (
     "Is XNNPACK available", "Caching allocator config", "CPU", "Versions of relevant libraries",
     "ROCM Version", "Neuron SDK Version", "vLLM Version", "vLLM Build Flags", "GPU Topology",
 )  # fmt: skip
-_KEY_LINE = re.compile(r"^\s*(" + "|".join(re.escape(k) for k in KEYS) + r")\s*:[ \t]*(.*?)\s*$")
+#: spellings seen in the wild, to the key collect_env prints
+_ALIASES = {"version of relevant libraries": "Versions of relevant libraries"}
+_CANONICAL = {k.lower(): k for k in KEYS} | _ALIASES
+#: a key, then its colon; a version-looking value may follow a key that lost its colon ("PyTorch version 1.5.0")
+_KEY_LINE = re.compile(
+    r"^\s*(" + "|".join(re.escape(k) for k in sorted(_CANONICAL, key=len, reverse=True)) + r")"
+    r"(?:\s*:|(?=\s+\d))[ \t]*(.*?)\s*$",
+    re.IGNORECASE,
+)
 _BANNER = re.compile(r"^\s*={10,}\s*$")
 #: keys whose value may continue on the following lines
 _MULTILINE = {"GPU models and configuration", "cuDNN version", "Intel GPU driver version",
@@ -92,6 +100,19 @@ def read(doc: Doc) -> list[Partial]:
     return out
 
 
+def parse(text: str, origin: str) -> Snapshot:
+    """The Snapshot a pasted text states (collect_env and whatever else it holds); UsageError when
+    nothing in it is recognised. ``envcheck.ingest.load`` is the general entry point."""
+    from envcheck.errors import UsageError
+    from envcheck.ingest import read_paste
+    from envcheck.ingest._text import normalise
+
+    snapshot = read_paste(normalise(text))
+    if snapshot is None:
+        raise UsageError(f"{origin}: no collect_env report or other dump recognised")
+    return snapshot
+
+
 def _snapshot(p: _Parsed) -> Snapshot:
     system = _system(p.fields)
     is_mac = system is not None and system.os == "Darwin"
@@ -116,11 +137,13 @@ def _split(doc: Doc) -> list[_Parsed]:
     state: str | None = None  # None, a multi-line key, "cpu", "libs" or "topology"
     for ln in doc.lines:
         line = ln.text.rstrip()
-        m = _KEY_LINE.match(line)
+        m = _match(line)
         if m is None and line.strip() == "Versions of relevant libraries":  # vLLM: a banner title
-            m = _KEY_LINE.match("Versions of relevant libraries:")
-        if state in ("libs", "cpu", "topology") and _BANNER.match(line):
-            state = None
+            m = _match("Versions of relevant libraries:")
+        if _BANNER.match(line):
+            p.vllm = p.vllm or bool(p.fields)  # vLLM prints its sections under ===== banners
+            if state in ("libs", "cpu", "topology"):
+                state = None
             continue
         if state == "libs" and not (m and m.group(1) == "PyTorch version"):
             if m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"):
@@ -161,6 +184,23 @@ def _split(doc: Doc) -> list[_Parsed]:
         while r.cpu and not r.cpu[-1].strip():
             r.cpu.pop()
     return reports
+
+
+class _Key:
+    """A matched "Key: value" line with the key in collect_env's own spelling."""
+
+    def __init__(self, key: str, value: str) -> None:
+        self.key, self.value = key, value
+
+    def group(self, n: int) -> str:
+        return self.key if n == 1 else self.value
+
+
+def _match(line: str) -> _Key | None:
+    m = _KEY_LINE.match(line)
+    if m is None:
+        return None
+    return _Key(_CANONICAL[m.group(1).lower()], m.group(2))
 
 
 def _has_value(p: _Parsed, key: str) -> bool:
@@ -225,7 +265,10 @@ def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
         # torch imported and torch.version.cuda is None: a build without CUDA
         build = "cpu"
 
-    cudnn_build = pkg_torch.cudnn_build if pkg_torch and pkg_torch.version == version else None
+    cudnn_build = None
+    conda = next((x for x in packages if x.manager == "conda" and x.name == "pytorch" and x.version == version), None)
+    if conda and conda.build and (cm := re.search(r"cudnn(\d+(?:\.\d+)*)", conda.build)):
+        cudnn_build = cm.group(1)
     gpu_models = [f.get("GPU models and configuration", ""), *p.more.get("GPU models and configuration", [])]
     devices = [
         line.strip() for line in gpu_models if _known(line) and not re.match(r"^\s*(GPU \d+:|MIG )", line)
@@ -278,7 +321,7 @@ def _nvidia(p: _Parsed, is_mac: bool) -> NvidiaInfo | None:
 
 def _topology(lines: list[str]) -> list[list[str]] | None:
     """vLLM's ``nvidia-smi topo -m`` matrix: the GPU rows' links to the GPU columns."""
-    rows = [ln.split() for ln in lines if re.match(r"^\s*GPU\d+\s", ln)]
+    rows = [t for ln in lines if re.match(r"^\s*GPU\d+\s", ln) and not re.match(r"(GPU|NIC)\d", (t := ln.split())[1])]
     if not rows:
         return None
     n = len(rows)

@@ -96,7 +96,8 @@ def _torch(version: str, flag: bool | None) -> Framework:
 
 
 def _partial(first: int, kv: dict[str, str]) -> Partial | None:
-    tool = next((kind for key, kind in _TOOLS.items() if key in kv), None)
+    # the tool's own version line comes first (diffusers-cli env also prints "Transformers version")
+    tool = next((_TOOLS[key] for key in kv if key in _TOOLS), None)
     if tool is None:
         return None
     system = platform_system(kv.get("platform", "")) if kv.get("platform") else None

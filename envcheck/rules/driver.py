@@ -74,9 +74,10 @@ _FAILURE_LINES = ("torch-gpu-too-old", "torch-arch-incompatible", "no-kernel-ima
     E,
 )
 def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
+    gpus = F.gpus_or_none_present(s)
     olds = too_old_gpus(s)
     if not olds:
-        if s.nvidia and s.nvidia.gpus and not F.gpus_with_cc(s):
+        if gpus and not F.gpus_with_cc(s):
             raise MissingFacts("compute capability of the GPUs unknown")
         return
     cuda_fws = [

@@ -25,7 +25,11 @@ from envcheck.rules._base import MissingFacts, rule
 
 E, W = Severity.ERROR, Severity.WARNING
 
-__all__ = ["complete", "hits"]
+__all__ = ["PASTE_ONLY", "complete", "hits"]
+
+#: rules that judge only pasted error lines: on a probed machine they have nothing to read
+PASTE_ONLY = ("no-kernel-image", "no-cuda-device", "cuda-compat-unsupported", "cuda-libs-too-old",
+              "jax-plugin-mismatch", "container-toolkit-missing", "container-no-host-driver")  # fmt: skip
 
 
 def hits(s: Snapshot, *kinds: str) -> list[PastedLine]:
@@ -367,9 +371,11 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
                 "a torch CUDA build newer than the driver's CUDA (the paste does not give its version)"
             )
         alt = _fixes.gpu_build(s, torch).commands if torch and torch.version else []
+        older = (f"a torch build for CUDA {found // 1000}.x or older (minor-version compatibility)" if found >= 11000
+                 else f"a torch build for CUDA {shown} or older")  # fmt: skip
         fix = (f"torch itself says the driver only supports CUDA {shown}. Upgrade the driver: >= {cuda12} runs every "
                f"CUDA 12.x build, >= {cuda13} every CUDA 13.x build" + ("; or install the torch build for a CUDA "
-               "this driver runs (commands)." if alt else "; or install a torch build for CUDA <= " + shown + "."))  # fmt: skip
+               "this driver runs (commands)." if alt else f"; or install {older}."))  # fmt: skip
         return Finding(
             id="driver-too-old", severity=E,
             summary=f"the NVIDIA driver (CUDA {shown}) is older than the CUDA torch was built with",
@@ -504,6 +510,7 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
     v = lines[0].values
     loaded = cudnn_tuple(v.get("loaded") or v.get("found"))
     built = cudnn_tuple(v.get("min") or v.get("built"))
+    verb = "needs cuDNN >=" if "min" in v else "was built with cuDNN"
     owner = "jax" if lines[0].kind.startswith("jax") or v.get("source") == "xla" else "tensorflow"
     if owner == "tensorflow" and s.framework("jax") and not s.framework("tensorflow"):
         owner = "jax"
@@ -516,7 +523,7 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
     commands.append("ldconfig -p | grep libcudnn  # an older system cuDNN found first is the usual culprit")
     return Finding(
         id="cudnn-mismatch", severity=E,
-        summary=f"{owner} was built with cuDNN {vstr(built) if built else '?'} but loaded cuDNN {vstr(loaded) if loaded else '?'}",
+        summary=f"{owner} {verb} {vstr(built) if built else '?'} but loaded cuDNN {vstr(loaded) if loaded else '?'}",
         facts={"error_lines": _quoted(lines), "cudnn_built": vstr(built) if built else None,
                "cudnn_loaded": vstr(loaded) if loaded else None},
         fix=f"Give {owner} a cuDNN {built[0] if built else ''}.x >= {want}: upgrade the cuDNN wheel or conda package, "
