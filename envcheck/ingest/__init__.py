@@ -49,8 +49,9 @@ RECOGNISERS = (
     collect_env.read, nvidia_smi.read, hf_env.read, tf_env.read, jax_env.read, packages.read, nvcc.read,
     lscpu.read, os_release.read, docker.read, shell.read, messages.read,
 )  # fmt: skip
-#: a paste longer than this is read up to here (GitHub caps an issue body at 65,536 characters)
-MAX_CHARS = 4_000_000
+#: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536
+#: characters; a log attached as a file can be far longer)
+MAX_CHARS = 2_000_000
 
 
 def read_paste(doc: Doc) -> Snapshot | None:
@@ -81,19 +82,25 @@ def load(data: str | bytes, origin: str) -> Report:
     """The Report in ``data`` (``origin`` names it in error messages: a path or "stdin")."""
     text = decode(data)
     cut = len(text) > MAX_CHARS
-    text = text[:MAX_CHARS]
+    if cut:  # a huge log: its start (the environment) and its end (the error) matter
+        text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2 :]
     if not text.strip():
         raise UsageError(f"{origin}: empty input", hint=_HINT)
     doc = normalise(text)
     body = doc.text.strip().strip("`").strip()
     if not body:
         raise UsageError(f"{origin}: empty input", hint=_HINT)
+    if body.startswith(("{", "[")):  # maybe JSON, maybe on lines longer than the recognisers read
+        body = normalise(text, max_line=None).text.strip().strip("`").strip()
     if _looks_like_json(body):
         return load_json(body, origin)
     snapshot = read_paste(doc)
     if snapshot is None:
-        if (start := re.search(r"^\s*\{", body, re.MULTILINE)) and "schema_version" in body:
-            return load_json(body[start.start() :].lstrip(), origin)  # JSON after a prompt or a note
+        if re.search(r"^\s*\{", body, re.MULTILINE) and "schema_version" in body:
+            # JSON after a prompt or a note, maybe on one line longer than the recognisers read
+            full = normalise(text, max_line=None).text
+            if start := re.search(r"^\s*\{", full, re.MULTILINE):
+                return load_json(full[start.start() :].strip().rstrip("`").strip(), origin)
         first = next((ln for ln in body.split("\n") if ln.strip()), "")[:60]
         raise UsageError(
             f"{origin}: neither an envcheck JSON report nor a dump or error line envcheck can read "

@@ -110,9 +110,12 @@ def python_env(value: str | None) -> PythonEnv | None:
     return PythonEnv(version=v) if v else None
 
 
+_BULLET = re.compile(r"^\s*(?:[-*+•]\s+|\d{1,3}\.\s+)?")
+
+
 def strip_bullet(line: str) -> str:
     """ "  - `Accelerate` version: 0.21.0" -> "`Accelerate` version: 0.21.0"."""
-    return re.sub(r"^\s*(?:[-*+•]\s+|\d+\.\s+)?", "", line)
+    return _BULLET.sub("", line, count=1)
 
 
 def is_arch(value: str) -> bool:

@@ -105,10 +105,17 @@ def _service_prefix(lines: list[str]) -> str | None:
     return name if n >= 3 else None
 
 
-def normalise(text: str) -> Doc:
+#: Longer lines are cut for the recognisers: no dump has lines this long, and every pattern then
+#: runs on bounded input (a JSON report on one line is read from the uncut text)
+MAX_LINE = 4000
+
+
+def normalise(text: str, max_line: int | None = MAX_LINE) -> Doc:
     """The paste in ``text`` with its wrappers removed (see the module docstring)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = text.split("\n")
+    if max_line is not None:
+        raw = [r[:max_line] for r in raw]
     service = _service_prefix(raw[:400])
     service_re = re.compile(rf"^{re.escape(service)}\s+\|(?:\s|$)") if service else None
     lines: list[Line] = []
@@ -136,7 +143,7 @@ def normalise(text: str) -> Doc:
 
 def unwrap(text: str) -> str:
     """The paste as one text, wrappers removed: what the JSON reader parses."""
-    body = normalise(text).text.strip()
+    body = normalise(text, max_line=None).text.strip()
     # an inline-code paste: `Collecting environment information... ... pypi`
     if body.startswith("`") and not body.startswith("``"):
         body = body[1:]

@@ -55,13 +55,13 @@ FAMILIES = (
     Family("torch-no-driver", _p(r"Found no NVIDIA driver on your system"),
            "PyTorch found no NVIDIA driver (none installed, or no NVIDIA GPU)"),
     Family("torch-arch-incompatible",
-           _p(r"(?P<name>[^\n:`]*?\S)`? with CUDA capability sm_(?P<sm>\d+) is not compatible with the current PyTorch installation"),
+           _p(r"with CUDA capability sm_(?P<sm>\d{1,4}) is not compatible with the current PyTorch installation"),
            "PyTorch has no code for this GPU's compute capability"),
     Family("torch-gpu-too-old",
-           _p(r"Found GPU\s*(?P<idx>\d+) (?P<name>[^\n]+?) which is of (?:cuda|compute) capability (?:\(CC\) )?(?P<cc>\d+\.\d+)"),
+           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which is of (?:cuda|compute) capability (?:\(CC\) )?(?P<cc>\d+\.\d+)"),
            "PyTorch: this GPU's compute capability is below what the build supports"),
     Family("torch-gpu-needs-newer-cuda",
-           _p(r"Found GPU\s*(?P<idx>\d+) (?P<name>[^\n]+?) which requires CUDA_VERSION >= (?P<need>\d+) to work properly, but your PyTorch was compiled with CUDA_VERSION (?P<have>\d+)"),
+           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which requires CUDA_VERSION >= (?P<need>\d+) to work properly, but your PyTorch was compiled with CUDA_VERSION (?P<have>\d+)"),
            "PyTorch was built with a CUDA too old for this GPU"),
     Family("torch-not-compiled-cuda", _p(r"Torch not compiled with CUDA enabled"),
            "the installed torch is a CPU-only build"),
@@ -150,7 +150,10 @@ def _values(kind: str, m: re.Match[str], text: str) -> dict[str, str]:
     if kind == "torch-arch-incompatible":
         sm = v.pop("sm")
         v["cc"] = f"{sm[:-1]}.{sm[-1]}"
-        v["name"] = _clean_name(v["name"])
+        # the GPU is named just before the match, on its line or (terminal-wrapped) the one above
+        before = text[max(0, m.start() - 200) : m.start()].rstrip().rstrip("`")
+        if name := _clean_name(re.split(r"[\n:`]", before)[-1]):
+            v["name"] = name
         tail = text[m.end() : m.end() + 600]
         if archs := re.search(r"supports CUDA capabilities ((?:(?:sm|compute)_\d+\w?\s*)+)", tail):
             v["supports"] = " ".join(archs.group(1).split())

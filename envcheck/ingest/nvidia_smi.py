@@ -25,7 +25,7 @@ _ROW = re.compile(
     r"^\s*\|\s+(?P<idx>\d+)\s+(?P<name>\S.*?)\s+(?P<pm>On|Off|N/A|WDDM|TCC)\s*\|"
     r"\s*(?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d)\s+(?:On|Off|N/A)?\s*\|"
 )
-_ROW2 = re.compile(r"(?P<used>\d+)\s*MiB\s*/\s*(?P<total>\d+)\s*MiB")
+_ROW2 = re.compile(r"(?<!\d)(?P<used>\d{1,9})\s*MiB\s*/\s*(?P<total>\d{1,9})\s*MiB")
 _TEMP = re.compile(r"\|\s*(?:\d+%|N/A)\s+(?P<temp>\d+)C\s")
 _MIG = re.compile(r"^\s*\|[\s|]*\|\s*(?P<mig>Enabled|Disabled|N/A)\s*\|\s*$")
 _LIST = re.compile(

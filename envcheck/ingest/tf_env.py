@@ -42,7 +42,7 @@ _TEMPLATE_KEY = re.compile(
     r"^(?:#{2,4}\s*)?\**\s*(?P<key>tensorflow version|tf version)(?!\s*\(gpu)\b[^:]*?:?\**\s*:?\s*(?P<value>.*)$",
     re.I,
 )
-_TF_VERSION_VALUE = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:[.-]?(?:dev|rc)\d*)?)")
+_TF_VERSION_VALUE = re.compile(r"(?<![\d.])(\d{1,4}\.\d+(?:\.\d+)?(?:[.-]?(?:dev|rc)\d*)?)")
 #: TF 1.x "name: GRID K520" / "major: 3 minor: 0"; TF 2.0-2.4 "name: ... computeCapability: 6.1"
 _FOUND_DEVICE = re.compile(r"Found device (?P<idx>\d+) with properties")
 _NAME_CC = re.compile(r"name: (?P<name>.+?)\s+computeCapability: (?P<cc>\d+\.\d+)")
