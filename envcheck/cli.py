@@ -197,8 +197,8 @@ def diagnose(
     source: Annotated[
         str,
         typer.Argument(
-            help="An envcheck JSON report, or pasted text (collect_env, nvidia-smi, pip list, error lines, a whole "
-            "issue body); - for stdin."
+            help="An envcheck JSON report, or pasted text (collect_env, nvidia-smi, pip list, error lines, a "
+            "whole issue body); - for stdin."
         ),
     ],
     as_json: JsonOpt = False,

@@ -19,13 +19,26 @@ __all__ = ["missing_facts", "to_reply"]
 _MARK = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 #: facts a finding lists that a maintainer reads as "what this rests on"
 _SHOWN = (
-    "gpu", "compute_capability", "driver_version", "driver_cuda", "framework", "version", "framework_cuda",
-    "cudnn_built", "cudnn_loaded", "arch_list", "missing", "docker_runtimes", "CUDA_VISIBLE_DEVICES",
-    "last_cuda", "last_driver_branch", "newest_torch",
-)  # fmt: skip
+    "gpu",
+    "compute_capability",
+    "driver_version",
+    "driver_cuda",
+    "framework",
+    "version",
+    "framework_cuda",
+    "cudnn_built",
+    "cudnn_loaded",
+    "arch_list",
+    "missing",
+    "docker_runtimes",
+    "CUDA_VISIBLE_DEVICES",
+    "last_cuda",
+    "last_driver_branch",
+    "newest_torch",
+)
 _HOW = {
-    "framework": "`python -m torch.utils.collect_env` (or `transformers env`, `python -c \"import tensorflow as "
-    "tf; print(tf.sysconfig.get_build_info())\"`)",
+    "framework": "`python -m torch.utils.collect_env` (or `transformers env`, "
+    '`python -c "import tensorflow as tf; print(tf.sysconfig.get_build_info())"`)',
     "driver": "`nvidia-smi`",
     "gpu": "`nvidia-smi -L`",
     "cut": "paste the whole output",
@@ -95,7 +108,9 @@ def _read(s: Snapshot) -> list[str]:
     if s.nvidia:
         if s.nvidia.driver_version or s.nvidia.cuda_driver_version:
             ceiling = cuda_text(s.nvidia.cuda_driver_version)
-            rows.append(("Driver", f"{s.nvidia.driver_version or '?'}" + (f" (CUDA {ceiling})" if ceiling else "")))
+            rows.append(
+                ("Driver", f"{s.nvidia.driver_version or '?'}" + (f" (CUDA {ceiling})" if ceiling else ""))
+            )
         for g in s.nvidia.gpus or []:
             cc = f" (compute capability {g.compute_capability})" if g.compute_capability else ""
             rows.append((f"GPU {g.index}", f"{g.name or '?'}{cc}"))
@@ -116,7 +131,8 @@ def to_reply(report: Report) -> str:
     problems = [f for f in findings if f.severity is not Severity.INFO]
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
-        head = f"**envcheck found {len(errors)} environment problem{'s' if len(errors) != 1 else ''} in this report.**"
+        plural = "s" if len(errors) != 1 else ""
+        head = f"**envcheck found {len(errors)} environment problem{plural} in this report.**"
     elif problems:
         head = "**envcheck found no environment error in this report, but a few things to check.**"
     else:
@@ -133,6 +149,9 @@ def to_reply(report: Report) -> str:
     info = [f for f in findings if f.severity is Severity.INFO]
     if info:
         out += [f"<sub>Also noted: {', '.join(cell(f.summary) for f in info)}</sub>", ""]
-    out += [f"<sub>Checked by envcheck {cell(report.tool_version)} (`envcheck diagnose`) against its rules of "
-            "drivers, CUDA builds and GPU generations.</sub>", ""]  # fmt: skip
+    out += [
+        f"<sub>Checked by envcheck {cell(report.tool_version)} (`envcheck diagnose`) against its rules of "
+        "drivers, CUDA builds and GPU generations.</sub>",
+        "",
+    ]
     return "\n".join(out)

@@ -27,7 +27,9 @@ def load_json(text: str, origin: str) -> Report:
     except json.JSONDecodeError as exc:
         body = text.rstrip()
         truncated = (
-            exc.pos >= len(body) or exc.msg.startswith("Unterminated string") or body.count("{") > body.count("}")
+            exc.pos >= len(body)
+            or exc.msg.startswith("Unterminated string")
+            or body.count("{") > body.count("}")
         )
         cut = " (the file looks truncated)" if truncated else ""
         raise UsageError(

@@ -40,19 +40,45 @@ __all__ = ["KEYS", "cudnn_candidates", "parse", "read"]
 
 #: Every "Key: value" line collect_env has printed since 2017, in template order, and vLLM's own.
 KEYS = (
-    "PyTorch version", "Is debug build", "CUDA used to build PyTorch", "ROCM used to build PyTorch",
-    "OS", "GCC version", "Clang version", "CMake version", "Libc version", "Python version",
-    "Python platform", "Is CUDA available", "CUDA runtime version", "CUDA_MODULE_LOADING set to",
-    "GPU models and configuration", "Nvidia driver version", "cuDNN version", "Is XPU available",
-    "XPU used to build PyTorch", "Intel GPU driver version", "Intel GPU models onboard",
-    "Intel GPU models detected", "HIP runtime version", "MIOpen runtime version",
-    "Is XNNPACK available", "Caching allocator config", "CPU", "Versions of relevant libraries",
-    "ROCM Version", "Neuron SDK Version", "vLLM Version", "vLLM Build Flags", "GPU Topology",
-)  # fmt: skip
+    "PyTorch version",
+    "Is debug build",
+    "CUDA used to build PyTorch",
+    "ROCM used to build PyTorch",
+    "OS",
+    "GCC version",
+    "Clang version",
+    "CMake version",
+    "Libc version",
+    "Python version",
+    "Python platform",
+    "Is CUDA available",
+    "CUDA runtime version",
+    "CUDA_MODULE_LOADING set to",
+    "GPU models and configuration",
+    "Nvidia driver version",
+    "cuDNN version",
+    "Is XPU available",
+    "XPU used to build PyTorch",
+    "Intel GPU driver version",
+    "Intel GPU models onboard",
+    "Intel GPU models detected",
+    "HIP runtime version",
+    "MIOpen runtime version",
+    "Is XNNPACK available",
+    "Caching allocator config",
+    "CPU",
+    "Versions of relevant libraries",
+    "ROCM Version",
+    "Neuron SDK Version",
+    "vLLM Version",
+    "vLLM Build Flags",
+    "GPU Topology",
+)
 #: spellings seen in the wild, to the key collect_env prints
 _ALIASES = {"version of relevant libraries": "Versions of relevant libraries"}
 _CANONICAL = {k.lower(): k for k in KEYS} | _ALIASES
-#: a key, then its colon; a version-looking value may follow a key that lost its colon ("PyTorch version 1.5.0")
+#: a key, then its colon; a version-looking value may follow a key that lost its colon
+#: ("PyTorch version 1.5.0")
 _KEY_LINE = re.compile(
     r"^\s*(" + "|".join(re.escape(k) for k in sorted(_CANONICAL, key=len, reverse=True)) + r")"
     r"(?:\s*:|(?=\s+\d))[ \t]*(.*?)\s*$",
@@ -60,14 +86,30 @@ _KEY_LINE = re.compile(
 )
 _BANNER = re.compile(r"^\s*={10,}\s*$")
 #: keys whose value may continue on the following lines
-_MULTILINE = {"GPU models and configuration", "cuDNN version", "Intel GPU driver version",
-              "Intel GPU models onboard", "Intel GPU models detected"}  # fmt: skip
+_MULTILINE = {
+    "GPU models and configuration",
+    "cuDNN version",
+    "Intel GPU driver version",
+    "Intel GPU models onboard",
+    "Intel GPU models detected",
+}
 #: keys that only collect_env prints (a "Python version: 3.10" or "cuDNN version: 8" alone, as in other
 #: templates, is not a collect_env report)
-_DISTINCTIVE = {"PyTorch version", "CUDA used to build PyTorch", "Is CUDA available", "GPU models and configuration",
-                "Nvidia driver version", "Is debug build", "ROCM used to build PyTorch",
-                "Versions of relevant libraries", "vLLM Version", "CUDA_MODULE_LOADING set to",
-                "Is XNNPACK available", "GPU Topology", "vLLM Build Flags"}  # fmt: skip
+_DISTINCTIVE = {
+    "PyTorch version",
+    "CUDA used to build PyTorch",
+    "Is CUDA available",
+    "GPU models and configuration",
+    "Nvidia driver version",
+    "Is debug build",
+    "ROCM used to build PyTorch",
+    "Versions of relevant libraries",
+    "vLLM Version",
+    "CUDA_MODULE_LOADING set to",
+    "Is XNNPACK available",
+    "GPU Topology",
+    "vLLM Build Flags",
+}
 
 _VERSION = re.compile(r"^\d+(\.\d+)+$")
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "ppc64le", "s390x", "i686", "i386", "armv7l"}
@@ -145,10 +187,13 @@ def _split(doc: Doc) -> list[_Parsed]:
             if state in ("libs", "cpu", "topology"):
                 state = None
             continue
-        if state == "libs" and not (m and m.group(1) == "PyTorch version"):
-            if m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"):
-                p.libraries.append(line)
-                continue
+        if (
+            state == "libs"
+            and not (m and m.group(1) == "PyTorch version")
+            and (m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"))
+        ):
+            p.libraries.append(line)
+            continue
         if state == "cpu" and not (m and m.group(1) in ("Versions of relevant libraries", "PyTorch version")):
             p.cpu.append(line)
             continue
@@ -242,8 +287,14 @@ def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
     plugins = pkg_torch.plugins if pkg_torch else {}
     if version is None:
         if pkg_torch is not None:  # installed, but collect_env could not import it
-            return pkg_torch.model_copy(update={"build": None, "cuda_build": None, "cudnn_build": None,
-                                                "error": "collect_env could not import torch"})  # fmt: skip
+            return pkg_torch.model_copy(
+                update={
+                    "build": None,
+                    "cuda_build": None,
+                    "cudnn_build": None,
+                    "error": "collect_env could not import torch",
+                }
+            )
         if f.get("PyTorch version", "").strip() == "N/A" and pk.pip_collected(p.libraries):
             return Framework(name="torch", installed=False)
         return None
@@ -266,7 +317,9 @@ def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
         build = "cpu"
 
     cudnn_build = None
-    conda = next((x for x in packages if x.manager == "conda" and x.name == "pytorch" and x.version == version), None)
+    conda = next(
+        (x for x in packages if x.manager == "conda" and x.name == "pytorch" and x.version == version), None
+    )
     if conda and conda.build and (cm := re.search(r"cudnn(\d+(?:\.\d+)*)", conda.build)):
         cudnn_build = cm.group(1)
     gpu_models = [f.get("GPU models and configuration", ""), *p.more.get("GPU models and configuration", [])]
@@ -306,9 +359,14 @@ def _nvidia(p: _Parsed, is_mac: bool) -> NvidiaInfo | None:
         if mig and gpus:
             gpu = gpus[-1]
             gpu.mig_mode_current = True
-            gpu.mig_devices = [*(gpu.mig_devices or []), MigDevice(
-                index=int(mig.group(2)), uuid=mig.group(3),
-                slices=int(mig.group(1)) if mig.group(1) else None)]  # fmt: skip
+            gpu.mig_devices = [
+                *(gpu.mig_devices or []),
+                MigDevice(
+                    index=int(mig.group(2)),
+                    uuid=mig.group(3),
+                    slices=int(mig.group(1)) if mig.group(1) else None,
+                ),
+            ]
     driver = _known(p.fields.get("Nvidia driver version"))
     # on macOS the value is the CUDA kext's version, not an NVIDIA driver version
     if driver is not None and (is_mac or not _VERSION.match(driver)):
@@ -321,7 +379,11 @@ def _nvidia(p: _Parsed, is_mac: bool) -> NvidiaInfo | None:
 
 def _topology(lines: list[str]) -> list[list[str]] | None:
     """vLLM's ``nvidia-smi topo -m`` matrix: the GPU rows' links to the GPU columns."""
-    rows = [t for ln in lines if re.match(r"^\s*GPU\d+\s", ln) and not re.match(r"(GPU|NIC)\d", (t := ln.split())[1])]
+    rows = [
+        t
+        for ln in lines
+        if re.match(r"^\s*GPU\d+\s", ln) and not re.match(r"(GPU|NIC)\d", (t := ln.split())[1])
+    ]
     if not rows:
         return None
     n = len(rows)
@@ -426,5 +488,6 @@ def _system(f: dict[str, str]) -> SystemInfo | None:
         container = ContainerInfo(wsl="microsoft" in kernel.lower())
     if not any((os_name, distro, arch, kernel, glibc, python)):
         return None
-    return SystemInfo(os=os_name, distro=distro, kernel=kernel, arch=arch, glibc=glibc,
-                      python=python, container=container)  # fmt: skip
+    return SystemInfo(
+        os=os_name, distro=distro, kernel=kernel, arch=arch, glibc=glibc, python=python, container=container
+    )

@@ -49,7 +49,7 @@ def read(doc: Doc) -> list[Partial]:
     first = 0
     gap = 0
     for ln in doc.lines:
-        m = _LINE.match(strip_bullet(ln.text).strip())
+        m = _LINE.match(strip_bullet(ln.text).strip()) if ":" in ln.text else None
         key = _key(m.group("key")) if m else None
         if key is None or key not in _KEYS:
             gap += 1

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from envcheck.ingest._partial import Partial, python_env
-from envcheck.ingest.packages import available
 from envcheck.ingest._text import Doc
+from envcheck.ingest.packages import available
 from envcheck.models import Framework, FrameworksInfo, Snapshot, SystemInfo
 
 __all__ = ["read"]

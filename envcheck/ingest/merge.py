@@ -29,7 +29,7 @@ _DUMPS_FIRST = ("collect_env", "vllm-collect-env")
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == [] or value == {}
+    return value is None or value in ([], {})
 
 
 def _gpu_name(name: str | None) -> str:

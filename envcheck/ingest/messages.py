@@ -15,7 +15,9 @@ a terminal or split over lines still matches.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
+
 from envcheck.ingest._partial import Partial, is_nvidia_name
 from envcheck.ingest._text import Doc
 from envcheck.knowledge._version import cudnn_tuple, vstr
@@ -32,36 +34,108 @@ from envcheck.models import (
 __all__ = ["FAMILIES", "read"]
 
 
+_SPACE = r"\s+"
+#: the literal words an alternative starts with ("Found no NVIDIA driver", "cudaErrorNoDevice")
+_LEAD = re.compile(r"(?:\\b)?([A-Za-z0-9_ -]+)")
+
+
+#: ASCII-only lower-casing keeps every offset: matches found in the lowered text are read in the original
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+#: what lower-casing a pattern must leave alone: escapes (``\\S``, ``\\D``) and group syntax
+_SYNTAX = re.compile(r"\\.|\(\?P<[^>]*>|\(\?P=[^)]*\)|.", re.DOTALL)
+
+
+def lower_ascii(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A match found in the lowered text, read back from the original one."""
+
+    m: re.Match[str]
+    text: str
+
+    def start(self) -> int:
+        return self.m.start()
+
+    def end(self) -> int:
+        return self.m.end()
+
+    def group(self, name: int | str = 0) -> str:
+        a, b = self.m.span(name)
+        return self.text[a:b] if a >= 0 else ""
+
+    def groupdict(self) -> dict[str, str | None]:
+        return {k: self.group(k) if self.m.span(k)[0] >= 0 else None for k in self.m.groupdict()}
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Alternatives whose spaces match any whitespace (wrapped lines), matched case-blind. Each is
+    lower-cased and compiled on its own and runs on the lowered text (an alternation, or IGNORECASE,
+    scans several times slower), and is skipped when the text lacks the longest word it holds."""
+
+    alternatives: tuple[tuple[re.Pattern[str], str | None], ...]
+
+    def finditer(self, text: str, lowered: str) -> list[Hit]:
+        found = [
+            Hit(m, text)
+            for regex, needle in self.alternatives
+            if needle is None or needle in lowered
+            for m in regex.finditer(lowered)
+        ]
+        return sorted(found, key=Hit.start) if len(self.alternatives) > 1 else found
+
+
+def _lower_pattern(pattern: str) -> str:
+    return "".join(t if len(t) > 1 else t.lower() for t in _SYNTAX.findall(pattern))
+
+
+def _p(*alternatives: str) -> Pattern:
+    return Pattern(
+        tuple((re.compile(_lower_pattern(a.replace(" ", _SPACE))), _needle(a)) for a in alternatives)
+    )
+
+
+def _needle(alternative: str) -> str | None:
+    """The longest word every match of ``alternative`` holds literally, lower-cased (None: none known)."""
+    m = _LEAD.match(alternative)
+    if m is None:
+        return None
+    words = m.group(1).split(" ")
+    if alternative[m.end() : m.end() + 1] in ("?", "*", "{"):  # "drivers?": the last letter may be absent
+        words[-1] = words[-1][:-1]
+    best = max(words, key=len)
+    return best.lower() if len(best) >= 4 else None
+
+
 @dataclass(frozen=True)
 class Family:
     kind: str
-    pattern: re.Pattern[str]
+    pattern: Pattern
     #: what the family means, for ``envcheck rules`` and the README
     meaning: str
 
 
-_SPACE = r"\s+"
-
-
-def _p(*alternatives: str) -> re.Pattern[str]:
-    """One pattern from alternatives whose spaces match any whitespace (wrapped lines)."""
-    spaced = (a.replace(" ", _SPACE) for a in alternatives)
-    return re.compile("|".join(f"(?:{a})" for a in spaced), re.IGNORECASE)
-
-
 FAMILIES = (
-    Family("torch-driver-too-old", _p(r"NVIDIA driver on your system is too old \(found version (?P<found>\d+)\)"),
+    Family("torch-driver-too-old", _p(r"NVIDIA driver on your system is too old \(found version "
+                                      r"(?P<found>\d+)\)"),
            "PyTorch: the driver's CUDA version is older than the one the wheel was built with"),
     Family("torch-no-driver", _p(r"Found no NVIDIA driver on your system"),
            "PyTorch found no NVIDIA driver (none installed, or no NVIDIA GPU)"),
     Family("torch-arch-incompatible",
-           _p(r"with CUDA capability sm_(?P<sm>\d{1,4}) is not compatible with the current PyTorch installation"),
+           _p(r"with CUDA capability sm_(?P<sm>\d{1,4}) is not compatible with the current PyTorch "
+              r"installation"),
            "PyTorch has no code for this GPU's compute capability"),
     Family("torch-gpu-too-old",
-           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which is of (?:cuda|compute) capability (?:\(CC\) )?(?P<cc>\d+\.\d+)"),
+           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which is of (?:cuda|compute) capability "
+              r"(?:\(CC\) )?(?P<cc>\d+\.\d+)"),
            "PyTorch: this GPU's compute capability is below what the build supports"),
     Family("torch-gpu-needs-newer-cuda",
-           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which requires CUDA_VERSION >= (?P<need>\d+) to work properly, but your PyTorch was compiled with CUDA_VERSION (?P<have>\d+)"),
+           _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which requires CUDA_VERSION >= "
+              r"(?P<need>\d+) to work properly, but your PyTorch was compiled with CUDA_VERSION "
+              r"(?P<have>\d+)"),
            "PyTorch was built with a CUDA too old for this GPU"),
     Family("torch-not-compiled-cuda", _p(r"Torch not compiled with CUDA enabled"),
            "the installed torch is a CPU-only build"),
@@ -80,16 +154,17 @@ FAMILIES = (
            _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY"),
            "CUDA error 802: an NVSwitch system whose fabric manager is not running"),
     Family("cuda-compat-unsupported",
-           _p(r"forward compatibility was attempted on non supported HW", r"cudaErrorCompatNotSupportedOnDevice",
-              r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"),
+           _p(r"forward compatibility was attempted on non supported HW",
+              r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"),
            "CUDA error 804: forward-compatibility libraries on a GPU or driver that does not take them"),
     Family("cuda-unknown-error",
            _p(r"CUDA unknown error\s*-\s*this may be due to an incorrectly set up environment",
-              r"cudaErrorUnknown", r"CUDA_ERROR_UNKNOWN", r"\bcuda 999\b", r"Cuda failure 999",
+              r"cudaErrorUnknown", r"CUDA_ERROR_UNKNOWN", r"cuda(?<!\wcuda) 999\b", r"Cuda failure 999",
               r"cuInit\(?\)?[^\n]{0,40}\b999\b"),
            "CUDA error 999: CUDA could not start (suspend/resume, nvidia_uvm, a foreign libcuda)"),
     Family("nvml-mismatch",
-           _p(r"Driver/library version mismatch(?:[\s\S]{0,40}?NVML library version: (?P<lib>\d+(?:\.\d+)*))?",
+           _p(r"Driver/library version mismatch"
+              r"(?:[\s\S]{0,40}?NVML library version: (?P<lib>\d+(?:\.\d+)*))?",
               r"LIB_RM_VERSION_MISMATCH"),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
@@ -102,7 +177,7 @@ FAMILIES = (
            "Docker's NVIDIA hook found no driver library (libnvidia-ml) on the host"),
     Family("smi-no-nvml",
            _p(r"couldn't find libnvidia-ml\.so library", r"NVML Shared Library Not Found",
-              r"(?<!failed:.)libnvidia-ml\.so(?:\.1)?: cannot open shared object file"),
+              r"libnvidia-ml(?<!failed:.libnvidia-ml)\.so(?:\.1)?: cannot open shared object file"),
            "NVML 12: the driver library libnvidia-ml is missing"),
     Family("docker-no-gpu-runtime",
            _p(r'could not select device driver (?:"(?P<driver>[^"\n]*)" )?with capabilities: \[\[gpu\]\]',
@@ -114,38 +189,44 @@ FAMILIES = (
     Family("tf-skip-gpu", _p(r"Cannot dlopen some GPU libraries"),
            "TensorFlow skips the GPU because CUDA libraries are missing"),
     Family("cudnn-runtime-mismatch",
-           _p(r"Loaded runtime CuDNN library: (?P<loaded>\d+(?:\.\d+)*)(?: \(compatibility version \d+\))? but source was compiled with:? (?P<built>\d+(?:\.\d+)*)"),
+           _p(r"Loaded runtime CuDNN library: (?P<loaded>\d+(?:\.\d+)*)(?: \(compatibility version \d+\))? "
+              r"but source was compiled with:? (?P<built>\d+(?:\.\d+)*)"),
            "TensorFlow/XLA: the cuDNN loaded is older than (or another major than) the build's"),
     Family("jax-found-older",
-           _p(r"Found (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI|cuSOLVER|NCCL) version (?P<found>\d+), but JAX was built against version (?P<built>\d+)"),
+           _p(r"Found (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI|cuSOLVER|NCCL) version (?P<found>\d+), "
+              r"but JAX was built against version (?P<built>\d+)"),
            "JAX: a CUDA library is older than the one it was built against"),
     Family("jax-outdated",
            _p(r"Outdated (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI|cuSOLVER|NCCL) installation found\.?"
-              r"[\s\S]{0,60}?Version JAX was built against: (?P<built>\d+)[\s\S]{0,60}?Minimum supported: (?P<min>\d+)"
-              r"[\s\S]{0,60}?Installed version: (?P<found>\d+)"),
+              r"[\s\S]{0,60}?Version JAX was built against: (?P<built>\d+)[\s\S]{0,60}?Minimum supported: "
+              r"(?P<min>\d+)[\s\S]{0,60}?Installed version: (?P<found>\d+)"),
            "JAX: a CUDA library is below the minimum its CUDA plugin accepts"),
-    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\. Is it installed\?"),
+    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\. Is it "
+                                 r"installed\?"),
            "JAX could not load a CUDA library"),
     Family("jax-plugin-mismatch",
-           _p(r"Mismatched PJRT plugin PJRT API version \((?P<plugin>[\d.]+)\) and framework PJRT API version (?P<framework>[\d.]+)",
+           _p(r"Mismatched PJRT plugin PJRT API version \((?P<plugin>[\d.]+)\) and framework PJRT API "
+              r"version (?P<framework>[\d.]+)",
               r"jaxlib version (?P<jaxlib>\S+) is newer than and incompatible with jax version (?P<jax>\S+)"),
            "JAX: the CUDA plugin, jaxlib and jax versions do not match"),
     Family("jax-backend-failed",
            _p(r"Unable to initialize backend '(?P<backend>cuda|gpu|rocm|tpu)'",
-              r"Backend '(?P<backend2>cuda|gpu)' failed to initialize", r"(?P<backend3>CUDA) backend failed to initialize"),
+              r"Backend '(?P<backend2>cuda|gpu)' failed to initialize",
+              r"(?P<backend3>CUDA) backend failed to initialize"),
            "JAX fell back to CPU"),
-    Family("jax-cpu-jaxlib", _p(r"An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is not installed"),
+    Family("jax-cpu-jaxlib", _p(r"An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is "
+                                r"not installed"),
            "JAX: the jaxlib installed is a CPU build"),
 )  # fmt: skip
 
 
 def _clean_name(raw: str) -> str:
     """A GPU name quoted inside a warning: strip "UserWarning:", bullets, backticks, quotes."""
-    name = raw.split("UserWarning:")[-1]
+    name = raw.rsplit("UserWarning:", maxsplit=1)[-1]
     return name.strip().strip("-*>`'\" \t")
 
 
-def _values(kind: str, m: re.Match[str], text: str) -> dict[str, str]:
+def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
     v = {k: val for k, val in m.groupdict().items() if val is not None}
     if kind == "torch-arch-incompatible":
         sm = v.pop("sm")
@@ -187,7 +268,7 @@ def _values(kind: str, m: re.Match[str], text: str) -> dict[str, str]:
     return v
 
 
-def _shown(doc: Doc, idx: int, m: re.Match[str]) -> str:
+def _shown(doc: Doc, idx: int, m: Hit) -> str:
     """The pasted line that holds the match (all of it when it is short), else the match itself."""
     matched = " ".join(m.group(0).split())
     line = " ".join(doc.lines[idx].text.split()) if doc.lines else matched
@@ -201,8 +282,9 @@ def read(doc: Doc) -> list[Partial]:
     text = doc.text
     lines: list[PastedLine] = []
     seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    lowered = lower_ascii(text)
     for fam in FAMILIES:
-        for m in fam.pattern.finditer(text):
+        for m in fam.pattern.finditer(text, lowered):
             values = _values(fam.kind, m, text)
             key = (fam.kind, tuple(sorted(values.items())))
             if key in seen:

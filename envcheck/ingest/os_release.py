@@ -24,7 +24,8 @@ _RELEASE_FILE = re.compile(
     r"(?: Server)? release \S+(?: \([^)]*\))?)\s*$"
 )
 _UNAME = re.compile(
-    r"^\s*Linux \S+ (?P<kernel>\d+\.\d+\S*) #\S+.*?(?P<arch>x86_64|aarch64|ppc64le|s390x)(?: \S+)* GNU/Linux\s*$"
+    r"^\s*Linux \S+ (?P<kernel>\d+\.\d+\S*) #\S+.*?(?P<arch>x86_64|aarch64|ppc64le|s390x)(?: \S+)* "
+    r"GNU/Linux\s*$"
 )
 _NVRM = re.compile(
     r"NVRM version: NVIDIA UNIX (?:Open )?(?:\S+ )?Kernel Module(?: for \S+)?\s+(?P<v>\d+(?:\.\d+)+)"

@@ -131,7 +131,8 @@ def _jax(packages: list[Package]) -> Framework | None:
         cudnn = f"{m.group(2)}.{m.group(3)}" if m.group(2) else None
     elif pm := next((re.match(r"jax-cuda(\d+)-", n) for n in plugins if n.startswith("jax-cuda")), None):
         build, cuda = "cuda", pm.group(1)
-    version = (jax or jaxlib).version if (jax or jaxlib) else None
+    found = jax if jax is not None else jaxlib
+    version = found.version if found is not None else None
     return Framework(name="jax", installed=True, distribution="jax", version=version, build=build,
                      cuda_build=cuda, cudnn_build=cudnn, plugins=plugins)  # fmt: skip
 
@@ -166,8 +167,8 @@ def _rows(doc: Doc, start: int, pattern: re.Pattern[str], manager: str) -> tuple
                 i += 1
                 continue
             break
-        groups = m.groups() + (None, None)
-        out.append(Package(manager, _norm(groups[0]), groups[1], groups[2], groups[3]))
+        extra = [*m.groups()[2:], None, None]  # the build and the channel, for the formats that have them
+        out.append(Package(manager, _norm(m.group(1)), m.group(2), extra[0], extra[1]))
         i += 1
     return out, i
 

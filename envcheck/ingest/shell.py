@@ -40,15 +40,21 @@ def read(doc: Doc) -> list[Partial]:
     hint = None
     for ln in doc.lines:
         text = ln.text
-        for m in (*_ASSIGN.finditer(text), *_ENVIRON.finditer(text)):
-            env.setdefault(m.group("name"), m.group("value"))
-            first = first or ln.no
-        if "LD_LIBRARY_PATH" not in env and (d0 := _DLERROR_PATH.search(text)):
+        if "=" in text:
+            for m in (*_ASSIGN.finditer(text), *_ENVIRON.finditer(text)):
+                env.setdefault(m.group("name"), m.group("value"))
+                first = first or ln.no
+        if "LD_LIBRARY_PATH" not in env and "dlerror" in text and (d0 := _DLERROR_PATH.search(text)):
             env["LD_LIBRARY_PATH"] = d0.group("value")
             first = first or ln.no
-        if hint is None and (d := _DOCKER_RUN.search(text)):
+        if hint is not None:
+            continue
+        lowered = text.lower()
+        if ("docker" in text or "podman" in text) and (d := _DOCKER_RUN.search(text)):
             hint = d.group(0).strip()[:200]
-        elif hint is None and (_CONTAINER_PROMPT.match(text) or _IN_CONTAINER_WORDS.search(text)):
+        elif _CONTAINER_PROMPT.match(text) or (
+            ("container" in lowered or "docker" in lowered) and (_IN_CONTAINER_WORDS.search(text))
+        ):
             hint = text.strip()[:200]
     if not env and hint is None:
         return []

@@ -39,7 +39,8 @@ _BUILD_KEY = re.compile(
     r"\s*[:,]\s*(?P<value>\[[^\]]*\]?|'[^']*'|\"[^\"]*\"|True|False)"
 )
 _TEMPLATE_KEY = re.compile(
-    r"^(?:#{2,4}\s*)?\**\s*(?P<key>tensorflow version|tf version)(?!\s*\(gpu)\b[^:]*?:?\**\s*:?\s*(?P<value>.*)$",
+    r"^(?:#{2,4}\s*)?\**\s*(?P<key>tensorflow version|tf "
+    r"version)(?!\s*\(gpu)\b[^:]*?:?\**\s*:?\s*(?P<value>.*)$",
     re.I,
 )
 _TF_VERSION_VALUE = re.compile(r"(?<![\d.])(\d{1,4}\.\d+(?:\.\d+)?(?:[.-]?(?:dev|rc)\d*)?)")
@@ -49,7 +50,8 @@ _NAME_CC = re.compile(r"name: (?P<name>.+?)\s+computeCapability: (?P<cc>\d+\.\d+
 _NAME_ONLY = re.compile(r"^\s*name: (?P<name>.+?)\s*$")
 _MAJOR_MINOR = re.compile(r"major: (?P<major>\d+) minor: (?P<minor>\d+)")
 _CREATED = re.compile(
-    r"Created (?:TensorFlow )?device .*?GPU:(?P<idx>\d+).*?name: (?P<name>[^,]+),.*?compute capability: (?P<cc>\d+\.\d+)"
+    r"Created (?:TensorFlow )?device .*?GPU:(?P<idx>\d+).*?name: (?P<name>[^,]+),.*?compute capability: "
+    r"(?P<cc>\d+\.\d+)"
 )
 _XLA_DEVICE = re.compile(
     r"StreamExecutor device \((?P<idx>\d+)\): (?P<name>[^,]+), Compute Capability (?P<cc>\d+\.\d+)"
@@ -81,7 +83,7 @@ def _env_collect(doc: Doc) -> Partial | None:
     env: dict[str, str] = {}
     libs: list[CudaLibrary] = []
     system: SystemInfo | None = None
-    for i, ln in enumerate(doc.lines):
+    for ln in doc.lines:
         text = ln.text.strip()
         if m := _TF_VERSION.match(text):
             version = version or m.group("v")
@@ -90,8 +92,15 @@ def _env_collect(doc: Doc) -> Partial | None:
         elif m3 := re.match(r"^os platform: (?P<p>\S+)", text):
             system = platform_system(m3.group("p"))
         elif m4 := _CUDA_LIB_FILE.match(text):
-            libs.append(CudaLibrary(name="cudart", soname=m4.group("base"), path=m4.group("path"),
-                                    version=m4.group("v"), origin="toolkit"))  # fmt: skip
+            libs.append(
+                CudaLibrary(
+                    name="cudart",
+                    soname=m4.group("base"),
+                    path=m4.group("path"),
+                    version=m4.group("v"),
+                    origin="toolkit",
+                )
+            )
     if env:
         system = (system or SystemInfo()).model_copy(update={"env": env})
     snap = Snapshot(
@@ -160,9 +169,7 @@ def _log(doc: Doc) -> Partial | None:
     for i, ln in enumerate(doc.lines):
         text = ln.text
         hit = None
-        if m := _CREATED.search(text):
-            hit = (int(m.group("idx")), m.group("name").strip(), m.group("cc"))
-        elif m := _XLA_DEVICE.search(text):
+        if (m := _CREATED.search(text)) or (m := _XLA_DEVICE.search(text)):
             hit = (int(m.group("idx")), m.group("name").strip(), m.group("cc"))
         elif m := _FOUND_DEVICE.search(text):
             window = " ".join(x.text for x in doc.lines[i : i + 4])
@@ -186,9 +193,9 @@ def _log(doc: Doc) -> Partial | None:
         return None
     cuda_build = None
     for lib in opened:
-        if cm := re.match(r"libcudart\.so\.(\d+)\.(\d+)", lib):
-            if int(cm.group(1)) < 11:  # before 11 the soname is the exact release TF was built for
-                cuda_build = f"{cm.group(1)}.{cm.group(2)}"
+        # before CUDA 11 the soname is the exact release TF was built for
+        if (cm := re.match(r"libcudart\.so\.(\d+)\.(\d+)", lib)) and int(cm.group(1)) < 11:
+            cuda_build = f"{cm.group(1)}.{cm.group(2)}"
     is_tf = "tensorflow/" in doc.text or "local_xla" in doc.text
     snap = Snapshot(
         nvidia=NvidiaInfo(gpus=sorted(gpus.values(), key=lambda g: g.index)) if gpus else None,

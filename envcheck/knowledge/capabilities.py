@@ -108,7 +108,7 @@ def support_ends() -> tuple[SupportEnd, ...]:
             r["torch_note"],
             r["source"],
             r["as_of"],
-        )  # fmt: skip
+        )
         for r in rows("gpu_support_ends.csv")
     )
 

@@ -15,7 +15,7 @@ import envcheck.rules.host
 import envcheck.rules.libraries
 import envcheck.rules.pasted
 import envcheck.rules.tpu
-import envcheck.rules.wheels  # noqa: F401  (imported for registration)
+import envcheck.rules.wheels
 from envcheck.models import Finding, SkippedRule, Snapshot
 from envcheck.rules import _base
 

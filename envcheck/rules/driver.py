@@ -63,8 +63,14 @@ def _outgrown(s: Snapshot, mm: tuple[int, int]) -> bool:
 
 
 #: pasted error lines that show a framework tried and failed to use the GPU
-_FAILURE_LINES = ("torch-gpu-too-old", "torch-arch-incompatible", "no-kernel-image", "torch-driver-too-old",
-                  "cuda-insufficient-driver", "torch-gpu-needs-newer-cuda")  # fmt: skip
+_FAILURE_LINES = (
+    "torch-gpu-too-old",
+    "torch-arch-incompatible",
+    "no-kernel-image",
+    "torch-driver-too-old",
+    "cuda-insufficient-driver",
+    "torch-gpu-needs-newer-cuda",
+)
 
 
 @rule(
@@ -103,7 +109,8 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
         yield Finding(
             id="gpu-too-old",
             severity=E if fails else W,
-            summary=f"{g.name or 'the GPU'} (compute capability {cc_text}, {end.architecture}) is too old for every "
+            summary=f"{g.name or 'the GPU'} (compute capability {cc_text}, {end.architecture}) is too old "
+            "for every "
             "current CUDA build of torch, TensorFlow and JAX",
             facts={
                 "gpu": g.name,
@@ -118,9 +125,12 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
                 "source": end.source,
             },
             fix=(
-                f"No driver or wheel upgrade can fix this: CUDA {end.last_cuda[0]}.{end.last_cuda[1]} was the last toolkit "
-                f"and driver branch R{end.last_driver_branch} the last driver for this GPU, and {torch_text}. Run on the "
-                "CPU (the CPU builds work), or use a GPU that current builds support (compute capability >= 5.0; "
+                f"No driver or wheel upgrade can fix this: CUDA {end.last_cuda[0]}.{end.last_cuda[1]} was "
+                "the last toolkit "
+                f"and driver branch R{end.last_driver_branch} the last driver for this GPU, and "
+                f"{torch_text}. Run on the "
+                "CPU (the CPU builds work), or use a GPU that current builds support (compute capability >= "
+                "5.0; "
                 ">= 7.5 for CUDA 13 builds)."
             ),
             commands=["pip install torch --index-url https://download.pytorch.org/whl/cpu"],

@@ -28,8 +28,15 @@ E, W = Severity.ERROR, Severity.WARNING
 __all__ = ["PASTE_ONLY", "complete", "hits"]
 
 #: rules that judge only pasted error lines: on a probed machine they have nothing to read
-PASTE_ONLY = ("no-kernel-image", "no-cuda-device", "cuda-compat-unsupported", "cuda-libs-too-old",
-              "jax-plugin-mismatch", "container-toolkit-missing", "container-no-host-driver")  # fmt: skip
+PASTE_ONLY = (
+    "no-kernel-image",
+    "no-cuda-device",
+    "cuda-compat-unsupported",
+    "cuda-libs-too-old",
+    "jax-plugin-mismatch",
+    "container-toolkit-missing",
+    "container-no-host-driver",
+)
 
 
 def hits(s: Snapshot, *kinds: str) -> list[PastedLine]:
@@ -94,20 +101,26 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
     facts: dict[str, object] = {"error_lines": _quoted(lines)}
     if covered and torch is not None and codes is not None:
         g, cc = gpus[0]
-        facts |= {"framework": "torch", "version": torch.version, "arch_list": codes[0],
-                  "compute_capability": f"{cc[0]}.{cc[1]}"}  # fmt: skip
+        facts |= {
+            "framework": "torch",
+            "version": torch.version,
+            "arch_list": codes[0],
+            "compute_capability": f"{cc[0]}.{cc[1]}",
+        }
         yield Finding(
             id="no-kernel-image",
             severity=E,
             summary=f"torch {torch.version or ''} has code for {g.name or 'this GPU'} (sm_{cc[0]}{cc[1]}); "
             "the kernel that failed belongs to another library or a CUDA extension built without it",
             facts=facts,
-            fix=f"Install a build of the failing library made for compute capability {cc[0]}.{cc[1]}, or rebuild "
+            fix=f"Install a build of the failing library made for compute capability {cc[0]}.{cc[1]}, or "
+            "rebuild "
             f'the extension for it (TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" before building). Libraries with '
             "their own kernels (vLLM, flash-attn, xformers, bitsandbytes, detectron2 ops) state the compute "
             "capabilities they support.",
             commands=[
-                f'TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" pip install --no-build-isolation --force-reinstall <the extension>'
+                f'TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" pip install --no-build-isolation --force-reinstall '
+                "<the extension>"
             ],
         )
         return
@@ -118,13 +131,15 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
         summary="a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
         facts=facts,
         fix="Compare the GPU's compute capability with the code the framework and each CUDA extension carry; "
-        "install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) or rebuild "
+        "install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) or "
+        "rebuild "
         "the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU older than the "
         "build's minimum needs an older release or the CPU build.",
         commands=[
-            'python -c "import torch; print(torch.cuda.get_device_name(), torch.cuda.get_device_capability(), '
+            'python -c "import torch; print(torch.cuda.get_device_name(), '
+            "torch.cuda.get_device_capability(), "
             'torch.cuda.get_arch_list())"'
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -147,24 +162,37 @@ def no_cuda_device(s: Snapshot) -> Iterator[Finding]:
     facts: dict[str, object] = {"error_lines": _quoted(lines), "CUDA_VISIBLE_DEVICES": cvd}
     gpus = s.nvidia.gpus if s.nvidia else None
     if hook:
-        fix = ("Docker's NVIDIA hook itself found no GPU on the host: check `nvidia-smi` on the host, that the "
-               "driver's kernel module is loaded, and that Docker does not remap users (userns-remap hides the devices).")  # fmt: skip
+        fix = (
+            "Docker's NVIDIA hook itself found no GPU on the host: check `nvidia-smi` on the host, that the "
+            "driver's kernel module is loaded, and that Docker does not remap users (userns-remap hides the "
+            "devices)."
+        )
         commands = ["nvidia-smi", "docker info | grep -i -e runtime -e userns"]
     elif cvd is not None:
         count = f" (the paste lists {len(gpus)} GPU(s))" if gpus else ""
-        fix = (f"CUDA_VISIBLE_DEVICES={cvd} is set{count}: it must name GPUs that exist, counted from 0 as "
-               "nvidia-smi numbers them; unset it or list existing indices.")  # fmt: skip
+        fix = (
+            f"CUDA_VISIBLE_DEVICES={cvd} is set{count}: it must name GPUs that exist, counted from 0 as "
+            "nvidia-smi numbers them; unset it or list existing indices."
+        )
         commands = ["nvidia-smi -L", "unset CUDA_VISIBLE_DEVICES"]
     else:
         facts["assumed"] = ["the GPU is present and its driver loaded (the paste shows neither)"]
-        fix = ("Check the usual causes in order: CUDA_VISIBLE_DEVICES (or a device index in the program's "
-               "config) naming a GPU that does not exist; a container started without --gpus; no driver loaded "
-               "(`nvidia-smi` fails).")  # fmt: skip
+        fix = (
+            "Check the usual causes in order: CUDA_VISIBLE_DEVICES (or a device index in the program's "
+            "config) naming a GPU that does not exist; a container started without --gpus; no driver loaded "
+            "(`nvidia-smi` fails)."
+        )
         commands = ["nvidia-smi -L", "echo $CUDA_VISIBLE_DEVICES"]
     if _in_container(s) and not hook:
         fix += " In a container, start it with --gpus all (NVIDIA Container Toolkit)."
-    yield Finding(id="no-cuda-device", severity=E, summary="CUDA sees no usable GPU (no CUDA-capable device is detected)",
-                  facts=facts, fix=fix, commands=commands)  # fmt: skip
+    yield Finding(
+        id="no-cuda-device",
+        severity=E,
+        summary="CUDA sees no usable GPU (no CUDA-capable device is detected)",
+        facts=facts,
+        fix=fix,
+        commands=commands,
+    )
 
 
 @rule(
@@ -198,8 +226,10 @@ def cuda_compat_unsupported(s: Snapshot) -> Iterator[Finding]:
         severity=E,
         summary=summary,
         facts=facts,
-        fix="Forward compatibility (the cuda-compat package, /usr/local/cuda/compat) only works on data-center GPUs "
-        "with a supported driver branch. Take the compat directory off LD_LIBRARY_PATH (or use an image without "
+        fix="Forward compatibility (the cuda-compat package, /usr/local/cuda/compat) only works on "
+        "data-center GPUs "
+        "with a supported driver branch. Take the compat directory off LD_LIBRARY_PATH (or use an image "
+        "without "
         "it) and install a driver new enough for the CUDA in use. Right after a driver update, reboot: a "
         "module that was not reloaded gives the same error.",
         commands=["ldconfig -p | grep -i compat", "sudo reboot"],
@@ -248,7 +278,8 @@ def cuda_libs_too_old(s: Snapshot) -> Iterator[Finding]:
             "built": built,
             "minimum": minimum,
         },
-        fix="Install the CUDA libraries JAX's plugin pins (the jax[cudaNN] extra brings matching nvidia-* wheels) "
+        fix="Install the CUDA libraries JAX's plugin pins (the jax[cudaNN] extra brings matching nvidia-* "
+        "wheels) "
         "and keep an older system CUDA off LD_LIBRARY_PATH, which the loader searches first.",
         commands=[f'pip install -U "jax[cuda{major}]"', "unset LD_LIBRARY_PATH"],
         subject="jax",
@@ -269,7 +300,8 @@ def jax_plugin_mismatch(s: Snapshot) -> Iterator[Finding]:
         severity=E,
         summary="jax, jaxlib and the CUDA plugin are different releases",
         facts={"error_lines": _quoted(lines), **lines[0].values},
-        fix="Install jax, jaxlib and the CUDA plugin as one release through the extra (do not mix jax[cpu] with a "
+        fix="Install jax, jaxlib and the CUDA plugin as one release through the extra (do not mix jax[cpu] "
+        "with a "
         "CUDA jaxlib); ENABLE_PJRT_COMPATIBILITY=1 only papers over a PJRT API gap.",
         commands=[
             "pip uninstall -y jax jaxlib jax-cuda12-plugin jax-cuda12-pjrt",
@@ -293,9 +325,11 @@ def container_toolkit_missing(s: Snapshot) -> Iterator[Finding]:
     windows = bool(s.system and s.system.os == "Windows") or any(
         "WDDM" in (g.compute_mode or "") for g in (s.nvidia.gpus or [] if s.nvidia else [])
     )
-    fix = ("Install nvidia-container-toolkit on the host, register it with Docker and restart the daemon. A "
-           "Docker installed as a snap does not see the toolkit (use Docker's own packages); Docker Desktop "
-           "needs the WSL2 backend for GPUs.")  # fmt: skip
+    fix = (
+        "Install nvidia-container-toolkit on the host, register it with Docker and restart the daemon. A "
+        "Docker installed as a snap does not see the toolkit (use Docker's own packages); Docker Desktop "
+        "needs the WSL2 backend for GPUs."
+    )
     yield Finding(
         id="container-toolkit-missing",
         severity=E,
@@ -331,8 +365,10 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
         severity=E,
         summary="nvidia-container-cli found no NVIDIA driver library on the host",
         facts={"error_lines": _quoted(lines)},
-        fix="Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the host, the "
-        "Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or Docker Desktop "
+        fix="Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
+        "host, the "
+        "Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or Docker "
+        "Desktop "
         "without the WSL2 backend.",
         commands=["nvidia-smi", "ldconfig -p | grep libnvidia-ml"],
     )
@@ -371,35 +407,60 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
                 "a torch CUDA build newer than the driver's CUDA (the paste does not give its version)"
             )
         alt = _fixes.gpu_build(s, torch).commands if torch and torch.version else []
-        older = (f"a torch build for CUDA {found // 1000}.x or older (minor-version compatibility)" if found >= 11000
-                 else f"a torch build for CUDA {shown} or older")  # fmt: skip
-        fix = (f"torch itself says the driver only supports CUDA {shown}. Upgrade the driver: >= {cuda12} runs every "
-               f"CUDA 12.x build, >= {cuda13} every CUDA 13.x build" + ("; or install the torch build for a CUDA "
-               "this driver runs (commands)." if alt else f"; or install {older}."))  # fmt: skip
+        older = (
+            f"a torch build for CUDA {found // 1000}.x or older (minor-version compatibility)"
+            if found >= 11000
+            else f"a torch build for CUDA {shown} or older"
+        )
+        fix = (
+            f"torch itself says the driver only supports CUDA {shown}. Upgrade the driver: >= {cuda12} runs "
+            "every "
+            f"CUDA 12.x build, >= {cuda13} every CUDA 13.x build"
+            + (
+                "; or install the torch build for a CUDA this driver runs (commands)."
+                if alt
+                else f"; or install {older}."
+            )
+        )
         return Finding(
-            id="driver-too-old", severity=E,
+            id="driver-too-old",
+            severity=E,
             summary=f"the NVIDIA driver (CUDA {shown}) is older than the CUDA torch was built with",
-            facts=facts, fix=fix, commands=alt or F.driver_install_commands(s, cuda12), subject="torch",
-        )  # fmt: skip
+            facts=facts,
+            fix=fix,
+            commands=alt or F.driver_install_commands(s, cuda12),
+            subject="torch",
+        )
     facts = {
         "error_lines": _quoted(insufficient),
         "driver_version": driver,
         "driver_cuda": cuda_text(ceiling),
     }
     if _in_container(s):
-        fix = ("CUDA error 35 in a container usually means it was started without the GPU (no --gpus): the "
-               "runtime then finds no driver. Start it with --gpus all; otherwise upgrade the host driver.")  # fmt: skip
+        fix = (
+            "CUDA error 35 in a container usually means it was started without the GPU (no --gpus): the "
+            "runtime then finds no driver. Start it with --gpus all; otherwise upgrade the host driver."
+        )
         commands = ["docker run --gpus all ...", "nvidia-smi"]
         facts |= _assumed("the error comes from inside the container the paste mentions")
     else:
         if driver is None and ceiling is None:
             facts |= _assumed("a driver is installed (error 35 also appears when there is none)")
-        fix = ("The driver is older than the CUDA runtime the program uses (error 35): nvidia-smi's 'CUDA Version' must "
-               "be at least the program's CUDA. Upgrade the driver, or install the program's build for the driver's CUDA.")  # fmt: skip
+        fix = (
+            "The driver is older than the CUDA runtime the program uses (error 35): nvidia-smi's 'CUDA "
+            "Version' must "
+            "be at least the program's CUDA. Upgrade the driver, or install the program's build for the "
+            "driver's CUDA."
+        )
         commands = F.driver_install_commands(s, cuda12)
-    return Finding(id="driver-too-old", severity=E,
-                   summary="CUDA error 35: the driver is older than the CUDA runtime the program was built with",
-                   facts=facts, fix=fix, commands=commands)  # fmt: skip
+    return Finding(
+        id="driver-too-old",
+        severity=E,
+        summary="CUDA error 35: the driver is older than the CUDA runtime the program was built with",
+        facts=facts,
+        fix=fix,
+        commands=commands,
+    )
 
 
 def _no_driver(s: Snapshot) -> Finding | None:
@@ -410,17 +471,22 @@ def _no_driver(s: Snapshot) -> Finding | None:
     facts: dict[str, object] = {"error_lines": _quoted(lines)}
     want = drivers.recommended_driver(13) or "580.65.06"
     if gpu:
-        return Finding(id="no-driver", severity=E,
-                       summary="an NVIDIA GPU is listed but no NVIDIA driver was found",
-                       facts=facts, fix="Install the NVIDIA driver, then reboot.",
-                       commands=F.driver_install_commands(s, want))  # fmt: skip
+        return Finding(
+            id="no-driver",
+            severity=E,
+            summary="an NVIDIA GPU is listed but no NVIDIA driver was found",
+            facts=facts,
+            fix="Install the NVIDIA driver, then reboot.",
+            commands=F.driver_install_commands(s, want),
+        )
     facts |= _assumed("whether this machine has an NVIDIA GPU (the paste lists none)")
     return Finding(
         id="no-driver",
         severity=W,
         summary="no NVIDIA driver was found: on a machine without an NVIDIA GPU, run on the CPU",
         facts=facts,
-        fix="Without an NVIDIA GPU (an Intel/AMD laptop, a CPU cloud runtime) this is expected: run on the CPU "
+        fix="Without an NVIDIA GPU (an Intel/AMD laptop, a CPU cloud runtime) this is expected: run on the "
+        "CPU "
         "(device='cpu', no .cuda()). With an NVIDIA GPU, install its driver and check `nvidia-smi`.",
         commands=["nvidia-smi"],
     )
@@ -437,9 +503,12 @@ def _container_no_gpu(s: Snapshot) -> Finding | None:
         severity=E,
         summary="inside the container the NVIDIA driver libraries are missing",
         facts={"error_lines": _quoted(lines), "container": s.paste.container_hint if s.paste else None},
-        fix="Start the container with --gpus all (NVIDIA Container Toolkit on the host). If it already was, the "
-        "image's loader cache misses the injected libraries: run ldconfig in the container, or on Debian hosts set "
-        'ldconfig = "@/sbin/ldconfig" in /etc/nvidia-container-runtime/config.toml; broken libnvidia-ml.so.1 / '
+        fix="Start the container with --gpus all (NVIDIA Container Toolkit on the host). If it already was, "
+        "the "
+        "image's loader cache misses the injected libraries: run ldconfig in the container, or on Debian "
+        "hosts set "
+        'ldconfig = "@/sbin/ldconfig" in /etc/nvidia-container-runtime/config.toml; broken libnvidia-ml.so.1 '
+        "/ "
         "libcuda.so.1 symlinks in the image do the same.",
         commands=[
             "docker run --rm --gpus all <image> nvidia-smi",
@@ -458,14 +527,21 @@ def _fabric_manager(s: Snapshot) -> Finding | None:
     if driver is None:
         facts |= _assumed("an NVSwitch system (HGX/DGX: A100, H100, H200, B200 SXM)")
     return Finding(
-        id="fabric-manager-missing", severity=E,
+        id="fabric-manager-missing",
+        severity=E,
         summary="CUDA error 802 (system not yet initialized): the NVSwitch fabric manager is not running",
         facts=facts,
-        fix=f"Install nvidia-fabricmanager of exactly the driver's version ({driver or 'check nvidia-smi'}), then enable "
+        fix=f"Install nvidia-fabricmanager of exactly the driver's version ({driver or 'check nvidia-smi'}), "
+        "then enable "
         "and start it; on a cloud instance the image may lack it.",
-        commands=[f"sudo apt-get install -y nvidia-fabricmanager-{branch}" if branch else "install nvidia-fabricmanager (same version as the driver)",
-                  "sudo systemctl enable --now nvidia-fabricmanager", "nvidia-smi -q | grep -A 2 -i fabric"],
-    )  # fmt: skip
+        commands=[
+            f"sudo apt-get install -y nvidia-fabricmanager-{branch}"
+            if branch
+            else "install nvidia-fabricmanager (same version as the driver)",
+            "sudo systemctl enable --now nvidia-fabricmanager",
+            "nvidia-smi -q | grep -A 2 -i fabric",
+        ],
+    )
 
 
 def _arch_unsupported(s: Snapshot) -> Finding | None:
@@ -486,13 +562,15 @@ def _arch_unsupported(s: Snapshot) -> Finding | None:
     if not torch.version:
         facts |= _assumed("the torch version (the paste does not give it)")
     return Finding(
-        id="arch-unsupported", severity=E,
+        id="arch-unsupported",
+        severity=E,
         summary=f"torch says it has no code for {v.get('name') or 'this GPU'}"
         + (f" (compute capability {v['cc']})" if v.get("cc") else ""),
         facts=facts,
         fix=(f"Install the build that covers this GPU: {fix.why}." if fix.build else f"{fix.why}."),
-        commands=fix.commands, subject="torch",
-    )  # fmt: skip
+        commands=fix.commands,
+        subject="torch",
+    )
 
 
 def _nvidia(line: PastedLine) -> bool:
@@ -522,14 +600,21 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
         commands.append(f'pip install "nvidia-cudnn-cu{cuda[0]}>={want},<{built[0] + 1}"')
     commands.append("ldconfig -p | grep libcudnn  # an older system cuDNN found first is the usual culprit")
     return Finding(
-        id="cudnn-mismatch", severity=E,
-        summary=f"{owner} {verb} {vstr(built) if built else '?'} but loaded cuDNN {vstr(loaded) if loaded else '?'}",
-        facts={"error_lines": _quoted(lines), "cudnn_built": vstr(built) if built else None,
-               "cudnn_loaded": vstr(loaded) if loaded else None},
-        fix=f"Give {owner} a cuDNN {built[0] if built else ''}.x >= {want}: upgrade the cuDNN wheel or conda package, "
+        id="cudnn-mismatch",
+        severity=E,
+        summary=f"{owner} {verb} {vstr(built) if built else '?'} but loaded cuDNN "
+        f"{vstr(loaded) if loaded else '?'}",
+        facts={
+            "error_lines": _quoted(lines),
+            "cudnn_built": vstr(built) if built else None,
+            "cudnn_loaded": vstr(loaded) if loaded else None,
+        },
+        fix=f"Give {owner} a cuDNN {built[0] if built else ''}.x >= {want}: upgrade the cuDNN wheel or conda "
+        "package, "
         "and take an older cuDNN (a system copy, a conda env's, LD_LIBRARY_PATH) out of the loader's way.",
-        commands=commands, subject=owner,
-    )  # fmt: skip
+        commands=commands,
+        subject=owner,
+    )
 
 
 def _cuda_libs_missing(s: Snapshot) -> Finding | None:
@@ -541,11 +626,15 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
     if jax_lines and not tf_lines:
         lib = jax_lines[0].values.get("lib", "cuDNN")
         return Finding(
-            id="cuda-libs-missing", severity=E, summary=f"JAX could not load {lib}, so it runs on the CPU",
+            id="cuda-libs-missing",
+            severity=E,
+            summary=f"JAX could not load {lib}, so it runs on the CPU",
             facts={"error_lines": _quoted(jax_lines)},
-            fix="Install JAX with its CUDA extra (it brings the matching nvidia-* wheels) and unset LD_LIBRARY_PATH.",
-            commands=['pip install -U "jax[cuda12]"', "unset LD_LIBRARY_PATH"], subject="jax",
-        )  # fmt: skip
+            fix="Install JAX with its CUDA extra (it brings the matching nvidia-* wheels) and unset "
+            "LD_LIBRARY_PATH.",
+            commands=['pip install -U "jax[cuda12]"', "unset LD_LIBRARY_PATH"],
+            subject="jax",
+        )
     libs = sorted({ln.values["lib"] for ln in tf_lines})
     tf = s.framework("tensorflow")
     version = tf.version if tf else None
@@ -557,15 +646,24 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
     modern = version is not None and (cuda_mm(version) or (0, 0)) >= (2, 14)
     if version is None:
         facts |= _assumed("the TensorFlow version (the paste does not give it)")
-    fix = (f"TensorFlow could not load {', '.join(libs) or 'its CUDA libraries'} and runs on the CPU. "
-           + ("From 2.14 on, install the and-cuda extra: it brings the CUDA and cuDNN wheels this release was built "
-              "with; keep system CUDA off LD_LIBRARY_PATH." if modern or version is None else
-              "Install exactly the CUDA and cuDNN versions in these library names (TensorFlow's tested build "
-              "configurations list them per release), or a TensorFlow release built for the CUDA you have."))  # fmt: skip
+    fix = f"TensorFlow could not load {', '.join(libs) or 'its CUDA libraries'} and runs on the CPU. " + (
+        "From 2.14 on, install the and-cuda extra: it brings the CUDA and cuDNN wheels this release was "
+        "built "
+        "with; keep system CUDA off LD_LIBRARY_PATH."
+        if modern or version is None
+        else "Install exactly the CUDA and cuDNN versions in these library names (TensorFlow's tested build "
+        "configurations list them per release), or a TensorFlow release built for the CUDA you have."
+    )
     commands = [f'pip install "tensorflow[and-cuda]=={version}"'] if modern else []
-    return Finding(id="cuda-libs-missing", severity=E,
-                   summary=f"TensorFlow cannot load {', '.join(libs) or 'CUDA libraries'}, so it runs without the GPU",
-                   facts=facts, fix=fix, commands=commands, subject="tensorflow")  # fmt: skip
+    return Finding(
+        id="cuda-libs-missing",
+        severity=E,
+        summary=f"TensorFlow cannot load {', '.join(libs) or 'CUDA libraries'}, so it runs without the GPU",
+        facts=facts,
+        fix=fix,
+        commands=commands,
+        subject="tensorflow",
+    )
 
 
 def _cuda_init_failed(s: Snapshot) -> Finding | None:
@@ -573,13 +671,14 @@ def _cuda_init_failed(s: Snapshot) -> Finding | None:
     if not lines:
         return None
     return Finding(
-        id="cuda-init-failed", severity=E,
+        id="cuda-init-failed",
+        severity=E,
         summary="CUDA cannot start (error 999, 'CUDA unknown error')",
         facts={"error_lines": _quoted(lines)},
         fix="Usually after suspend/resume: reload nvidia_uvm or reboot. Also check that no libcuda.so from "
         "LD_LIBRARY_PATH shadows the driver's own, and, in a container, that it still has its devices.",
         commands=["sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm", "ldconfig -p | grep libcuda.so"],
-    )  # fmt: skip
+    )
 
 
 #: (finding id, builder): verdicts error lines prove when the structured rule lacked facts
@@ -611,7 +710,7 @@ def complete(
             continue
         try:
             f = build(s)
-        except Exception:  # noqa: S112 - a builder bug must not cost the report; the others still run
+        except Exception:
             continue
         if f is not None:
             added.append(f)
@@ -620,8 +719,9 @@ def complete(
         if f.id in _COUNTS_GPUS and s.paste.gpus_complete is not True and f.severity is E:
             facts = dict(f.facts)
             facts["assumed"] = [*facts.get("assumed", []), "the paste lists every GPU of the machine"]
-            f = f.model_copy(update={"severity": W, "facts": facts})
-        out.append(f)
+            out.append(f.model_copy(update={"severity": W, "facts": facts}))
+        else:
+            out.append(f)
     done = {f.id for f in added}
     kept = [sk for sk in skipped if sk.id not in done]
     out.sort(key=lambda f: (f.severity.rank, f.id))

@@ -19,7 +19,9 @@ from envcheck.models import Framework, Snapshot
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ingest"
 #: the pastes that hold a collect_env report (the rest of the corpus holds other dumps)
 ALL = sorted(
-    p.name for p in FIXTURES.glob("*.txt") if re.search(r"^\s*PyTorch version\s*:", p.read_text(encoding="utf-8"), re.M)
+    p.name
+    for p in FIXTURES.glob("*.txt")
+    if re.search(r"^\s*PyTorch version\s*:", p.read_text(encoding="utf-8"), re.M)
 )
 NAME_A100 = "pytorch-57922_a100_mig_cu102.txt"
 

@@ -6,11 +6,11 @@ Run ``pytest tests/ingest/test_ingest_corpus.py -q`` to see the accuracy line.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from envcheck.ingest import load
 from envcheck.models import Report, Severity
@@ -28,11 +28,11 @@ REQUIRED_KINDS = {
 }  # fmt: skip
 #: every error line issue 11 names, as message families
 REQUIRED_LINES = {
-    "torch-driver-too-old", "torch-no-driver", "torch-arch-incompatible", "torch-gpu-too-old", "no-kernel-image",
-    "cuda-insufficient-driver", "cuda-no-device", "cuda-system-not-ready", "cuda-compat-unsupported",
-    "cuda-unknown-error", "nvml-mismatch", "smi-no-driver", "smi-no-nvml", "container-cli-no-nvml",
-    "docker-no-gpu-runtime", "tf-dlopen", "tf-skip-gpu", "cudnn-runtime-mismatch", "jax-found-older",
-    "jax-outdated", "jax-lib-missing", "jax-plugin-mismatch", "jax-backend-failed",
+    "torch-driver-too-old", "torch-no-driver", "torch-arch-incompatible", "torch-gpu-too-old",
+    "no-kernel-image", "cuda-insufficient-driver", "cuda-no-device", "cuda-system-not-ready",
+    "cuda-compat-unsupported", "cuda-unknown-error", "nvml-mismatch", "smi-no-driver", "smi-no-nvml",
+    "container-cli-no-nvml", "docker-no-gpu-runtime", "tf-dlopen", "tf-skip-gpu", "cudnn-runtime-mismatch",
+    "jax-found-older", "jax-outdated", "jax-lib-missing", "jax-plugin-mismatch", "jax-backend-failed",
 }  # fmt: skip
 
 
@@ -99,8 +99,11 @@ def test_corpus_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
     right = sum(o.right for o in outcomes)
     healthy_errors = [o for o, c in zip(outcomes, CASES, strict=True) if c["healthy"] and o.errors]
     with capsys.disabled():
-        print(f"\ndiagnose corpus: {right}/{len(outcomes)} right ({100 * right / len(outcomes):.1f}%), "
-              f"{sum(bool(c['healthy']) for c in CASES)} healthy, {len(healthy_errors)} healthy with an error")  # fmt: skip
+        healthy = sum(bool(c["healthy"]) for c in CASES)
+        print(
+            f"\ndiagnose corpus: {right}/{len(outcomes)} right ({100 * right / len(outcomes):.1f}%), "
+            f"{healthy} healthy, {len(healthy_errors)} healthy with an error"
+        )
         for o in outcomes:
             if not o.right:
                 print(f"  wrong: {o.file}: {o.why}")

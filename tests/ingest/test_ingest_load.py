@@ -79,7 +79,9 @@ def test_truncated_json_says_so(report: Report) -> None:
     assert "not valid JSON" in err.value.message and "truncated" in err.value.message
 
 
-def test_a_collect_env_cut_after_a_few_lines_is_read_and_marked_cut(read_fixture: Callable[[str], str]) -> None:
+def test_a_collect_env_cut_after_a_few_lines_is_read_and_marked_cut(
+    read_fixture: Callable[[str], str],
+) -> None:
     head = "\n".join(read_fixture(CE).split("\n")[:6])  # prompt, header and two lines
     snap = load(head, "cut.txt").snapshot
     torch = snap.framework("torch")

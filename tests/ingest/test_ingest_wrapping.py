@@ -48,13 +48,17 @@ WRAPS: dict[str, Callable[[str], str | bytes]] = {
     "indented": lambda t: textwrap.indent(t, "    "),
     "tab-indented": lambda t: textwrap.indent(t, "\t"),
     "details": lambda t: f"<details>\n<summary>Environment</summary>\n\n```text\n{t}\n```\n</details>\n",
-    "pre-entities": lambda t: "<pre>" + t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</pre>",
+    "pre-entities": lambda t: (
+        "<pre>" + t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</pre>"
+    ),
     "prompt": lambda t: "user@host:~/proj$ python -m torch.utils.collect_env\n" + t,
     "ansi": lambda t: "\n".join(f"\x1b[32m{ln}\x1b[0m" for ln in t.split("\n")),
     "docker-logs": lambda t: "\n".join(f"2024-03-14T06:35:42.275070377Z {ln}" for ln in t.split("\n")),
     "compose": lambda t: "\n".join(f"trainer-1  | {ln}" for ln in t.split("\n")),
     "issue-body": lambda t: (
-        "### 🐛 Describe the bug\n\nCUDA is not available.\n\n### Versions\n\n```\n" + t + "\n```\n\ncc @someone\n"
+        "### 🐛 Describe the bug\n\nCUDA is not available.\n\n### Versions\n\n```\n"
+        + t
+        + "\n```\n\ncc @someone\n"
     ),
     "nbsp-and-fullwidth": lambda t: t.replace(": ", ":\u00a0").replace("GPU 0:", "GPU 0："),
 }
@@ -131,12 +135,17 @@ def test_vllm_collect_env_is_read() -> None:
 
 
 def test_odd_spacing_still_yields_the_framework_and_the_old_driver_verdict() -> None:
-    # pytorch/pytorch#37320: "PyTorch version 1.5.0" without a colon, full-width colons, driver 410 + CUDA 10.2
+    # pytorch/pytorch#37320: "PyTorch version 1.5.0" without a colon, full-width colons,
+    # driver 410 + CUDA 10.2
     text = raw("pytorch-37320_no_colon_fullwidth_driver410_cu102.txt")
     torch = load(text, "p").snapshot.framework("torch")
     assert torch is not None and (torch.version, torch.cuda_build) == ("1.5.0", "10.2")
     assert "driver-too-old" in errors(text)
-    spaced = raw(CE).replace("PyTorch version: ", "PyTorch version :\t").replace("Is CUDA available: ", "Is CUDA available  :  ")
+    spaced = (
+        raw(CE)
+        .replace("PyTorch version: ", "PyTorch version :\t")
+        .replace("Is CUDA available: ", "Is CUDA available  :  ")
+    )
     assert "driver-too-old" in errors(spaced)
 
 

@@ -64,7 +64,11 @@ def test_gpu_too_old_names_the_last_cuda_driver_and_torch():
     # pytorch/pytorch#16712: GTX 670M (Fermi, CC 2.1) with torch 1.0
     f = one(diagnose("pytorch-16712_gtx670m_fermi_cc21_torch10.txt"), "gpu-too-old")
     assert f.severity is Severity.ERROR
-    assert (f.facts["compute_capability"], f.facts["last_cuda"], f.facts["last_driver_branch"]) == ("2.1", "8.0", "R390")
+    assert (f.facts["compute_capability"], f.facts["last_cuda"], f.facts["last_driver_branch"]) == (
+        "2.1",
+        "8.0",
+        "R390",
+    )
     assert f.facts["newest_torch"] is None and "CPU" in (f.fix or "")
     # alievk/avatarify-python#58: GTX 660 Ti (CC 3.0): the last PyTorch with its code was 0.3.0
     f = one(diagnose("avatarify-58_gtx660ti_cc30_min35_no_kernel_image.txt"), "gpu-too-old")
@@ -124,7 +128,7 @@ def test_cuda_libs_too_old_decodes_jax_numbers():
 def test_jax_plugin_mismatch():
     # jax-ml/jax#22416: Mismatched PJRT plugin PJRT API version (0.54) and framework PJRT API version 0.51
     f = one(diagnose("jax-22416_mismatched_pjrt_plugin_api.txt"), "jax-plugin-mismatch")
-    assert f.facts["plugin"] == "0.54" and 'jax[cuda12]' in f.commands[-1]
+    assert f.facts["plugin"] == "0.54" and "jax[cuda12]" in f.commands[-1]
 
 
 def test_container_toolkit_missing_from_the_docker_error_and_from_docker_info():
@@ -132,13 +136,18 @@ def test_container_toolkit_missing_from_the_docker_error_and_from_docker_info():
     f = one(diagnose("xagent-273_docker_could_not_select_device_driver.txt"), "container-toolkit-missing")
     assert "nvidia-ctk runtime configure --runtime=docker" in " ".join(f.commands)
     # NVIDIA/nvidia-container-toolkit#653: docker info lists only runc
-    f = one(diagnose("nvidia-container-toolkit-653_docker_info_no_nvidia_runtime.txt"), "container-toolkit-missing")
+    f = one(
+        diagnose("nvidia-container-toolkit-653_docker_info_no_nvidia_runtime.txt"),
+        "container-toolkit-missing",
+    )
     assert f.facts["docker_runtimes"] == ["io.containerd.runc.v2", "runc"]
 
 
 def test_container_no_host_driver():
     # docker/for-win#13835: nvidia-container-cli: ... load library failed: libnvidia-ml.so.1
-    f = one(diagnose("docker-for-win-13835_nvidia_container_cli_libnvidia_ml.txt"), "container-no-host-driver")
+    f = one(
+        diagnose("docker-for-win-13835_nvidia_container_cli_libnvidia_ml.txt"), "container-no-host-driver"
+    )
     assert "host" in f.summary
 
 
@@ -147,11 +156,17 @@ def test_container_no_host_driver():
     [
         ("yuan2-65_driver_too_old_11000_userwarning.txt", "driver-too-old"),  # torch: found version 11000
         ("open-remode-9_error35_driver_340_cuda70.txt", "driver-too-old"),  # CUDA error 35
-        ("nvidia-304-11_smi_failed_communicate_driver_debian12.txt", "no-driver"),  # NVIDIA-SMI has failed ...
+        (
+            "nvidia-304-11_smi_failed_communicate_driver_debian12.txt",
+            "no-driver",
+        ),  # NVIDIA-SMI has failed ...
         ("shine-cluster-30_nvml_mismatch_unattended_upgrade.txt", "driver-library-mismatch"),
         ("pytorch-35710_error802_bandwidthtest.txt", "fabric-manager-missing"),  # error 802
         ("tensorrt-insight-36_cuda_999_ld_library_path_libcuda.txt", "cuda-init-failed"),  # 999
-        ("behaviormetrics-385_tf_dlopen_cudnn8_skipping_gpu.txt", "cuda-libs-missing"),  # dlopen libcudnn.so.8
+        (
+            "behaviormetrics-385_tf_dlopen_cudnn8_skipping_gpu.txt",
+            "cuda-libs-missing",
+        ),  # dlopen libcudnn.so.8
         ("deeplab2-66_tf_cudnn_804_vs_810.txt", "cudnn-mismatch"),  # Loaded runtime CuDNN library
         ("gcbfplus-1_jax_found_cudnn_8600_built_8906.txt", "cudnn-mismatch"),  # JAX: Found cuDNN version
         ("nvidia-docker-1163_container_no_libnvidia_ml_ldconfig.txt", "container-no-gpu"),
@@ -167,9 +182,11 @@ def test_error_lines_give_the_structured_verdict_when_the_paste_lacks_the_facts(
 def test_a_harmless_tensorrt_warning_is_not_missing_cuda_libraries():
     # OCR-D/ocrd_all#220 logs libnvinfer (TensorRT) dlopen failures, which TensorFlow only warns about
     text = (
-        "2020-11-23 08:56:22.527341: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not "
+        "2020-11-23 08:56:22.527341: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could "
+        "not "
         "load dynamic library 'libnvinfer.so.6'; dlerror: libnvinfer.so.6: cannot open shared object file\n"
-        "2020-11-23 08:56:22.527425: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:30] Cannot dlopen some "
+        "2020-11-23 08:56:22.527425: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:30] Cannot dlopen "
+        "some "
         "TensorRT libraries. If you would like to use Nvidia GPU with TensorRT, please make sure the missing "
         "libraries mentioned above are installed properly.\n"
     )
