@@ -120,3 +120,16 @@ def strip_bullet(line: str) -> str:
 
 def is_arch(value: str) -> bool:
     return value in _ARCHES
+
+
+def torch_local(version: str) -> tuple[str | None, str | None, str | None]:
+    """(build, CUDA, ROCm) a torch version's local part names: "2.3.0+cu121" -> ("cuda", "12.1", None),
+    "+cpu" -> ("cpu", None, None), "+rocm6.0" -> ("rocm", None, "6.0"); Nones when it names none."""
+    local = version.partition("+")[2].lower()
+    if cu := re.fullmatch(r"cu(\d+)(\d)", local):
+        return "cuda", f"{cu.group(1)}.{cu.group(2)}", None
+    if local == "cpu":
+        return "cpu", None, None
+    if local.startswith("rocm"):
+        return "rocm", None, local[4:] or None
+    return None, None, None

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import re
 
-from envcheck.ingest._partial import Partial, is_nvidia_name, known, platform_system, python_env, strip_bullet
+from envcheck.ingest._partial import (
+    Partial,
+    is_nvidia_name,
+    known,
+    platform_system,
+    python_env,
+    strip_bullet,
+    torch_local,
+)
 from envcheck.ingest._text import Doc
 from envcheck.ingest.packages import available
 from envcheck.models import Framework, FrameworksInfo, Gpu, MemoryInfo, NvidiaInfo, Snapshot
@@ -82,14 +90,7 @@ def _with_flag(value: str | None) -> tuple[str | None, bool | None]:
 
 
 def _torch(version: str, flag: bool | None) -> Framework:
-    local = version.partition("+")[2].lower()
-    build = cuda = rocm = None
-    if cu := re.fullmatch(r"cu(\d+)(\d)", local):
-        build, cuda = "cuda", f"{cu.group(1)}.{cu.group(2)}"
-    elif local == "cpu":
-        build = "cpu"
-    elif local.startswith("rocm"):
-        build, rocm = "rocm", local[4:] or None
+    build, cuda, rocm = torch_local(version)
     fw = Framework(name="torch", installed=True, distribution="torch", version=version, build=build,
                    cuda_build=cuda, rocm_build=rocm)  # fmt: skip
     return available(fw, flag)

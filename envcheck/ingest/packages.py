@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from envcheck.ingest._partial import Partial, strip_bullet
+from envcheck.ingest._partial import Partial, strip_bullet, torch_local
 from envcheck.ingest._text import Doc
 from envcheck.models import Framework, FrameworkDevices, FrameworksInfo, Snapshot
 
@@ -88,21 +88,15 @@ def _torch(packages: list[Package]) -> Framework | None:
     if pkg is None:
         return None
     plugins = {n: c.version for n in TORCH_COMPANIONS if (c := _package(packages, n)) is not None}
-    build = cuda = cudnn = rocm = None
-    local = pkg.version.partition("+")[2].lower()
+    build, cuda, rocm = torch_local(pkg.version)
     conda_build = (pkg.build or "").lower() if pkg.manager == "conda" else ""
-    if cu := re.fullmatch(r"cu(\d+)(\d)", local):
-        build, cuda = "cuda", f"{cu.group(1)}.{cu.group(2)}"
-    elif local == "cpu":
-        build = "cpu"
-    elif local.startswith("rocm"):
-        build, rocm = "rocm", local[4:] or None
-    elif cm := re.search(r"cuda_?(\d+)\.?(\d)", conda_build):  # py3.7_cuda10.1.243_cudnn7.6.3_0, cuda126_...
+    if build is None and (
+        cm := re.search(r"cuda_?(\d+)\.?(\d)", conda_build)
+    ):  # py3.7_cuda10.1.243_cudnn7.6.3_0
         build, cuda = "cuda", f"{cm.group(1)}.{cm.group(2)}"
-    elif "cpu" in conda_build:
+    elif build is None and "cpu" in conda_build:
         build = "cpu"
-    if dm := re.search(r"cudnn(\d+(?:\.\d+)*)", conda_build):
-        cudnn = dm.group(1)
+    cudnn = dm.group(1) if (dm := re.search(r"cudnn(\d+(?:\.\d+)*)", conda_build)) else None
     return Framework(name="torch", installed=True, distribution="torch", version=pkg.version, build=build,
                      cuda_build=cuda, cudnn_build=cudnn, rocm_build=rocm, plugins=plugins)  # fmt: skip
 
