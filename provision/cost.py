@@ -69,7 +69,7 @@ def parse_duration(text: str) -> float:
     """``"72h"``, ``"30d"``, ``"2w"`` or plain hours -> hours; bad input raises UsageError."""
     m = _DURATION.match(text or "")
     if not m:
-        raise UsageError(f"bad duration {text!r}: expected e.g. 72h, 30d or 2w")
+        raise UsageError(f"--deadline {text!r}: expected a duration such as 72h, 30d or 2w")
     hours = float(m.group(1)) * {"": 1, "h": 1, "d": 24, "w": 168}[m.group(2).lower()]
     return finite("--deadline", hours, high=MAX_HOURS)
 
@@ -340,7 +340,7 @@ def _size(o: Offering, peak: float, largest: int, s: _Sizing) -> tuple[int, str]
     if s.fixed_count is not None:
         if s.fixed_count == per:
             nodes = 1
-        elif s.fixed_count > per == largest and s.fixed_count % per == 0:
+        elif can_scale and s.fixed_count > per and s.fixed_count % per == 0:
             nodes = s.fixed_count // per
         else:
             return Infeasible(o, f"not sold as {s.fixed_count} accelerators")

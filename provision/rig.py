@@ -326,20 +326,30 @@ def plan(
     tdp = spec.tdp_w or 0.0
     driver_min = (limits or {}).get(spec.name)
 
-    def power_of(p: _Platform) -> rig_power.PowerBudget:
-        return rig_power.budget(
-            tdp, count, p.cpu.power_w, parts.psus, min_limit_w=driver_min.min_w if driver_min else None
-        )
+    powers: dict[int, rig_power.PowerBudget] = {}
+    refusal: UsageError | None = None
+    for i, p in enumerate(options):
+        try:
+            powers[i] = rig_power.budget(
+                tdp, count, p.cpu.power_w, parts.psus, min_limit_w=driver_min.min_w if driver_min else None
+            )
+        except UsageError as exc:
+            refusal = exc
+    if not powers:
+        assert refusal is not None
+        raise refusal
 
-    def rank(p: _Platform) -> tuple[bool, bool, bool, float]:
-        return (power_of(p).power_limit_w is not None, p.hedt, p.touching, p.cost)
+    def rank(i: int) -> tuple[bool, bool, bool, float]:
+        p = options[i]
+        return (powers[i].power_limit_w is not None, p.hedt, p.touching, p.cost)
 
-    best = min(options, key=rank)
+    chosen = min(powers, key=rank)
+    best = options[chosen]
     drives = sorted((d for d in parts.drives if d.capacity_tb >= storage_tb), key=lambda d: d.price_usd)
     if not drives:
         raise UsageError(f"no NVMe drive in the catalog holds {storage_tb:g} TB")
     drive = drives[0]
-    power = power_of(best)
+    power = powers[chosen]
     assert power.psu is not None
     lines = (
         _gpu_line(spec, count),
@@ -448,7 +458,8 @@ def _notes(
         notes.append(f"{best.board.platform}: chosen for its {best.cpu.gpu_lanes} CPU lanes / slot count")
     if count > 1 and not best.risers:
         notes.append(
-            f"{best.board.name}: GPU slots {best.board.slot_pitch} positions apart, cards {width} slots wide"
+            f"{best.board.name}: a GPU slot every {best.board.slot_pitch} slot"
+            f"{'s' if best.board.slot_pitch != 1 else ''}, cards {width} slots wide"
         )
     if spec.cooler == "passive":
         notes.append(f"{spec.name} is passively cooled: it needs server-chassis airflow, not a desktop case")
@@ -511,9 +522,12 @@ def _options(
             f"(Dettmers: ~${WATER_PER_GPU_USD:.0f} per GPU + ${WATER_BASE_USD:.0f})"
         )
     if power.psu_count > 1:
-        out.append(
-            f"two PSUs ({power.psu.name if power.psu else '?'} x 2, chosen here) instead of a power cap"
+        cap = (
+            f"with each card capped to {power.power_limit_w:.0f} W"
+            if power.power_limit_w
+            else "instead of a power cap"
         )
+        out.append(f"two PSUs ({power.psu.name if power.psu else '?'} x 2, chosen here) {cap}")
     elif power.power_limit_w is None and power.required_psu_w > 1600:
         out.append("two PSUs: split the cards across two supplies joined by an add2psu relay board")
     if power.needs_230v:

@@ -11,7 +11,8 @@ GPUs draw 2x (ATX 3.0 excursion spec: 200 % for 100 us) in short spikes. An ATX 
 them; an ATX 2.x unit must carry ``transient_w`` as continuous capacity.
 
 When no single PSU carries the build, the choice is: a power cap, never below the driver's minimum
-nor ``CAP_FLOOR`` of board power, if it keeps >= ``CAP_KEEPS`` of the throughput; else two PSUs.
+nor ``CAP_FLOOR`` of board power, if it keeps >= ``CAP_KEEPS`` of the throughput; else two PSUs at
+full power; else two PSUs with a cap (never below the floor); else the build is refused.
 Throughput at a cap follows ``CAP_CURVE``: Puget Systems (Kinghorn, 2020-11-13) kept over 95 % of
 TensorFlow throughput with 4 x RTX 3090 capped from 350 W to 280 W (80 %); a sustained gpu-burn run
 lost ~27 % going from 300 W to 250 W (86 % -> 71 %; nodehome.ai "Power caps on three RTX 3090s").
@@ -25,12 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from provision.catalog import Psu
+from provision.errors import UsageError
 
 BASE_W = 150.0
 LOAD_FACTOR = 1.25
 TRANSIENT_FACTOR = 2.0
 #: Lambda: keep a workstation at <= 1,440 W on a US 15 A / 120 V circuit (80 % continuous)
 CIRCUIT_LIMIT_W = 1440.0
+#: a dedicated US 20 A / 120 V circuit at 80 % continuous
+CIRCUIT_20A_W = 20 * 120 * 0.8
 #: a 230 V / 16 A circuit at 80 % continuous
 CIRCUIT_230V_W = 230 * 16 * 0.8
 #: 80 PLUS efficiency at ~50 % load (115 V internal); unknown ratings get the Gold figure minus 2 points
@@ -144,6 +148,8 @@ def budget(
         twin = _cheapest(
             psus, math.ceil(LOAD_FACTOR * per_unit_load), TRANSIENT_FACTOR * half * gpu_tdp_w + cpu_w + BASE_W
         )
+        # two of the biggest units with the cards capped: the unit with the CPU sets the cap
+        cap2 = math.floor((usable - cpu_w - BASE_W) / half / 10) * 10
         if cap >= floor and cap_perf >= CAP_KEEPS:
             psu, limit, perf = biggest, float(cap), cap_perf
             notes.append(
@@ -151,6 +157,14 @@ def budget(
                 f"({cap / gpu_tdp_w:.0%} of {gpu_tdp_w:g} W; `sudo nvidia-smi -pl {cap}`) on the "
                 f"{biggest.name}, keeping ~{cap_perf:.0%} of the throughput (Puget: 80 % power kept "
                 ">95 % on RTX 3090s)" + (f"; or two {twin.name} units at full power" if twin else "")
+            )
+        elif twin is None and cap2 >= floor:
+            psu, count, limit, perf = biggest, 2, float(cap2), performance_at(cap2 / gpu_tdp_w)
+            notes.append(
+                f"no single PSU in the catalog carries {required:.0f} W: use two {biggest.name} units (one "
+                f"for the CPU, board and {half} cards, one for the other {n_gpus - half}) and cap each card "
+                f"at {cap2} W ({cap2 / gpu_tdp_w:.0%} of {gpu_tdp_w:g} W; `sudo nvidia-smi -pl {cap2}`), "
+                f"keeping ~{perf:.0%} of the throughput"
             )
         elif twin is not None:
             psu, count = twin, 2
@@ -166,18 +180,26 @@ def budget(
                 "them with an add2psu relay board or use a dual-PSU case), cards at full power"
             )
         else:
-            psu = biggest
-            notes.append(f"no PSU combination in the catalog carries {required:.0f} W")
+            raise UsageError(
+                f"no PSU combination in the catalog carries {n_gpus} x {gpu_tdp_w:g} W cards "
+                f"({required:.0f} W with headroom), even two units with each card capped to "
+                f"{floor:.0f} W",
+                hint="fewer cards, cards with lower board power, or a server chassis with redundant PSUs",
+            )
     if limit is not None:
         gpu_w = limit * n_gpus
         sustained = gpu_w + cpu_w + BASE_W
     eff = efficiency(psu)
     wall = sustained / eff
     if wall > CIRCUIT_LIMIT_W:
+        twenty = (
+            f" or a dedicated 20 A / 120 V circuit ({CIRCUIT_20A_W:.0f} W; Lambda)"
+            if wall <= CIRCUIT_20A_W
+            else ""
+        )
         notes.append(
             f"wall draw ~{wall:.0f} W exceeds the {CIRCUIT_LIMIT_W:.0f} W a US 15 A / 120 V household "
-            f"circuit carries continuously: use a 230 V circuit ({CIRCUIT_230V_W:.0f} W at 16 A) or a "
-            "dedicated 20 A / 120 V circuit (Lambda)"
+            f"circuit carries continuously: use a 230 V circuit ({CIRCUIT_230V_W:.0f} W at 16 A){twenty}"
         )
     else:
         notes.append(

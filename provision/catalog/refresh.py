@@ -222,10 +222,15 @@ def parse_gcp(
     prices = gcp_prices(skus, region)
     out: list[Offering] = []
     skipped: list[str] = []
+    seen: set[tuple[str, str, int]] = set()
     for shape in shapes:
         if shape.kind != "vm":
             out.append(shape)
             continue
+        key = (shape.instance_type, shape.accelerator, shape.accelerator_count)
+        if key in seen:  # the same shape listed for another region: priced once, for ``region``
+            continue
+        seen.add(key)
         series = shape.instance_type.split("-")[0].lower()
         vcpus, ram = shape.vcpus or 0, shape.ram_gb or 0.0
         totals: dict[str, float | None] = {}
@@ -317,6 +322,13 @@ def _region(cloud: str, location: str) -> str:
     return location
 
 
+def runpod_instance(gpu_type: str, count: int, location: str) -> str:
+    """RunPod pods are a GPU type times a count, in Secure Cloud (listed per data centre, "US-KS-2")
+    or Community Cloud (listed per country, "US"); the two are priced apart, so named apart."""
+    tier = "SECURE" if "-" in location else "COMMUNITY"
+    return f"{count}x {gpu_type} {tier}"
+
+
 def _tpu(name: str) -> tuple[str, int] | None:
     """gpuhunt TPU name ("v5p-8", "tpu-v6e-4") -> (spec name, chips)."""
     m = re.match(r"^(?:tpu-)?(v\d+[a-z]*)-(\d+)$", name)
@@ -368,7 +380,10 @@ def parse_gpuhunt(
                 skipped.add(f"{instance} ({name} not in envcheck's GPU specs)")
                 continue
             accel = spec.name
-        region = _region(cloud, str(item.get("location") or ""))
+        location = str(item.get("location") or "")
+        region = _region(cloud, location)
+        if cloud == "runpod":
+            instance = runpod_instance(instance, count, location)
         price = float(item.get("price") or 0)
         if not region or not price > 0:
             continue

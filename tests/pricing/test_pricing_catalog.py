@@ -205,7 +205,8 @@ def test_refreshed_cloud_without_a_shipped_file_joins_the_catalog(user_catalog: 
         "offerings_azure.csv",
         "# azure offerings; fetched 2026-12-07T10:00Z by `provision catalog refresh`\n"
         + _HEADER
-        + "azure,Standard_NC24ads_A100_v4,A100 80GB,1,80,24,220,eastus,3.67,1.1,vm,gpuhunt fixture,2026-12-07\n",
+        + "azure,Standard_NC24ads_A100_v4,A100 80GB,1,80,24,220,eastus,3.67,1.1,vm,"
+        + "gpuhunt fixture,2026-12-07\n",
     )
     assert "azure" in catalog.clouds()
     info = next(f for f in catalog.summary() if f.kind == "azure")
@@ -216,7 +217,7 @@ def test_catalog_dir_that_does_not_exist_is_an_error(tmp_path: Path, monkeypatch
     """A typo in PROVISION_CATALOG_DIR must not silently fall back to the shipped prices."""
     monkeypatch.setenv("PROVISION_CATALOG_DIR", str(tmp_path / "no-such-dir"))
     catalog.reset_cache()
-    with pytest.raises(UsageError, match="PROVISION_CATALOG_DIR=.*no-such-dir is not a directory"):
+    with pytest.raises(UsageError, match=r"PROVISION_CATALOG_DIR=.*no-such-dir is not a directory"):
         catalog.load_offerings()
     (tmp_path / "a-file").write_text("x")
     monkeypatch.setenv("PROVISION_CATALOG_DIR", str(tmp_path / "a-file"))
