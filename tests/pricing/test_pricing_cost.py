@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,109 @@ def test_estimate_rejects_impossible_requests() -> None:
 def test_per_pflop_hour() -> None:
     assert cost.per_pflop_hour(23.92, 8, 989.4) == pytest.approx(23.92 / 7.9152)
     assert cost.per_pflop_hour(1.0, 1, None) is None
+
+
+def test_memory_model_16_bytes_per_parameter_plus_activations() -> None:
+    from provision.train_memory import MemoryModel
+
+    m = MemoryModel(7e9)
+    assert m.state_gb == pytest.approx(112)
+    assert 3 < m.activations_gb < 8  # Korthikanti et al. with full recomputation, seq 4096
+    assert m.min_accelerators(80) == 2  # 112 GB of state does not fit one 80 GB card
+    assert not m.fits(1, 80) and m.fits(2, 80)
+    assert MemoryModel(1e12).min_accelerators(16) is None  # activations alone overflow a T4
+
+
+def test_llama_2_7b_plan_has_no_infeasible_single_accelerator_plan() -> None:
+    """Issue 15 "Done when": `cost --params 7e9 --tokens 2e12` shows no impossible plan."""
+    report = cost.estimate(catalog.load_offerings(), cost.Work.build(params=7e9, tokens=2e12, mfu=0.4))
+    assert report.estimates and report.infeasible
+    for e in report.estimates:
+        assert e.memory_per_accelerator_gb is not None
+        assert e.memory_per_accelerator_gb <= 0.9 * (e.offering.accelerator_memory_gb or 0)
+        if e.accelerators == 1:  # only a card that holds 112 GB of state + activations (B200, MI300X)
+            assert (e.offering.accelerator_memory_gb or 0) >= 141
+    assert all(e.within_deadline for e in report.estimates[:15])
+    assert report.cheapest is not None and report.cheapest.hours <= 30 * 24
+    t4 = [i for i in report.infeasible if i.offering.accelerator == "T4"]
+    assert t4 and all("GB" in i.reason for i in t4)  # reported as infeasible, never a 40-year plan
+
+
+def test_llama_2_7b_gpu_hours_within_10_percent_at_the_stated_mfu() -> None:
+    """Touvron et al. 2023: 184,320 A100-80GB GPU-hours for 7B x 2T tokens."""
+    ours = cost.reference_gpu_hours(6.74e9, 2e12, "A100 80GB", cost.DEFAULT_MFU)
+    assert ours == pytest.approx(184_320, rel=0.10)
+    report = cost.estimate(
+        catalog.load_offerings(),
+        cost.Work.build(params=6.74e9, tokens=2e12, mfu=cost.DEFAULT_MFU),
+        gpu=cost.parse_gpu("A100 80GB"),
+        deadline_hours=None,
+    )
+    eight = next(e for e in report.estimates if e.offering.accelerator_count == 8 and e.nodes == 1)
+    assert eight.accelerator_hours == pytest.approx(184_320, rel=0.10)
+    assert any(line.startswith("Llama 2 7B") and "-2%" in line for line in report.calibration)
+
+
+def test_mpt_7b_check() -> None:
+    """MosaicML: 440 A100-40GB for 9.5 days on 1T tokens (~$200k): the run implies MFU ~0.36."""
+    lines = cost.calibration(cost.Work.build(params=7e9, tokens=1e12))
+    line = next(x for x in lines if x.startswith("MPT-7B"))
+    assert "implies MFU 0.36" in line
+    work = cost.Work.build(params=6.7e9, tokens=1e12, mfu=0.357)
+    report = cost.estimate(
+        catalog.load_offerings(), work, gpu=cost.parse_gpu("A100:440"), deadline_hours=None, clouds=["lambda"]
+    )
+    est = report.estimates[0]
+    assert est.accelerators == 440 and est.hours / 24 == pytest.approx(9.5, rel=0.05)
+    gpu_hour = (est.offering.price_on_demand or 0) / est.offering.accelerator_count
+    assert est.on_demand_cost == pytest.approx(440 * est.hours * gpu_hour, rel=0.01)
+
+
+def test_scaling_efficiency_is_linear_to_the_knee_then_0_91_per_doubling() -> None:
+    assert cost.scaling_efficiency(8) == 1.0 and cost.scaling_efficiency(1024) == 1.0
+    assert cost.scaling_efficiency(2048) == pytest.approx(0.91)
+    assert cost.scaling_efficiency(4096) == pytest.approx(0.91**2)
+    # MLPerf v4.0 GPT-3: 11,616 H100 were 14.9x faster than 512 (22.7x the chips)
+    assert 11616 * cost.scaling_efficiency(11616) / 512 == pytest.approx(14.9, rel=0.1)
+
+
+def test_deadline_adds_nodes_and_pcie_cards_stay_on_one_machine() -> None:
+    work = cost.Work.build(params=7e9, tokens=2e12)
+    report = cost.estimate(catalog.load_offerings(), work, deadline_hours=14 * 24)
+    for e in report.estimates:
+        if e.nodes > 1:
+            assert cost.multi_node_capable(e.offering), e.offering.instance_type
+        if e.within_deadline:
+            assert e.hours <= 14 * 24
+    h100 = [e for e in report.estimates if e.offering.instance_type == "p5.48xlarge"]
+    assert h100 and h100[0].nodes > 1 and h100[0].within_deadline
+
+
+def test_multi_host_tpu_slices_pay_storage_for_every_host() -> None:
+    offers = [o for o in catalog.load_offerings() if o.instance_type in {"tpu-v5p-8", "tpu-v5p-128"}]
+    report = cost.estimate(
+        offers, cost.Work.build(flops=1e21), gpu=cost.parse_gpu("TPU v5p"), disk_gb=100,
+        storage=catalog.storage_rates(), deadline_hours=None,
+    )  # fmt: skip
+    by = {e.offering.instance_type: e for e in report.estimates if e.offering.region == "us-central1"}
+    rate = catalog.storage_rates()["gcp"].value
+    small, big = by["tpu-v5p-8"], by["tpu-v5p-128"]
+    assert small.storage_cost == pytest.approx(100 * rate * small.hours / 730)  # one host
+    assert big.storage_cost == pytest.approx(100 * rate * big.hours / 730 * 16)  # 64 chips, 4 per host
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, -1.0, 0.0, 1e300])
+def test_hours_must_be_a_finite_positive_number(bad: float) -> None:
+    with pytest.raises(UsageError, match="--hours"):
+        cost.Work.build(hours=bad)
+
+
+def test_cost_json_has_no_nan_or_infinity() -> None:
+    import json
+
+    from provision import offer_views, pricing_render
+
+    report = cost.estimate(catalog.load_offerings(), cost.Work.build(params=7e9, tokens=2e12))
+    fresh = offer_views.freshness(e.offering.as_of for e in report.estimates)
+    text = json.dumps(pricing_render._clean(pricing_render.cost_json(report, 10_000, fresh)), allow_nan=False)
+    assert "NaN" not in text and "Infinity" not in text
