@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Wall time of the offline pricing commands, end to end from the shell (issue 6 target: <= 0.3 s).
+"""Wall time of the offline pricing commands, end to end from the shell (target for `gpus`: < 0.3 s).
 
 Runs each command several times as a subprocess (the installed ``provision`` console script when on
 PATH, else ``python -m provision``), output discarded, and prints median and min wall seconds.
@@ -20,10 +20,13 @@ COMMANDS: list[list[str]] = [
     ["--help"],
     ["gpus"],
     ["gpus", "A100", "--json"],
+    ["gpus", "H100", "--all-regions"],
+    ["gpus", "--all", "--min-memory", "80", "--max-gpu-price", "4"],
     ["cost", "--gpu", "A100:8", "--hours", "72"],
     ["cost", "--params", "7e9", "--tokens", "2e12"],
     ["cost", "--flops", "3.1e21", "--mfu", "0.4", "--json"],
     ["rig", "--gpu", "RTX 4090:2", "--kwh-price", "0.16", "--utilization", "0.3"],
+    ["rig", "--gpu", "RTX 4090:4"],
     ["rig", "--budget", "6000", "--optimize", "memory"],
     ["catalog"],
 ]
