@@ -660,7 +660,9 @@ def catalog_json(files: Sequence[CatalogFile], total_offers: int) -> dict[str, A
     }
 
 
-def catalog_table(console: Console, files: Sequence[CatalogFile], total_offers: int) -> None:
+def catalog_table(
+    console: Console, files: Sequence[CatalogFile], total_offers: int, user_dir: str | None = None
+) -> None:
     """One row per data file with its age."""
     wide = console.width >= WIDE
     rows = []
@@ -680,6 +682,11 @@ def catalog_table(console: Console, files: Sequence[CatalogFile], total_offers: 
         rows,
         wrap=("Sources", "Origin", "File"),
     )
+    for f in files:
+        if f.note.startswith("(refreshed copy"):
+            console.print(f"{f.name}: {f.note.split(')')[0].lstrip('(')}", highlight=False)
+    if user_dir:
+        console.print(f"refreshed files live in {user_dir}", highlight=False)
     console.print(
         "[dim]refresh cloud prices: provision catalog refresh (public gpuhunt catalog, no account); "
         "--source aws-api|gcp-api for the credentialed price APIs[/]"

@@ -342,7 +342,9 @@ def catalog_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json(render.catalog_json(files, total))
         return
-    render.catalog_table(out_console(wide_when_piped=True), files, total)
+    from provision.catalog._files import user_dir
+
+    render.catalog_table(out_console(wide_when_piped=True), files, total, str(user_dir()))
 
 
 @catalog_app.command("refresh")
