@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -430,6 +431,7 @@ def cost_table(
             + (f" / {total(c.spot_cost)} spot" if c.spot_cost is not None else "")
             + f" · as of {c.offering.as_of}",
             highlight=False,
+            markup=False,
         )
     cs = report.cheapest_spot
     if cs is not None and cs is not c:
@@ -438,6 +440,7 @@ def cost_table(
             f"{total(cs.spot_cost)} if never interrupted ({total(cs.on_demand_cost)} on-demand) "
             f"· as of {cs.offering.as_of}",
             highlight=False,
+            markup=False,
         )
     f = report.fastest
     if f is not None and f is not c:
@@ -446,6 +449,7 @@ def cost_table(
             f"{total(f.on_demand_cost if f.on_demand_cost is not None else f.best_cost)} "
             f"· as of {f.offering.as_of}",
             highlight=False,
+            markup=False,
         )
     if report.infeasible:
         names = sorted(
@@ -456,17 +460,18 @@ def cost_table(
             + ", ".join(names[:8])
             + (f" (+{len(names) - 8} more; --json lists why)" if len(names) > 8 else ""),
             highlight=False,
+            markup=False,
         )
     if report.calibration:
         console.print("[bold]checked against published runs[/]")
         for line in report.calibration:
-            console.print(f"  - {line}", highlight=False)
+            console.print(f"  - {line}", highlight=False, markup=False)
     console.print("[bold]assumptions[/]")
     for a in report.assumptions:
-        console.print(f"  - {a}", highlight=False)
+        console.print(f"  - {a}", highlight=False, markup=False)
     if report.skipped:
         console.print(
-            f"[dim]left out: {'; '.join(report.skipped[:4])}"
+            f"[dim]left out: {escape('; '.join(report.skipped[:4]))}"
             + (f" (+{len(report.skipped) - 4} more)" if len(report.skipped) > 4 else "")
             + "[/]",
             highlight=False,
@@ -598,28 +603,32 @@ def rig_table(console: Console, plan: RigPlan) -> None:
     console.print(
         f"{plan.vram_gb:g} GB GPU memory, {peak}, {plan.ram.total_gb} GB RAM (>= 2 x GPU memory)",
         highlight=False,
+        markup=False,
     )
     console.print(
         f"PCIe: x{plan.lanes_per_gpu} Gen{plan.pcie_gen} per card = {plan.pcie_gb_s:.0f} GB/s each way "
         f"(the {plan.gpu.name} is a Gen{plan.gpu.pcie_gen} card)",
         highlight=False,
+        markup=False,
     )
     psu = f"{p.psu_count} x {p.psu.name}" if p.psu and p.psu_count > 1 else (p.psu.name if p.psu else "-")
     console.print(
         f"power: {p.sustained_w:,.0f} W load, {p.wall_w:,.0f} W at the wall ({p.efficiency:.0%} PSU "
         f"efficiency), PSU {psu}",
         highlight=False,
+        markup=False,
     )
     for note in (*plan.notes, *p.notes):
-        console.print(f"  - {note}", highlight=False)
+        console.print(f"  - {note}", highlight=False, markup=False)
     if plan.options:
         console.print("[bold]ways to build it[/]")
         for opt in plan.options:
-            console.print(f"  - {opt}", highlight=False)
+            console.print(f"  - {opt}", highlight=False, markup=False)
     console.print(
         f"electricity: {plan.energy_kwh_year:,.0f} kWh/yr at the wall = {money(plan.energy_usd_year, 0)}/yr "
         f"at ${plan.kwh_price:g}/kWh ({plan.kwh_source}) and {plan.utilization:.0%} utilisation",
         highlight=False,
+        markup=False,
     )
     if plan.cloud and plan.break_even:
         c = plan.cloud
@@ -631,6 +640,7 @@ def rig_table(console: Console, plan: RigPlan) -> None:
             f"buy vs rent: {verdict} vs {c.offering.cloud} {c.offering.instance_type} at "
             f"{money(c.per_hour)}/h ({c.how}; as of {c.offering.as_of}) — Dettmers' method",
             highlight=False,
+            markup=False,
         )
     else:
         console.print("buy vs rent: no comparable cloud offering in the catalog")
@@ -684,9 +694,9 @@ def catalog_table(
     )
     for f in files:
         if f.note.startswith("(refreshed copy"):
-            console.print(f"{f.name}: {f.note.split(')')[0].lstrip('(')}", highlight=False)
+            console.print(f"{f.name}: {f.note.split(')')[0].lstrip('(')}", highlight=False, markup=False)
     if user_dir:
-        console.print(f"refreshed files live in {user_dir}", highlight=False)
+        console.print(f"refreshed files live in {user_dir}", highlight=False, markup=False)
     console.print(
         "[dim]refresh cloud prices: provision catalog refresh (public gpuhunt catalog, no account); "
         "--source aws-api|gcp-api for the credentialed price APIs[/]"

@@ -350,3 +350,17 @@ def test_rig_at_80_columns_keeps_every_price_whole() -> None:
     for line in doc["bom"]:
         assert render.money(line["total_usd"], 0) in found, line["item"]
     assert render.money(doc["total_usd"], 0) in found
+
+
+def test_catalog_text_is_printed_literally_not_as_markup(tmp_path: Path) -> None:
+    """A refreshed catalog is outside data: rich markup in it must print as written."""
+    import datetime as dt
+
+    (tmp_path / "catalog" / "offerings_lambda.csv").write_text(
+        "cloud,instance_type,accelerator,accelerator_count,accelerator_memory_gb,vcpus,ram_gb,region,"
+        "price_on_demand,price_spot,kind,source,as_of\n"
+        f"lambda,gpu_[bold]8x[/bold],H100,8,80,208,1800,us-[red]east,31.92,,vm,test,{dt.date.today()}\n"
+    )
+    proc = _run("cost", "--gpu", "H100:8", "--hours", "1", "--cloud", "lambda")
+    assert proc.returncode == 0, proc.stderr
+    assert "gpu_[bold]8x[/bold]" in proc.stdout and "us-[red]east" in proc.stdout
