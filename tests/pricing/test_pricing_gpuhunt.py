@@ -192,3 +192,21 @@ def test_cli_refresh_json_and_output_dir(
     )  # fmt: skip
     rows = json.loads(gpus.stdout)["offerings"]
     assert rows and rows[0]["as_of"] == "2026-12-01" and "gpuhunt" in rows[0]["source"]
+
+
+def test_snapshot_rebuild_script_prints_the_diff_and_writes(
+    gpuhunt_server: Callable[[set[str]], Any], tmp_path: Path
+) -> None:
+    gpuhunt_server({"lambdalabs"})
+    data = tmp_path / "data"
+    data.mkdir()
+    shipped = Path(refresh.__file__).parent / "data" / "offerings_lambda.csv"
+    (data / "offerings_lambda.csv").write_text(shipped.read_text())
+    script = Path(__file__).resolve().parents[2] / "scripts" / "refresh_prices.py"
+    args = [sys.executable, str(script), "--cloud", "lambda", "--data-dir", str(data)]
+    dry = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert dry.returncode == 0, dry.stderr
+    assert "lambda: prices as of 2026-12-01" in dry.stdout and "357 -> 5 rows" in dry.stdout
+    assert (data / "offerings_lambda.csv").read_text() == shipped.read_text()
+    wrote = subprocess.run([*args, "--write"], capture_output=True, text=True, timeout=120, check=False)
+    assert wrote.returncode == 0 and "gpuhunt" in (data / "offerings_lambda.csv").read_text()
