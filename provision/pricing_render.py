@@ -258,14 +258,15 @@ def gpus_table(console: Console, groups: Sequence[ShapeGroup], spot: bool, fresh
             )
         else:
             ram = "-" if o.ram_gb is None else f"{o.ram_gb:.0f} GB"
+            unit = "chip" if o.kind == "tpu-vm" else "GPU"
             rows.append(
                 [
                     f"{o.accelerator_count}x {o.accelerator}\n"
                     f"{_gb(o.accelerator_memory_gb)} GB {interconnect(o)}",
                     _where(o, g.other_regions),
                     f"{vcpus}\n{ram}",
-                    f"{od}\n{per_gpu}/GPU" if not spot else od,
-                    sp if not spot else f"{sp}\n{per_gpu}/GPU",
+                    f"{od}\n{per_gpu}/{unit}" if not spot else od,
+                    sp if not spot else f"{sp}\n{per_gpu}/{unit}",
                     o.as_of,
                 ]
             )
