@@ -464,11 +464,17 @@ def write(cloud: str, offers: list[Offering], output: Path | None, header: str) 
     if bad:
         raise ProvisionError(f"refreshed {cloud} rows fail integrity: {bad[0]}; catalog unchanged")
     path = output or _files.user_dir() / f"offerings_{cloud}.csv"
+    target = path.resolve() if path.is_symlink() else path  # write through a symlink, keep the link
+    if target.exists() and not target.is_file():
+        raise UsageError(f"cannot write {path}: it exists and is not a regular file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(to_csv(offers, header), encoding="utf-8")
-        tmp.replace(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(to_csv(offers, header), encoding="utf-8")
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

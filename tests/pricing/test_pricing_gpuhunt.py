@@ -210,3 +210,18 @@ def test_snapshot_rebuild_script_prints_the_diff_and_writes(
     assert (data / "offerings_lambda.csv").read_text() == shipped.read_text()
     wrote = subprocess.run([*args, "--write"], capture_output=True, text=True, timeout=120, check=False)
     assert wrote.returncode == 0 and "gpuhunt" in (data / "offerings_lambda.csv").read_text()
+
+
+def test_refresh_writes_through_a_symlink_and_refuses_a_directory(
+    gpuhunt_server: Callable[[set[str]], Any], user_catalog: Path, tmp_path: Path
+) -> None:
+    gpuhunt_server({"lambdalabs", "runpod"})
+    real = tmp_path / "kept-elsewhere.csv"
+    real.write_text("old")
+    (user_catalog / "offerings_lambda.csv").symlink_to(real)
+    (user_catalog / "offerings_runpod.csv").mkdir()
+    with pytest.raises(UsageError, match="not a regular file"):
+        refresh.refresh_gpuhunt(["runpod"])
+    refresh.refresh_gpuhunt(["lambda"])
+    assert (user_catalog / "offerings_lambda.csv").is_symlink() and "gpuhunt" in real.read_text()
+    assert [p.name for p in user_catalog.iterdir() if p.name.startswith(".")] == []  # no temp files left
