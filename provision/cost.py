@@ -533,7 +533,9 @@ def _assumptions(work: Work, disk_gb: float, storage: dict[str, Rate], sizing: _
         out.append(sizing.memory.describe())
         out.append(
             f"several machines only for full {MULTI_NODE_MIN_ACCELERATORS}-GPU SXM/OAM machines "
-            "(cluster fabric) and TPU slices (Multislice); PCIe cards and partial machines run on one machine"
+            "(cluster fabric) and TPU slices (Multislice); PCIe cards and partial machines run on one "
+            "machine; whether a cloud sells that many machines as one cluster (quota, cluster "
+            "products) is not checked"
         )
     if sizing.deadline is not None:
         out.append(
