@@ -353,7 +353,7 @@ def catalog_refresh(
         RefreshSource,
         typer.Option(
             "--source",
-            help="gpuhunt: dstack's public catalogs, no account (needs mlrig[prices]). "
+            help="gpuhunt: dstack's public catalogs, no account (needs mlrig's 'prices' extra). "
             "aws-api / gcp-api: the clouds' own price APIs (credentials; exact list prices).",
         ),
     ] = RefreshSource.gpuhunt,
