@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envcheck.knowledge import builds, drivers
-from envcheck.knowledge._version import vtuple
+from envcheck.knowledge import builds, coverage, drivers
+from envcheck.knowledge._version import cuda_text, vtuple
 from envcheck.models import Framework, Snapshot
 from envcheck.rules import _facts as F
 
@@ -41,32 +41,12 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     driver, ceiling = F.driver_facts(s)
     ccs, py = machine_ccs(s), F.python_version(s)
     cc_text = ", ".join(f"{a}.{b}" for a, b in sorted(set(ccs)))
+    if fw.name in ("torch", "tensorflow"):
+        beyond = _beyond_tables(fw, driver, ceiling)
+        if beyond is not None:
+            return beyond
     if fw.name == "torch":
-        release = builds.release_of("torch", fw.version or "")
-        pin = F.version_pin(fw)
-        choice = None
-        if release:
-            choice = builds.resolve(
-                "torch", release, driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
-            )
-        if choice is None or choice.build is None:
-            pin = None
-            choice = builds.resolve(
-                "torch", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
-            )
-        b = choice.build
-        if b is None:
-            return Reinstall(
-                [], f"no known torch build fits this driver, compute capability {cc_text} and Python"
-            )
-        why = f"torch for CUDA {b.cuda} ({b.status}) runs on driver {driver or '>= ' + (b.min_driver or '?')}"
-        if ccs:
-            why += f" and has code for compute capability {cc_text}"
-        if pin is None:
-            release = ".".join((fw.version or "?").split("+")[0].split(".")[:2])
-            why = f"no torch {release} build fits; {why} in release {b.release}"
-        why += _driver_unlocks("torch", b, ccs, py)
-        return Reinstall(["pip uninstall -y torch", b.install_command(pin)], why, b)
+        return _torch(fw, driver=driver, ceiling=ceiling, ccs=ccs, py=py, cc_text=cc_text)
     if fw.name == "tensorflow":
         return _tensorflow(fw, driver=driver, ceiling=ceiling, ccs=ccs, py=py, cc_text=cc_text)
     choice = builds.resolve("jax", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs)
@@ -78,6 +58,99 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     )
     first = [f"pip uninstall -y {' '.join(current)}"] if current else []
     return Reinstall([*first, b.install_command()], f"jax[{b.extra}] needs driver >= {b.min_driver}", b)
+
+
+def _torch(
+    fw: Framework,
+    *,
+    driver: str | None,
+    ceiling: int | None,
+    ccs: list[tuple[int, int]],
+    py: str | None,
+    cc_text: str,
+) -> Reinstall:
+    """The same release from the CUDA variant that fits, else (when the tables know this release's
+    variants) the newest release that fits; torchvision/torchaudio follow torch's version."""
+    release = builds.release_of("torch", fw.version or "")
+    assert release is not None  # _beyond_tables handled releases the tables do not know
+    pin: str | None = F.version_pin(fw)
+    choice = builds.resolve(
+        "torch", release, driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
+    )
+    jumped = ""
+    if choice.build is None:
+        if builds.other_variants(release) == "unknown":
+            return _only_pypi_build(release, choice, driver)
+        pin = None
+        choice = builds.resolve(
+            "torch", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
+        )
+        jumped = f"no torch {release} build in envcheck's tables fits; "
+    b = choice.build
+    if b is None:
+        return Reinstall(
+            [], f"no known torch build fits this driver, compute capability {cc_text} and Python"
+        )
+    why = f"torch for CUDA {b.cuda} ({b.status}) runs on driver {driver or '>= ' + (b.min_driver or '?')}"
+    if ccs:
+        why += f" and has code for compute capability {cc_text}"
+    if jumped:
+        why = f"{jumped}{why} in release {b.release}"
+    if not b.verified:
+        why += " (row from release notes, not verified against the wheel)"
+    why += _driver_unlocks("torch", b, ccs, py)
+    target = pin or builds.newest_patch(b.release) or b.release
+    companions, missing = _companions(fw, target)
+    if missing:
+        names = " or ".join(missing)
+        why += f"; the tables know no {names} release for torch {target}: reinstall the one built for it"
+    uninstall = " ".join(["torch", *sorted(n for n in fw.plugins if n in _COMPANIONS)])
+    return Reinstall([f"pip uninstall -y {uninstall}", b.install_command(pin, with_=companions)], why, b)
+
+
+#: packages built against one exact torch version
+_COMPANIONS = ("torchvision", "torchaudio")
+
+
+def _companions(fw: Framework, torch_version: str) -> tuple[list[str], list[str]]:
+    """(pins of the installed torchvision/torchaudio that match ``torch_version``, names without one)."""
+    installed = [n for n in _COMPANIONS if n in fw.plugins]
+    known = builds.companions(torch_version)
+    pins = [f"{n}=={known[n]}" for n in installed if n in known]
+    return pins, [n for n in installed if n not in known]
+
+
+def _only_pypi_build(release: str, choice: builds.Choice, driver: str | None) -> Reinstall:
+    """No known build of ``release`` fits, but the tables know only its PyPI build: never jump."""
+    reasons = "; ".join(f"CUDA {b.cuda} {why}" for b, why in choice.rejected)
+    return Reinstall(
+        [],
+        f"envcheck's tables know only the PyPI build of torch {release} ({reasons}); its other CUDA "
+        f"variants were not readable when the tables were built: pick the torch {release} build for "
+        f"the CUDA your driver {driver or ''} runs at https://download.pytorch.org/whl/torch/, or "
+        "upgrade the driver",
+    )
+
+
+def _beyond_tables(fw: Framework, driver: str | None, ceiling: int | None) -> Reinstall | None:
+    """A release the tables do not list: say so and give no command (a fix never jumps to a
+    release chosen from tables that do not know the installed one). None when the tables know it."""
+    if not fw.version or builds.release_of(fw.name, fw.version) is not None:
+        return None
+    where = coverage.outside(fw.name, fw.version)
+    span = coverage.span(fw.name)
+    runs = drivers.highest_cuda(driver) if driver else None
+    top = cuda_text(ceiling) or (f"{runs[0]}.{runs[1]}" if runs else None)
+    release = ".".join((fw.version or "").split("+")[0].split(".")[:2])
+    what = {"newer": "newer than", "older": "older than"}.get(where or "", "not in")
+    index = "https://download.pytorch.org/whl/torch/" if fw.name == "torch" else "PyPI"
+    return Reinstall(
+        [],
+        f"{fw.name} {fw.version} is {what} envcheck's tables ({span}), so they cannot name its CUDA "
+        f"builds: install the {fw.name} {release} build for a CUDA your driver runs"
+        + (f" (driver {driver or ''} runs CUDA <= {top})" if top else "")
+        + f", from {index}",
+    )
 
 
 def _driver_unlocks(fw: str, picked: builds.Build, ccs: list[tuple[int, int]], py: str | None) -> str:

@@ -12,9 +12,9 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.client import HTTPResponse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.client import HTTPResponse
 
 USER_AGENT = "mlrig-refresh-knowledge/1 (+https://github.com/mlrig/mlrig)"
 #: a ranged GET answered with 200 may still be read when the whole body is at most this big

@@ -279,7 +279,9 @@ def _summary(schema: Schema, r: Row) -> str:
 
 def _change(old: str, new: str) -> str:
     """ "old -> new", or for long texts that share a beginning "...<old tail> -> ...<new tail>"."""
-    common = len(os.path.commonprefix([old, new]))
+    common = next(
+        (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new))
+    )
     if common > 40:
         cut = old.rfind(" ", 0, common - 10) + 1 or common - 10
         return f"...{_short(old[cut:])} -> ...{_short(new[cut:])}"
