@@ -40,10 +40,13 @@ class Log:
     problems: list[str] = field(default_factory=list)
     #: index base URL -> why it could not be read ("" when read)
     indexes: dict[str, str] = field(default_factory=dict)
+    #: the error behind each unreadable index (re-raised when the index is indispensable)
+    errors: dict[str, FetchError] = field(default_factory=dict)
 
     def merge(self, other: Log) -> None:
         self.read += other.read
         self.problems += other.problems
+        self.errors.update(other.errors)
         for base, why in other.indexes.items():
             if why or base not in self.indexes:
                 self.indexes[base] = why
@@ -54,6 +57,7 @@ class Log:
             files = idx.files(project)
         except FetchError as exc:
             self.indexes[idx.base] = exc.reason
+            self.errors[idx.base] = exc
             self.problems.append(f"{idx.project_url(project)}: {exc.reason}")
             return None
         self.indexes.setdefault(idx.base, "")
@@ -205,7 +209,7 @@ def torch_rows(
     the committed hand rows for variants no reachable index backs."""
     files = log.index(pypi, "torch")
     if files is None:
-        raise FetchError(pypi.project_url("torch"), log.indexes.get(pypi.base, "unreadable"))
+        raise log.errors[pypi.base]
     by_minor = releases(files, TORCH_FIRST)
     built: list[Row] = []
     for minor, versions in by_minor.items():
@@ -395,7 +399,7 @@ def tensorflow_rows(reader: WheelReader, pypi: SimpleIndex, *, as_of: str, log: 
     and its compiled arch list (``build_info.py``), the and-cuda pins (METADATA), its Pythons."""
     files = log.index(pypi, "tensorflow")
     if files is None:
-        raise FetchError(pypi.project_url("tensorflow"), log.indexes.get(pypi.base, "unreadable"))
+        raise log.errors[pypi.base]
     out = []
     for versions in releases(files, TENSORFLOW_FIRST).values():
         wheels = wheels_of(files, versions[-1])
@@ -462,7 +466,7 @@ def jax_rows(
     Requires-Python and which CUDA plugins exist at that version."""
     jax_files = log.index(pypi, "jax")
     if jax_files is None:
-        raise FetchError(pypi.project_url("jax"), log.indexes.get(pypi.base, "unreadable"))
+        raise log.errors[pypi.base]
     plugin_versions: dict[str, set[Version]] = {}
     cuda_rows = []
     for hand in committed:
