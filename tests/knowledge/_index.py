@@ -190,7 +190,7 @@ def torch_wheel(version: str, flags: bytes | None = FLAGS_2_14, *, pad: int = 3_
     return make_wheel(
         {
             f"torch-{version}.dist-info/METADATA": recorded(f"torch-{version}.METADATA"),
-            "torch/version.py": recorded(f"torch-{version}-version.py"),
+            "torch/version.py": recorded(f"torch-{version}.version_py"),
             "torch/lib/libtorch_python.so": fake_library(flags),
             "torch/lib/libtorch_cuda.so": noise(pad, 3),
         },
@@ -233,7 +233,7 @@ def pypi_world() -> Index:
     tf = make_wheel(
         {
             "tensorflow-2.21.0.dist-info/METADATA": recorded("tensorflow-2.21.0.METADATA"),
-            "tensorflow/python/platform/build_info.py": recorded("tensorflow-2.21.0-build_info.py"),
+            "tensorflow/python/platform/build_info.py": recorded("tensorflow-2.21.0.build_info_py"),
             "tensorflow/libtensorflow_framework.so.2": noise(1_000_000, 4),
         }
     )

@@ -118,7 +118,7 @@ def test_variant_rows_are_read_when_pytorch_index_answers(kit, serve, data_dir):
     pypi = serve(kit.pypi_world())
     variants = kit.Index(html=True)
     wheel = kit.torch_wheel("2.14.1", b"sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90")
-    text = kit.recorded("torch-2.14.1-version.py").replace(b"'13.0'", b"'12.6'")
+    text = kit.recorded("torch-2.14.1.version_py").replace(b"'13.0'", b"'12.6'")
     cu126 = kit.make_wheel(
         {
             "torch-2.14.1+cu126.dist-info/METADATA": kit.recorded("torch-2.14.1.METADATA"),

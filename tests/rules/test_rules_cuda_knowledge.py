@@ -171,11 +171,15 @@ def test_ptx_does_not_make_an_old_cuda_build_fit():
     assert tf.supports_cc((9, 0)) is True
     choice = builds.resolve("tensorflow", "2.21.0", compute_capabilities=[(12, 0)])
     assert choice.build is None
-    assert [why for _, why in choice.rejected] == ["is too old for compute capability 12.0 (needs CUDA >= 12.8)"]
+    assert [why for _, why in choice.rejected] == [
+        "is too old for compute capability 12.0 (needs CUDA >= 12.8)"
+    ]
     # torch 2.6 +cu124 (the PyPI wheel) carries no PTX at all (its arch-flags string)
     cu124 = next(b for b in builds.builds("torch", "2.6") if b.tag == "cu124")
     assert cu124.verified and not any(a.startswith("compute_") for a in cu124.archs or ())
-    reasons = {b.tag: why for b, why in builds.resolve("torch", "2.6", compute_capabilities=[(12, 0)]).rejected}
+    reasons = {
+        b.tag: why for b, why in builds.resolve("torch", "2.6", compute_capabilities=[(12, 0)]).rejected
+    }
     assert reasons["cu124"] == "is too old for compute capability 12.0 (needs CUDA >= 12.8)"
 
 

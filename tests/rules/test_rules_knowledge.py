@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import importlib.util
-import itertools
 from pathlib import Path
 
 import pytest
