@@ -9,7 +9,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from functools import cache
 
-from envcheck.knowledge._table import files, rows
+from envcheck.knowledge._table import KnowledgeError, files, rows
 from envcheck.knowledge._version import vtuple
 
 #: a table whose newest row was read longer ago than this is shown as stale
@@ -127,3 +127,65 @@ def span(framework: str) -> str:
     """ "2.1..2.15" for messages ("" when the tables know none)."""
     known = known_releases(framework)
     return f"{known[0]}..{known[-1]}" if known else ""
+
+
+#: coverage.csv table -> (column naming the release, how many version parts make a release)
+_CLAIM_KEYS = {
+    "torch_builds.csv": ("torch", 2),
+    "tensorflow_builds.csv": ("tensorflow", 2),
+    "jax_releases.csv": ("jax", 0),
+}
+
+
+def problems(today: _dt.date | None = None) -> list[str]:
+    """Why the tables cannot be trusted as shipped (empty when they can): a release a table claims
+    to cover without rows for it, a row without source or date, a date in the future, a row read from
+    an artifact without its sha256, a release without its PyPI build. CI runs this
+    (tests/knowledge/test_staleness.py)."""
+    today = today or _dt.date.today()
+    out: list[str] = []
+    loaded: dict[str, tuple[dict[str, str], ...]] = {}
+    for name in files():
+        try:
+            table = loaded[name] = rows(name)
+        except KnowledgeError as exc:  # no source/as_of column, empty source, bad date: refused on load
+            out.append(str(exc))
+            continue
+        for n, r in enumerate(table, start=1):
+            if not r.get("source"):
+                out.append(f"{name}: row {n} has no source")
+            try:
+                if _dt.date.fromisoformat(r.get("as_of", "")) > today:
+                    out.append(f"{name}: row {n} is dated {r['as_of']}, after today")
+            except ValueError:
+                out.append(f"{name}: row {n} has no ISO as_of date")
+            if r.get("artifact") and not _is_sha256(r.get("sha256", "")):
+                out.append(f"{name}: row {n} names artifact {r['artifact']} without its sha256")
+    if "coverage.csv" not in loaded:
+        return [*out, "coverage.csv is missing or unreadable: run scripts/refresh_knowledge.py --write"]
+    for claim in loaded["coverage.csv"]:
+        table = claim["table"]
+        if table not in _CLAIM_KEYS or table not in loaded:
+            out.append(f"coverage.csv claims {table}, which is not a readable generated table")
+            continue
+        column, parts = _CLAIM_KEYS[table]
+        have = {_cut(r[column], parts) for r in loaded[table]}
+        missing = [rel for rel in claim["releases"].split() if _cut(rel, parts) not in have]
+        if missing:
+            out.append(f"{table} claims {claim['framework']} {' '.join(missing)} but has no rows for them")
+        if claim["newest"] and claim["newest"] != (claim["releases"].split() or [""])[-1]:
+            out.append(f"coverage.csv: {table} newest {claim['newest']} is not its last release")
+    torch_rows = loaded.get("torch_builds.csv", ())
+    for r in loaded.get("torch_releases.csv", ()):
+        mine = [b for b in torch_rows if b["torch"] == r["release"]]
+        if not any(b["pypi_default"] == "1" and b.get("artifact") for b in mine):
+            out.append(f"torch_builds.csv: torch {r['release']} has no PyPI build read from its wheel")
+    return out
+
+
+def _cut(version: str, parts: int) -> str:
+    return ".".join(version.split(".")[:parts]) if parts else version
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
