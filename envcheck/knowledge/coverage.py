@@ -164,17 +164,17 @@ def problems(today: _dt.date | None = None) -> list[str]:
     if "coverage.csv" not in loaded:
         return [*out, "coverage.csv is missing or unreadable: run scripts/refresh_knowledge.py --write"]
     for claim in loaded["coverage.csv"]:
-        table = claim["table"]
-        if table not in _CLAIM_KEYS or table not in loaded:
-            out.append(f"coverage.csv claims {table}, which is not a readable generated table")
+        claimed = claim["table"]
+        if claimed not in _CLAIM_KEYS or claimed not in loaded:
+            out.append(f"coverage.csv claims {claimed}, which is not a readable generated table")
             continue
-        column, parts = _CLAIM_KEYS[table]
-        have = {_cut(r[column], parts) for r in loaded[table]}
+        column, parts = _CLAIM_KEYS[claimed]
+        have = {_cut(r[column], parts) for r in loaded[claimed]}
         missing = [rel for rel in claim["releases"].split() if _cut(rel, parts) not in have]
         if missing:
-            out.append(f"{table} claims {claim['framework']} {' '.join(missing)} but has no rows for them")
+            out.append(f"{claimed} claims {claim['framework']} {' '.join(missing)} but has no rows for them")
         if claim["newest"] and claim["newest"] != (claim["releases"].split() or [""])[-1]:
-            out.append(f"coverage.csv: {table} newest {claim['newest']} is not its last release")
+            out.append(f"coverage.csv: {claimed} newest {claim['newest']} is not its last release")
     torch_rows = loaded.get("torch_builds.csv", ())
     for r in loaded.get("torch_releases.csv", ()):
         mine = [b for b in torch_rows if b["torch"] == r["release"]]

@@ -98,7 +98,7 @@ def _torch(
         why = f"{jumped}{why} in release {b.release}"
     if not b.verified:
         why += " (row from release notes, not verified against the wheel)"
-    why += _driver_unlocks("torch", b, ccs, py)
+    why += _driver_unlocks("torch", b, ccs, py, driver=driver, ceiling=ceiling)
     target = pin or builds.newest_patch(b.release) or b.release
     companions, missing = _companions(fw, target)
     if missing:
@@ -153,13 +153,26 @@ def _beyond_tables(fw: Framework, driver: str | None, ceiling: int | None) -> Re
     )
 
 
-def _driver_unlocks(fw: str, picked: builds.Build, ccs: list[tuple[int, int]], py: str | None) -> str:
-    """ " (torch 2.14 for CUDA 13.2 needs driver >= 580.65.06)": the newer build a driver upgrade unlocks."""
+def _driver_unlocks(
+    fw: str,
+    picked: builds.Build,
+    ccs: list[tuple[int, int]],
+    py: str | None,
+    *,
+    driver: str | None,
+    ceiling: int | None,
+) -> str:
+    """ " (torch 2.14 for CUDA 13.2 needs driver >= 580.65.06)": the newer build a driver upgrade
+    unlocks; nothing when this driver already runs it (then no upgrade is what stands in the way)."""
     best = builds.resolve(fw, compute_capabilities=ccs, python=py).build
     if best is None or (vtuple(best.release) or (), best.cuda_mm) <= (
         vtuple(picked.release) or (),
         picked.cuda_mm,
     ):
+        return ""
+    if (driver or ceiling) and drivers.check(
+        best.cuda_mm, driver=driver, driver_cuda=ceiling
+    ).ok is not False:
         return ""
     need = drivers.recommended_driver(best.cuda_mm[0]) or best.min_driver
     return f" ({fw} {best.release} for CUDA {best.cuda} needs driver >= {need})" if need else ""
