@@ -5,6 +5,8 @@ is not answered with a downgrade."""
 
 from __future__ import annotations
 
+import pytest
+
 from envcheck.ingest import load
 from envcheck.report import rejudge
 
@@ -34,28 +36,25 @@ def _diagnose(torch: str, cuda: str, driver: str, local: str):
     return rejudge(load(text, "collect_env.txt"))
 
 
-def test_cpu_torch_2_1_on_driver_550_gets_a_2_1_cuda_build_not_2_14():
-    report = _diagnose("2.1.0+cpu", "None", "550.54.15", "+cpu")
-    [f] = [f for f in report.findings if f.id == "cpu-only-wheel"]
+@pytest.mark.parametrize(
+    ("torch", "cuda", "driver", "finding", "index"),
+    [
+        # a CPU build on driver 550: the 2.1 CUDA build, not "no torch 2.1 build fits" and 2.14.1
+        ("2.1.0+cpu", "None", "550.54.15", "cpu-only-wheel", "cu121"),
+        # cu121 on driver 470 (CUDA 11.x by minor-version compatibility): 2.1's cu118, not 2.7.1
+        ("2.1.0+cu121", "12.1", "470.82.01", "driver-too-old", "cu118"),
+    ],
+)
+def test_torch_2_1_stays_on_2_1_with_its_companions(torch, cuda, driver, finding, index):
+    local = "+" + torch.split("+")[1]
+    report = _diagnose(torch, cuda, driver, local)
+    [f] = [f for f in report.findings if f.id == finding]
     assert f.commands == [
         "pip uninstall -y torch torchaudio torchvision",
         "pip install torch==2.1.0 torchvision==0.16.0 torchaudio==2.1.0 "
-        "--index-url https://download.pytorch.org/whl/cu121",
+        f"--index-url https://download.pytorch.org/whl/{index}",
     ]
     assert "no torch 2.1 build" not in (f.fix or "")
-    assert "2.14" not in " ".join(f.commands)  # a newer release may be mentioned, never installed
-
-
-def test_cu121_torch_2_1_on_driver_470_stays_on_2_1_with_cu118():
-    report = _diagnose("2.1.0+cu121", "12.1", "470.82.01", "+cu121")
-    [f] = [f for f in report.findings if f.id == "driver-too-old"]
-    # driver 470 runs CUDA 11.x by minor-version compatibility: torch 2.1's cu118 build, not 2.7.1
-    assert f.commands == [
-        "pip uninstall -y torch torchaudio torchvision",
-        "pip install torch==2.1.0 torchvision==0.16.0 torchaudio==2.1.0 "
-        "--index-url https://download.pytorch.org/whl/cu118",
-    ]
-    assert "2.7" not in " ".join(f.commands)
 
 
 def test_a_release_older_than_the_tables_is_not_answered_with_a_jump():
