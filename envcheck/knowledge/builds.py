@@ -27,7 +27,7 @@ class Build:
     release: str
     #: CUDA it was built with: "12.6"; for JAX the major only ("13": any 13.x)
     cuda: str
-    #: "stable" or "experimental" (PyTorch's own labels)
+    #: "stable" or "experimental" (PyTorch's own labels); "unlabelled" when no source gave one
     status: str = "stable"
     cudnn: str | None = None
     pypi_default: bool = False

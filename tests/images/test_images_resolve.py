@@ -47,9 +47,10 @@ def test_default_is_the_knowledge_bases_pick() -> None:
 
 
 def test_driver_picks_the_newest_cuda_it_runs() -> None:
-    # 535 runs CUDA 12.x (minor-version) but not 13.x: torch 2.13 must fall back to its newest 12.x (cu129)
+    # 535 runs CUDA 12.x (minor-version) but not 13.x: torch 2.13 falls back to its stable 12.x (cu126;
+    # cu129 carries no stable/experimental label in the tables)
     p = resolve(PlanRequest(framework="torch", version="2.13", driver="535.104.05"))
-    assert p.cuda == "12.9"
+    assert p.cuda == "12.6"
     assert p.driver_mode == "minor-version"
     assert p.require_cuda == "cuda>=12.0"
     assert any("minor-version" in n for n in p.notes)
