@@ -10,6 +10,9 @@ or stops a cluster.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +26,8 @@ _SCHEDULE_S = 5.0
 
 
 def _import_ray() -> Any:
+    # Ray's C++ core logs every failed GCS retry to stderr; its errors reach the user through ours
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         import ray
     except ImportError as exc:
@@ -77,6 +82,25 @@ def run_on_node(args: Sequence[str], env: Mapping[str, str], timeout: float) -> 
     }
 
 
+_HINT = "ray status shows whether this machine belongs to a running cluster; --ray HOST:6379 names one"
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (auto and ray:// are left to Ray)."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "auto")
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except OSError as exc:
+        raise EnvcheckError(
+            f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}", hint=_HINT
+        ) from exc
+
+
 def _names(nodes: list[dict[str, Any]]) -> list[str]:
     """Host names when they are unique, else addresses, else address#node-id (several raylets per host)."""
     for key in ("NodeManagerHostname", "NodeManagerAddress"):
@@ -89,25 +113,36 @@ def _names(nodes: list[dict[str, Any]]) -> list[str]:
 class RayEngine:
     name = "ray"
 
-    def __init__(self, address: str) -> None:
-        self._ray = ray = _import_ray()
+    def __init__(self, address: str, connect_timeout: float = 30.0) -> None:
+        self._ray = _import_ray()
         self.address = address
-        try:
-            if not ray.is_initialized():
-                ray.init(
-                    address=address,
-                    log_to_driver=False,
-                    logging_level=logging.ERROR,
-                    configure_logging=True,
-                    namespace="envcheck-cluster",
-                )
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _check_reachable(address, min(connect_timeout, 5.0))
+        outcome: dict[str, BaseException | None] = {}
+
+        def connect() -> None:  # ray.init retries an absent GCS for minutes: give it a deadline
+            try:
+                if not self._ray.is_initialized():
+                    self._ray.init(
+                        address=address,
+                        log_to_driver=False,
+                        logging_level=logging.ERROR,
+                        namespace="envcheck-cluster",
+                    )
+                outcome["error"] = None
+            except BaseException as exc:  # reported below, in the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=connect, name="ray-connect", daemon=True)
+        worker.start()
+        worker.join(connect_timeout)
+        if "error" not in outcome:
             raise EnvcheckError(
-                f"cannot connect to the Ray cluster at {address}: {first}",
-                hint="ray status shows whether this machine belongs to a running cluster; "
-                "--ray HOST:6379 names one",
-            ) from exc
+                f"no answer from the Ray cluster at {address} within {connect_timeout:g}s", hint=_HINT
+            )
+        exc = outcome["error"]
+        if exc is not None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EnvcheckError(f"cannot connect to the Ray cluster at {address}: {first}", hint=_HINT) from exc
 
     def discover(self) -> list[NodeRef]:
         nodes = sorted(
