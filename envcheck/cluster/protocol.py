@@ -23,6 +23,8 @@ from envcheck.cluster.models import NetFacts, NodeResult, NodeRun, NodeStatus
 
 MARKER = "@@envcheck-cluster@@"
 #: parts in the order a node sends them
+#: a protocol line longer than this is not waited for (64 MiB)
+_MAX_LINE = 64 * 2**20
 PARTS = ("hello", "report", "net", "smoke", "bench", "deadline", "done")
 
 
@@ -32,16 +34,27 @@ def line(part: str, **fields: Any) -> str:
 
 
 def parse(text: str) -> dict[str, dict[str, Any]]:
-    """Every well-formed protocol line in ``text``: part -> its fields (a repeated part: last wins)."""
+    """Every well-formed protocol line in ``text``: part -> its fields (a repeated part: last wins).
+
+    A line some transport cut into pieces (``srun --label`` splits every 1024 bytes) is joined
+    back: JSON strings hold no raw newline, so the pieces that follow a marker line until its
+    JSON parses are the rest of it. A line cut short by a crash never parses and is not a part.
+    """
     parts: dict[str, dict[str, Any]] = {}
+    pending: str | None = None
     for raw in text.splitlines():
         at = raw.find(MARKER)
-        if at < 0:
+        if at >= 0:
+            pending = raw[at + len(MARKER) :]
+        elif pending is not None and len(pending) < _MAX_LINE:
+            pending += raw
+        else:
             continue
         try:
-            obj = json.loads(raw[at + len(MARKER) :])
+            obj = json.loads(pending)
         except ValueError:
-            continue  # a line cut short by a crash: the part counts as not received
+            continue
+        pending = None
         if isinstance(obj, dict) and isinstance(obj.get("part"), str):
             parts[obj["part"]] = obj
     return parts

@@ -38,10 +38,13 @@ SSH_NODES = [
 ]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> tuple[int, Any, str]:
-    """``envcheck ARGS`` in a child with the code under test first on the path: (exit code, JSON or text, stderr)."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, prefix: list[str] | None = None
+) -> tuple[int, Any, str]:
+    """``envcheck ARGS`` in a child with the code under test first on the path: (exit code, JSON or text,
+    stderr). ``prefix`` runs it under another command (salloc)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "envcheck", *args],
+        [*(prefix or []), sys.executable, "-m", "envcheck", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
