@@ -366,7 +366,27 @@ def cluster_node(
     os._exit(code)  # the watchdog timer and abandoned probe threads must not keep the node waiting
 
 
+def cluster_allreduce(
+    *,
+    pick_port: Annotated[bool, typer.Option("--pick-port")] = False,
+    world: Annotated[int, typer.Option("--world", min=1)] = 1,
+    master: Annotated[str, typer.Option("--master")] = "127.0.0.1:29500",
+    size_mib: Annotated[float, typer.Option("--size-mib", min=0.001)] = 64.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0)] = 120.0,
+) -> None:
+    """(internal) One rank of envcheck cluster --collective (or --pick-port: a free port for rank 0)."""
+    from envcheck.cluster import allreduce
+
+    if pick_port:
+        code = allreduce.pick_port(sys.stdout)
+    else:
+        code = allreduce.run_rank(world, master, size_mib, timeout)
+    sys.stdout.flush()
+    os._exit(code)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``cluster`` (and the hidden node-side commands) to the envcheck app."""
     app.command("cluster")(cluster)
     app.command("cluster-node", hidden=True)(cluster_node)
+    app.command("cluster-allreduce", hidden=True)(cluster_allreduce)

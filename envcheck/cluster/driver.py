@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from envcheck.cluster import protocol
 from envcheck.cluster.aggregate import DEFAULT_MARGIN, aggregate
 from envcheck.cluster.engine import Engine, Progress
-from envcheck.cluster.models import ClusterReport, NodeResult, NodeStatus
+from envcheck.cluster.models import ClusterReport, NodeRef, NodeResult, NodeStatus
 
 #: seconds the driver waits beyond a node's own deadline (connection set-up, output on its way):
 #: a fifth of the deadline, at least 2 s and at most 10 s
@@ -65,9 +65,10 @@ def node_args(opts: ClusterOptions) -> list[str]:
     return args
 
 
-def collect(engine: Engine, opts: ClusterOptions, progress: Progress | None = None) -> list[NodeResult]:
+def collect(
+    engine: Engine, opts: ClusterOptions, nodes: Sequence[NodeRef], progress: Progress | None = None
+) -> list[NodeResult]:
     """Every node's result, in the engine's order; never raises for a node's failure."""
-    nodes = engine.discover()
     live = [n for n in nodes if not n.unreachable]
     deadline = opts.node_timeout()
     grace = min(GRACE_S[1], max(GRACE_S[0], deadline / 5))
@@ -96,12 +97,13 @@ def collect(engine: Engine, opts: ClusterOptions, progress: Progress | None = No
 def run_cluster(engine: Engine, opts: ClusterOptions, progress: Progress | None = None) -> ClusterReport:
     """Collect, optionally measure the all-reduce across the nodes that answered, and aggregate."""
     start = time.perf_counter()
-    results = collect(engine, opts, progress)
+    refs = engine.discover()
+    results = collect(engine, opts, refs, progress)
     collective = None
     if opts.collective:
         from envcheck.cluster.collective import run_collective
 
-        collective = run_collective(engine, results, opts)
+        collective = run_collective(engine, refs, results, opts)
     return aggregate(
         results,
         engine=engine.name,

@@ -137,15 +137,20 @@ def interpret(run: NodeRun, wanted: Sequence[str] = ("report",)) -> NodeResult:
             result.bench = value
         elif part == "net":
             result.net = value
-    result.status, result.reason = _status(run, hello is not None, done is not None, parts, result)
+    result.status, result.reason = _status(run, hello is not None, done is not None, parts, result, wanted)
     return result
 
 
 def _status(
-    run: NodeRun, started: bool, finished: bool, parts: dict[str, dict[str, Any]], result: NodeResult
+    run: NodeRun,
+    started: bool,
+    finished: bool,
+    parts: dict[str, dict[str, Any]],
+    result: NodeResult,
+    wanted: Sequence[str],
 ) -> tuple[NodeStatus, str | None]:
     got = _received(parts)
-    if finished and result.report is not None and not run.timed_out:
+    if finished and ("report" not in wanted or result.report is not None) and not run.timed_out:
         return NodeStatus.OK, None
     if run.timed_out and not finished:
         return NodeStatus.HUNG, f"no answer within {run.seconds:.0f}s{got}"
