@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -107,10 +108,13 @@ def _layers_and_drift(nodes: Sequence[NodeResult]) -> tuple[list[LayerRow], list
     return rows, findings
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _figures(node: NodeResult) -> Iterable[dict[str, Any]]:
-    if node.bench is None:
-        return []
-    return [f for f in node.bench.get("figures", []) if isinstance(f, dict)]
+    figures = node.bench.get("figures") if node.bench is not None else None
+    return [f for f in figures if isinstance(f, dict)] if isinstance(figures, list) else []
 
 
 def _bench_rows_and_outliers(
@@ -121,7 +125,7 @@ def _bench_rows_and_outliers(
     for node in nodes:
         for fig in _figures(node):
             median, metric = fig.get("median"), fig.get("metric")
-            if metric not in OUTLIER_METRICS or not isinstance(median, (int, float)) or median != median:
+            if metric not in OUTLIER_METRICS or not _finite(median):
                 continue
             device = str(fig.get("device") or "?")
             kind = "gpu" if device.startswith("gpu") else device

@@ -158,13 +158,14 @@ def cluster(
         ),
     ] = 2,
     k8s_image: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--k8s-image",
-            help="Image with envcheck inside (and your frameworks).",
+            help="Your training image with mlrig installed (checks its frameworks too). Default: plain "
+            "Python, envcheck installed at start (checks the nodes only).",
             envvar="ENVCHECK_K8S_IMAGE",
         ),
-    ] = "python:3.11-slim",
+    ] = None,
     k8s_gpus: Annotated[
         int,
         typer.Option(
