@@ -48,3 +48,16 @@ def test_slurm_drift_and_cpu_quota_named(slurm_run: tuple[int, dict[str, Any], s
 def test_outside_an_allocation_is_a_usage_error() -> None:
     code, _, err = run_cli("cluster", "--slurm", env={"SLURM_JOB_ID": "", "SLURM_JOB_NODELIST": ""})
     assert code == 2 and "not in one" in err and "salloc" in err
+
+
+def test_collective_through_srun(slurm_cluster: Any) -> None:
+    pytest.importorskip("torch.distributed", reason="torch is not installed: no all-reduce to run")
+    code, report, err = run_cli(
+        "cluster", "--slurm", "--collective", "--collective-size", "4", "--timeout", "30", "--json",
+        env={"SLURM_CONF": str(slurm_cluster.conf)},
+        prefix=[sim.which("salloc"), "-N2", "-w", "n1,n2", "--time=5"],
+    )
+    assert isinstance(report, dict), err
+    c = report["collective"]
+    assert c["error"] is None and c["world_size"] == 2 and c["busbw_gbps"] > 0, c
+    assert code == 0, [f["summary"] for f in report["findings"]]
