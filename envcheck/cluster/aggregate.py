@@ -48,7 +48,8 @@ _STATUS_FIX = {
     "(ssh NODE true; ray status; sinfo -N)",
     NodeStatus.HUNG: "a node that hangs here hangs the training job too: look for a stuck driver "
     "(nvidia-smi hangs?), a hung filesystem, or a full disk; then rerun with a longer --timeout",
-    NodeStatus.CRASHED: "run envcheck on that node by hand to see the crash (dmesg for OOM kills and Xid errors)",
+    NodeStatus.CRASHED: "run envcheck on that node by hand to see the crash "
+    "(dmesg for OOM kills and Xid errors)",
     NodeStatus.FAILED: "envcheck did not run there or answered nonsense: install it on the node "
     "(pip install mlrig), point --envcheck-command at it, or run it by hand to see",
 }
@@ -89,7 +90,8 @@ def _layers_and_drift(nodes: Sequence[NodeResult]) -> tuple[list[LayerRow], list
         tie = len(minority[0].nodes) == len(majority.nodes)
         detail = "; ".join(f"{g.value} on {names(g.nodes)}" for g in minority)
         summary = (
-            f"{fact.name} differs across nodes: {detail} (the other {len(majority.nodes)} have {majority.value})"
+            f"{fact.name} differs across nodes: {detail} "
+            f"(the other {len(majority.nodes)} have {majority.value})"
             if not tie
             else f"{fact.name} differs across nodes, no majority: "
             + "; ".join(f"{g.value} on {names(g.nodes)}" for g in known)
@@ -125,7 +127,7 @@ def _bench_rows_and_outliers(
     for node in nodes:
         for fig in _figures(node):
             median, metric = fig.get("median"), fig.get("metric")
-            if metric not in OUTLIER_METRICS or not _finite(median):
+            if metric not in OUTLIER_METRICS or not isinstance(median, (int, float)) or not _finite(median):
                 continue
             device = str(fig.get("device") or "?")
             kind = "gpu" if device.startswith("gpu") else device

@@ -60,7 +60,13 @@ def _time_allreduce(dist: Any, torch: Any, tensor: Any, group: Any, budget: floa
         dist.all_reduce(elapsed, op=dist.ReduceOp.MAX, group=group)
         samples.append(float(elapsed.item()))
         # every rank must agree on how many samples to take: share the decision
-        go = torch.tensor([1.0 if (len(samples) < 3 or (len(samples) < 20 and time.perf_counter() - start < budget)) else 0.0])
+        go = torch.tensor(
+            [
+                1.0
+                if (len(samples) < 3 or (len(samples) < 20 and time.perf_counter() - start < budget))
+                else 0.0
+            ]
+        )
         dist.all_reduce(go, op=dist.ReduceOp.MIN, group=group)
         if go.item() == 0.0:
             break
@@ -83,7 +89,9 @@ def run_rank(world: int, master: str, size_mib: float, timeout: float, out: Text
     store = dist.TCPStore(
         host, int(port), world, is_master=rank == 0, timeout=timedelta(seconds=timeout), wait_for_workers=True
     )
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timedelta(seconds=timeout))
+    dist.init_process_group(
+        backend, store=store, rank=rank, world_size=world, timeout=timedelta(seconds=timeout)
+    )
     try:
         full = max(4, int(size_mib * 2**20) // 4 * 4)
         sizes: dict[str, float] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-_HELP = "Run envcheck on every node of a cluster (Ray, Slurm, SSH, Kubernetes) and point at the node that differs."
+_HELP = "Run envcheck on every node of a cluster (Ray, Slurm, SSH, Kubernetes): which node differs, and why."
 _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
@@ -27,5 +27,10 @@ def register(app: typer.Typer) -> None:
         def stub(ctx: typer.Context, _name: str = name) -> None:
             _forward(_name, ctx)
 
-        app.command(name, help=_HELP if not hidden else None, hidden=hidden, context_settings=_PASS_THROUGH,
-                    add_help_option=False)(stub)
+        app.command(
+            name,
+            help=_HELP if not hidden else None,
+            hidden=hidden,
+            context_settings=_PASS_THROUGH,
+            add_help_option=False,
+        )(stub)

@@ -117,7 +117,10 @@ def _rank_failure(results: Sequence[NodeResult]) -> str | None:
 
 
 def build(
-    ranks: Sequence[NodeResult], raw: dict[str, Any] | None, names: Sequence[str], margin: float,
+    ranks: Sequence[NodeResult],
+    raw: dict[str, Any] | None,
+    names: Sequence[str],
+    margin: float,
     interconnect: Any,
 ) -> CollectiveReport:
     """The report from rank 0's figures (pure)."""
@@ -133,7 +136,9 @@ def build(
     for p in raw.get("pairs") or []:
         idx = [int(i) for i in p.get("ranks", [])]
         report.pairs.append(
-            LinkFigure(ranks=idx, nodes=[names[i] for i in idx if i < len(names)], busbw_gbps=p.get("busbw_gbps"))
+            LinkFigure(
+                ranks=idx, nodes=[names[i] for i in idx if i < len(names)], busbw_gbps=p.get("busbw_gbps")
+            )
         )
     if interconnect is not None and interconnect.expected_gbps and report.busbw_gbps is not None:
         report.achieved_pct = round(100 * report.busbw_gbps / interconnect.expected_gbps, 1)
@@ -148,7 +153,9 @@ def run_collective(
     """Pick the port on rank 0's node, run every rank, read rank 0's figures."""
     answered = {r.name: r for r in results if r.ok}
     nodes = [n for n in refs if n.name in answered]
-    interconnect = from_name(opts.interconnect) if opts.interconnect else detect([answered[n.name].net for n in nodes])
+    interconnect = (
+        from_name(opts.interconnect) if opts.interconnect else detect([answered[n.name].net for n in nodes])
+    )
     if len(nodes) < 2:
         return CollectiveReport(
             world_size=len(nodes), interconnect=interconnect, error="needs two nodes that answered"
@@ -160,13 +167,25 @@ def run_collective(
     if not isinstance(port, int):
         why = protocol.interpret(picked[0], ()).reason if picked else "no answer"
         return CollectiveReport(
-            world_size=len(nodes), interconnect=interconnect, error=f"could not pick a port on {nodes[0].name}: {why}"
+            world_size=len(nodes),
+            interconnect=interconnect,
+            error=f"could not pick a port on {nodes[0].name}: {why}",
         )
     args = [
-        "cluster-allreduce", "--world", str(len(nodes)), "--master", f"{master}:{port}",
-        "--size-mib", f"{opts.collective_mib:g}", "--timeout", f"{COLLECTIVE_TIMEOUT_S:g}",
+        "cluster-allreduce",
+        "--world",
+        str(len(nodes)),
+        "--master",
+        f"{master}:{port}",
+        "--size-mib",
+        f"{opts.collective_mib:g}",
+        "--timeout",
+        f"{COLLECTIVE_TIMEOUT_S:g}",
     ]
     runs = engine.run(nodes, args, timeout=COLLECTIVE_TIMEOUT_S + 10)
     ranks = [protocol.interpret(r, ()) for r in runs]
-    raw = next((protocol.parse(r.stdout).get("allreduce") for r in runs if "allreduce" in protocol.parse(r.stdout)), None)
+    raw = next(
+        (protocol.parse(r.stdout).get("allreduce") for r in runs if "allreduce" in protocol.parse(r.stdout)),
+        None,
+    )
     return build(ranks, raw, [n.name for n in nodes], opts.margin, interconnect)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,7 +27,7 @@ CLUSTER_HELP = (
 )
 
 
-def _pick_engine(
+def _pick_engine(  # noqa: PLR0917 (one argument per engine option)
     ray: str | None,
     slurm: bool,
     ssh: list[str] | None,
@@ -153,7 +154,8 @@ def cluster(
         bool,
         typer.Option(
             "--k8s-manifest",
-            help="Print the Kubernetes Indexed Job (one pod per node, GPUs requested, anti-affinity) and exit.",
+            help="Print the Kubernetes Indexed Job (one pod per node, GPUs requested, anti-affinity) "
+            "and exit.",
             envvar="ENVCHECK_K8S_MANIFEST",
         ),
     ] = False,
@@ -272,7 +274,8 @@ def cluster(
         str | None,
         typer.Option(
             "--envcheck-command",
-            help="How to start envcheck on the nodes (ssh: 'envcheck'; slurm: this interpreter's -m envcheck).",
+            help="How to start envcheck on the nodes "
+            "(ssh: 'envcheck'; slurm: this interpreter's -m envcheck).",
             envvar="ENVCHECK_CLUSTER_COMMAND",
         ),
     ] = None,
@@ -394,6 +397,10 @@ def sub_app(name: str) -> typer.Typer:
         rich_markup_mode="rich",
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    func = {"cluster": cluster, "cluster-node": cluster_node, "cluster-allreduce": cluster_allreduce}[name]
-    app.command(name, help=CLUSTER_HELP if name == "cluster" else None)(func)
+    commands: dict[str, Callable[..., None]] = {
+        "cluster": cluster,
+        "cluster-node": cluster_node,
+        "cluster-allreduce": cluster_allreduce,
+    }
+    app.command(name, help=CLUSTER_HELP if name == "cluster" else None)(commands[name])
     return app

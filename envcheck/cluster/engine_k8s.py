@@ -13,6 +13,7 @@ unreachable node with the scheduler's reason, a failed container a crash with it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -55,14 +56,20 @@ def to_yaml(value: Any, indent: int = 0) -> str:
             if isinstance(v, (dict, list)) and v:
                 out.append(f"{pad}{k}:\n{to_yaml(v, indent + 1)}")
             else:
-                out.append(f"{pad}{k}: {to_yaml(v, 0).strip() if isinstance(v, (dict, list)) else _yaml_scalar(v)}\n")
+                out.append(
+                    f"{pad}{k}: {to_yaml(v, 0).strip() if isinstance(v, (dict, list)) else _yaml_scalar(v)}\n"
+                )
         return "".join(out)
     if isinstance(value, list):
         if not value:
             return f"{pad}[]\n"
         out = []
         for item in value:
-            body = to_yaml(item, indent + 1) if isinstance(item, (dict, list)) else f"{pad}  {_yaml_scalar(item)}\n"
+            body = (
+                to_yaml(item, indent + 1)
+                if isinstance(item, (dict, list))
+                else f"{pad}  {_yaml_scalar(item)}\n"
+            )
             out.append(f"{pad}- {body.lstrip()}")
         return "".join(out)
     return f"{pad}{_yaml_scalar(value)}\n"
@@ -137,7 +144,13 @@ def manifest(
 
 
 def render_manifest(
-    *, opts: ClusterOptions, nodes: int, image: str | None, gpus: int, namespace: str, run_id: str | None = None
+    *,
+    opts: ClusterOptions,
+    nodes: int,
+    image: str | None,
+    gpus: int,
+    namespace: str,
+    run_id: str | None = None,
 ) -> str:
     """``envcheck cluster --k8s-manifest``: the Job as YAML, with a comment saying how to read it back."""
     job = manifest(opts=opts, nodes=nodes, image=image, gpus=gpus, namespace=namespace, run_id=run_id)
@@ -159,7 +172,13 @@ class KubectlEngine:
     name = "k8s"
 
     def __init__(
-        self, *, opts: ClusterOptions, nodes: int, image: str | None, gpus: int, namespace: str,
+        self,
+        *,
+        opts: ClusterOptions,
+        nodes: int,
+        image: str | None,
+        gpus: int,
+        namespace: str,
         kubectl: str | None = None,
     ) -> None:
         exe = kubectl or shutil.which("kubectl")
@@ -177,14 +196,19 @@ class KubectlEngine:
     def _kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
         try:
             proc = subprocess.run(
-                [self.kubectl, "-n", self.namespace, *args], input=stdin, capture_output=True, text=True,
-                timeout=timeout, check=False,
+                [self.kubectl, "-n", self.namespace, *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise EnvcheckError(f"kubectl {args[0]} did not answer in {timeout:g}s") from exc
         if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
             raise EnvcheckError(
-                f"kubectl {' '.join(args[:2])} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}",
+                f"kubectl {' '.join(args[:2])} failed: {last}",
                 hint="kubectl cluster-info shows whether kubectl reaches a cluster",
             )
         return proc.stdout
@@ -203,9 +227,16 @@ class KubectlEngine:
         progress: Progress | None = None,
     ) -> list[NodeRun]:
         if list(args[:1]) != ["cluster-node"]:
-            return [NodeRun(name=n.name, engine_error="the collective is not run through --k8s yet") for n in nodes]
+            return [
+                NodeRun(name=n.name, engine_error="the collective is not run through --k8s yet")
+                for n in nodes
+            ]
         job = manifest(
-            opts=self.opts, nodes=len(nodes), image=self.image, gpus=self.gpus, namespace=self.namespace,
+            opts=self.opts,
+            nodes=len(nodes),
+            image=self.image,
+            gpus=self.gpus,
+            namespace=self.namespace,
             run_id=self.run_id,
         )
         self._kubectl("create", "-f", "-", stdin=json.dumps(job))
@@ -215,7 +246,9 @@ class KubectlEngine:
         pods: list[dict[str, Any]] = []
         while time.perf_counter() - start < limit:
             pods = self._pods()
-            if len(pods) >= len(nodes) and all(p.get("status", {}).get("phase") in ("Succeeded", "Failed") for p in pods):
+            if len(pods) >= len(nodes) and all(
+                p.get("status", {}).get("phase") in ("Succeeded", "Failed") for p in pods
+            ):
                 break
             time.sleep(2)
         return [self._node_run(i, pods, time.perf_counter() - start) for i in range(len(nodes))]
@@ -228,7 +261,8 @@ class KubectlEngine:
     def _node_run(self, index: int, pods: list[dict[str, Any]], seconds: float) -> NodeRun:
         key = "batch.kubernetes.io/job-completion-index"
         pod = next(
-            (p for p in pods if str(p.get("metadata", {}).get("annotations", {}).get(key)) == str(index)), None
+            (p for p in pods if str(p.get("metadata", {}).get("annotations", {}).get(key)) == str(index)),
+            None,
         )
         run = NodeRun(name=f"index-{index}", seconds=seconds)
         if pod is None:
@@ -239,7 +273,8 @@ class KubectlEngine:
         run.address = status.get("hostIP")
         phase = status.get("phase")
         if phase == "Pending" and not spec.get("nodeName"):
-            cond = next((c for c in status.get("conditions", []) if c.get("type") == "PodScheduled"), {})
+            conds: list[dict[str, Any]] = status.get("conditions", [])
+            cond = next((c for c in conds if c.get("type") == "PodScheduled"), {})
             run.unreachable = f"pod not scheduled: {cond.get('message') or cond.get('reason') or 'pending'}"
             return run
         try:
@@ -247,7 +282,12 @@ class KubectlEngine:
         except EnvcheckError as exc:
             run.stderr = exc.message
         term = next(
-            (c.get("state", {}).get("terminated") for c in status.get("containerStatuses", []) if c.get("state")), None
+            (
+                c.get("state", {}).get("terminated")
+                for c in status.get("containerStatuses", [])
+                if c.get("state")
+            ),
+            None,
         )
         if phase in ("Pending", "Running") or term is None:
             run.timed_out = True
@@ -261,8 +301,7 @@ class KubectlEngine:
     def close(self) -> None:
         """Delete the Job this run created (its pods go with it); nothing else is touched."""
         if self._created:
-            try:
+            with contextlib.suppress(EnvcheckError):
                 # by the run label we wrote (random per run): never a Job that is not ours
-                self._kubectl("delete", "job", "-l", f"{RUN_LABEL}={self.run_id}", "--cascade=foreground", "--wait=false")
-            except EnvcheckError:
-                pass
+                selector = f"{RUN_LABEL}={self.run_id}"
+                self._kubectl("delete", "job", "-l", selector, "--cascade=foreground", "--wait=false")

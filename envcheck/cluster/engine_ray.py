@@ -9,6 +9,7 @@ or stops a cluster.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -39,6 +40,7 @@ def _import_ray() -> Any:
 
 def run_on_node(args: Sequence[str], env: Mapping[str, str], timeout: float) -> dict[str, Any]:
     """Inside the Ray task: ``python -m envcheck ARGS`` on this node, its output even if it hangs."""
+    import contextlib
     import os
     import signal
     import subprocess
@@ -66,10 +68,8 @@ def run_on_node(args: Sequence[str], env: Mapping[str, str], timeout: float) -> 
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
         out, err = proc.communicate()
     code = proc.returncode
     return {
@@ -142,14 +142,16 @@ class RayEngine:
         exc = outcome["error"]
         if exc is not None:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EnvcheckError(f"cannot connect to the Ray cluster at {address}: {first}", hint=_HINT) from exc
+            raise EnvcheckError(
+                f"cannot connect to the Ray cluster at {address}: {first}", hint=_HINT
+            ) from exc
 
     def discover(self) -> list[NodeRef]:
         nodes = sorted(
             self._ray.nodes(), key=lambda n: (not n.get("Alive"), str(n.get("NodeManagerAddress")))
         )
         refs = []
-        for node, name in zip(nodes, _names(nodes)):
+        for node, name in zip(nodes, _names(nodes), strict=True):
             why = None
             if not node.get("Alive"):
                 msg = str(node.get("DeathReasonMessage") or "").strip()
@@ -198,10 +200,8 @@ class RayEngine:
                 if progress:
                     progress(runs[i].name, "answered")
         for ref, i in pending.items():  # the task never came back: cancel it, the node is hung
-            try:
+            with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
-            except Exception:
-                pass
             runs[i].timed_out = True
             runs[i].seconds = time.perf_counter() - start
         return runs
@@ -222,7 +222,5 @@ class RayEngine:
         run.exit_code, run.signal, run.timed_out = got["exit_code"], got["signal"], got["timed_out"]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._ray.shutdown()  # disconnects this driver; the cluster keeps running
-        except Exception:
-            pass

@@ -43,7 +43,9 @@ _DOWN_STATES = ("DOWN", "NOT_RESPONDING", "FAIL", "DRAIN")
 def _scontrol(*args: str, timeout: float = 15.0) -> str:
     exe = shutil.which("scontrol")
     if exe is None:
-        raise EnvcheckError("scontrol is not on PATH", hint="run inside a Slurm allocation on a Slurm login node")
+        raise EnvcheckError(
+            "scontrol is not on PATH", hint="run inside a Slurm allocation on a Slurm login node"
+        )
     try:
         proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -113,7 +115,9 @@ class SlurmEngine:
             if down and not fields.get("Reason", "").startswith("envcheck"):
                 reason = fields.get("Reason")
                 why = f"Slurm says {state}{': ' + reason if reason else ''}"
-            refs.append(NodeRef(name=name, address=fields.get("NodeAddr") or name, handle=name, unreachable=why))
+            refs.append(
+                NodeRef(name=name, address=fields.get("NodeAddr") or name, handle=name, unreachable=why)
+            )
         return refs
 
     def run(
@@ -144,8 +148,14 @@ class SlurmEngine:
         child_env = {**os.environ, **(env or {})}
         try:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                errors="replace", env=child_env, start_new_session=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=child_env,
+                start_new_session=True,
             )
         except OSError as exc:
             raise EnvcheckError(f"cannot start srun: {exc.strerror or exc}") from exc
@@ -205,8 +215,8 @@ class SlurmEngine:
             name = names.get("SLURMD_NODENAME") or names.get("ENVCHECK_NODE_NAME")
             if task >= 0 and name:
                 task_node[task] = name
-        for task, (node, _, _) in ends.items():
-            task_node.setdefault(task, node)
+        for task, (end_node, _, _) in ends.items():
+            task_node.setdefault(task, end_node)
         # tasks that said nothing at all: block distribution puts task i on the i-th node
         free = [x.name for x in nodes if x.name not in task_node.values()]
         for task in range(len(nodes)):
@@ -214,12 +224,14 @@ class SlurmEngine:
                 task_node[task] = free.pop(0)
         runs = []
         for node in nodes:
-            task = next((t for t, name in task_node.items() if name == node.name), None)
-            lines = out.get(task, []) if task is not None else []
-            node_stderr = "\n".join(ln for ln in stderr.splitlines() if f"{node.name}:" in ln or f"{task}: " in ln)
+            where = next((t for t, name in task_node.items() if name == node.name), None)
+            lines = out.get(where, []) if where is not None else []
+            node_stderr = "\n".join(
+                ln for ln in stderr.splitlines() if f"{node.name}:" in ln or f"{where}: " in ln
+            )
             run = NodeRun(name=node.name, address=node.address, stdout="\n".join(lines), stderr=node_stderr)
             run.seconds = seconds
-            end = ends.get(task) if task is not None else None
+            end = ends.get(where) if where is not None else None
             if end is not None:
                 run.signal, run.exit_code = end[1], end[2]
             elif not timed_out:

@@ -8,6 +8,7 @@ that reason, never silently trusted. asyncssh loads only when this adapter runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shlex
 import socket
@@ -49,7 +50,7 @@ def _unreachable(exc: BaseException, asyncssh: Any, connect_timeout: float) -> s
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (no SSH server listening)"
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return f"host key not trusted ({exc.reason}): add it to known_hosts (ssh-keyscan HOST >> ~/.ssh/known_hosts)"
+        return f"host key not trusted ({exc.reason}): add it to known_hosts (ssh-keyscan HOST >> known_hosts)"
     if isinstance(exc, asyncssh.PermissionDenied):
         return f"SSH login refused: {exc.reason}"
     if isinstance(exc, asyncssh.Error):
@@ -158,10 +159,10 @@ class SshEngine:
                 )
             except (asyncio.TimeoutError, TimeoutError):
                 run.timed_out = True
-                try:
-                    proc.send_signal("TERM")  # honoured by OpenSSH >= 8.1; the node's own deadline backs it
-                except Exception:
-                    pass
+                with contextlib.suppress(
+                    Exception
+                ):  # OpenSSH >= 8.1 honours it; the node's deadline backs it
+                    proc.send_signal("TERM")
             if not run.timed_out:
                 run.exit_code = (
                     proc.exit_status if proc.exit_status is not None and proc.exit_status >= 0 else None
@@ -172,10 +173,8 @@ class SshEngine:
             run.engine_error = f"SSH session lost: {_unreachable(exc, asyncssh, self.connect_timeout)}"
         finally:
             conn.abort() if run.timed_out else conn.close()
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), 2)
-            except Exception:
-                pass
         run.stdout, run.stderr = "".join(out), "".join(err)
         run.seconds = time.perf_counter() - start
         return run

@@ -43,11 +43,31 @@ LINKS: tuple[Link, ...] = (
     Link("ib-edr", "InfiniBand EDR, 1 port", 100, "IBTA spec rel. 1.3: EDR 4x = 100 Gb/s"),
     Link("ib-hdr", "InfiniBand HDR, 1 port", 200, "IBTA spec rel. 1.4: HDR 4x = 200 Gb/s"),
     Link("ib-ndr", "InfiniBand NDR, 1 port", 400, "IBTA spec rel. 1.5: NDR 4x = 400 Gb/s"),
-    Link("ib-ndr-8x", "InfiniBand NDR, 8 ports (DGX H100)", 3200, "NVIDIA DGX H100 user guide: 8x ConnectX-7 400 Gb/s"),
+    Link(
+        "ib-ndr-8x",
+        "InfiniBand NDR, 8 ports (DGX H100)",
+        3200,
+        "NVIDIA DGX H100 user guide: 8x ConnectX-7 400 Gb/s",
+    ),
     Link("efa-p4d", "AWS EFA, p4d/p4de", 400, "https://aws.amazon.com/ec2/instance-types/p4/ (400 Gbps EFA)"),
-    Link("efa-p5", "AWS EFA, p5/p5e/p5en", 3200, "https://aws.amazon.com/ec2/instance-types/p5/ (3200 Gbps EFAv2)"),
-    Link("efa-trn1", "AWS EFA, trn1.32xlarge", 800, "https://aws.amazon.com/ec2/instance-types/trn1/ (800 Gbps EFA)"),
-    Link("gcp-a3", "Google Cloud A3 (GPUDirect-TCPX)", 800, "https://cloud.google.com/compute/docs/gpus (a3-highgpu-8g: 800 Gbps)"),
+    Link(
+        "efa-p5",
+        "AWS EFA, p5/p5e/p5en",
+        3200,
+        "https://aws.amazon.com/ec2/instance-types/p5/ (3200 Gbps EFAv2)",
+    ),
+    Link(
+        "efa-trn1",
+        "AWS EFA, trn1.32xlarge",
+        800,
+        "https://aws.amazon.com/ec2/instance-types/trn1/ (800 Gbps EFA)",
+    ),
+    Link(
+        "gcp-a3",
+        "Google Cloud A3 (GPUDirect-TCPX)",
+        800,
+        "https://cloud.google.com/compute/docs/gpus (a3-highgpu-8g: 800 Gbps)",
+    ),
 )
 
 
@@ -69,10 +89,14 @@ def from_name(key: str) -> Interconnect:
         from envcheck.errors import UsageError
 
         raise UsageError(
-            f"unknown --interconnect {key!r}", hint="envcheck cluster --interconnect list shows the known ones"
+            f"unknown --interconnect {key!r}",
+            hint="envcheck cluster --interconnect list shows the known ones",
         )
     return Interconnect(
-        kind=link.kind, expected_gbps=link.gbytes, basis=f"{link.gbits:g} Gb/s line rate, given", source=link.source
+        kind=link.kind,
+        expected_gbps=link.gbytes,
+        basis=f"{link.gbits:g} Gb/s line rate, given",
+        source=link.source,
     )
 
 

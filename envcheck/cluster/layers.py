@@ -109,20 +109,20 @@ _CPU_FIX = (
 _VERSION_FIX = "install the same version on every node (one image or one lock file for the cluster)"
 
 FACTS: tuple[Fact, ...] = (
-    Fact("system", "OS", lambda s, r: s.system and (s.system.distro or s.system.os)),
-    Fact("system", "kernel", lambda s, r: s.system and s.system.kernel),
-    Fact("system", "Python", lambda s, r: s.system and s.system.python and s.system.python.version),
+    Fact("system", "OS", lambda s, r: (s.system.distro or s.system.os) if s.system else None),
+    Fact("system", "kernel", lambda s, r: s.system.kernel if s.system else None),
+    Fact("system", "Python", lambda s, r: s.system.python.version if s.system and s.system.python else None),
     Fact("system", "envcheck", lambda s, r: r.tool_version),
-    Fact("cpu", "model", lambda s, r: s.cpu and s.cpu.model),
+    Fact("cpu", "model", lambda s, r: s.cpu.model if s.cpu else None),
     Fact(
         "cpu",
         "usable CPUs",
-        lambda s, r: s.cpu and s.cpu.usable_cpus and str(s.cpu.usable_cpus),
+        lambda s, r: str(s.cpu.usable_cpus) if s.cpu and s.cpu.usable_cpus else None,
         drift="drift-cpu",
         fix=_CPU_FIX,
     ),
     Fact("cpu", "CPU quota", _quota, drift="drift-cpu", fix=_CPU_FIX),
-    Fact("memory", "RAM", lambda s, r: s.memory and _gib(s.memory.total_bytes)),
+    Fact("memory", "RAM", lambda s, r: _gib(s.memory.total_bytes) if s.memory else None),
     Fact(
         "nvidia",
         "GPUs",
@@ -135,19 +135,19 @@ FACTS: tuple[Fact, ...] = (
     Fact(
         "nvidia",
         "driver",
-        lambda s, r: s.nvidia and s.nvidia.driver_version,
+        lambda s, r: s.nvidia.driver_version if s.nvidia else None,
         drift="drift-driver",
         fix="install the same NVIDIA driver on every node (drain the odd ones and reimage)",
     ),
     Fact(
         "nvidia",
         "CUDA (driver)",
-        lambda s, r: s.nvidia and _cuda_int(s.nvidia.cuda_driver_version),
+        lambda s, r: _cuda_int(s.nvidia.cuda_driver_version) if s.nvidia else None,
     ),
     Fact(
         "cuda",
         "runtime",
-        lambda s, r: s.cuda and _cuda_int(s.cuda.runtime_version),
+        lambda s, r: _cuda_int(s.cuda.runtime_version) if s.cuda else None,
         drift="drift-cuda",
         fix=_VERSION_FIX,
     ),

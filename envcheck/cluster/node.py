@@ -7,6 +7,7 @@ SIGTERM and SIGHUP (the engine cancelling, the SSH channel closing) do the same.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,10 +65,8 @@ def _kill_children() -> None:
         import psutil
 
         for child in psutil.Process().children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):
                 child.kill()
-            except psutil.Error:
-                pass
     except Exception:
         pass
 
@@ -90,10 +89,8 @@ def _arm(writer: _Writer, deadline: float, start: float) -> None:
         _die(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (a library caller): engine timeouts hold
             signal.signal(sig, on_signal)
-        except ValueError:  # not the main thread (a library caller): the engine's timeout still holds
-            pass
 
 
 def _part(writer: _Writer, name: str, run: object) -> None:

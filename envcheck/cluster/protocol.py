@@ -141,7 +141,7 @@ def interpret(run: NodeRun, wanted: Sequence[str] = ("report",)) -> NodeResult:
     return result
 
 
-def _status(
+def _status(  # noqa: PLR0917 (the facts one verdict needs)
     run: NodeRun,
     started: bool,
     finished: bool,

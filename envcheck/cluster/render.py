@@ -104,7 +104,7 @@ def _layers(report: ClusterReport) -> Table:
         if row.layer == "nodes":
             continue
         value, where = _value_lines(row, total)
-        style = "yellow" if row.differs and row.median is None else None
+        style = "yellow" if row.differs and row.median is None else ""
         t.add_row(row.layer if row.layer != last else "", row.fact, Text(value, style=style), where)
         last = row.layer
     return t
@@ -161,9 +161,8 @@ def to_markdown(report: ClusterReport) -> str:
     out += ["", "| node | status | took | why |", "|---|---|---|---|"]
     for n in report.nodes:
         took = n.seconds if n.seconds is not None else n.node_seconds
-        out.append(
-            f"| {cell(n.name)} | {n.status.value} | {f'{took:.1f}s' if took is not None else '—'} | {cell(n.reason)} |"
-        )
+        seconds = f"{took:.1f}s" if took is not None else "—"
+        out.append(f"| {cell(n.name)} | {n.status.value} | {seconds} | {cell(n.reason)} |")
     if report.layers:
         out += ["", "| layer | fact | value | nodes |", "|---|---|---|---|"]
         for row in report.layers:

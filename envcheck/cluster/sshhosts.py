@@ -83,7 +83,7 @@ def expand_hosts(specs: list[str], config: Path | None) -> list[str]:
                     where = config or "~/.ssh/config"
                     raise UsageError(
                         f"--ssh {token!r} matches no Host alias in {where}",
-                        hint="list the hosts (--ssh a,b,c) or point --ssh-config at the file with the aliases",
+                        hint="list the hosts (--ssh a,b,c) or point --ssh-config at the file with them",
                     )
                 hosts += matched
             else:

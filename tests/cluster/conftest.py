@@ -113,7 +113,8 @@ def slurm_cluster() -> Iterator[Any]:
     missing = [t for t in ("slurmctld", "slurmd", "munged", "srun") if not sim.which(t)]
     if missing:
         pytest.skip(
-            f"Slurm is not installed ({', '.join(missing)} missing; apt-get install slurm-wlm munge): Slurm suite skipped"
+            f"Slurm is not installed ({', '.join(missing)} missing; scripts/cluster-engines.sh installs it): "
+            "Slurm suite skipped"
         )
     cluster = sim.SlurmCluster([sim.NodeSpec(n, k, cpu_quota=0.25) for n, k in SLURM_NODES])
     try:

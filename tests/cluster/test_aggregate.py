@@ -28,10 +28,16 @@ from envcheck.models import (
 
 
 def snap(
-    *, driver: str = "550.54.15", torch: str | None = "2.5.1+cu124", gpus: int = 8, nccl: str = "2.21.5",
+    *,
+    driver: str = "550.54.15",
+    torch: str | None = "2.5.1+cu124",
+    gpus: int = 8,
+    nccl: str = "2.21.5",
     quota: float | None = None,
 ) -> Snapshot:
-    fws = [Framework(name="torch", installed=torch is not None, version=torch, build="cuda", cuda_build="12.4")]
+    fws = [
+        Framework(name="torch", installed=torch is not None, version=torch, build="cuda", cuda_build="12.4")
+    ]
     return Snapshot(
         system=SystemInfo(distro="Ubuntu 22.04", kernel="5.15.0", hostname="h"),
         cpu=CpuInfo(model="EPYC", usable_cpus=64, cgroup_cpu_quota=quota),
@@ -52,8 +58,14 @@ def node(name: str, snapshot: Snapshot | None = None, **kw: Any) -> NodeResult:
 
 def bench(matmul: float, copy: float = 2000.0, h2d: float = 25.0) -> dict[str, Any]:
     figs = [
-        {"device": f"gpu:{i}", "device_name": "H100", "metric": "matmul", "dtype": "bfloat16", "unit": "TFLOPS",
-         "median": matmul if i == 3 else 700.0}
+        {
+            "device": f"gpu:{i}",
+            "device_name": "H100",
+            "metric": "matmul",
+            "dtype": "bfloat16",
+            "unit": "TFLOPS",
+            "median": matmul if i == 3 else 700.0,
+        }
         for i in range(8)
     ]
     figs += [
@@ -124,7 +136,9 @@ def test_outliers_name_node_and_gpu_with_median_and_margin() -> None:
 
 def test_outliers_need_three_samples_and_ignore_nan_and_garbage() -> None:
     cpu = [{"metric": "matmul", "device": "cpu", "unit": "TFLOPS", "median": v} for v in (1.0, 0.1)]
-    two = aggregate([node("a", bench={"figures": cpu[:1]}), node("b", bench={"figures": cpu[1:]})], engine="ssh")
+    two = aggregate(
+        [node("a", bench={"figures": cpu[:1]}), node("b", bench={"figures": cpu[1:]})], engine="ssh"
+    )
     assert "outlier-matmul" not in ids(two)  # two samples: neither is "the odd one"
     # GPUs pool across nodes: one slow GPU among 16 is named even on a two-node cluster
     gpus = aggregate([node("a", bench=bench(700.0)), node("b", bench=bench(100.0))], engine="ssh")
@@ -149,7 +163,7 @@ def test_node_faults_are_rows_with_reasons_and_errors() -> None:
     assert ids(r)["node-unreachable"] == [["b"]] and ids(r)["node-hung"] == [["c"]]
     assert ids(r)["node-crashed"] == [["d"]]
     assert r.has_errors
-    assert ["b", "c", "d"] == ids(r)["cluster-too-few"][0]
+    assert ids(r)["cluster-too-few"][0] == ["b", "c", "d"]
 
 
 def test_nothing_answered_never_says_no_problems(capsys: Any) -> None:
@@ -166,7 +180,11 @@ def test_node_findings_are_grouped_with_their_nodes() -> None:
         tool_version="0.1.0",
         created_at="x",
         snapshot=snap(),
-        findings=[Finding(id="gpu-row-remap-pending", severity=Severity.ERROR, summary="GPU 3 has pending row remaps")],
+        findings=[
+            Finding(
+                id="gpu-row-remap-pending", severity=Severity.ERROR, summary="GPU 3 has pending row remaps"
+            )
+        ],
     )
     nodes = [node("a"), NodeResult(name="b", status=NodeStatus.OK, report=bad), node("c")]
     r = aggregate(nodes, engine="ssh")
@@ -182,7 +200,9 @@ def test_json_has_string_schema_version_and_round_trips() -> None:
 
 
 def test_markdown_cells_cannot_break_the_table() -> None:
-    r = aggregate([node("a|b"), NodeResult(name="c\nd", status=NodeStatus.FAILED, reason="x | y")], engine="ssh")
+    r = aggregate(
+        [node("a|b"), NodeResult(name="c\nd", status=NodeStatus.FAILED, reason="x | y")], engine="ssh"
+    )
     md = to_markdown(r)
     for line in md.splitlines():
         if line.startswith("| c"):
@@ -223,7 +243,9 @@ def test_interpret_statuses_from_raw_runs() -> None:
 
 def test_protocol_lines_split_anywhere_are_joined_back() -> None:
     text = protocol.line("hello", hostname="h") + protocol.line("report", data={"x": "y" * 5000}) + "tail\n"
-    inside_marker = {i for m in re.finditer(re.escape(protocol.MARKER), text) for i in range(m.start() + 1, m.end())}
+    inside_marker = {
+        i for m in re.finditer(re.escape(protocol.MARKER), text) for i in range(m.start() + 1, m.end())
+    }
     allowed = [i for i in range(1, len(text) - 1) if i not in inside_marker]
     rng = random.Random(1)
     for _ in range(200):

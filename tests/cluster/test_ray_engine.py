@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from cluster_helpers import findings, run_cli  # loaded by conftest
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture(scope="module")
 def ray_run(ray_cluster: Any) -> tuple[int, dict[str, Any], str]:
@@ -25,7 +27,9 @@ def _kind(ray_cluster: Any, name: str) -> str:
     return next(k for nid, k in ray_cluster.kinds.items() if nid.startswith(prefix))
 
 
-def test_one_task_per_node_and_each_fault_named(ray_cluster: Any, ray_run: tuple[int, dict[str, Any], str]) -> None:
+def test_one_task_per_node_and_each_fault_named(
+    ray_cluster: Any, ray_run: tuple[int, dict[str, Any], str]
+) -> None:
     code, report, err = ray_run
     assert code == 1, err
     assert report["engine"] == "ray"
@@ -54,7 +58,7 @@ def test_drift_names_the_ray_node_with_another_torch(
 
 
 def test_ray_auto_finds_the_cluster_from_ray_address(ray_cluster: Any) -> None:
-    code, report, err = run_cli(
+    _, report, err = run_cli(
         "cluster", "--ray", "auto", "--timeout", "8", "--json", env={"RAY_ADDRESS": ray_cluster.address}
     )
     assert isinstance(report, dict), err

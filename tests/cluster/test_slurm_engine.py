@@ -11,13 +11,19 @@ from typing import Any
 import pytest
 from cluster_helpers import by_name, findings, run_cli, sim  # loaded by conftest
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster: Any) -> tuple[int, dict[str, Any], str]:
     salloc = sim.which("salloc")
     n = len(slurm_cluster.specs)
     return run_cli(
-        "cluster", "--slurm", "--timeout", "10", "--json",
+        "cluster",
+        "--slurm",
+        "--timeout",
+        "10",
+        "--json",
         env={"SLURM_CONF": str(slurm_cluster.conf)},
         prefix=[salloc, f"-N{n}", "--time=5"],
     )
@@ -53,7 +59,14 @@ def test_outside_an_allocation_is_a_usage_error() -> None:
 def test_collective_through_srun(slurm_cluster: Any) -> None:
     pytest.importorskip("torch.distributed", reason="torch is not installed: no all-reduce to run")
     code, report, err = run_cli(
-        "cluster", "--slurm", "--collective", "--collective-size", "4", "--timeout", "30", "--json",
+        "cluster",
+        "--slurm",
+        "--collective",
+        "--collective-size",
+        "4",
+        "--timeout",
+        "30",
+        "--json",
         env={"SLURM_CONF": str(slurm_cluster.conf)},
         prefix=[sim.which("salloc"), "-N2", "-w", "n1,n2", "--time=5"],
     )

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from cluster_helpers import by_name, findings, run_cli  # loaded by conftest
+
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
 def faults(ssh_nodes: Any) -> tuple[int, dict[str, Any], str]:
     """One run over every node (run once: several tests read it)."""
-    return run_cli("cluster", "--ssh", "node-*", "--ssh-config", str(ssh_nodes.config), "--timeout", "8", "--json")
+    return run_cli(
+        "cluster", "--ssh", "node-*", "--ssh-config", str(ssh_nodes.config), "--timeout", "8", "--json"
+    )
 
 
 def test_every_fault_is_named_for_what_it_is(faults: tuple[int, dict[str, Any], str]) -> None:
@@ -57,7 +60,7 @@ def test_drift_names_the_odd_nodes(faults: tuple[int, dict[str, Any], str]) -> N
 
 
 def test_bench_outlier_is_the_cpu_limited_node(ssh_nodes: Any) -> None:
-    code, report, err = run_cli(
+    _, report, err = run_cli(
         "cluster",
         "--ssh",
         "node-1,node-2,node-3,node-4",
@@ -106,9 +109,18 @@ def test_glob_that_matches_nothing_is_a_usage_error(ssh_nodes: Any) -> None:
 
 def test_collective_all_reduce_across_ssh_nodes_reports_bandwidth(ssh_nodes: Any) -> None:
     pytest.importorskip("torch.distributed", reason="torch is not installed: no all-reduce to run")
-    code, report, err = run_cli(
-        "cluster", "--ssh", "node-1,node-2,node-4", "--ssh-config", str(ssh_nodes.config),
-        "--collective", "--collective-size", "4", "--timeout", "30", "--json",
+    _, report, err = run_cli(
+        "cluster",
+        "--ssh",
+        "node-1,node-2,node-4",
+        "--ssh-config",
+        str(ssh_nodes.config),
+        "--collective",
+        "--collective-size",
+        "4",
+        "--timeout",
+        "30",
+        "--json",
     )
     assert isinstance(report, dict), err
     c = report["collective"]
@@ -116,7 +128,9 @@ def test_collective_all_reduce_across_ssh_nodes_reports_bandwidth(ssh_nodes: Any
     assert c["backend"] == "gloo" and c["world_size"] == 3
     assert c["busbw_gbps"] > 0 and len(c["sizes"]) == 3
     assert sorted(tuple(sorted(p["nodes"])) for p in c["pairs"]) == [
-        ("node-1", "node-2"), ("node-1", "node-4"), ("node-2", "node-4")
+        ("node-1", "node-2"),
+        ("node-1", "node-4"),
+        ("node-2", "node-4"),
     ]
     assert all(p["busbw_gbps"] > 0 for p in c["pairs"])
     assert c["interconnect"]["kind"] == "unknown"  # loopback: no NIC speed to hold it against

@@ -21,7 +21,9 @@ from envcheck.errors import UsageError
 
 def test_ssh_aliases_through_includes_and_globs(tmp_path: Path) -> None:
     inc = tmp_path / "mlrig_config"
-    inc.write_text("Host train-0\n  HostName 10.0.0.1\nHost train-1 train-2\nHost *\n  User x\nHost !bad other\n")
+    inc.write_text(
+        "Host train-0\n  HostName 10.0.0.1\nHost train-1 train-2\nHost *\n  User x\nHost !bad other\n"
+    )
     cfg = tmp_path / "config"
     cfg.write_text(f'Include "{inc}"\nHost = laptop\nHost train-1\n')
     assert config_aliases(cfg) == ["train-0", "train-1", "train-2", "other", "laptop"]
@@ -58,7 +60,10 @@ def test_srun_task_ends() -> None:
 def test_locate_slow_node_and_slow_link() -> None:
     def ring(bw: list[float]) -> list[LinkFigure]:
         n = len(bw)
-        return [LinkFigure(ranks=[i, (i + 1) % n], nodes=[f"n{i}", f"n{(i + 1) % n}"], busbw_gbps=b) for i, b in enumerate(bw)]
+        return [
+            LinkFigure(ranks=[i, (i + 1) % n], nodes=[f"n{i}", f"n{(i + 1) % n}"], busbw_gbps=b)
+            for i, b in enumerate(bw)
+        ]
 
     assert locate(ring([10, 10, 10, 10])) == ([], [])
     # n2 is in pairs 1-2 and 2-3: both slow -> the node
@@ -70,9 +75,16 @@ def test_locate_slow_node_and_slow_link() -> None:
 
 def test_collective_report_against_interconnect() -> None:
     ranks = [NodeResult(name=n, status=NodeStatus.OK) for n in ("a", "b", "c")]
-    raw = {"backend": "nccl", "busbw_gbps": 20.0, "size_bytes": 64 << 20, "pairs": [
-        {"ranks": [0, 1], "busbw_gbps": 45.0}, {"ranks": [1, 2], "busbw_gbps": 44.0}, {"ranks": [0, 2], "busbw_gbps": 46.0},
-    ]}
+    raw = {
+        "backend": "nccl",
+        "busbw_gbps": 20.0,
+        "size_bytes": 64 << 20,
+        "pairs": [
+            {"ranks": [0, 1], "busbw_gbps": 45.0},
+            {"ranks": [1, 2], "busbw_gbps": 44.0},
+            {"ranks": [0, 2], "busbw_gbps": 46.0},
+        ],
+    }
     rep = build(ranks, raw, ["a", "b", "c"], 0.2, from_name("ib-ndr"))
     assert rep.achieved_pct == 40.0 and rep.interconnect and rep.interconnect.expected_gbps == 50.0
     from envcheck.cluster.collective import collective_findings
@@ -120,7 +132,9 @@ def test_k8s_manifest_validates_against_the_kubernetes_schema(tmp_path: Path) ->
     pod = spec["template"]["spec"]
     term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert term["topologyKey"] == "kubernetes.io/hostname"
-    assert term["labelSelector"]["matchLabels"] == {"envcheck.mlrig.dev/run": job["metadata"]["labels"]["envcheck.mlrig.dev/run"]}
+    assert term["labelSelector"]["matchLabels"] == {
+        "envcheck.mlrig.dev/run": job["metadata"]["labels"]["envcheck.mlrig.dev/run"]
+    }
     c = pod["containers"][0]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 8
     assert c["command"][:2] == ["envcheck", "cluster-node"] and "--bench" in c["command"]
@@ -132,9 +146,21 @@ def test_k8s_manifest_validates_against_the_kubernetes_schema(tmp_path: Path) ->
 
 
 def test_node_args_follow_options() -> None:
-    args = node_args(ClusterOptions(smoke=True, smoke_frameworks=["torch"], bench=True, quick=False, timeout=30))
-    assert args == ["cluster-node", "--deadline", "30", "--smoke", "--framework", "torch", "--bench", "--full",
-                    "--backend", "auto"]
+    args = node_args(
+        ClusterOptions(smoke=True, smoke_frameworks=["torch"], bench=True, quick=False, timeout=30)
+    )
+    assert args == [
+        "cluster-node",
+        "--deadline",
+        "30",
+        "--smoke",
+        "--framework",
+        "torch",
+        "--bench",
+        "--full",
+        "--backend",
+        "auto",
+    ]
     assert ClusterOptions(smoke=True, bench=True).node_timeout() == 60 + 180 + 120
 
 
@@ -144,7 +170,11 @@ def test_from_files_mixes_reports_logs_and_garbage(tmp_path: Path) -> None:
 
     rep = Report(tool_version="0.1.0", created_at="x", snapshot=Snapshot())
     (tmp_path / "n1.json").write_text(rep.model_dump_json())
-    log = protocol.line("hello") + protocol.line("report", data=rep.model_dump()) + protocol.line("done", seconds=1)
+    log = (
+        protocol.line("hello")
+        + protocol.line("report", data=rep.model_dump())
+        + protocol.line("done", seconds=1)
+    )
     (tmp_path / "n2.log").write_text("pip noise\n" + log)
     (tmp_path / "n3.json").write_bytes(b"\xff\xfe{garbage")
     nodes: list[Any] = load_nodes([str(tmp_path)])
