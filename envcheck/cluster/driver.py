@@ -17,8 +17,8 @@ from envcheck.cluster.engine import Engine, Progress
 from envcheck.cluster.models import ClusterReport, NodeRef, NodeResult, NodeStatus
 
 #: seconds the driver waits beyond a node's own deadline (connection set-up, output on its way):
-#: a fifth of the deadline, at least 2 s and at most 10 s
-GRACE_S = (2.0, 10.0)
+#: a fifth of the deadline, at least 5 s and at most 15 s
+GRACE_S = (5.0, 15.0)
 #: default node deadline: the report alone, plus what smoke and bench take
 BASE_TIMEOUT_S = 60.0
 SMOKE_TIMEOUT_S = 180.0

@@ -48,7 +48,7 @@ class _Writer:
 
     def send(self, part: str, *, force: bool = False, **fields: object) -> None:
         """``force`` (the watchdog): write even when a stuck writer holds the lock past a second."""
-        got = self._lock.acquire(timeout=1.0 if force else -1)
+        got = self._lock.acquire(timeout=0.2 if force else -1)
         try:
             self._out.write(protocol.line(part, **fields))
             self._out.flush()

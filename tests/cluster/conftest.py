@@ -1,4 +1,7 @@
-"""Real engines for the cluster tests, one of each per session: sshd nodes, a Ray cluster, a Slurm cluster.
+"""Real engines for the cluster tests, each started once: sshd nodes, a Ray cluster, a Slurm cluster.
+
+Ray and Slurm live for their module only (one module uses each), so their daemons do not take
+CPU from the other suites' measurements on a 2-core machine.
 
 Each suite is skipped only when its engine cannot be installed here, and the skip says so.
 Every daemon is stopped by its PID at the end of the session, also when a test failed.
@@ -42,7 +45,7 @@ def ssh_nodes() -> Iterator[Any]:
             "openssh-server is not installed (scripts/cluster-engines.sh installs it): SSH suite skipped"
         )
     pytest.importorskip("asyncssh", reason="asyncssh is not installed (pip install 'mlrig[cluster]')")
-    nodes = sim.SshNodes([sim.NodeSpec(n, k, cpu_quota=0.25) for n, k in SSH_NODES])
+    nodes = sim.SshNodes([sim.NodeSpec(n, k, cpu_quota=0.15) for n, k in SSH_NODES])
     try:
         nodes.start()
         yield nodes
@@ -50,7 +53,7 @@ def ssh_nodes() -> Iterator[Any]:
         nodes.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     """A head and four worker raylets, each with its node's environment; one more added and killed."""
     pytest.importorskip(
@@ -108,7 +111,7 @@ SLURM_NODES = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def slurm_cluster() -> Iterator[Any]:
     missing = [t for t in ("slurmctld", "slurmd", "munged", "srun") if not sim.which(t)]
     if missing:

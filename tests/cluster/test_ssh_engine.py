@@ -75,7 +75,16 @@ def test_bench_outlier_is_the_cpu_limited_node(ssh_nodes: Any) -> None:
     )
     assert isinstance(report, dict), err
     outliers = findings(report, "outlier-matmul")
-    assert outliers and outliers[0]["nodes"] == ["node-4"], [f["summary"] for f in report["findings"]]
+    figures = {
+        (r["fact"], g["nodes"][0]): g["value"]
+        for r in report["layers"]
+        if r["layer"] == "bench"
+        for g in r["groups"]
+    }
+    assert outliers and outliers[0]["nodes"] == ["node-4"], (
+        figures,
+        [f["summary"] for f in report["findings"]],
+    )
     assert "below" in outliers[0]["summary"] and "20%" in outliers[0]["summary"]
     bench_rows = [r for r in report["layers"] if r["layer"] == "bench"]
     assert bench_rows and all(r["median"] > 0 for r in bench_rows)
