@@ -174,7 +174,7 @@ def main() -> int:
         print(f"  -> wall-time floor on {cores} shared cores              {floor:6.2f} s")
         print(
             f"  wall above that floor                           {wall - floor:6.2f} s"
-            f"   (the fan-out's constant; N x a node would be {args.nodes * med['single'][0]:.2f} s)"
+            "   (the fan-out's constant: compare the 1-node run; it does not grow N x a node)"
         )
         per_node = f"median {statistics.median(node_seconds):.2f} s, max {max(node_seconds):.2f} s"
         print(f"  per-node time as the driver saw it              {per_node}")
