@@ -32,7 +32,7 @@ from envcheck.models import Severity
 DEFAULT_MARGIN = 0.20
 #: outliers need this many samples: with two, neither is "the odd one"
 MIN_SAMPLES = 3
-#: a node whose envcheck took this many times the median node (and 5 s more) is slow to answer
+#: a node whose envcheck took this many times the median node (and 2 s more) is slow to answer
 SLOW_FACTOR = 3.0
 SLOW_EXTRA_S = 2.0
 #: benchmark metric -> (finding id, what it measures)
