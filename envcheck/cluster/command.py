@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from envcheck.cluster.engine import Engine
+    from envcheck.cluster.engine import Engine, Progress
     from envcheck.cluster.models import ClusterReport
 
 _ENGINES = "--ray, --slurm, --ssh, --k8s or --from"
@@ -66,21 +66,18 @@ def _pick_engine(  # noqa: PLR0917 (one argument per engine option)
     )
 
 
-def _progress(total: int) -> object:
-    """A 'k/n nodes answered' line on stderr while waiting (only on a terminal)."""
-    from envcheck.cluster.engine import Progress
-
+def _progress() -> Progress | None:
+    """'k nodes answered (last: NAME)' on stderr while waiting, only on a terminal."""
     if not sys.stderr.isatty():
         return None
     done: list[str] = []
 
     def tick(name: str, what: str) -> None:
         done.append(name)
-        sys.stderr.write(f"\r{len(done)}/{total} nodes answered (last: {name}, {what})\x1b[K")
+        sys.stderr.write(f"\r{len(done)} nodes answered (last: {name}, {what})\x1b[K")
         sys.stderr.flush()
 
-    cb: Progress = tick
-    return cb
+    return tick
 
 
 def _emit(report: ClusterReport, as_json: bool, markdown: bool, verbose: bool, output: Path | None) -> None:
@@ -335,7 +332,7 @@ def cluster(
     else:
         engine = _pick_engine(ray, slurm, ssh, ssh_config, k8s, {**k8s_opts, "opts": opts}, envcheck_command)
         try:
-            report = run_cluster(engine, opts, progress=None)
+            report = run_cluster(engine, opts, progress=_progress())
         finally:
             engine.close()
         if sys.stderr.isatty():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,16 +14,7 @@ REPO = HERE.parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "cluster"
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sim = _load("mlrig_cluster_sim", FIXTURES / "sim.py")
+sim = sys.modules["mlrig_cluster_sim"]  # conftest loads tests/fixtures/cluster/sim.py first
 
 #: fault nodes used by every engine's suite, by kind
 SSH_NODES = [

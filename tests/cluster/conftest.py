@@ -33,8 +33,8 @@ def _load(name: str, path: Path) -> Any:
     return mod
 
 
+sim = _load("mlrig_cluster_sim", FIXTURES / "sim.py")
 helpers = _load("cluster_helpers", HERE / "_helpers.py")
-sim = helpers.sim
 SSH_NODES = helpers.SSH_NODES
 
 
