@@ -68,6 +68,9 @@ class NodeCpu:
 
     def __init__(self, pids: list[int]) -> None:
         self.path: Path | None = Path("/sys/fs/cgroup/cpuacct") / f"mlrig-bench-{os.getpid()}"
+        if not pids:  # nothing to meter (Ray's raylets are started by Ray): estimate instead
+            self.path = None
+            return
         try:
             self.path.mkdir()
             for pid in pids:

@@ -144,3 +144,25 @@ def test_collective_all_reduce_across_ssh_nodes_reports_bandwidth(ssh_nodes: Any
     assert all(p["busbw_gbps"] > 0 for p in c["pairs"])
     assert c["interconnect"]["kind"] == "unknown"  # loopback: no NIC speed to hold it against
     print(f"all-reduce over 3 SSH nodes (gloo, 4 MiB): bus bandwidth {c['busbw_gbps']:.3f} GB/s")
+
+
+def test_smoke_runs_on_every_node(ssh_nodes: Any) -> None:
+    pytest.importorskip("torch", reason="torch is not installed: nothing to smoke-test")
+    _, report, err = run_cli(
+        "cluster",
+        "--ssh",
+        "node-1,node-2",
+        "--ssh-config",
+        str(ssh_nodes.config),
+        "--smoke",
+        "--framework",
+        "torch",
+        "--timeout",
+        "120",
+        "--json",
+    )
+    assert isinstance(report, dict), err
+    for node in report["nodes"]:
+        assert node["status"] == "ok" and node["smoke"] is not None, node["missing"]
+        assert {r["framework"] for r in node["smoke"]["results"]} == {"torch"}
+    assert not findings(report, "smoke-failed") and not findings(report, "smoke-not-run")
