@@ -27,6 +27,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -111,7 +112,8 @@ def main() -> int:
             meter = NodeCpu([p.pid for p in nodes.procs])
             cleanup.append(meter.remove)
         else:
-            os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="r", dir="/tmp")
+            os.environ["RAY_TMPDIR"] = ray_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")
+            cleanup.append(lambda: shutil.rmtree(ray_tmp, ignore_errors=True))
             from ray.cluster_utils import Cluster
 
             cluster = Cluster(
