@@ -250,8 +250,21 @@ def diff(
 
 
 @app.command("rules")
-def list_rules(as_json: JsonOpt = False) -> None:
+def list_rules(
+    as_json: JsonOpt = False,
+    knowledge: Annotated[
+        bool,
+        typer.Option(
+            "--knowledge",
+            help="Show the version tables the rules use instead: age, newest release covered.",
+            envvar="ENVCHECK_KNOWLEDGE",
+        ),
+    ] = False,
+) -> None:
     """List every rule id envcheck can report, with its severity and meaning."""
+    if knowledge:
+        _knowledge_tables(as_json)
+        return
     from envcheck.rules import catalog
 
     rows = catalog()
@@ -270,6 +283,32 @@ def list_rules(as_json: JsonOpt = False) -> None:
     _out().print(table)
 
 
+def _knowledge_tables(as_json: bool) -> None:
+    """``envcheck rules --knowledge``: each table's rows, age and reach; stale ones flagged."""
+    import dataclasses
+    import json
+
+    from envcheck.knowledge import coverage
+
+    ages = coverage.tables()
+    if as_json:
+        out = [dataclasses.asdict(a) | {"stale": a.stale} for a in ages]
+        sys.stdout.write(json.dumps({"schema_version": "1.0", "tables": out}, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("table", "rows", "read", "age", "newest", "from wheels", box=None, pad_edge=False)
+    for a in ages:
+        age = f"[yellow]{a.age_days} d (stale)[/]" if a.stale else f"{a.age_days} d"
+        table.add_row(a.name, str(a.rows), a.newest_as_of, age, a.newest, f"{a.from_artifacts}/{a.rows}")
+    console = _out()
+    console.print(table)
+    for a in ages:
+        if a.unreachable:
+            console.print(f"{a.name}: could not read {a.unreachable}", markup=False)
+    console.print("Refresh the generated tables: python scripts/refresh_knowledge.py --write", markup=False)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the report that --json writes."""
@@ -282,10 +321,12 @@ def schema() -> None:
 
 def _register_extensions() -> None:
     from envcheck.bench import cli as bench_cli
+    from envcheck.cluster import cli as cluster_cli
     from envcheck.smoke import cli as smoke_cli
 
     smoke_cli.register(app)
     bench_cli.register(app)
+    cluster_cli.register(app)
 
 
 _register_extensions()

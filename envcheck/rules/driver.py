@@ -28,21 +28,50 @@ def _needed_driver(s: Snapshot) -> str:
     return drivers.recommended_driver(max(majors, default=13)) or "580.65.06"
 
 
-def _served_by_a_current_build(cc: tuple[int, int]) -> bool:
-    """Does any torch, TensorFlow or JAX CUDA build in the tables carry code for ``cc``?"""
-    return any(b.supports_cc(cc) is True for fw in ("torch", "tensorflow", "jax") for b in builds.builds(fw))
+_FRAMEWORKS = ("torch", "tensorflow", "jax")
+_NAMES = {"torch": "torch", "tensorflow": "TensorFlow", "jax": "JAX"}
 
 
-def too_old_gpus(s: Snapshot) -> list[tuple[Gpu, tuple[int, int], capabilities.SupportEnd]]:
-    """GPUs whose generation no current CUDA build of torch, TensorFlow or JAX supports, with the
-    row that says where their support ended (Tesla, Fermi, Kepler 3.0/3.5...)."""
+def newest_serving(framework: str, cc: tuple[int, int]) -> str | None:
+    """The newest release of ``framework`` in the tables with a CUDA build that has code for ``cc``."""
+    releases = [b.release for b in builds.builds(framework) if b.supports_cc(cc) is True]
+    return max(releases, key=lambda r: vtuple(r) or (), default=None)
+
+
+def judged_frameworks(s: Snapshot) -> tuple[str, ...]:
+    """The frameworks a GPU is judged for: those installed and those whose error lines the paste
+    shows; torch, TensorFlow and JAX when none is known."""
+    names = {fw.name for fw in (s.frameworks.frameworks if s.frameworks else []) if fw.installed}
+    for ln in s.paste.lines if s.paste else []:
+        if ln.kind.startswith("torch-"):
+            names.add("torch")
+        elif ln.kind.startswith("jax-"):
+            names.add("jax")
+        elif ln.kind.startswith("tf-"):
+            names.add("tensorflow")
+    return tuple(n for n in _FRAMEWORKS if n in names) or _FRAMEWORKS
+
+
+def old_generation_gpus(s: Snapshot) -> list[tuple[Gpu, tuple[int, int], capabilities.SupportEnd]]:
+    """GPUs of a generation whose support has ended (Tesla, Fermi, Kepler...): the newest driver
+    branch no longer supports them, whatever a framework still carries."""
     out = []
     for g, cc in F.gpus_with_cc(s):
         end = capabilities.support_end(cc)
-        if end is None or end.still_served or _served_by_a_current_build(cc):
-            continue
-        out.append((g, cc, end))
+        if end is not None and not end.still_served:
+            out.append((g, cc, end))
     return out
+
+
+def too_old_gpus(s: Snapshot) -> list[tuple[Gpu, tuple[int, int], capabilities.SupportEnd]]:
+    """GPUs of an ended generation that no current CUDA build of the frameworks in use supports,
+    with the row that says where their support ended (Tesla, Fermi, Kepler 3.0/3.5...)."""
+    judged = judged_frameworks(s)
+    return [
+        (g, cc, end)
+        for g, cc, end in old_generation_gpus(s)
+        if not any(newest_serving(fw, cc) for fw in judged)
+    ]
 
 
 def _outgrown(s: Snapshot, mm: tuple[int, int]) -> bool:
@@ -75,8 +104,9 @@ _FAILURE_LINES = (
 
 @rule(
     "gpu-too-old",
-    "a GPU is older than every CUDA build of torch, TensorFlow and JAX: no driver or wheel upgrade can "
-    "make it work (names the last CUDA, driver branch and PyTorch release that supported it)",
+    "a GPU is older than every current CUDA build of the framework in use (torch, TensorFlow, JAX): no "
+    "driver or wheel upgrade can make it work (names the last CUDA, driver branch and PyTorch release that "
+    "supported it)",
     E,
 )
 def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
@@ -86,12 +116,14 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
         if gpus and not F.gpus_with_cc(s):
             raise MissingFacts("compute capability of the GPUs unknown")
         return
+    judged = judged_frameworks(s)
     cuda_fws = [
         fw
         for fw in (s.frameworks.frameworks if s.frameworks else [])
         if fw.installed and F.build_kind(fw) == "cuda"
     ]
     failures = [ln.text for ln in (s.paste.lines if s.paste else []) if ln.kind in _FAILURE_LINES]
+    names = " and ".join(", ".join(_NAMES[n] for n in judged).rsplit(", ", 1))
     seen: set[tuple[str | None, tuple[int, int]]] = set()
     for g, cc, end in olds:
         if (g.name, cc) in seen:
@@ -103,6 +135,12 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
             if end.torch_last
             else f"no PyTorch CUDA build ever supported it ({end.torch_note})"
         )
+        others = [
+            f"{_NAMES[fw]} {release}"
+            for fw in _FRAMEWORKS
+            if fw not in judged and (release := newest_serving(fw, cc))
+        ]
+        elsewhere = f" {' and '.join(others)} still has CUDA code for it." if others else ""
         # an error when a build is known to fail on it (its own error line, or an installed release newer
         # than the last that carried its code); a build of unknown release may predate the end of support
         fails = bool(failures) or any(_release_outgrew(fw, end) for fw in cuda_fws)
@@ -110,8 +148,7 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
             id="gpu-too-old",
             severity=E if fails else W,
             summary=f"{g.name or 'the GPU'} (compute capability {cc_text}, {end.architecture}) is too old "
-            "for every "
-            "current CUDA build of torch, TensorFlow and JAX",
+            f"for every current CUDA build of {names}",
             facts={
                 "gpu": g.name,
                 "compute_capability": cc_text,
@@ -119,6 +156,7 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
                 "last_cuda": f"{end.last_cuda[0]}.{end.last_cuda[1]}",
                 "last_driver_branch": f"R{end.last_driver_branch}",
                 "newest_torch": end.torch_last,
+                "frameworks": list(judged),
                 "installed_cuda_builds": [f"{fw.name} {fw.version or ''}".strip() for fw in cuda_fws],
                 "driver_version": s.nvidia.driver_version if s.nvidia else None,
                 "error_lines": failures[:3],
@@ -126,14 +164,13 @@ def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
             },
             fix=(
                 f"No driver or wheel upgrade can fix this: CUDA {end.last_cuda[0]}.{end.last_cuda[1]} was "
-                "the last toolkit "
-                f"and driver branch R{end.last_driver_branch} the last driver for this GPU, and "
-                f"{torch_text}. Run on the "
-                "CPU (the CPU builds work), or use a GPU that current builds support (compute capability >= "
-                "5.0; "
-                ">= 7.5 for CUDA 13 builds)."
+                f"the last toolkit and driver branch R{end.last_driver_branch} the last driver for this GPU, "
+                f"and {torch_text}.{elsewhere} Run on the CPU (the CPU builds work), or use a GPU that "
+                "current builds support (compute capability >= 5.0; >= 7.5 for CUDA 13 builds)."
             ),
-            commands=["pip install torch --index-url https://download.pytorch.org/whl/cpu"],
+            commands=["pip install torch --index-url https://download.pytorch.org/whl/cpu"]
+            if "torch" in judged
+            else [],
             subject=F.gpu_subject(g),
         )
 
@@ -183,7 +220,7 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
             raise MissingFacts("driver state unknown (no NVML result, kernel module or CUDA driver version)")
         return  # a driver is loaded but failing in another way (NVML 999...): other rules judge that
     want = _needed_driver(s)
-    ends = [end for _, _, end in too_old_gpus(s)]
+    ends = [end for _, _, end in old_generation_gpus(s)]
     if ends:  # a driver the GPU supports, not one that exists only for newer GPUs
         want = f"{min(e.last_driver_branch for e in ends)}.xx (the last branch for this GPU)"
     if not_loaded:
@@ -194,8 +231,8 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
             summary="the NVIDIA user-space driver is installed but its kernel module is not loaded",
             facts=evidence | {"nouveau_loaded": nouveau, "kernel": s.system.kernel if s.system else None},
             fix=(
-                "Usually a kernel upgrade without a rebuilt module (DKMS): install the headers for "
-                "the running kernel, rebuild, and load the module"
+                "Usually a kernel upgrade without a rebuilt module (DKMS): install the headers for the "
+                "running kernel, rebuild, and load the module"
                 + ("; nouveau holds the GPU, blacklist it first" if nouveau else "")
                 + "."
             ),
@@ -223,8 +260,8 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
 
 @rule(
     "driver-too-old",
-    "the driver is older than the CUDA a framework was built with needs "
-    "(minor-version compatibility included)",
+    "the driver is older than the CUDA a framework was built with needs (minor-version compatibility "
+    "included)",
     E,
 )
 def driver_too_old(s: Snapshot) -> Iterator[Finding]:
@@ -271,9 +308,8 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         yield Finding(
             id="driver-too-old",
             severity=E,
-            summary=f"{fw.name} {fw.version or ''} needs CUDA {need_text}; "
-            f"driver {driver or '(version unknown)'} "
-            f"supports CUDA {_ceiling_text(ceiling, driver)}",
+            summary=f"{fw.name} {fw.version or ''} needs CUDA {need_text}; driver "
+            f"{driver or '(version unknown)'} supports CUDA {_ceiling_text(ceiling, driver)}",
             facts={
                 "framework": fw.name,
                 "framework_version": fw.version,
@@ -298,8 +334,8 @@ def _ceiling_text(ceiling: int | None, driver: str | None = None) -> str:
 
 @rule(
     "driver-library-mismatch",
-    "the loaded kernel module and the user-space driver libraries are "
-    "different versions (NVML 'Driver/library version mismatch')",
+    "the loaded kernel module and the user-space driver libraries are different versions (NVML "
+    "'Driver/library version mismatch')",
     E,
 )
 def driver_library_mismatch(s: Snapshot) -> Iterator[Finding]:
@@ -356,8 +392,8 @@ def nouveau_loaded(s: Snapshot) -> Iterator[Finding]:
         facts={"nouveau_loaded": loaded, "bound_to_nouveau": bound},
         fix="Blacklist nouveau, rebuild the initramfs and reboot, then install the NVIDIA driver.",
         commands=[
-            "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n'"
-            " | sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+            "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | sudo tee "
+            "/etc/modprobe.d/blacklist-nouveau.conf",
             "sudo update-initramfs -u",
             "sudo reboot",
         ],
@@ -366,8 +402,8 @@ def nouveau_loaded(s: Snapshot) -> Iterator[Finding]:
 
 @rule(
     "wsl-linux-driver",
-    "a Linux NVIDIA driver is installed inside WSL2, shadowing the Windows driver's "
-    "libraries in /usr/lib/wsl/lib",
+    "a Linux NVIDIA driver is installed inside WSL2, shadowing the Windows driver's libraries in "
+    "/usr/lib/wsl/lib",
     E,
 )
 def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
@@ -394,9 +430,9 @@ def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
         },
         fix=(
             "Under WSL2 the driver lives on Windows: remove the Linux driver packages, keep "
-            "/usr/lib/wsl/lib on "
-            "the loader path, update the Windows driver, then restart WSL (wsl --shutdown from Windows). "
-            "Install only NVIDIA's WSL-Ubuntu CUDA toolkit packages, never a Linux display driver."
+            "/usr/lib/wsl/lib on the loader path, update the Windows driver, then restart WSL (wsl "
+            "--shutdown from Windows). Install only NVIDIA's WSL-Ubuntu CUDA toolkit packages, never a "
+            "Linux display driver."
         ),
         commands=[
             "sudo apt-get remove --purge -y 'nvidia-driver-*' 'libnvidia-compute-*'",
@@ -468,9 +504,8 @@ def fabric_manager_missing(s: Snapshot) -> Iterator[Finding]:
             "nvswitches": [d.address for d in F.nvswitch_pci(s)],
         },
         fix=(
-            f"Install the nvidia-fabricmanager package whose version equals the driver's "
-            f"({driver or 'same'}), "
-            "then enable and start it."
+            "Install the nvidia-fabricmanager package whose version equals the driver's "
+            f"({driver or 'same'}), then enable and start it."
         ),
         commands=[
             *(

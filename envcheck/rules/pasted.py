@@ -75,8 +75,8 @@ def _in_container(s: Snapshot) -> bool:
 
 @rule(
     "no-kernel-image",
-    "a CUDA kernel has no code for this GPU ('no kernel image is available'): the framework or a "
-    "CUDA extension was built without the GPU's architecture",
+    "a CUDA kernel has no code for this GPU ('no kernel image is available'): the framework or a CUDA "
+    "extension was built without the GPU's architecture",
     E,
 )
 def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
@@ -114,10 +114,9 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
             "the kernel that failed belongs to another library or a CUDA extension built without it",
             facts=facts,
             fix=f"Install a build of the failing library made for compute capability {cc[0]}.{cc[1]}, or "
-            "rebuild "
-            f'the extension for it (TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" before building). Libraries with '
-            "their own kernels (vLLM, flash-attn, xformers, bitsandbytes, detectron2 ops) state the compute "
-            "capabilities they support.",
+            f'rebuild the extension for it (TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" before building). '
+            "Libraries with their own kernels (vLLM, flash-attn, xformers, bitsandbytes, detectron2 ops) "
+            "state the compute capabilities they support.",
             commands=[
                 f'TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" pip install --no-build-isolation --force-reinstall '
                 "<the extension>"
@@ -130,11 +129,10 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
         severity=E,
         summary="a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
         facts=facts,
-        fix="Compare the GPU's compute capability with the code the framework and each CUDA extension carry; "
-        "install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) or "
-        "rebuild "
-        "the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU older than the "
-        "build's minimum needs an older release or the CPU build.",
+        fix="Compare the GPU's compute capability with the code the framework and each CUDA extension "
+        "carry; install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) "
+        "or rebuild the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU "
+        "older than the build's minimum needs an older release or the CPU build.",
         commands=[
             'python -c "import torch; print(torch.cuda.get_device_name(), '
             "torch.cuda.get_device_capability(), "
@@ -197,8 +195,8 @@ def no_cuda_device(s: Snapshot) -> Iterator[Finding]:
 
 @rule(
     "cuda-compat-unsupported",
-    "CUDA error 804: forward-compatibility libraries are used on a GPU or driver that does not support "
-    "them (or the driver was updated without a reboot)",
+    "CUDA error 804: forward-compatibility libraries are used on a GPU or driver that does not support them "
+    "(or the driver was updated without a reboot)",
     E,
 )
 def cuda_compat_unsupported(s: Snapshot) -> Iterator[Finding]:
@@ -227,11 +225,9 @@ def cuda_compat_unsupported(s: Snapshot) -> Iterator[Finding]:
         summary=summary,
         facts=facts,
         fix="Forward compatibility (the cuda-compat package, /usr/local/cuda/compat) only works on "
-        "data-center GPUs "
-        "with a supported driver branch. Take the compat directory off LD_LIBRARY_PATH (or use an image "
-        "without "
-        "it) and install a driver new enough for the CUDA in use. Right after a driver update, reboot: a "
-        "module that was not reloaded gives the same error.",
+        "data-center GPUs with a supported driver branch. Take the compat directory off LD_LIBRARY_PATH (or "
+        "use an image without it) and install a driver new enough for the CUDA in use. Right after a driver "
+        "update, reboot: a module that was not reloaded gives the same error.",
         commands=["ldconfig -p | grep -i compat", "sudo reboot"],
     )
 
@@ -279,8 +275,7 @@ def cuda_libs_too_old(s: Snapshot) -> Iterator[Finding]:
             "minimum": minimum,
         },
         fix="Install the CUDA libraries JAX's plugin pins (the jax[cudaNN] extra brings matching nvidia-* "
-        "wheels) "
-        "and keep an older system CUDA off LD_LIBRARY_PATH, which the loader searches first.",
+        "wheels) and keep an older system CUDA off LD_LIBRARY_PATH, which the loader searches first.",
         commands=[f'pip install -U "jax[cuda{major}]"', "unset LD_LIBRARY_PATH"],
         subject="jax",
     )
@@ -301,8 +296,7 @@ def jax_plugin_mismatch(s: Snapshot) -> Iterator[Finding]:
         summary="jax, jaxlib and the CUDA plugin are different releases",
         facts={"error_lines": _quoted(lines), **lines[0].values},
         fix="Install jax, jaxlib and the CUDA plugin as one release through the extra (do not mix jax[cpu] "
-        "with a "
-        "CUDA jaxlib); ENABLE_PJRT_COMPATIBILITY=1 only papers over a PJRT API gap.",
+        "with a CUDA jaxlib); ENABLE_PJRT_COMPATIBILITY=1 only papers over a PJRT API gap.",
         commands=[
             "pip uninstall -y jax jaxlib jax-cuda12-plugin jax-cuda12-pjrt",
             'pip install -U "jax[cuda12]"',
@@ -366,10 +360,8 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
         summary="nvidia-container-cli found no NVIDIA driver library on the host",
         facts={"error_lines": _quoted(lines)},
         fix="Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
-        "host, the "
-        "Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or Docker "
-        "Desktop "
-        "without the WSL2 backend.",
+        "host, the Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or "
+        "Docker Desktop without the WSL2 backend.",
         commands=["nvidia-smi", "ldconfig -p | grep libnvidia-ml"],
     )
 
@@ -414,8 +406,7 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
         )
         fix = (
             f"torch itself says the driver only supports CUDA {shown}. Upgrade the driver: >= {cuda12} runs "
-            "every "
-            f"CUDA 12.x build, >= {cuda13} every CUDA 13.x build"
+            f"every CUDA 12.x build, >= {cuda13} every CUDA 13.x build"
             + (
                 "; or install the torch build for a CUDA this driver runs (commands)."
                 if alt
@@ -448,9 +439,8 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
             facts |= _assumed("a driver is installed (error 35 also appears when there is none)")
         fix = (
             "The driver is older than the CUDA runtime the program uses (error 35): nvidia-smi's 'CUDA "
-            "Version' must "
-            "be at least the program's CUDA. Upgrade the driver, or install the program's build for the "
-            "driver's CUDA."
+            "Version' must be at least the program's CUDA. Upgrade the driver, or install the program's "
+            "build for the driver's CUDA."
         )
         commands = F.driver_install_commands(s, cuda12)
     return Finding(
@@ -486,8 +476,7 @@ def _no_driver(s: Snapshot) -> Finding | None:
         summary="no NVIDIA driver was found: on a machine without an NVIDIA GPU, run on the CPU",
         facts=facts,
         fix="Without an NVIDIA GPU (an Intel/AMD laptop, a CPU cloud runtime) this is expected: run on the "
-        "CPU "
-        "(device='cpu', no .cuda()). With an NVIDIA GPU, install its driver and check `nvidia-smi`.",
+        "CPU (device='cpu', no .cuda()). With an NVIDIA GPU, install its driver and check `nvidia-smi`.",
         commands=["nvidia-smi"],
     )
 
@@ -504,12 +493,9 @@ def _container_no_gpu(s: Snapshot) -> Finding | None:
         summary="inside the container the NVIDIA driver libraries are missing",
         facts={"error_lines": _quoted(lines), "container": s.paste.container_hint if s.paste else None},
         fix="Start the container with --gpus all (NVIDIA Container Toolkit on the host). If it already was, "
-        "the "
-        "image's loader cache misses the injected libraries: run ldconfig in the container, or on Debian "
-        "hosts set "
-        'ldconfig = "@/sbin/ldconfig" in /etc/nvidia-container-runtime/config.toml; broken libnvidia-ml.so.1 '
-        "/ "
-        "libcuda.so.1 symlinks in the image do the same.",
+        "the image's loader cache misses the injected libraries: run ldconfig in the container, or on "
+        'Debian hosts set ldconfig = "@/sbin/ldconfig" in /etc/nvidia-container-runtime/config.toml; '
+        "broken libnvidia-ml.so.1 / libcuda.so.1 symlinks in the image do the same.",
         commands=[
             "docker run --rm --gpus all <image> nvidia-smi",
             "ldconfig -p | grep -e libnvidia-ml -e libcuda",
@@ -532,8 +518,7 @@ def _fabric_manager(s: Snapshot) -> Finding | None:
         summary="CUDA error 802 (system not yet initialized): the NVSwitch fabric manager is not running",
         facts=facts,
         fix=f"Install nvidia-fabricmanager of exactly the driver's version ({driver or 'check nvidia-smi'}), "
-        "then enable "
-        "and start it; on a cloud instance the image may lack it.",
+        "then enable and start it; on a cloud instance the image may lack it.",
         commands=[
             f"sudo apt-get install -y nvidia-fabricmanager-{branch}"
             if branch
@@ -610,8 +595,8 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
             "cudnn_loaded": vstr(loaded) if loaded else None,
         },
         fix=f"Give {owner} a cuDNN {built[0] if built else ''}.x >= {want}: upgrade the cuDNN wheel or conda "
-        "package, "
-        "and take an older cuDNN (a system copy, a conda env's, LD_LIBRARY_PATH) out of the loader's way.",
+        "package, and take an older cuDNN (a system copy, a conda env's, LD_LIBRARY_PATH) out of the "
+        "loader's way.",
         commands=commands,
         subject=owner,
     )
@@ -648,8 +633,7 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
         facts |= _assumed("the TensorFlow version (the paste does not give it)")
     fix = f"TensorFlow could not load {', '.join(libs) or 'its CUDA libraries'} and runs on the CPU. " + (
         "From 2.14 on, install the and-cuda extra: it brings the CUDA and cuDNN wheels this release was "
-        "built "
-        "with; keep system CUDA off LD_LIBRARY_PATH."
+        "built with; keep system CUDA off LD_LIBRARY_PATH."
         if modern or version is None
         else "Install exactly the CUDA and cuDNN versions in these library names (TensorFlow's tested build "
         "configurations list them per release), or a TensorFlow release built for the CUDA you have."

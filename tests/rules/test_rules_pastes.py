@@ -30,23 +30,30 @@ def test_rtx_5090d_with_cu126_gets_a_build_whose_cuda_knows_blackwell():
     report = diagnose("pytorch-150733_rtx5090d_cu126_warning.txt")
     f = one(report, "arch-unsupported")
     assert "built with CUDA 12.6, compute capability 12.0 needs CUDA >= 12.8" in f.summary
-    # driver 570 runs cu128 (>= 525.60.13 by minor-version compatibility) but no cu13x (>= 580):
-    # the newest release with a cu128 build is 2.11
+    # driver 570 runs cu128/cu129 (>= 525.60.13 by minor-version compatibility) but no cu13x (>= 580):
+    # the newest release with such a build is 2.13 (+cu129, a row from release notes: said so)
     assert f.commands == [
         "pip uninstall -y torch",
-        "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128",
+        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu129",
     ]
+    assert "not verified against the wheel" in f.fix
     assert "CUDA 12.4" not in f.fix  # the old wrong advice: cu124 "has code for 12.0" through PTX
     assert [x.id for x in report.findings if x.id == "arch-ptx-jit"] == []
 
 
 def test_a100_with_torch_built_for_cuda_10_2():
     # pytorch/pytorch#57922: torch 1.8.1+cu102 on an A100 (MIG), arch list not in any table
-    f = one(diagnose("pytorch-57922_a100_mig_cu102.txt"), "arch-unsupported")
+    report = diagnose("pytorch-57922_a100_mig_cu102.txt")
+    f = one(report, "arch-unsupported")
     assert f.facts["compute_capability"] == "8.0" and f.facts["arch_list"] is None
     assert "built with CUDA 10.2, compute capability 8.0 needs CUDA >= 11.0" in f.summary
-    # driver 450.80.02 runs CUDA 11.x only; Python 3.8 wheels end at torch 2.4
-    assert f.commands[-1] == "pip install torch==2.4.1 --index-url https://download.pytorch.org/whl/cu118"
+    # torch 1.8 is older than the tables: never a jump to a release picked from tables that do not
+    # know 1.8 (a 1.8.1+cu111 wheel exists); say what the driver runs instead
+    assert f.commands == []
+    assert "1.8.1+cu102 is older than envcheck's tables (2.1..2.15)" in f.fix
+    assert "driver 450.80.02 runs CUDA <= 11.0" in f.fix
+    [note] = [x for x in report.findings if x.id == "knowledge-partial"]
+    assert note.severity == Severity.INFO and note.facts["facts_from"] == "report"
 
 
 def test_driver_410_with_torch_built_for_cuda_10_1():
