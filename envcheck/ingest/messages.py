@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from envcheck.ingest._partial import Partial, is_nvidia_name
 from envcheck.ingest._text import Doc
-from envcheck.knowledge._version import cudnn_tuple, vstr
+from envcheck.knowledge._version import cuda_text, cudnn_tuple, vstr
 from envcheck.models import (
     CudaInfo,
     Framework,
@@ -133,9 +133,11 @@ FAMILIES = (
               r"(?:\(CC\) )?(?P<cc>\d+\.\d+)"),
            "PyTorch: this GPU's compute capability is below what the build supports"),
     Family("torch-gpu-needs-newer-cuda",
+           # torch 0.3-1.x: "... for optimal performance and fast startup time, but ..."; later "... to work
+           # properly, but ..."
            _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which requires CUDA_VERSION >= "
-              r"(?P<need>\d+) to work properly, but your PyTorch was compiled with CUDA_VERSION "
-              r"(?P<have>\d+)"),
+              r"(?P<need>\d{4,6}) (?:for optimal performance and fast startup time|to work properly), "
+              r"but your PyTorch(?: ?\([^)\n]{0,20}\))? was compiled with CUDA_VERSION (?P<have>\d{4,6})"),
            "PyTorch was built with a CUDA too old for this GPU"),
     Family("torch-not-compiled-cuda", _p(r"Torch not compiled with CUDA enabled"),
            "the installed torch is a CPU-only build"),
@@ -343,7 +345,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
                 gpu_ccs.setdefault(v["name"], v["cc"])
             if is_nvidia_name(v.get("name")):
                 archs = v["supports"].split() if v.get("supports") else None
-                _framework(fws, "torch", build="cuda", arch_list=archs)
+                compiled = cuda_text(int(v["have"])) if v.get("have") else None  # "CUDA_VERSION 8000"
+                _framework(fws, "torch", build="cuda", arch_list=archs, cuda_build=compiled)
         elif kind == "torch-not-compiled-cuda":
             _framework(fws, "torch", build="cpu")
         elif kind in _NVML and nvidia.nvml is None:

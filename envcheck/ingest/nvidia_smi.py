@@ -25,6 +25,7 @@ _ROW = re.compile(
     r"^\s*\|\s+(?P<idx>\d+)\s+(?P<name>\S.*?)\s+(?P<pm>On|Off|N/A|WDDM|TCC)\s*\|"
     r"\s*(?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d)\s+(?:On|Off|N/A)?\s*\|"
 )
+_BORDER = re.compile(r"\+[-=+]{20,}\+")
 _ROW2 = re.compile(r"(?<!\d)(?P<used>\d{1,9})\s*MiB\s*/\s*(?P<total>\d{1,9})\s*MiB")
 _TEMP = re.compile(r"\|\s*(?:\d+%|N/A)\s+(?P<temp>\d+)C\s")
 _MIG = re.compile(r"^\s*\|[\s|]*\|\s*(?P<mig>Enabled|Disabled|N/A)\s*\|\s*$")
@@ -83,7 +84,8 @@ def _tables(doc: Doc) -> list[Partial]:
             j += 1
         tail = lines[last_table].text.strip()
         last_text = max((k for k, x in enumerate(lines) if x.text.strip()), default=0)
-        truncated = bool(gpus) and last_table == last_text and not tail.startswith("+")
+        # the paste stops inside the table: its last line is a row, or a border cut short ("+-")
+        truncated = bool(gpus) and last_table == last_text and not _BORDER.fullmatch(tail)
         info = NvidiaInfo(
             driver_version=m.group("driver"),
             cuda_driver_version=cuda_int(m.group("cuda")),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from envcheck.ingest._partial import Partial, is_nvidia_name, platform_system, strip_bullet
+from envcheck.ingest._partial import Partial, is_nvidia_name, platform_system, python_env, strip_bullet
 from envcheck.ingest._text import Doc
 from envcheck.models import (
     CudaInfo,
@@ -83,12 +83,16 @@ def _env_collect(doc: Doc) -> Partial | None:
     env: dict[str, str] = {}
     libs: list[CudaLibrary] = []
     system: SystemInfo | None = None
+    python = None
     for ln in doc.lines:
         text = ln.text.strip()
         if m := _TF_VERSION.match(text):
             version = version or m.group("v")
         elif m2 := re.match(r"^(LD_LIBRARY_PATH|DYLD_LIBRARY_PATH) (?P<v>\S.*)$", text):
-            env[m2.group(1)] = m2.group("v").strip()
+            if m2.group("v").strip() != "is unset":  # the script's words for an unset variable
+                env[m2.group(1)] = m2.group("v").strip()
+        elif m5 := re.match(r"^python version: (?P<v>\d\S*)", text):
+            python = python or python_env(m5.group("v"))
         elif m3 := re.match(r"^os platform: (?P<p>\S+)", text):
             system = platform_system(m3.group("p"))
         elif m4 := _CUDA_LIB_FILE.match(text):
@@ -101,8 +105,8 @@ def _env_collect(doc: Doc) -> Partial | None:
                     origin="toolkit",
                 )
             )
-    if env:
-        system = (system or SystemInfo()).model_copy(update={"env": env})
+    if env or python:
+        system = (system or SystemInfo()).model_copy(update={"env": env, "python": python})
     snap = Snapshot(
         system=system,
         cuda=CudaInfo(libraries=libs) if libs else None,

@@ -544,17 +544,120 @@ def _arch_unsupported(s: Snapshot) -> Finding | None:
         "gpu": v.get("name"),
         "compute_capability": v.get("cc"),
     }
-    if not torch.version:
-        facts |= _assumed("the torch version (the paste does not give it)")
+    assumed = [
+        "" if torch.version else "the torch version (the paste does not give it)",
+        ""
+        if F.driver_facts(s)[0]
+        else "a driver new enough for the build named (the paste does not give it)",
+    ]
+    facts |= _assumed(*assumed)
+    if v.get("need") and v.get("have"):
+        facts |= {"framework_cuda": cuda_text(int(v["have"])), "needs_cuda": cuda_text(int(v["need"]))}
+        summary = (
+            f"torch was built with CUDA {facts['framework_cuda']}; {v.get('name') or 'this GPU'} needs a "
+            f"build for CUDA >= {facts['needs_cuda']} (torch says so)"
+        )
+    else:
+        summary = f"torch says it has no code for {v.get('name') or 'this GPU'}" + (
+            f" (compute capability {v['cc']})" if v.get("cc") else ""
+        )
     return Finding(
         id="arch-unsupported",
         severity=E,
-        summary=f"torch says it has no code for {v.get('name') or 'this GPU'}"
-        + (f" (compute capability {v['cc']})" if v.get("cc") else ""),
+        summary=summary,
         facts=facts,
         fix=(f"Install the build that covers this GPU: {fix.why}." if fix.build else f"{fix.why}."),
         commands=fix.commands,
         subject="torch",
+    )
+
+
+#: error lines in which a framework says it is a CPU build, and the framework
+_CPU_BUILD_LINES = {
+    "torch-not-compiled-cuda": ("torch", "Torch not compiled with CUDA enabled"),
+    "jax-cpu-jaxlib": ("jax", "a CUDA-enabled jaxlib is not installed"),
+}
+
+
+def _cpu_only_wheel(s: Snapshot) -> Finding | None:
+    """torch's "Torch not compiled with CUDA enabled", JAX's "a CUDA-enabled jaxlib is not installed":
+    an error when the paste shows an NVIDIA driver or GPU, else a warning that assumes one is meant
+    to be used."""
+    from envcheck.rules.driver import too_old_gpus
+
+    lines = hits(s, *_CPU_BUILD_LINES)
+    if not lines or too_old_gpus(s):
+        return None
+    name, words = _CPU_BUILD_LINES[lines[0].kind]
+    fw = s.framework(name) or Framework(name=name, installed=True, build="cpu")
+    nv = s.nvidia
+    gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version))
+    fix = _fixes.gpu_build(s, fw)
+    facts: dict[str, object] = {
+        "error_lines": _quoted(lines),
+        "framework": name,
+        "version": fw.version,
+        "build": "cpu",
+        "driver_version": nv.driver_version if nv else None,
+        "gpus": [g.name for g in nv.gpus or []] if nv else [],
+    }
+    reinstall = f"Reinstall {name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}."
+    said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ('{words}')"
+    if gpu_seen:
+        return Finding(
+            id="cpu-only-wheel",
+            severity=E,
+            summary=f"{said} but this machine has an NVIDIA driver",
+            facts=facts,
+            fix=reinstall,
+            commands=fix.commands,
+            subject=name,
+        )
+    facts |= _assumed("the machine has an NVIDIA GPU the program is meant to use (the paste shows none)")
+    return Finding(
+        id="cpu-only-wheel",
+        severity=W,
+        summary=f"{said}: it runs on the CPU",
+        facts=facts,
+        fix=f"With an NVIDIA GPU: {reinstall[0].lower()}{reinstall[1:]} Without one (or when only another "
+        "library needs the GPU), this is expected: run on the CPU.",
+        commands=["nvidia-smi", *fix.commands],
+        subject=name,
+    )
+
+
+def _container_gpu_lost(s: Snapshot) -> Finding | None:
+    """NVML's "Unknown Error": in a container that had the GPU, the host's systemd took its device
+    access away. An error when the paste shows the container, else a warning that assumes one."""
+    lines = hits(s, "nvml-unknown")
+    if not lines:
+        return None
+    inside = _in_container(s)
+    facts: dict[str, object] = {
+        "error_lines": _quoted(lines),
+        "container": s.paste.container_hint if s.paste else None,
+    }
+    if not inside:
+        facts |= _assumed("the command ran inside a container (the paste does not say)")
+    return Finding(
+        id="container-gpu-lost",
+        severity=E if inside else W,
+        summary="NVML 'Unknown Error'"
+        + (
+            " in a container: it lost the GPU (host systemd daemon-reload)"
+            if inside
+            else ": a container that lost its GPU, if this ran in one"
+        ),
+        facts=facts,
+        fix="Recreate the container; on the host apply NVIDIA's workaround (create the /dev/char symlinks, "
+        "or use the cgroupfs cgroup driver) so it does not recur."
+        + (
+            ""
+            if inside
+            else " Outside a container, check that nvidia-smi works as root, and reboot after "
+            "a driver update."
+        ),
+        commands=["sudo nvidia-ctk system create-dev-char-symlinks --create-all  # on the host"],
     )
 
 
@@ -672,6 +775,8 @@ FALLBACKS: tuple[tuple[str, Callable[[Snapshot], Finding | None]], ...] = (
     ("container-no-gpu", _container_no_gpu),
     ("fabric-manager-missing", _fabric_manager),
     ("arch-unsupported", _arch_unsupported),
+    ("cpu-only-wheel", _cpu_only_wheel),
+    ("container-gpu-lost", _container_gpu_lost),
     ("cudnn-mismatch", _cudnn_mismatch),
     ("cuda-libs-missing", _cuda_libs_missing),
     ("cuda-init-failed", _cuda_init_failed),

@@ -22,9 +22,9 @@ CASES = tomllib.loads((ROOT / "corpus.toml").read_text(encoding="utf-8"))["case"
 #: every input kind issue 11 names, as the recognisers report them
 REQUIRED_KINDS = {
     "collect_env", "vllm-collect-env", "transformers-env", "accelerate-env", "diffusers-env",
-    "huggingface-cli-env", "tf-build-info", "tf-issue-template", "tf-log", "jax-env", "nvidia-smi",
-    "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list", "lscpu", "os-release",
-    "uname", "lsmod", "docker-info",
+    "huggingface-cli-env", "tf-env-collect", "tf-build-info", "tf-issue-template", "tf-log", "jax-env",
+    "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list", "lscpu",
+    "os-release", "uname", "lsmod", "docker-info",
 }  # fmt: skip
 #: every error line issue 11 names, as message families
 REQUIRED_LINES = {
@@ -33,6 +33,7 @@ REQUIRED_LINES = {
     "cuda-compat-unsupported", "cuda-unknown-error", "nvml-mismatch", "smi-no-driver", "smi-no-nvml",
     "container-cli-no-nvml", "docker-no-gpu-runtime", "tf-dlopen", "tf-skip-gpu", "cudnn-runtime-mismatch",
     "jax-found-older", "jax-outdated", "jax-lib-missing", "jax-plugin-mismatch", "jax-backend-failed",
+    "torch-not-compiled-cuda", "nvml-unknown", "jax-cpu-jaxlib", "torch-gpu-needs-newer-cuda",
 }  # fmt: skip
 
 

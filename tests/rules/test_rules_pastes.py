@@ -199,3 +199,35 @@ def test_a_harmless_tensorrt_warning_is_not_missing_cuda_libraries():
     )
     report = rejudge(load(text, "ocrd"))
     assert "cuda-libs-missing" not in {f.id for f in report.findings}
+
+
+def test_a_cpu_build_line_is_an_error_only_beside_an_nvidia_driver():
+    # X-PLUG/MobileAgent#60: "Torch not compiled with CUDA enabled" with nvidia-smi's 475.14 header
+    f = one(diagnose("mobileagent-60_torch_not_compiled_cuda_smi_475_title.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.ERROR and f.facts["driver_version"] == "475.14"
+    assert f.commands[-1].endswith("--index-url https://download.pytorch.org/whl/cu118")  # runs on R475
+    # pytorch/pytorch#28111: the same line from a machine without a GPU: a warning that says so
+    f = one(diagnose("pytorch-28111_torch_not_compiled_cuda_no_gpu_wanted.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.WARNING and f.facts["assumed"]
+    assert "run on the CPU" in f.fix
+    # JeffSHF/ColabDock#28: JAX's "a CUDA-enabled jaxlib is not installed" beside driver 550.144.03
+    f = one(diagnose("colabdock-28_jax_cpu_jaxlib_smi_550.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.ERROR and f.subject == "jax"
+    assert f.commands == ['pip install -U "jax[cuda12]"']  # R550 is below the cuda13 plugin's R580
+
+
+def test_nvml_unknown_error_in_a_container_is_a_lost_gpu():
+    # NVIDIA/nvidia-docker#1671: nvidia-smi in a `docker run --gpus all` shell after daemon-reload
+    f = one(diagnose("nvidia-docker-1671_nvml_unknown_error_after_daemon_reload.txt"), "container-gpu-lost")
+    assert f.severity == Severity.ERROR and "docker run --gpus all" in str(f.facts["container"])
+    assert not [x for x in diagnose("nvidia-docker-1671_nvml_unknown_error_after_daemon_reload.txt").findings
+                if x.id in ("no-driver", "driver-library-mismatch")]  # fmt: skip
+
+
+def test_torch_built_for_an_older_cuda_than_the_gpu_needs():
+    # Tencent/FaceDetection-DSFD#36: "requires CUDA_VERSION >= 9000 ... compiled with CUDA_VERSION 8000",
+    # wrapped over four indented lines
+    f = one(diagnose("facedetection-dsfd-36_rtx2080ti_torch_cuda8000_nvcc10.txt"), "arch-unsupported")
+    assert f.facts["framework_cuda"] == "8.0" and f.facts["needs_cuda"] == "9.0"
+    assert "GeForce RTX 2080 Ti" in f.summary
+    assert any("driver" in a for a in f.facts["assumed"])  # the paste gives no driver: said
