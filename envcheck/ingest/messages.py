@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from functools import cache
 
 from envcheck.ingest._partial import Partial, is_nvidia_name
 from envcheck.ingest._text import Doc
@@ -74,28 +75,32 @@ class Hit:
 class Pattern:
     """Alternatives whose spaces match any whitespace (wrapped lines), matched case-blind. Each is
     lower-cased and compiled on its own and runs on the lowered text (an alternation, or IGNORECASE,
-    scans several times slower), and is skipped when the text lacks the longest word it holds."""
+    scans several times slower), and is skipped when the text lacks the longest word it holds;
+    it is compiled the first time a text holds that word (most pastes hold few)."""
 
-    alternatives: tuple[tuple[re.Pattern[str], str | None], ...]
+    #: (the alternative as written, its longest literal word or None)
+    alternatives: tuple[tuple[str, str | None], ...]
 
     def finditer(self, text: str, lowered: str) -> list[Hit]:
         found = [
             Hit(m, text)
-            for regex, needle in self.alternatives
+            for source, needle in self.alternatives
             if needle is None or needle in lowered
-            for m in regex.finditer(lowered)
+            for m in _compiled(source).finditer(lowered)
         ]
         return sorted(found, key=Hit.start) if len(self.alternatives) > 1 else found
 
 
-def _lower_pattern(pattern: str) -> str:
-    return "".join(t if len(t) > 1 else t.lower() for t in _SYNTAX.findall(pattern))
+@cache
+def _compiled(alternative: str) -> re.Pattern[str]:
+    lowered = "".join(
+        t if len(t) > 1 else t.lower() for t in _SYNTAX.findall(alternative.replace(" ", _SPACE))
+    )
+    return re.compile(lowered)
 
 
 def _p(*alternatives: str) -> Pattern:
-    return Pattern(
-        tuple((re.compile(_lower_pattern(a.replace(" ", _SPACE))), _needle(a)) for a in alternatives)
-    )
+    return Pattern(tuple((a, _needle(a)) for a in alternatives))
 
 
 def _needle(alternative: str) -> str | None:
