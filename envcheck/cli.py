@@ -172,12 +172,18 @@ def _save(path: Path, text: str) -> None:
         raise EnvcheckError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _read_input(source: str) -> tuple[str, str]:
+#: a report or an issue body is kilobytes; more than this is read up to here
+_MAX_INPUT = 16 * 2**20
+
+
+def _read_input(source: str) -> tuple[bytes, str]:
+    """The raw bytes (decoded by ``envcheck.ingest``: UTF-16 from PowerShell, BOMs, stray bytes)."""
     if source == "-":
-        return sys.stdin.read(), "<stdin>"
+        return sys.stdin.buffer.read(_MAX_INPUT), "<stdin>"
     path = Path(source)
     try:
-        return path.read_text(errors="replace"), str(path)
+        with path.open("rb") as fh:  # bounded: /dev/zero or a multi-GB log is not read whole
+            return fh.read(_MAX_INPUT), str(path)
     except FileNotFoundError as exc:
         raise UsageError(f"{source}: no such file") from exc
     except IsADirectoryError as exc:
@@ -189,14 +195,22 @@ def _read_input(source: str) -> tuple[str, str]:
 @app.command()
 def diagnose(
     source: Annotated[
-        str, typer.Argument(help="An envcheck JSON report, or PyTorch collect_env output; - for stdin.")
+        str,
+        typer.Argument(
+            help="An envcheck JSON report, or pasted text (collect_env, nvidia-smi, pip list, error lines, a "
+            "whole issue body); - for stdin."
+        ),
     ],
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
     redact: RedactOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run today's rules on someone else's report (envcheck JSON or a pasted collect_env)."""
+    """Run today's rules on someone else's report: envcheck JSON, or any pasted dump, log or issue body.
+
+    With --markdown a pasted report gets a reply a maintainer can post: verdicts, the lines and
+    facts they rest on, the fix, and what the paste lacks.
+    """
     from envcheck.ingest import load
     from envcheck.report import rejudge
 
@@ -206,7 +220,12 @@ def diagnose(
         from envcheck.redact import redact as redact_report
 
         result = redact_report(result)
-    _emit(result, as_json=as_json, markdown=markdown, verbose=verbose)
+    if markdown and not as_json and result.snapshot.paste is not None:
+        from envcheck.reply import to_reply  # a pasted report gets a reply a maintainer can post
+
+        sys.stdout.write(to_reply(result))
+    else:
+        _emit(result, as_json=as_json, markdown=markdown, verbose=verbose)
     raise typer.Exit(1 if result.has_errors else 0)
 
 

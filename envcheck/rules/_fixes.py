@@ -89,12 +89,13 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
 def _torch(fw: Framework, m: _Machine) -> Reinstall:
     """The same release from the CUDA variant that fits, else (when the tables know this release's
     variants) the newest release that fits; torchvision/torchaudio follow torch's version."""
-    release = builds.release_of("torch", fw.version or "")
-    assert release is not None  # _beyond_tables handled releases the tables do not know
+    # _beyond_tables handled releases the tables do not know; None: a version nobody stated (a pasted
+    # error line), so the newest release that fits
+    release = builds.release_of("torch", fw.version) if fw.version else None
     pin: str | None = F.version_pin(fw)
     choice = m.resolve("torch", release)
     jumped = ""
-    if choice.build is None:
+    if choice.build is None and release is not None:
         if builds.other_variants(release) == "unknown":
             return _only_pypi_build(release, choice, m.driver)
         pin = None
