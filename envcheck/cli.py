@@ -221,39 +221,57 @@ def _save(path: Path, text: str) -> None:
         raise EnvcheckError(str(exc)) from None
 
 
-def _read_input(source: str) -> tuple[str, str]:
-    """The text of a report file (``-`` for stdin), bounded: a device or a huge file is an error."""
-    from envcheck.userfiles import ReadFailed, read_bytes, read_stream
+#: a report or an issue body is kilobytes; more than this is read up to here
+_MAX_INPUT = 16 * 2**20
 
+
+def _read_input(source: str) -> tuple[bytes, str]:
+    """The raw bytes (decoded by ``envcheck.ingest``: UTF-16 from PowerShell, BOMs, stray bytes)."""
+    if source == "-":
+        return sys.stdin.buffer.read(_MAX_INPUT), "<stdin>"
+    path = Path(source)
     try:
-        if source == "-":
-            return read_stream(sys.stdin.buffer).decode(errors="replace"), "<stdin>"
-        if not os.path.lexists(source):
-            raise UsageError(f"{source}: no such file")
-        return read_bytes(source).decode(errors="replace"), source
-    except ReadFailed as exc:
-        reason = "is a directory, expected a report file" if exc.reason == "is a directory" else exc.reason
-        raise UsageError(f"{source}: {reason}") from None
+        with path.open("rb") as fh:  # bounded: /dev/zero or a multi-GB log is not read whole
+            return fh.read(_MAX_INPUT), str(path)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{source}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise UsageError(f"{source}: is a directory, expected a report file") from exc
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from exc
 
 
 @app.command()
 def diagnose(
     source: Annotated[
-        str, typer.Argument(help="An envcheck JSON report, or PyTorch collect_env output; - for stdin.")
+        str,
+        typer.Argument(
+            help="An envcheck JSON report, or pasted text (collect_env, nvidia-smi, pip list, error lines, a "
+            "whole issue body); - for stdin."
+        ),
     ],
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
     redact: RedactOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run today's rules on someone else's report (envcheck JSON or a pasted collect_env)."""
+    """Run today's rules on someone else's report: envcheck JSON, or any pasted dump, log or issue body.
+
+    With --markdown a pasted report gets a reply a maintainer can post: verdicts, the lines and
+    facts they rest on, the fix, and what the paste lacks.
+    """
     _exclusive(as_json, markdown)
     from envcheck.ingest import load
     from envcheck.report import rejudge
 
     text, origin = _read_input(source)
     result = _redacted(rejudge(load(text, origin)), redact, markdown)
-    _emit(result, as_json=as_json, markdown=markdown, verbose=verbose)
+    if markdown and not as_json and result.snapshot.paste is not None:
+        from envcheck.reply import to_reply  # a pasted report gets a reply a maintainer can post
+
+        sys.stdout.write(to_reply(result))
+    else:
+        _emit(result, as_json=as_json, markdown=markdown, verbose=verbose)
     raise typer.Exit(1 if result.has_errors else 0)
 
 
@@ -278,8 +296,21 @@ def diff(
 
 
 @app.command("rules")
-def list_rules(as_json: JsonOpt = False) -> None:
+def list_rules(
+    as_json: JsonOpt = False,
+    knowledge: Annotated[
+        bool,
+        typer.Option(
+            "--knowledge",
+            help="Show the version tables the rules use instead: age, newest release covered.",
+            envvar="ENVCHECK_KNOWLEDGE",
+        ),
+    ] = False,
+) -> None:
     """List every rule id envcheck can report, with its severity and meaning."""
+    if knowledge:
+        _knowledge_tables(as_json)
+        return
     from envcheck.rules import catalog
 
     rows = catalog()
@@ -301,6 +332,32 @@ def list_rules(as_json: JsonOpt = False) -> None:
     for rule_id, severity, summary in rows:
         table.add_row(Text(rule_id), Text(severity), Text(summary))
     _out().print(table)
+
+
+def _knowledge_tables(as_json: bool) -> None:
+    """``envcheck rules --knowledge``: each table's rows, age and reach; stale ones flagged."""
+    import dataclasses
+    import json
+
+    from envcheck.knowledge import coverage
+
+    ages = coverage.tables()
+    if as_json:
+        out = [dataclasses.asdict(a) | {"stale": a.stale} for a in ages]
+        sys.stdout.write(json.dumps({"schema_version": "1.0", "tables": out}, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("table", "rows", "read", "age", "newest", "from wheels", box=None, pad_edge=False)
+    for a in ages:
+        age = f"[yellow]{a.age_days} d (stale)[/]" if a.stale else f"{a.age_days} d"
+        table.add_row(a.name, str(a.rows), a.newest_as_of, age, a.newest, f"{a.from_artifacts}/{a.rows}")
+    console = _out()
+    console.print(table)
+    for a in ages:
+        if a.unreachable:
+            console.print(f"{a.name}: could not read {a.unreachable}", markup=False)
+    console.print("Refresh the generated tables: python scripts/refresh_knowledge.py --write", markup=False)
 
 
 class SchemaOf(str, Enum):
@@ -330,10 +387,12 @@ def schema(
 
 def _register_extensions() -> None:
     from envcheck.bench import cli as bench_cli
+    from envcheck.cluster import cli as cluster_cli
     from envcheck.smoke import cli as smoke_cli
 
     smoke_cli.register(app)
     bench_cli.register(app)
+    cluster_cli.register(app)
 
 
 _register_extensions()

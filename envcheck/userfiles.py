@@ -1,6 +1,6 @@
 """Files the user names on the command line: read within a bound, write as a shell would.
 
-Shared by ``envcheck`` (``-o``, ``diagnose``) and ``provision`` (rendered contexts, plots,
+Shared by ``envcheck`` (``-o``, ``--plot``) and ``provision`` (rendered contexts, plots,
 ``--from-envcheck``); ``provision`` may import envcheck, never the other way round.
 
 Reading (:func:`read_bytes`) stops at a size limit, so ``/dev/zero``, ``/dev/full`` or a
@@ -27,7 +27,6 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
 
 __all__ = ["ReadFailed", "WriteFailed", "check_writable", "read_bytes", "write_bytes", "write_text"]
 
@@ -57,17 +56,6 @@ def read_bytes(path: str | os.PathLike[str], limit: int = READ_LIMIT) -> bytes:
     if len(data) > limit:
         raise ReadFailed(p, f"larger than {limit >> 20} MiB (a device or the wrong file?)")
     return data
-
-
-def read_stream(stream: Any, name: str = "<stdin>", limit: int = READ_LIMIT) -> bytes:
-    """Read a binary stream (stdin) within the same bound."""
-    try:
-        data = stream.read(limit + 1)
-    except OSError as exc:
-        raise ReadFailed(name, _reason(exc)) from None
-    if len(data) > limit:
-        raise ReadFailed(name, f"larger than {limit >> 20} MiB")
-    return bytes(data)
 
 
 class WriteFailed(Exception):

@@ -110,7 +110,10 @@ def test_the_readme_claim_about_environment_variables_holds() -> None:
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "Every envcheck option (but" in readme and "`ls`, `ssh`, `down` and `gc` (`PROVISION_*`)" in readme
+    from envcheck.cluster.command import sub_app
+
     missing = [path for path, p in _options(envcheck_app) if not p.envvar]  # type: ignore[attr-defined]
+    missing += [f"cluster{path}" for path, p in _options(sub_app("cluster")) if not p.envvar]  # type: ignore[attr-defined]
     missing += [
         f"provision{path}"
         for path, p in _options(provision_app, ("image", "up", "ls", "ssh", "down", "gc"))
