@@ -51,6 +51,8 @@ class _Device:
     limit: int
     #: float32 matmul rate per device (calls/s at the probe size), for the 16-bit fast-path check
     reference: dict[str, float]
+    #: the matmul size every machine uses (None: sized by the time budget)
+    fixed_n: int | None = None
 
     def make(self, dtype: str, n: int) -> _Last:
         jax = self.jax
@@ -96,7 +98,9 @@ class _Device:
 
     def figures(self, elems: int) -> int | None:
         """The matmuls, copy and triad of this device; returns the float32 matmul's size."""
-        sizes = {dtype: self.matmul(dtype) for dtype in ("float32", "bfloat16", "float16")}
+        sizes = {
+            dtype: self.matmul(dtype, fixed_n=self.fixed_n) for dtype in ("float32", "bfloat16", "float16")
+        }
         jax, dev, p, budget = self.jax, self.dev, self.p, self.budget
         arrays: dict[str, Any] = {}
 
@@ -128,8 +132,11 @@ def _nothing() -> None:
     """The sync of calls that already wait for their result (``_Device.synced``)."""
 
 
-def main(quick: bool = True, devices: str = "all") -> None:
-    """Measure the CPU (unless ``devices == "gpu"``) and every device of JAX's default backend."""
+def main(quick: bool = True, devices: str = "all", fixed: bool = False) -> None:
+    """Measure the CPU (unless ``devices == "gpu"``) and every device of JAX's default backend.
+
+    ``fixed``: every matmul at the plan's fixed size, so figures of several machines compare.
+    """
     jax = importlib.import_module("jax")
     sink = t.Sink("jax")
     sink.doc["version"] = jax.__version__
@@ -146,11 +153,24 @@ def main(quick: bool = True, devices: str = "all") -> None:
     reference: dict[str, float] = {}
     cpu_n = None
     if on_cpu:
-        cpu_dev = _Device(sink, jax, cpu, "cpu", p, budget, p.cpu_matmul_max, reference)
+        cpu_dev = _Device(
+            sink,
+            jax,
+            cpu,
+            "cpu",
+            p,
+            budget,
+            p.cpu_matmul_max,
+            reference,
+            p.matmul_n(False) if fixed else None,
+        )
         cpu_n = cpu_dev.figures(p.cpu_stream_elems)
     if on_accel:
         for row, dev in zip(sink.doc["devices"][1:], accel, strict=True):
-            device = _Device(sink, jax, dev, row["device"], p, budget, p.gpu_matmul_max, reference)
+            device = _Device(
+                sink, jax, dev, row["device"], p, budget, p.gpu_matmul_max, reference,
+                p.matmul_n(True) if fixed else None,
+            )  # fmt: skip
             device.figures(p.gpu_stream_elems)
             # the CPU's matmul on this device: the speedup compares the very same operation
             device.matmul("float32", metric="matmul-cpu-size", fixed_n=cpu_n or p.matmul_start)

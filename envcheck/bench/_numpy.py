@@ -12,8 +12,8 @@ from typing import Any
 from envcheck.bench import _timing as t
 
 
-def main(quick: bool = True, devices: str = "all") -> None:
-    """Measure the CPU's float32 matmul and copy bandwidth with numpy."""
+def main(quick: bool = True, devices: str = "all", fixed: bool = False) -> None:
+    """Measure the CPU's float32 matmul and copy bandwidth with numpy (``fixed``: see _torch)."""
     np = importlib.import_module("numpy")
     sink = t.Sink("numpy")
     sink.doc["version"] = np.__version__
@@ -32,9 +32,12 @@ def main(quick: bool = True, devices: str = "all") -> None:
         return lambda: np.matmul(a, b, out=out)
 
     def matmul() -> dict[str, Any]:
-        n, fn, _ = t.sized(
-            make, lambda: None, start=p.matmul_start, limit=p.cpu_matmul_max, target_s=p.target_call_s
-        )
+        if fixed:
+            n, fn = p.matmul_n(False), make(p.matmul_n(False))
+        else:
+            n, fn, _ = t.sized(
+                make, lambda: None, start=p.matmul_start, limit=p.cpu_matmul_max, target_s=p.target_call_s
+            )
         return {**t.measure(fn, lambda: None, p, budget), "work": 2.0 * n**3, "size": f"n={n}"}
 
     sink.result("cpu", "matmul", "float32", unit="TFLOPS", work=0.0, size="", run=matmul)

@@ -48,6 +48,9 @@ class Plan:
     gpu_matmul_max: int
     #: a matmul size is big enough when one call takes this long
     target_call_s: float
+    #: the sizes every machine uses when figures must compare across machines (``fixed``)
+    cpu_matmul_fixed: int
+    gpu_matmul_fixed: int
     #: float32 elements per array of the copy/triad bandwidth tests
     cpu_stream_elems: int
     gpu_stream_elems: int
@@ -55,6 +58,10 @@ class Plan:
     transfer_bytes: int
     #: a 16-bit matmul slower than this fraction of float32 has no fast path on the device
     slow_fraction: float = 0.25
+
+    def matmul_n(self, accelerator: bool) -> int:
+        """The fixed matmul size of a device kind (``fixed`` runs: the same work on every machine)."""
+        return self.gpu_matmul_fixed if accelerator else self.cpu_matmul_fixed
 
     def per_figure(self, figures: int) -> float:
         """Seconds of sampling for each of ``figures`` figures."""
@@ -72,6 +79,8 @@ QUICK = Plan(
     cpu_matmul_max=2048,
     gpu_matmul_max=8192,
     target_call_s=0.005,
+    cpu_matmul_fixed=1024,
+    gpu_matmul_fixed=4096,
     cpu_stream_elems=1 << 24,
     gpu_stream_elems=1 << 26,
     transfer_bytes=1 << 28,
@@ -87,6 +96,8 @@ FULL = Plan(
     cpu_matmul_max=8192,
     gpu_matmul_max=16384,
     target_call_s=0.1,
+    cpu_matmul_fixed=2048,
+    gpu_matmul_fixed=8192,
     cpu_stream_elems=1 << 26,
     gpu_stream_elems=1 << 28,
     transfer_bytes=1 << 30,

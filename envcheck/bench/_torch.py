@@ -127,8 +127,11 @@ def _label(dev: str) -> str:
     return "cpu" if dev == "cpu" else "gpu:" + dev.split(":")[1]
 
 
-def main(quick: bool = True, devices: str = "all") -> None:
-    """Measure every figure on the CPU (unless ``devices == "gpu"``) and on every CUDA GPU."""
+def main(quick: bool = True, devices: str = "all", fixed: bool = False) -> None:
+    """Measure every figure on the CPU (unless ``devices == "gpu"``) and on every CUDA GPU.
+
+    ``fixed``: every matmul at the plan's fixed size, so figures of several machines compare.
+    """
     torch = importlib.import_module("torch")
     sink = t.Sink("torch")
     sink.doc["version"] = torch.__version__
@@ -166,7 +169,10 @@ def main(quick: bool = True, devices: str = "all") -> None:
         for i in range(gpus):
             dev = f"cuda:{i}"
             for dtype in DTYPES:
-                _matmul(sink, torch, dev, p, budget, dtype=dtype, limit=p.gpu_matmul_max, reference=reference)
+                _matmul(
+                    sink, torch, dev, p, budget, dtype=dtype, limit=p.gpu_matmul_max, reference=reference,
+                    fixed_n=p.matmul_n(True) if fixed else None,
+                )  # fmt: skip
             # the CPU's matmul on this GPU: the speedup compares the very same operation
             _matmul(
                 sink, torch, dev, p, budget, dtype="float32", limit=p.gpu_matmul_max, reference=reference,

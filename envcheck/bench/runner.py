@@ -430,10 +430,13 @@ def run_bench(
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
     progress: Callable[[str, str | None], None] | None = None,
+    fixed_sizes: bool = False,
 ) -> BenchReport:
     """Measure in a child interpreter and return the figures set against their peaks.
 
     ``progress(task, doing)`` hears what the child measures now (for a live display).
+    ``fixed_sizes``: every matmul at the mode's fixed size instead of one sized by the time
+    budget, so figures of several machines (``envcheck cluster``) measure the same work.
     """
     if devices not in DEVICE_CHOICES:
         raise UsageError(
@@ -445,7 +448,8 @@ def run_bench(
     if not (0 < limit < float("inf")):
         raise UsageError(f"timeout must be a positive number of seconds, got {limit:g}")
     notes_env = dict(os.environ if env is None else env)
-    code = f"from {BACKENDS[name]} import main\nmain(quick={quick!r}, devices={devices!r})\n"
+    call = f"main(quick={quick!r}, devices={devices!r}, fixed={fixed_sizes!r})"
+    code = f"from {BACKENDS[name]} import main\n{call}\n"
     load = load_per_cpu()
     start = time.perf_counter()
     cpu = _probe_cpu()

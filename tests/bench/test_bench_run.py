@@ -111,3 +111,12 @@ def test_jax_backend_measures_the_cpu() -> None:
     }
     assert all(f.median and f.median > 0 for f in got.values())
     assert got[("matmul", "float32")].peak is not None
+
+
+def test_fixed_sizes_measure_the_same_work_on_every_machine() -> None:
+    # envcheck cluster compares nodes: the time budget must not pick a different n on a slower one
+    from envcheck.bench import _timing as t
+
+    report = run_bench(quick=True, backend="numpy", devices="cpu", fixed_sizes=True)
+    fp32 = next(f for f in report.figures if f.metric == "matmul" and f.dtype == "float32")
+    assert fp32.size == f"n={t.QUICK.cpu_matmul_fixed}" and fp32.median
