@@ -10,8 +10,9 @@ Ctrl-C, SIGTERM, SIGHUP and every other way out, kills every group still running
 new children. For the one way out envcheck cannot act on (SIGKILL, a crash), each child first
 forks a watcher into its group that blocks on a pipe only envcheck holds open: when envcheck
 is gone the pipe reads end-of-file and the watcher kills the whole group, grandchildren
-included. (The child also asks the kernel for SIGKILL when its parent thread dies, Linux
-``PR_SET_PDEATHSIG``, in case the watcher could not be forked.)
+included. The watcher itself dies with the child it watches (Linux ``PR_SET_PDEATHSIG``), so a
+child that ends leaves nothing behind; if no watcher could be forked, the child asks for that
+signal itself, to die at least with envcheck.
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ MARKER = "@@envcheck-json@@"
 #: death with the parent (Linux); do not start at all if the parent is already gone
 _PRELUDE = """\
 import os as _os, sys as _sys
+_watched = False
 if {watch_fd} >= 0:
-    if _os.fork() == 0:
+    try:
+        _pid = _os.fork()
+    except OSError:
+        _pid = -1
+    if _pid == 0:
         try:
             for _fd in (0, 1, 2):
                 _os.close(_fd)  # hold none of the pipes the parent reads
+            if _sys.platform.startswith("linux"):
+                try:  # the watcher ends with the child it watches (envcheck kills the rest)
+                    import ctypes as _ct
+                    _ct.CDLL(None).prctl(1, 9)
+                except Exception:
+                    pass
             while True:
                 try:
                     if not _os.read({watch_fd}, 64):
@@ -48,13 +60,15 @@ if {watch_fd} >= 0:
             _os.killpg(0, 9)
         finally:
             _os._exit(0)
+    _watched = _pid > 0
     _os.close({watch_fd})
 if _sys.platform.startswith("linux"):
-    try:
-        import ctypes as _ct
-        _ct.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except Exception:
-        pass
+    if not _watched:
+        try:
+            import ctypes as _ct
+            _ct.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with the parent at least
+        except Exception:
+            pass
     if _os.getppid() != {parent}:
         _os._exit(1)
 """

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from envcheck import probes, report
 from envcheck.cli import app
-from envcheck.models import ContainerInfo, MemoryInfo, Report, Snapshot, SystemInfo
+from envcheck.models import SCHEMA_VERSION, ContainerInfo, MemoryInfo, Report, Snapshot, SystemInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 CPU_WHEEL_ON_GPU = FIXTURES / "scale-mae-7_linux_cpu_build_2x_rtx3090.txt"
@@ -117,7 +117,7 @@ def test_rules_lists_the_library_catalog() -> None:
     proc = envcheck("rules", "--json")
     assert proc.returncode == 0
     doc = json.loads(proc.stdout)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == SCHEMA_VERSION
     assert [(r["id"], r["severity"], r["summary"]) for r in doc["rules"]] == catalog()
 
 
