@@ -228,7 +228,13 @@ _MAX_INPUT = 16 * 2**20
 def _read_input(source: str) -> tuple[bytes, str]:
     """The raw bytes (decoded by ``envcheck.ingest``: UTF-16 from PowerShell, BOMs, stray bytes)."""
     if source == "-":
-        return sys.stdin.buffer.read(_MAX_INPUT), "<stdin>"
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # started with stdin closed (`<&-`)
+            raise UsageError("- means stdin, but stdin is closed")
+        try:
+            return stream.read(_MAX_INPUT), "<stdin>"
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}") from None
     path = Path(source)
     try:
         with path.open("rb") as fh:  # bounded: /dev/zero or a multi-GB log is not read whole
