@@ -225,21 +225,19 @@ def test_bad_choices_are_usage_errors() -> None:
 # ------------------------------------------------------------------ time budget, fast paths, % <= 100
 
 
-def test_sizes_grow_until_a_call_takes_the_target_time() -> None:
+def test_sizes_grow_until_a_call_takes_the_target_time(monkeypatch: pytest.MonkeyPatch) -> None:
     from envcheck.bench import _timing as t
 
-    calls: list[int] = []
+    class Call:
+        def __init__(self, n: int) -> None:
+            self.seconds = n / 1024 * 0.002  # 2 ms at n=1024, as if timed
 
-    def make(n: int) -> Callable[[], None]:
-        def call() -> None:
-            calls.append(n)
-            time.sleep(n / 1024 * 0.002)  # 2 ms at n=1024
+        def __call__(self) -> None: ...
 
-        return call
-
-    n, _, one = t.sized(make, lambda: None, start=256, limit=8192, target_s=0.004)
+    monkeypatch.setattr(t, "_one_call", lambda fn, sync: fn.seconds)  # a clock no busy machine disturbs
+    n, _, one = t.sized(Call, lambda: None, start=256, limit=8192, target_s=0.004)
     assert n == 2048 and one >= 0.004  # 256, 512, 1024 were too quick
-    n, _, _ = t.sized(make, lambda: None, start=256, limit=512, target_s=1.0)
+    n, _, _ = t.sized(Call, lambda: None, start=256, limit=512, target_s=1.0)
     assert n == 512  # the cap wins over the target
 
 
@@ -254,18 +252,20 @@ def test_samples_stop_when_the_budget_is_spent() -> None:
     assert p.per_figure(5) <= p.figure_s and t.FULL.per_figure(100) == t.FULL.min_figure_s
 
 
-def test_a_dtype_without_a_fast_path_is_skipped_with_the_rates() -> None:
+def test_a_dtype_without_a_fast_path_is_skipped_with_the_rates(monkeypatch: pytest.MonkeyPatch) -> None:
     from envcheck.bench import _timing as t
 
-    def make(dtype: str, n: int) -> Callable[[], None]:
-        return lambda: time.sleep(0.0001 if dtype == "float32" else 0.004)  # 40x slower
+    rates = {"float32": 1000.0, "bfloat16": 2000.0, "float16": 25.0}  # calls/s at the probe size
+    monkeypatch.setattr(t, "rate", lambda fn, sync: fn())
+
+    def make(dtype: str, n: int) -> Callable[[], float]:
+        return lambda: rates[dtype]
 
     ref: dict[str, float] = {}
     with pytest.raises(t.Unavailable, match=r"no fast float16 matmul on this cpu: .* against .* float32"):
         t.fast_path(make, lambda: None, "float16", device="cpu", p=t.QUICK, reference=ref)
-    assert "cpu" in ref  # the float32 rate is measured once per device
-    t.fast_path(lambda d, n: lambda: time.sleep(0.0001), lambda: None, "bfloat16", device="cpu", p=t.QUICK,
-                reference=ref)  # fmt: skip
+    assert ref == {"cpu": 1000.0}  # the float32 rate is measured once per device
+    t.fast_path(make, lambda: None, "bfloat16", device="cpu", p=t.QUICK, reference=ref)  # fast: no skip
 
 
 def test_a_measurement_above_the_peak_shows_no_percentage() -> None:
