@@ -21,16 +21,16 @@ mlrig_cluster_bootstrap() (
   }
   gce_md() {
     command -v curl >/dev/null 2>&1 || return 1
-    curl -fsS --connect-timeout 2 --max-time 5 -H 'Metadata-Flavor: Google' \
+    curl -fsS --connect-timeout 2 --max-time 3 -H 'Metadata-Flavor: Google' \
       "http://${GCE_METADATA_HOST:-${GCE_METADATA_IP:-metadata.google.internal}}/computeMetadata/v1/$1" 2>/dev/null
   }
   aws_md() {
     command -v curl >/dev/null 2>&1 || return 1
     local base=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254} token
     base=${base%/}
-    token=$(curl -fsS --connect-timeout 2 --max-time 5 -X PUT \
+    token=$(curl -fsS --connect-timeout 2 --max-time 3 -X PUT \
       -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$base/latest/api/token" 2>/dev/null) || return 1
-    curl -fsS --connect-timeout 2 --max-time 5 -H "X-aws-ec2-metadata-token: $token" \
+    curl -fsS --connect-timeout 2 --max-time 3 -H "X-aws-ec2-metadata-token: $token" \
       "$base/latest/meta-data/$1" 2>/dev/null
   }
   tpu_nodes() {  # worker-network-endpoints (name:id:ip,... or host,...) -> node list
@@ -123,6 +123,7 @@ mlrig_cluster_bootstrap() (
       status "failed: $ray is not installed (install ray in the image or the setup script)"; return 1
     fi
     if [ "$rank" -eq 0 ]; then
+      log "starting the Ray head on $my_addr:$ray_port"
       # shellcheck disable=SC2086
       as_user "$ray" start --head --node-ip-address="$my_addr" --port="$ray_port" \
         --include-dashboard=false --disable-usage-stats $ray_args
@@ -132,6 +133,7 @@ mlrig_cluster_bootstrap() (
     fi
     while :; do
       try=$((try + 1))
+      log "joining the Ray head at $master_addr:$ray_port (try $try)"
       # shellcheck disable=SC2086
       as_user "$ray" start --address="$master_addr:$ray_port" --node-ip-address="$my_addr" \
         --disable-usage-stats $ray_args
