@@ -3,9 +3,14 @@
 The one module that imports asyncssh (the ``cluster`` extra), lazily. ``run`` connects to every
 node in parallel and returns one :class:`NodeResult` per node, in node order, whatever happened:
 a node that is down, refuses our key, or whose host key changed is a result with its reason, never
-an exception that hides the other nodes' output. Each command has a deadline; at the deadline the
-remote command is sent SIGTERM, then SIGKILL (OpenSSH delivers both to the session's process
-group), and the output so far is kept.
+an exception that hides the other nodes' output. Each command has a deadline; at the deadline its
+whole process group on the node gets SIGTERM, then SIGKILL, and the output so far is kept.
+
+The kill goes through a second session on the same connection (``kill -- -PGID``), not the SSH
+"signal" request: OpenSSH refuses that request for root logins (no post-auth privilege
+separation), and closing the channel alone leaves the command running. The command reports its
+process group first (the session's shell is its leader), on a stderr line that is removed from
+the output.
 
 Host keys are checked against our own known_hosts file with OpenSSH's ``accept-new`` policy, the
 same one the ssh config entries use: a new node's key is recorded on first contact, a changed key
@@ -18,6 +23,7 @@ job); the arguments come from :func:`ssh_argv`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import time
@@ -33,6 +39,8 @@ from provision.errors import MissingDependencyError, ProvisionError
 KILL_GRACE = 2.0
 #: output kept per node and stream (the tail: the end of a log says what went wrong)
 MAX_OUTPUT = 1 << 20
+#: the first stderr line of every command: its process group, for the kill at the deadline
+_PGID = b"mlrig-pgid:"
 
 
 @dataclass(frozen=True)
@@ -138,12 +146,29 @@ class _Tail:
         return self.data.decode("utf-8", errors="replace")
 
 
-async def _pump(stream: Any, tail: _Tail, index: int, name: str, on_line: OnLine | None) -> None:
+async def _pump(
+    stream: Any, tail: _Tail, index: int, name: str, on_line: OnLine | None, *, pgid: list[int] | None = None
+) -> None:
+    """Copy ``stream`` into ``tail`` (and ``on_line``); with ``pgid``, the first line names the group."""
     pending = b""
+    header = pgid is not None
     while True:
         chunk = await stream.read(65536)
         if not chunk:
             break
+        if header:
+            pending += chunk
+            if b"\n" not in pending and len(pending) < 256:
+                continue
+            first, newline, chunk = pending.partition(b"\n")
+            pending = b""
+            header = False
+            if first.startswith(_PGID) and first[len(_PGID) :].isdigit() and pgid is not None:
+                pgid.append(int(first[len(_PGID) :]))
+            else:  # a login shell that did not run our first line: keep everything it printed
+                chunk = first + newline + chunk
+            if not chunk:
+                continue
         tail.add(chunk)
         if on_line is not None:
             pending += chunk
@@ -153,6 +178,10 @@ async def _pump(stream: Any, tail: _Tail, index: int, name: str, on_line: OnLine
             if len(pending) > 65536:  # a very long line without a newline: hand it over in pieces
                 on_line(index, name, pending.decode("utf-8", errors="replace"))
                 pending = b""
+    if header and pending:  # the stream ended inside its first line: it was output, not our header
+        tail.add(pending)
+        if on_line is None:
+            pending = b""
     if on_line is not None and pending:
         on_line(index, name, pending.decode("utf-8", errors="replace"))
 
@@ -251,23 +280,31 @@ async def _one(
                 outcome, stdout=out.text(), stderr=err.text(), truncated=out.truncated or err.truncated, **kw
             )
 
+        group: list[int] = []
+        wrapped = f"printf '{_PGID.decode()}%s\\n' \"$$\" >&2\n{command}"
         try:
             async with conn:
-                proc = await conn.create_process(command, encoding=None, stdin=ssh.PIPE)
+                proc = await conn.create_process(wrapped, encoding=None, stdin=ssh.PIPE)
                 if stdin:
                     proc.stdin.write(stdin)
                 proc.stdin.write_eof()
                 pumps = asyncio.gather(
                     _pump(proc.stdout, out, target.index, "stdout", on_line),
-                    _pump(proc.stderr, err, target.index, "stderr", on_line),
+                    _pump(proc.stderr, err, target.index, "stderr", on_line, pgid=group),
                 )
                 try:
                     await asyncio.wait_for(asyncio.shield(pumps), timeout)
                     completed = await asyncio.wait_for(proc.wait(), max(1.0, timeout))
                 except asyncio.TimeoutError:
-                    await _stop(proc)
+                    stopped = await _kill_group(conn, group[0] if group else None)
                     pumps.cancel()
-                    return partial(Outcome.TIMEOUT, error=f"still running after {timeout:g}s: terminated")
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await pumps
+                    proc.close()
+                    why = f"still running after {timeout:g}s: " + (
+                        "terminated" if stopped is None else f"could not stop it ({stopped})"
+                    )
+                    return partial(Outcome.TIMEOUT, error=why)
         except (OSError, ssh.Error) as exc:
             return partial(Outcome.LOST, error=f"connection lost: {_why(exc)}")
         status, signal = completed.exit_status, completed.exit_signal
@@ -280,18 +317,21 @@ async def _one(
         return partial(Outcome.FAILED, exit_status=status)
 
 
-async def _stop(proc: Any) -> None:
-    """SIGTERM, a grace period, then SIGKILL; ignore a server that refuses signals (we close anyway)."""
-    for sig, grace in (("TERM", KILL_GRACE), ("KILL", 1.0)):
-        try:
-            proc.send_signal(sig)
-            await asyncio.wait_for(proc.wait_closed(), grace)
-            return
-        except (asyncio.TimeoutError, OSError):
-            continue
-        except Exception:  # a channel already closing raises asyncssh's own errors: it is gone anyway
-            return
-    proc.close()
+async def _kill_group(conn: Any, pgid: int | None) -> str | None:
+    """SIGTERM to the command's process group, SIGKILL after the grace period; None when it is gone."""
+    if pgid is None or pgid <= 1:
+        return "its process group is unknown"
+    steps = int(KILL_GRACE / 0.1)
+    script = (
+        f"kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; while [ $i -lt {steps} ]; do "
+        f"kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.1; i=$((i + 1)); done; "
+        f"kill -KILL -- -{pgid} 2>/dev/null; exit 0"
+    )
+    try:
+        await asyncio.wait_for(conn.run(script, check=False), KILL_GRACE + 15)
+    except Exception as exc:  # the connection itself may be what failed
+        return _why(exc)
+    return None
 
 
 async def run_async(
@@ -356,6 +396,8 @@ def open_shell(target: Target, command: str | None = None) -> NoReturn:
     """Become ``ssh`` to ``target`` (a real terminal, ssh's own escape keys and exit status)."""
     argv = ssh_argv(target, command)
     try:
+        if target.known_hosts:  # ssh does not create the directory of its UserKnownHostsFile
+            Path(target.known_hosts).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.execvp(argv[0], argv)
     except OSError as exc:
         raise ProvisionError(f"cannot run ssh: {exc.strerror}", hint="install the OpenSSH client") from None
