@@ -142,9 +142,7 @@ def _bad(spec: ClusterSpec, what: str, hint: str | None = None) -> UsageError:
 def validate(spec: ClusterSpec) -> None:
     """Raise UsageError unless ``spec`` is safe to render into a script and an environment file."""
     if not isinstance(spec.name, str) or not _NAME.match(spec.name):
-        raise UsageError(
-            f"bad cluster name {spec.name!r}", hint="use 1-63 letters, digits, '.', '_' or '-'"
-        )
+        raise UsageError(f"bad cluster name {spec.name!r}", hint="use 1-63 letters, digits, '.', '_' or '-'")
     if spec.launch_id is not None and not _NAME.match(spec.launch_id):
         raise _bad(spec, f"bad launch id {spec.launch_id!r}")
     if not isinstance(spec.size, int) or isinstance(spec.size, bool) or not 1 <= spec.size <= MAX_NODES:
@@ -171,9 +169,7 @@ def validate(spec: ClusterSpec) -> None:
         try:
             addr = ipaddress.IPv4Address(node.address)
         except (ipaddress.AddressValueError, ValueError):
-            raise _bad(
-                spec, f"node {node.index} address {node.address!r} is not an IPv4 address"
-            ) from None
+            raise _bad(spec, f"node {node.index} address {node.address!r} is not an IPv4 address") from None
         if addr.is_unspecified or addr.is_multicast or str(addr) == "255.255.255.255":
             raise _bad(spec, f"node {node.index} address {node.address} cannot reach a peer")
         if str(addr) != node.address:

@@ -17,10 +17,10 @@ Every process is stopped by its PID; nothing binds anything but loopback address
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -73,10 +73,8 @@ def _kill(proc: subprocess.Popen[Any] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
     proc.kill()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 class Netns:
@@ -87,7 +85,14 @@ class Netns:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["unshare", "--net", "--", "sh", "-c", f"ip link set lo up && echo ready && exec sleep {LIFETIME}"],
+            [
+                "unshare",
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                f"ip link set lo up && echo ready && exec sleep {LIFETIME}",
+            ],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
@@ -178,7 +183,13 @@ class SimNode:
         full = {**os.environ, "MLRIG_CLUSTER_DIR": str(self.disk / "etc"), **self.env, **(env or {})}
         cmd = ["nsenter", f"--target={self.init_pid}", "--net", "--uts", "--pid", "--mount", "--", *argv]
         return subprocess.run(
-            cmd, env=full, capture_output=True, text=True, timeout=timeout, check=check, stdin=subprocess.DEVNULL
+            cmd,
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            stdin=subprocess.DEVNULL,
         )
 
     def popen(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -302,14 +313,16 @@ class SshNodes:
                 stderr=open(node.dir / "sshd.log", "ab"),  # noqa: SIM115 - the daemon owns it
                 start_new_session=True,
             )
-            try:
-                wait_for(lambda n=node: _ssh_answers(n.address, n.port) or n.proc.poll() is not None, 10, "sshd")
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                wait_for(
+                    lambda n=node: _ssh_answers(n.address, n.port) or n.proc.poll() is not None, 10, "sshd"
+                )
             if node.proc.poll() is None and _ssh_answers(node.address, node.port):
                 return
             _kill(node.proc)
-        raise RuntimeError(f"sshd on {node.address} did not start: {(node.dir / 'sshd.log').read_text()[-500:]}")
+        raise RuntimeError(
+            f"sshd on {node.address} did not start: {(node.dir / 'sshd.log').read_text()[-500:]}"
+        )
 
     def stop_node(self, node: SshNode) -> None:
         """Stop one daemon and the sessions it started (they live in its process group)."""
@@ -352,7 +365,9 @@ class MetadataServer:
 
             def do_PUT(self) -> None:
                 meta.log.append(f"PUT {self.path}")
-                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                if self.path == "/latest/api/token" and self.headers.get(
+                    "X-aws-ec2-metadata-token-ttl-seconds"
+                ):
                     self._send(200, token)
                 else:
                     self._send(400, "bad token request")

@@ -134,7 +134,9 @@ def test_deferred_node_list_arrives_after_boot(workdir: Path) -> None:
     script.write_text(bootstrap.script(later, wait_seconds=30))
     etc = workdir / "etc"
     env = {**os.environ, "MLRIG_CLUSTER_DIR": str(etc), "MLRIG_NODE_RANK": "1", "MLRIG_RAY": "/nonexistent"}
-    proc = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         time.sleep(1.5)
         assert proc.poll() is None  # still waiting for its node list
@@ -212,7 +214,9 @@ def test_gce_metadata_gives_the_node_list_and_the_address(workdir: Path, metadat
         }
     )
     spec = nodes.ClusterSpec(name="g", size=3)
-    proc, etc = _run(workdir, spec, {"GCE_METADATA_HOST": server.hostport}, metadata=Metadata.GCE, wait_seconds=20)
+    proc, etc = _run(
+        workdir, spec, {"GCE_METADATA_HOST": server.hostport}, metadata=Metadata.GCE, wait_seconds=20
+    )
     assert proc.returncode == 0, proc.stderr
     assert "found by GCE metadata address 10.128.0.7" in proc.stderr
     assert (etc / "cluster.env").read_text() == bootstrap.env_file(full, 2)
@@ -262,7 +266,7 @@ def test_a_metadata_server_that_hangs_costs_seconds_not_the_boot(workdir: Path, 
     spec = nodes.make("h", ["10.250.9.1", "10.250.9.2"], ["somebody-else", me])
     server = metadata(hang=30)
     start = time.monotonic()
-    proc, etc = _run(workdir, spec, {"GCE_METADATA_HOST": server.hostport}, metadata=Metadata.GCE)
+    proc, _etc = _run(workdir, spec, {"GCE_METADATA_HOST": server.hostport}, metadata=Metadata.GCE)
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - start < 20
     assert f"found by hostname {me}" in proc.stderr
@@ -276,7 +280,7 @@ def test_ray_not_installed_and_a_head_that_never_comes(workdir: Path, sim: Any) 
     assert (etc / "engine.status").read_text().startswith("failed: /nonexistent/ray is not installed")
 
     fake = workdir / "ray"
-    fake.write_text("#!/bin/sh\necho \"ray $*\" >>\"$(dirname \"$0\")/calls\"\nexit 1\n")
+    fake.write_text('#!/bin/sh\necho "ray $*" >>"$(dirname "$0")/calls"\nexit 1\n')
     fake.chmod(0o755)
     proc, etc = _run(workdir, spec, {"MLRIG_NODE_RANK": "1", "MLRIG_RAY": str(fake)}, ray_wait_seconds=1)
     assert proc.returncode == 0
@@ -285,7 +289,9 @@ def test_ray_not_installed_and_a_head_that_never_comes(workdir: Path, sim: Any) 
     assert "could not join the Ray head at 10.250.3.1:6379" in status
     calls = (workdir / "calls").read_text().splitlines()
     assert len(calls) >= 2
-    assert calls[0] == "ray start --address=10.250.3.1:6379 --node-ip-address=10.250.3.2 --disable-usage-stats"
+    assert (
+        calls[0] == "ray start --address=10.250.3.1:6379 --node-ip-address=10.250.3.2 --disable-usage-stats"
+    )
 
 
 def test_the_cluster_dir_cannot_be_created(workdir: Path) -> None:

@@ -37,7 +37,7 @@ def _machines(sim: Any, root: Path, spec: nodes.ClusterSpec, **kw: Any) -> tuple
     netns = sim.Netns()
     netns.start()
     machines = []
-    for k, host in enumerate(HOSTS[: spec.size]):
+    for _k, host in enumerate(HOSTS[: spec.size]):
         ray_tmp = sim.tempdir("r")  # Ray's sockets live here: a short path
         env = {**ENV, "RAY_TMPDIR": str(ray_tmp), "MLRIG_TEST_RAY_TMP": str(ray_tmp)}
         machines.append(sim.SimNode(host, root / host, env=env))
@@ -74,7 +74,9 @@ def cluster(sim: Any) -> Iterator[tuple[nodes.ClusterSpec, list[Any]]]:
         for m in machines[1:]:
             m.boot(netns, script)
         # the workers are up and trying to join a head that does not exist yet
-        sim.wait_for(lambda: all((m.disk / "etc" / "engine.log").exists() for m in machines[1:]), 60, "workers")
+        sim.wait_for(
+            lambda: all((m.disk / "etc" / "engine.log").exists() for m in machines[1:]), 60, "workers"
+        )
         time.sleep(4)
         machines[0].boot(netns, script)
         _wait_booted(machines)
@@ -109,7 +111,9 @@ def test_torchrun_allreduce_across_the_nodes_from_the_cluster_file_alone(cluster
         '--master-addr "$MASTER_ADDR" --master-port "$MASTER_PORT" "$0" "$1"'
     )
     procs = [
-        m.popen(["bash", "-c", command, str(FIXTURES / "allreduce.py"), str(out)], env={"OMP_NUM_THREADS": "1"})
+        m.popen(
+            ["bash", "-c", command, str(FIXTURES / "allreduce.py"), str(out)], env={"OMP_NUM_THREADS": "1"}
+        )
         for m in machines
     ]
     try:
@@ -131,7 +135,7 @@ def test_torchrun_allreduce_across_the_nodes_from_the_cluster_file_alone(cluster
 
 
 def test_ray_head_and_workers_form_one_cluster(cluster: Any, sim: Any) -> None:
-    spec, machines = cluster
+    _spec, machines = cluster
     for m in machines:
         sim.wait_for(lambda m=m: m.file("engine.status").strip() != "starting", 120, "ray", interval=0.5)
         assert m.file("engine.status").strip() == "up", m.file("engine.log")[-3000:]

@@ -126,7 +126,9 @@ def test_the_script_is_valid_bash_for_random_specs() -> None:
             launch_id=rng.choice([None, "abc123"]),
             ray_args=rng.choice([(), ("--num-cpus=1",)]),
         )
-        text = bootstrap.script(spec, metadata=rng.choice(list(bootstrap.Metadata)), run_as=rng.choice([None, "ubuntu"]))
+        text = bootstrap.script(
+            spec, metadata=rng.choice(list(bootstrap.Metadata)), run_as=rng.choice([None, "ubuntu"])
+        )
         assert "@@" not in text
         proc = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
@@ -134,7 +136,14 @@ def test_the_script_is_valid_bash_for_random_specs() -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [{"wait_seconds": -1}, {"ray_wait_seconds": 10**9}, {"cluster_dir": "relative"}, {"cluster_dir": "/a b"}, {"run_as": "x;y"}, {"run_as": ""}],
+    [
+        {"wait_seconds": -1},
+        {"ray_wait_seconds": 10**9},
+        {"cluster_dir": "relative"},
+        {"cluster_dir": "/a b"},
+        {"run_as": "x;y"},
+        {"run_as": ""},
+    ],
 )
 def test_bad_script_options_are_refused(kw: dict[str, object]) -> None:
     with pytest.raises(UsageError):

@@ -27,7 +27,15 @@ def known_hosts(tmp_path: Path) -> Path:
 
 def _targets(ssh_nodes: Any, known_hosts: Path, **kw: Any) -> list[Target]:
     return [
-        Target(k, n.address, ssh_nodes.user, port=n.port, key_path=str(ssh_nodes.key), known_hosts=str(known_hosts), **kw)
+        Target(
+            k,
+            n.address,
+            ssh_nodes.user,
+            port=n.port,
+            key_path=str(ssh_nodes.key),
+            known_hosts=str(known_hosts),
+            **kw,
+        )
         for k, n in enumerate(ssh_nodes.nodes)
     ]
 
@@ -99,7 +107,8 @@ def test_every_node_answers_in_order_and_down_nodes_say_why(
 
 def test_a_failing_command_on_one_node(ssh_nodes: Any, known_hosts: Path) -> None:
     results = remote.run(
-        _targets(ssh_nodes, known_hosts), 'if [ "$MLRIG_NODE" = node1 ]; then echo broken >&2; exit 3; fi; echo fine'
+        _targets(ssh_nodes, known_hosts),
+        'if [ "$MLRIG_NODE" = node1 ]; then echo broken >&2; exit 3; fi; echo fine',
     )
     assert [r.outcome for r in results] == [Outcome.OK, Outcome.FAILED, Outcome.OK]
     assert results[1].exit_status == 3 and results[1].stderr == "broken\n"
@@ -139,9 +148,13 @@ def test_stdin_binary_and_huge_output(ssh_nodes: Any, known_hosts: Path, tmp_pat
     targets = _targets(ssh_nodes, known_hosts)[:1]
     target_file = tmp_path / f"pushed-{uuid.uuid4().hex}"
     node_list = "0 head 10.0.0.1 -\n1 worker 10.0.0.2 -\n"
-    pushed = remote.run(targets, f"cat > {target_file}.tmp && mv {target_file}.tmp {target_file}", stdin=node_list.encode())
+    pushed = remote.run(
+        targets, f"cat > {target_file}.tmp && mv {target_file}.tmp {target_file}", stdin=node_list.encode()
+    )
     assert pushed[0].outcome is Outcome.OK and target_file.read_text() == node_list
-    big = remote.run(targets, "head -c 3000000 /dev/zero | tr '\\0' a; printf '\\377\\376end'", max_output=4096)
+    big = remote.run(
+        targets, "head -c 3000000 /dev/zero | tr '\\0' a; printf '\\377\\376end'", max_output=4096
+    )
     r = big[0]
     assert r.outcome is Outcome.OK and r.truncated
     assert r.stdout.endswith("\ufffd\ufffdend") and len(r.stdout) == 4096
@@ -152,7 +165,9 @@ def test_host_keys_are_learned_then_enforced(ssh_nodes: Any, known_hosts: Path, 
     targets = _targets(ssh_nodes, known_hosts)
     assert all(r.outcome is Outcome.OK for r in remote.run(targets, "true"))
     entries = sorted(known_hosts.read_text().splitlines())  # in the order the connections completed
-    assert [e.split()[:2] for e in entries] == [[f"[{n.address}]:{n.port}", "ssh-ed25519"] for n in ssh_nodes.nodes]
+    assert [e.split()[:2] for e in entries] == [
+        [f"[{n.address}]:{n.port}", "ssh-ed25519"] for n in ssh_nodes.nodes
+    ]
     assert known_hosts.stat().st_mode & 0o777 == 0o600
     assert all(r.outcome is Outcome.OK for r in remote.run(targets, "true"))
     assert len(known_hosts.read_text().splitlines()) == 3  # known now: nothing appended
@@ -176,7 +191,9 @@ def test_a_key_the_node_does_not_accept(ssh_nodes: Any, known_hosts: Path, tmp_p
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     n = ssh_nodes.nodes[0]
-    t = Target(0, n.address, ssh_nodes.user, port=n.port, key_path=str(stranger), known_hosts=str(known_hosts))
+    t = Target(
+        0, n.address, ssh_nodes.user, port=n.port, key_path=str(stranger), known_hosts=str(known_hosts)
+    )
     (r,) = remote.run([t], "true", connect_timeout=5)
     assert r.outcome is Outcome.UNREACHABLE
     assert "permission denied" in (r.error or "").lower() or "auth" in (r.error or "").lower()
