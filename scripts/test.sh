@@ -21,6 +21,9 @@ python -m pip install --quiet -e ".[dev]"
 # CPU builds only: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet -r scripts/test-frameworks.txt
 
+echo "== system tools for tests/cluster_provision (sshd, ssh, curl, ip, unshare from Debian)"
+scripts/cluster-provision-tools.sh || echo "== cluster bring-up tools missing: those tests skip and say why" >&2
+
 echo "== ruff"
 ruff check .
 echo "== mypy"

@@ -148,6 +148,9 @@ mlrig_cluster_bootstrap() (
   }
 
   mkdir -p "$dir" || { log "cannot create $dir"; exit 1; }
+  # temp files of a run killed between writing and renaming (put's mktemp names)
+  rm -f "$dir"/.cluster.env.?????? "$dir"/.cluster.json.?????? "$dir"/.cluster.error.?????? \
+    "$dir"/.nodes.?????? "$dir"/.engine.status.??????
   deadline=$((SECONDS + wait_s)) said=
   until text=$(read_nodes); do
     if [ "$SECONDS" -ge "$deadline" ]; then

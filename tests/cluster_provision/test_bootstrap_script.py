@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import socket
 import subprocess
 import time
@@ -348,3 +350,34 @@ def test_the_address_path_in_a_network_of_its_own(workdir: Path, namespaces: Non
     proc, etc = boot("127.0.0.3", "127.0.0.4")
     assert proc.returncode == 1
     assert "addresses of nodes 1 2" in (etc / "cluster.error").read_text()
+
+
+def test_killed_at_random_moments_it_leaves_whole_files_and_a_rerun_finishes(workdir: Path) -> None:
+    spec = SPECS["full"]
+    script = workdir / "boot.sh"
+    script.write_text(bootstrap.script(spec))
+    etc = workdir / "etc"
+    env = {**os.environ, "MLRIG_CLUSTER_DIR": str(etc), "MLRIG_NODE_RANK": "3", "MLRIG_RAY": "/nonexistent"}
+    rng = random.Random(7)
+    for _ in range(25):
+        proc = subprocess.Popen(
+            ["bash", str(script)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(rng.uniform(0, 0.06))
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and its subshells, like a power cut
+        proc.wait()
+        for name, expected in (
+            ("cluster.env", bootstrap.env_file(spec, 3)),
+            ("cluster.json", bootstrap.json_file(spec, 3)),
+        ):
+            if (etc / name).exists():  # a file is there whole, or not at all
+                assert (etc / name).read_text() == expected
+    proc2, _ = _run(workdir, spec, {"MLRIG_NODE_RANK": "3", "MLRIG_RAY": "/nonexistent"})
+    assert proc2.returncode == 0
+    time.sleep(0.3)  # the engine's status line is written in the background
+    assert (etc / "cluster.env").read_text() == bootstrap.env_file(spec, 3)
+    assert sorted(p.name for p in etc.iterdir() if p.name.startswith(".")) == []
