@@ -296,6 +296,25 @@ def test_ray_not_installed_and_a_head_that_never_comes(workdir: Path, sim: Any) 
     )
 
 
+def test_a_worker_keeps_trying_until_the_head_answers(workdir: Path, sim: Any) -> None:
+    spec = nodes.make("r", ["10.250.3.1", "10.250.3.2"], engine=nodes.Engine.RAY, ray_args=("--num-cpus=1",))
+    fake = workdir / "ray"  # fails twice (no head yet), then joins
+    fake.write_text(
+        '#!/bin/sh\nd=$(dirname "$0"); echo "ray $*" >>"$d/calls"\n'
+        '[ "$(wc -l <"$d/calls")" -ge 3 ] && exit 0; echo "no GCS" >&2; exit 1\n'
+    )
+    fake.chmod(0o755)
+    proc, etc = _run(workdir, spec, {"MLRIG_NODE_RANK": "1", "MLRIG_RAY": str(fake)}, ray_wait_seconds=60)
+    assert proc.returncode == 0
+    sim.wait_for(lambda: (etc / "engine.status").read_text().strip() != "starting", 30, "the join")
+    assert (etc / "engine.status").read_text() == "up\n"
+    calls = (workdir / "calls").read_text().splitlines()
+    join = "ray start --address=10.250.3.1:6379 --node-ip-address=10.250.3.2 --disable-usage-stats"
+    assert calls == [f"{join} --num-cpus=1"] * 3
+    log = (etc / "engine.log").read_text()
+    assert "(try 3)" in log and log.count("no GCS") == 2
+
+
 def test_the_cluster_dir_cannot_be_created(workdir: Path) -> None:
     blocker = workdir / "etc"
     blocker.write_text("a file where the directory should be")
