@@ -92,6 +92,12 @@ class ClusterFakeGcp(base.FakeGcp):
         with self.lock:
             self.cluster = ClusterState()
 
+    def fail_slice(self, hosts: int, zone: str | None = None, times: int = 1) -> Any:
+        """The next TPU slice created (in ``zone``) fails after ``hosts`` of its hosts exist."""
+        fault = PartialSlice(hosts=hosts, zone=zone, times=times)
+        self.add(fault)
+        return fault
+
     # ------------------------------------------------------------------ oracle
     def ours(self) -> list[str]:
         with self.lock:

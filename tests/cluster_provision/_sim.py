@@ -176,12 +176,17 @@ class SimNode:
     def file(self, name: str) -> str:
         return (self.disk / "etc" / name).read_text()
 
+    def _enter(self, argv: Sequence[str], env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+        """The command line that runs ``argv`` inside this node, and its environment."""
+        full = {**os.environ, "MLRIG_CLUSTER_DIR": str(self.disk / "etc"), **self.env, **(env or {})}
+        cmd = ["nsenter", f"--target={self.init_pid}", "--net", "--uts", "--pid", "--mount", "--", *argv]
+        return cmd, full
+
     def run(
         self, argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """``argv`` inside this node (its hostname, processes, network), like a command over SSH."""
-        full = {**os.environ, "MLRIG_CLUSTER_DIR": str(self.disk / "etc"), **self.env, **(env or {})}
-        cmd = ["nsenter", f"--target={self.init_pid}", "--net", "--uts", "--pid", "--mount", "--", *argv]
+        cmd, full = self._enter(argv, env)
         return subprocess.run(
             cmd,
             env=full,
@@ -193,8 +198,7 @@ class SimNode:
         )
 
     def popen(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        full = {**os.environ, "MLRIG_CLUSTER_DIR": str(self.disk / "etc"), **self.env, **(env or {})}
-        cmd = ["nsenter", f"--target={self.init_pid}", "--net", "--uts", "--pid", "--mount", "--", *argv]
+        cmd, full = self._enter(argv, env)
         return subprocess.Popen(
             cmd,
             env=full,

@@ -27,12 +27,25 @@ def _load(name: str, path: Path) -> Any:
 
 
 _sim = _load("cluster_provision_sim", HERE / "_sim.py")
+#: the Google Cloud fake with clusters (it loads tests/cloud/_gcp_fake.py, which it extends)
+gcp_fakes = _load("_gcp_fake_cluster", HERE.parent / "cloud" / "_gcp_fake_cluster.py")
 
 
 @pytest.fixture(scope="session")
 def sim() -> Any:
     """The simulation helpers (tests/cluster_provision/_sim.py)."""
     return _sim
+
+
+@pytest.fixture(scope="module")
+def gcp_fake() -> Iterator[Any]:
+    """The loopback Compute Engine / Cloud TPU fake with resource policies and TPU slices."""
+    server = gcp_fakes.ClusterFakeGcp()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,10 @@ the fake, plus the leak oracle's view of a policy and of a half-created slice.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,28 +31,9 @@ LAUNCH = "0123456789ab"
 DESCRIPTION = f"mlrig launch={LAUNCH} owner=alice name=train"
 
 
-def _load_fake() -> Any:
-    name = "_gcp_fake_cluster"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE.parent / "cloud" / "_gcp_fake_cluster.py")
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-fakes = _load_fake()
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[Any]:
-    server = fakes.ClusterFakeGcp()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def fake(gcp_fake: Any) -> Any:
+    return gcp_fake
 
 
 @pytest.fixture
@@ -246,7 +225,7 @@ def test_every_host_of_a_v4_32_finds_its_rank_from_the_slice_metadata(gcp: Any, 
 def test_a_slice_that_fails_after_some_hosts_is_left_for_us_to_delete(gcp: Any, fake: Any) -> None:
     from google.api_core import exceptions as gexc
 
-    fake.add(fakes.PartialSlice(hosts=2, zone=ZONE))
+    fake.fail_slice(hosts=2, zone=ZONE)
     op = _create_slice(gcp, "v4-32")
     with pytest.raises(gexc.GoogleAPICallError, match="TPU host failed"):
         op.result(timeout=30)
