@@ -4,7 +4,8 @@ The one module that imports asyncssh (the ``cluster`` extra), lazily. ``run`` co
 node in parallel and returns one :class:`NodeResult` per node, in node order, whatever happened:
 a node that is down, refuses our key, or whose host key changed is a result with its reason, never
 an exception that hides the other nodes' output. Each command has a deadline; at the deadline its
-whole process group on the node gets SIGTERM, then SIGKILL, and the output so far is kept.
+whole process group on the node gets SIGTERM, then SIGKILL, and the output so far is kept; the
+same happens when the caller is interrupted (Ctrl-C), so no command outlives ``provision exec``.
 
 The kill goes through a second session on the same connection (``kill -- -PGID``), not the SSH
 "signal" request: OpenSSH refuses that request for root logins (no post-auth privilege
@@ -295,6 +296,10 @@ async def _one(
                 try:
                     await asyncio.wait_for(asyncio.shield(pumps), timeout)
                     completed = await asyncio.wait_for(proc.wait(), max(1.0, timeout))
+                except asyncio.CancelledError:
+                    # Ctrl-C (asyncio.run cancels us): the command must not outlive the caller
+                    await asyncio.shield(_kill_group(conn, group[0] if group else None))
+                    raise
                 except asyncio.TimeoutError:
                     stopped = await _kill_group(conn, group[0] if group else None)
                     pumps.cancel()

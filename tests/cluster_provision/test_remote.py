@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -239,3 +241,36 @@ def test_bad_arguments(ssh_nodes: Any, known_hosts: Path) -> None:
     with pytest.raises(ProvisionError):
         remote.run(_targets(ssh_nodes, known_hosts), "true", timeout=0)
     assert remote.run([], "true") == []
+
+
+def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Path, tmp_path: Path) -> None:
+    marker = f"{time.time() % 1000 + 1100:.4f}"
+    targets = _targets(ssh_nodes, known_hosts)
+    program = tmp_path / "exec.py"
+    program.write_text(
+        "import sys\n"
+        "from provision.cluster import remote\n"
+        "from provision.cluster.remote import Target\n"
+        f"targets = {targets!r}\n"
+        f"remote.run(targets, 'sleep {marker} & sleep {marker}', timeout=60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(remote.__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-W", "ignore", str(program)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(_alive(f"sleep {marker}")) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_alive(f"sleep {marker}")) >= 6, child.stderr  # two sleeps on each of three nodes
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode != 0 and "KeyboardInterrupt" in err
+    deadline = time.monotonic() + 10
+    while _alive(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(f"sleep {marker}") == []
