@@ -298,10 +298,10 @@ async def _one(
                     completed = await asyncio.wait_for(proc.wait(), max(1.0, timeout))
                 except asyncio.CancelledError:
                     # Ctrl-C (asyncio.run cancels us): the command must not outlive the caller
-                    await asyncio.shield(_kill_group(conn, group[0] if group else None))
+                    await asyncio.shield(_kill_group(conn, group))
                     raise
                 except asyncio.TimeoutError:
-                    stopped = await _kill_group(conn, group[0] if group else None)
+                    stopped = await _kill_group(conn, group)
                     pumps.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await pumps
@@ -322,10 +322,19 @@ async def _one(
         return partial(Outcome.FAILED, exit_status=status)
 
 
-async def _kill_group(conn: Any, pgid: int | None) -> str | None:
-    """SIGTERM to the command's process group, SIGKILL after the grace period; None when it is gone."""
-    if pgid is None or pgid <= 1:
+async def _kill_group(conn: Any, group: list[int]) -> str | None:
+    """SIGTERM to the command's process group, SIGKILL after the grace period; None when it is gone.
+
+    ``group`` is filled by the stderr pump when the command's first line arrives; a command cut
+    short right after it started may not have reported yet, so wait a moment for it.
+    """
+    for _ in range(int(KILL_GRACE / 0.05)):
+        if group:
+            break
+        await asyncio.sleep(0.05)
+    if not group or group[0] <= 1:
         return "its process group is unknown"
+    pgid = group[0]
     steps = int(KILL_GRACE / 0.1)
     script = (
         f"kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; while [ $i -lt {steps} ]; do "

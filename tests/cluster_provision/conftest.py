@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ def ssh_nodes() -> Iterator[Any]:
     """sshd on 127.0.0.2-127.0.0.4 (ephemeral ports), one client key."""
     if not (shutil.which("sshd") or Path("/usr/sbin/sshd").exists()):
         pytest.skip("openssh-server is not installed (scripts/test.sh installs it)")
-    pytest.importorskip("asyncssh", reason="asyncssh is not installed (pip install 'mlrig[cluster]')")
+    with warnings.catch_warnings():  # asyncssh imports cryptography's deprecated DSA support
+        warnings.simplefilter("ignore")
+        pytest.importorskip("asyncssh", reason="asyncssh is not installed (pip install 'mlrig[cluster]')")
     root = _sim.tempdir("mls")
     nodes = _sim.SshNodes(["127.0.0.2", "127.0.0.3", "127.0.0.4"], root)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -119,11 +120,12 @@ def test_a_failing_command_on_one_node(ssh_nodes: Any, known_hosts: Path) -> Non
     assert "── nodes 0,2 (2) · ok" in text and "── node 1 · 127.0.0.3 · exit 3" in text
 
 
-def _alive(marker: str) -> list[int]:
+def _alive(marker: str, name: str | None = None) -> list[int]:
+    """PIDs whose command line contains ``marker`` (only processes called ``name`` when given)."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in psutil.process_iter(["cmdline", "name"]):
         try:
-            if marker in " ".join(p.info["cmdline"] or []):
+            if marker in " ".join(p.info["cmdline"] or []) and name in (None, p.info["name"]):
                 out.append(p.pid)
         except psutil.Error:
             continue
@@ -243,34 +245,45 @@ def test_bad_arguments(ssh_nodes: Any, known_hosts: Path) -> None:
     assert remote.run([], "true") == []
 
 
-def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Path, tmp_path: Path) -> None:
-    marker = f"{time.time() % 1000 + 1100:.4f}"
-    targets = _targets(ssh_nodes, known_hosts)
+def _interrupted_exec(targets: list[Target], marker: str, tmp_path: Path, when: float | None) -> str:
+    """Run remote.run in a child process, SIGINT it (after ``when`` s, or once every node runs the
+    command), and return its stderr once it exited."""
     program = tmp_path / "exec.py"
     program.write_text(
-        "import sys\n"
         "from provision.cluster import remote\n"
         "from provision.cluster.remote import Target\n"
-        f"targets = {targets!r}\n"
-        f"remote.run(targets, 'sleep {marker} & sleep {marker}', timeout=60)\n"
+        f"remote.run({targets!r}, 'sleep {marker} & sleep {marker}', timeout=60)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(remote.__file__).resolve().parents[2])}
     child = subprocess.Popen(
         [sys.executable, "-W", "ignore", str(program)], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 20
-        while len(_alive(f"sleep {marker}")) < 6 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(_alive(f"sleep {marker}")) >= 6, child.stderr  # two sleeps on each of three nodes
+        if when is None:
+            deadline = time.monotonic() + 20
+            while len(_alive(f"sleep {marker}", "sleep")) < 6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(_alive(f"sleep {marker}", "sleep")) == 6  # two sleeps on each of three nodes
+        else:
+            time.sleep(when)
         child.send_signal(signal.SIGINT)
         _out, err = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert child.returncode != 0 and "KeyboardInterrupt" in err
-    deadline = time.monotonic() + 10
-    while _alive(f"sleep {marker}") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _alive(f"sleep {marker}") == []
+    return err
+
+
+def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Path, tmp_path: Path) -> None:
+    targets = _targets(ssh_nodes, known_hosts)
+    rng = random.Random(5)
+    # once with every command running, then at random moments (connecting, starting, running)
+    for when in [None, *(rng.uniform(0.3, 1.5) for _ in range(4))]:
+        marker = f"{rng.uniform(1100, 1900):.4f}"
+        err = _interrupted_exec(targets, marker, tmp_path, when)
+        assert "KeyboardInterrupt" in err
+        deadline = time.monotonic() + 10
+        while _alive(f"sleep {marker}") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _alive(f"sleep {marker}") == [], f"left running after Ctrl-C at {when}"
