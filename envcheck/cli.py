@@ -302,10 +302,12 @@ def schema() -> None:
 
 def _register_extensions() -> None:
     from envcheck.bench import cli as bench_cli
+    from envcheck.cluster import cli as cluster_cli
     from envcheck.smoke import cli as smoke_cli
 
     smoke_cli.register(app)
     bench_cli.register(app)
+    cluster_cli.register(app)
 
 
 _register_extensions()

@@ -21,6 +21,9 @@ python -m pip install --quiet -e ".[dev]"
 # CPU builds only: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet -r scripts/test-frameworks.txt
 
+echo "== cluster engines for tests/cluster (Slurm, munge, sshd from Debian; ray/asyncssh come with .[dev])"
+scripts/cluster-engines.sh || echo "== cluster engines missing: those suites skip and say why" >&2
+
 echo "== system tools for tests/cluster_provision (sshd, ssh, curl, ip, unshare from Debian)"
 scripts/cluster-provision-tools.sh || echo "== cluster bring-up tools missing: those tests skip and say why" >&2
 
