@@ -24,6 +24,9 @@ python -m pip install --quiet -r scripts/test-frameworks.txt
 echo "== cluster engines for tests/cluster (Slurm, munge, sshd from Debian; ray/asyncssh come with .[dev])"
 scripts/cluster-engines.sh || echo "== cluster engines missing: those suites skip and say why" >&2
 
+echo "== system tools for tests/cluster_provision (sshd, ssh, curl, ip, unshare from Debian)"
+scripts/cluster-provision-tools.sh || echo "== cluster bring-up tools missing: those tests skip and say why" >&2
+
 echo "== ruff"
 ruff check .
 echo "== mypy"
