@@ -113,6 +113,9 @@ class SystemInfo(Section, kw_only=True):
 class CpuInfo(Section, kw_only=True):
     model: str | None = None
     vendor: str | None = None
+    #: x86 CPUID family and model numbers (/proc/cpuinfo "cpu family", "model"): 25/17 is AMD Zen 4
+    family: int | None = None
+    model_number: int | None = None
     arch: str | None = None
     sockets: int | None = None
     cores: int | None = None

@@ -187,6 +187,7 @@ def cluster(
             metavar="FILES",
             help="Compare saved answers instead of running: one envcheck --json report (or cluster-node "
             "output) per node; a directory for all files in it. Repeatable.",
+            envvar="ENVCHECK_CLUSTER_FROM",
         ),
     ] = None,
     smoke: Annotated[

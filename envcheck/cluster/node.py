@@ -151,7 +151,11 @@ def run_node(opts: NodeOptions, out: TextIO | None = None) -> int:
 
             limit = DEFAULT_TIMEOUT["quick" if opts.quick else "full"]
             report = run_bench(
-                quick=opts.quick, backend=opts.bench_backend, devices="all", timeout=min(limit, remaining())
+                quick=opts.quick,
+                backend=opts.bench_backend,
+                devices="all",
+                timeout=min(limit, remaining()),
+                fixed_sizes=True,  # outliers need the same work on every node
             )
             return report.model_dump(mode="json")
 

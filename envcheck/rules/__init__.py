@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # Importing a rule module registers its rules (one module per concern).
 import envcheck.rules.arch
+import envcheck.rules.coverage
 import envcheck.rules.devices
 import envcheck.rules.driver
 import envcheck.rules.host
