@@ -1,3 +1,3 @@
-from envcheck.cli import main
+from envcheck._entry import main
 
 main()

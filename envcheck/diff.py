@@ -57,11 +57,18 @@ class GpuRef(_Model, kw_only=True):
 
 
 class ReportDiff(_Model, kw_only=True):
-    """The difference from report ``a`` (before) to report ``b`` (after); ``--json`` prints it."""
+    """The difference from report ``a`` (before) to report ``b`` (after); ``--json`` prints it.
+
+    ``a_created_at``/``b_created_at`` are when the facts were collected; None for pasted text,
+    which holds no time (the moment it was read is not when its facts were true).
+    """
 
     schema_version: str = SCHEMA_VERSION
-    a_created_at: str
-    b_created_at: str
+    a_created_at: str | None
+    b_created_at: str | None
+    #: what each side is: "envcheck report" or "pasted collect_env", "pasted nvidia-smi", ...
+    a_source: str | None = None
+    b_source: str | None = None
     changed: list[FactChange] = []
     gpus_added: list[GpuRef] = []
     gpus_removed: list[GpuRef] = []
@@ -74,6 +81,25 @@ class ReportDiff(_Model, kw_only=True):
             self.changed or self.gpus_added or self.gpus_removed or self.findings_appeared
             or self.findings_resolved
         )  # fmt: skip
+
+
+def observed_at(report: Report) -> str | None:
+    """When the report's facts were collected; None for pasted text, which states no time."""
+    return None if report.snapshot.paste is not None else report.created_at
+
+
+def source_label(report: Report) -> str:
+    paste = report.snapshot.paste
+    if paste is None:
+        return "envcheck report"
+    kinds = [k for k in paste.kinds if k not in ("shell", "log")] or ["error lines"]
+    return "pasted " + ", ".join(kinds)
+
+
+def _label(created: str | None, source: str | None) -> str:
+    if created is None:
+        return f"{source or 'a paste'} (no time in it)"
+    return created
 
 
 def _gpu_key(gpu: Gpu) -> str:
@@ -118,6 +144,7 @@ def _facts_without_gpus(report: Report) -> dict[str, Any]:
     """The snapshot as plain data, minus its origin and the GPUs (those are matched by identity)."""
     data = report.snapshot.model_dump()
     data.pop("source", None)
+    data.pop("paste", None)  # what a paste held (dump kinds, error lines) is not a fact about the machine
     if isinstance(data.get("nvidia"), dict):
         data["nvidia"].pop("gpus", None)
     return data
@@ -158,8 +185,10 @@ def diff_reports(a: Report, b: Report, *, include_noise: bool = False) -> Report
     before = {fkey(f) for f in a.findings}
     after = {fkey(f) for f in b.findings}
     return ReportDiff(
-        a_created_at=a.created_at,
-        b_created_at=b.created_at,
+        a_created_at=observed_at(a),
+        b_created_at=observed_at(b),
+        a_source=source_label(a),
+        b_source=source_label(b),
         changed=changed,
         gpus_added=[GpuRef(key=k, index=g.index, name=g.name) for k, g in gpus_b.items() if k not in gpus_a],
         gpus_removed=[
@@ -187,7 +216,12 @@ def render_diff(diff: ReportDiff, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console.print(Text(f"from {diff.a_created_at} to {diff.b_created_at}", style="dim"))
+    console.print(
+        Text(
+            f"from {_label(diff.a_created_at, diff.a_source)} to {_label(diff.b_created_at, diff.b_source)}",
+            style="dim",
+        )
+    )
     if diff.empty:
         console.print("No differences.")
         return

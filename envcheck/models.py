@@ -15,8 +15,9 @@ import msgspec
 import msgspec.json
 import msgspec.structs
 
-#: Version of the JSON report schema. Bump the major on breaking changes; see docs in README.
-SCHEMA_VERSION = "1.0"
+#: Version of the JSON report schema. Bump the major on breaking changes, the minor on additions
+#: (1.1: ``Snapshot.paste``); see docs in README.
+SCHEMA_VERSION = "1.1"
 
 
 _M = TypeVar("_M", bound="_Model")
@@ -112,6 +113,9 @@ class SystemInfo(Section, kw_only=True):
 class CpuInfo(Section, kw_only=True):
     model: str | None = None
     vendor: str | None = None
+    #: x86 CPUID family and model numbers (/proc/cpuinfo "cpu family", "model"): 25/17 is AMD Zen 4
+    family: int | None = None
+    model_number: int | None = None
     arch: str | None = None
     sockets: int | None = None
     cores: int | None = None
@@ -398,13 +402,50 @@ class FrameworksInfo(Section, kw_only=True):
     nvidia_wheels: dict[str, str] | None = None
 
 
+# --------------------------------------------------------------------------- pasted reports
+
+
+class PastedLine(_Model, kw_only=True):
+    """An error or warning line found in a pasted report: the verdict its own program printed
+    ("The NVIDIA driver on your system is too old (found version 11040)")."""
+
+    #: message family (``envcheck.ingest.messages``): torch-driver-too-old, cuda-no-device, ...
+    kind: str
+    #: the line as pasted, trimmed
+    text: str
+    #: what the line states, parsed: found_version=11040, cc=12.0, loaded=8.0.4, ...
+    values: dict[str, str] = {}
+    #: 1-based line number in the input
+    line: int | None = None
+
+
+class PasteInfo(_Model, kw_only=True):
+    """What a pasted text held, beyond the machine facts: which dumps, which error lines."""
+
+    #: dump formats recognised, in order of first appearance (collect_env, nvidia-smi, pip-list, ...)
+    kinds: list[str] = []
+    lines: list[PastedLine] = []
+    #: the paste stops inside a dump (an excerpt cut short): missing facts may exist on the machine
+    truncated: bool | None = None
+    #: facts two parts of the paste disagree on ("nvidia.driver_version: 535.54.03 vs 550.54.14");
+    #: the first one is kept
+    conflicts: list[str] = []
+    #: a line showing the errors come from inside a container ("docker run --gpus all ...")
+    container_hint: str | None = None
+    #: runtimes ``docker info`` lists (runc, nvidia, ...) when the paste has it
+    docker_runtimes: list[str] | None = None
+    #: the GPU list comes from a full inventory (an nvidia-smi table, -q or -L, or collect_env) that
+    #: was not cut short; False when GPUs are known only from log lines or a cut table
+    gpus_complete: bool | None = None
+
+
 # --------------------------------------------------------------------------- snapshot
 
 
 class Snapshot(_Model, kw_only=True):
     """Every fact envcheck knows about one machine; sections are None when not collected."""
 
-    #: probe, envcheck-json or collect_env
+    #: probe, or for pasted text the main dump it held (collect_env, nvidia-smi, ..., paste)
     source: str = "probe"
     system: SystemInfo | None = None
     cpu: CpuInfo | None = None
@@ -414,6 +455,8 @@ class Snapshot(_Model, kw_only=True):
     cuda: CudaInfo | None = None
     tpu: TpuInfo | None = None
     frameworks: FrameworksInfo | None = None
+    #: set when the facts come from pasted text (``envcheck diagnose``); None for probes
+    paste: PasteInfo | None = None
 
     def framework(self, name: str) -> Framework | None:
         """The installed framework called ``name``, or None."""

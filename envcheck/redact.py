@@ -49,7 +49,14 @@ _IPV4_IN_CONTEXT = re.compile(rf"(?:(?<=//)|(?<=@))({_QUAD})(?![\w.])|(?<![\w.])
 _ADDRESS_FIELDS = {"name", "command", "commands", "address", "ip", "host", "hostname", "message", "markers"}
 _MAC = re.compile(r"\b(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b")
-_HOME = re.compile(r"(/home/|/Users/|[A-Za-z]:\\Users\\|/var/home/)([^/\\\s:'\"]+)")
+_HOME = re.compile(
+    r"(/home/|/Users/|/var/home/|/export/home/"
+    r"|[A-Za-z]:[\\/]Users[\\/]|[A-Za-z]:[\\/]Documents and Settings[\\/])"
+    r"([^/\\\s:;'\"]+)",
+    re.IGNORECASE,
+)
+#: root's home: "/root" itself or "/root/..." (not "/rootfs" or "/srv/root")
+_ROOT_HOME = re.compile(r"(?<![\w.~-])/root(?=[/\s:;'\"]|$)")
 _KEEP_IPS = {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::1"}
 #: accounts that name a role, not a person: their home is hidden but the word stays
 _SYSTEM_USERS = {
@@ -69,11 +76,25 @@ _VERSION_FIELD = re.compile(r"(version|vbios|banner|_build)$|^(nvidia_wheels|plu
 
 
 class _Redactor:
-    def __init__(self) -> None:
+    def __init__(self, home: str | None = None) -> None:
         self.mapping: dict[str, str] = {}
         self.counters: dict[str, int] = {}
         self.users: set[str] = set()
         self.hosts: set[str] = set()
+        #: home directories known by value ($HOME, the report's home disk), longest first
+        self.homes: list[str] = []
+        self.add_home(home)
+
+    def add_home(self, path: str | None) -> None:
+        """Hide ``path`` wherever it appears (only a real directory: not "/" or a bare word)."""
+        if not path:
+            return
+        path = path.rstrip("/\\")
+        if len(path) < 2 or not (path.startswith("/") or re.match(r"[A-Za-z]:[\\/]", path)):
+            return
+        if path not in self.homes:
+            self.homes.append(path)
+            self.homes.sort(key=len, reverse=True)
 
     def placeholder(self, value: str, kind: str) -> str:
         if value not in self.mapping:
@@ -89,6 +110,9 @@ class _Redactor:
         """Collect the identifying values that are known by field before touching any string."""
         snap = data.get("snapshot") or {}
         system = snap.get("system") or {}
+        for disk in (snap.get("disk") or {}).get("disks") or []:
+            if disk.get("label") == "home":
+                self.add_home(disk.get("path"))
         if system.get("hostname"):
             self.hosts.add(system["hostname"])
             self.hosts.add(system["hostname"].split(".")[0])
@@ -126,7 +150,10 @@ class _Redactor:
         out = _URL_CREDS.sub(r"\1<redacted>@", out)
         out = TOKEN.sub("<redacted>", out)
         out = _EMAIL.sub("<email>", out)
+        for home in self.homes:
+            out = re.sub(rf"(?<![\w.~-]){re.escape(home)}(?=[/\\\s:;'\"]|$)", "<home>", out)
         out = _HOME.sub("<home>", out)
+        out = _ROOT_HOME.sub("<home>", out)
         if parent == "env" or field in {"name", "command", "commands"}:
             out = _OPAQUE.sub("<redacted>", out)
         if not _VERSION_FIELD.search(field) and not _VERSION_FIELD.search(parent):
@@ -164,9 +191,13 @@ def _all_text(value: Any) -> str:
     return ""
 
 
-def redact(report: Report) -> Report:
-    """A copy of ``report`` that can be pasted publicly; the original is not modified."""
+def redact(report: Report, home: str | None = None) -> Report:
+    """A copy of ``report`` that can be pasted publicly; the original is not modified.
+
+    Every home directory becomes ``<home>``: /home/x, /Users/x, C:\\Users\\x, /root, the report's
+    own home disk, and ``home`` (pass ``$HOME`` when redacting a report of this machine).
+    """
     data = report.model_dump(mode="json")
-    r = _Redactor()
+    r = _Redactor(home)
     r.learn(data)
     return Report.model_validate(r.walk(data, ""))

@@ -1,12 +1,17 @@
-"""``provision``: the typer app; each command group lives in its own module under commands/."""
+"""``provision``: the typer app; each command group lives in its own module under commands/.
+
+Exit codes: 0 done, 1 a check failed (image test, stack mismatch), 2 usage error, 3 could not
+run (no engine, no credentials, a cloud refused), 130 interrupted (143 SIGTERM, 129 SIGHUP).
+``PROVISION_DEBUG=1`` shows the traceback behind any error. The options of ``image``, ``up``,
+``ls``, ``ssh``, ``down`` and ``gc`` also read the environment variable their help names.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from provision.commands import cloud, images, pricing
 from provision.errors import ProvisionError
@@ -15,9 +20,34 @@ app = typer.Typer(
     name="provision",
     help="Build CUDA images, launch cloud GPU/TPU machines, price jobs and plan workstations.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from envcheck import __version__
+
+        try:
+            installed = version("mlrig")
+        except PackageNotFoundError:
+            installed = __version__
+        sys.stdout.write(f"provision {installed} (mlrig)\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Build CUDA images, launch cloud GPU/TPU machines, price jobs and plan workstations."""
+
 
 pricing.register(app)
 images.register(app)
@@ -25,15 +55,7 @@ cloud.register(app)
 
 
 def main() -> None:
-    """Console-script entry point: ProvisionError becomes one line on stderr and its exit code."""
-    err = Console(stderr=True, soft_wrap=True)
-    try:
-        app()
-    except ProvisionError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    """Console-script entry point: one-line errors, exit codes, PROVISION_DEBUG=1 for tracebacks."""
+    from envcheck.clirun import run
+
+    run(app, prog="provision", errors=(ProvisionError,), debug_var="PROVISION_DEBUG")

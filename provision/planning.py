@@ -241,10 +241,12 @@ def make_plan(
     regions = [region] + ([r for r in fallback if r != region] if not (req.region or req.zone) else [])
     setup_script = None
     if req.setup_path:
-        try:
-            setup_script = req.setup_path.read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read --setup {req.setup_path}: {exc.strerror}") from None
+        from envcheck.userfiles import ReadFailed, read_bytes
+
+        try:  # bounded: /dev/zero or a huge file by mistake is an error, not an out-of-memory kill
+            setup_script = read_bytes(req.setup_path, limit=1 << 20).decode(errors="replace")
+        except ReadFailed as exc:
+            raise UsageError(f"--setup: {exc}") from None
         if "MLRIG_SETUP_EOF" in setup_script:
             raise UsageError("the --setup script may not contain the line MLRIG_SETUP_EOF")
     accel = offer.accelerator if offer else (parse_gpu(req.gpu)[0] if req.gpu else (req.tpu or "?"))

@@ -31,6 +31,12 @@ if ! command -v aws >/dev/null 2>&1; then
     export PATH="$PWD/.venv-awscli/bin:$PATH"
 fi
 
+echo "== cluster engines for tests/cluster (Slurm, munge, sshd from Debian; ray/asyncssh come with .[dev])"
+scripts/cluster-engines.sh || echo "== cluster engines missing: those suites skip and say why" >&2
+
+echo "== system tools for tests/cluster_provision (sshd, ssh, curl, ip, unshare from Debian)"
+scripts/cluster-provision-tools.sh || echo "== cluster bring-up tools missing: those tests skip and say why" >&2
+
 echo "== ruff"
 ruff check .
 echo "== mypy"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from envcheck import probes, report
 from envcheck.cli import app
-from envcheck.models import ContainerInfo, MemoryInfo, Report, Snapshot, SystemInfo
+from envcheck.models import SCHEMA_VERSION, ContainerInfo, MemoryInfo, Report, Snapshot, SystemInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 CPU_WHEEL_ON_GPU = FIXTURES / "scale-mae-7_linux_cpu_build_2x_rtx3090.txt"
@@ -115,13 +116,19 @@ def test_rules_lists_the_library_catalog() -> None:
 
     proc = envcheck("rules", "--json")
     assert proc.returncode == 0
-    assert [(r["id"], r["severity"], r["summary"]) for r in json.loads(proc.stdout)] == catalog()
+    doc = json.loads(proc.stdout)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert [(r["id"], r["severity"], r["summary"]) for r in doc["rules"]] == catalog()
 
 
 def test_schema_describes_the_report() -> None:
     proc = envcheck("schema")
     schema = json.loads(proc.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert "Report" in json.dumps(schema) and "snapshot" in json.dumps(schema)
+    for kind in ("smoke", "bench"):
+        other = json.loads(envcheck("schema", "--for", kind).stdout)
+        assert other["$schema"].endswith("2020-12/schema") and "schema_version" in other["properties"]
 
 
 # ------------------------------------------------------------------ in-process, with fakes
@@ -171,3 +178,20 @@ def test_a_probe_that_raises_or_hangs_becomes_a_line_and_the_rest_completes(
     assert snap.memory is not None and snap.memory.error is None and snap.memory.total_bytes
     status = {t.name: t.status for t in timings}
     assert status["cpu"] == "failed" and status["nvidia"] == "timeout" and status["memory"] == "ok"
+
+
+def test_a_framework_that_segfaults_under_deep_is_an_error_not_green() -> None:
+    smoke = Path(__file__).parent / "fixtures" / "smoke"
+    # a tensorflow that segfaults; torch and jax that vanish (quick: no real import)
+    fakes = f"{smoke / 'segfault'}{os.pathsep}{smoke / 'not_installed'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "envcheck", "--deep", "--deep-timeout", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": fakes, "COLUMNS": "120"},
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "framework-import-failed" in proc.stdout and "SIGSEGV" in proc.stdout
+    assert "no problems" not in proc.stdout

@@ -17,6 +17,8 @@ HEAVY = (
     "docker",
     "numpy",
     "matplotlib",
+    "ray",
+    "asyncssh",
 )
 
 _CHILD = """
@@ -48,6 +50,11 @@ def test_envcheck_help_imports_nothing_heavy() -> None:
 def test_default_report_imports_nothing_heavy() -> None:
     # the frameworks are installed in the test venv: the report must still not import them
     assert _heavy_modules_after("envcheck.cli", ["envcheck", "--json"]) == []
+
+
+def test_cluster_help_imports_no_engine_library() -> None:
+    # ray and asyncssh load inside their adapter, when that adapter runs
+    assert _heavy_modules_after("envcheck.cli", ["envcheck", "cluster", "--help"]) == []
 
 
 def test_provision_help_imports_no_cloud_sdk() -> None:

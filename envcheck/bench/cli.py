@@ -12,13 +12,17 @@ from typing import Annotated
 
 import typer
 
+from envcheck.clirun import bounded
+
 
 def bench(
     *,
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="A few seconds: smaller problems, fewer repeats.", envvar="ENVCHECK_BENCH_QUICK"
+            "--quick",
+            help="About 10 s: a smaller time budget per figure (the full run takes a minute or two).",
+            envvar="ENVCHECK_BENCH_QUICK",
         ),
     ] = False,
     as_json: Annotated[
@@ -47,25 +51,36 @@ def bench(
         float | None,
         typer.Option(
             "--timeout",
-            min=1.0,
-            help="Seconds the benchmark may take (default 120 quick, 900 full).",
+            help="Seconds the benchmark may take before it counts as hung (default 120 quick, 900 full).",
             envvar="ENVCHECK_BENCH_TIMEOUT",
+            callback=bounded(1.0, 86400.0),
         ),
     ] = None,
 ) -> None:
     """Measure each device against its theoretical peak: matmul, memory, PCIe, GPU/CPU speedup.
 
     Matmul TFLOPS (float32, bfloat16, float16), memory copy and triad GB/s, pinned host<->device
-    GB/s, each as the median of timed samples after warm-up, next to the peak (CPU: cores x clock
-    x FLOPs/cycle of its ISA; GPU: the knowledge base's spec; PCIe: the link NVML reports).
+    GB/s, each as the median of timed samples after warm-up, next to the peak (CPU: cores x max
+    clock x FLOPs/cycle of its ISA; GPU: the knowledge base's spec; PCIe: the link NVML reports).
+    Problem sizes follow a time budget; a 16-bit type without a fast path on a device is skipped.
     """
     from rich.console import Console
 
     from envcheck.bench.render import print_report
-    from envcheck.bench.runner import run_bench
-    from envcheck.errors import EnvcheckError
+    from envcheck.bench.runner import DEFAULT_TIMEOUT, run_bench
+    from envcheck.errors import EnvcheckError, UsageError
+    from envcheck.progress import LiveProgress
 
-    report = run_bench(quick=quick, backend=backend, devices=device, timeout=timeout)
+    if plot is not None:  # a plot that cannot be written fails now, not after minutes of measuring
+        from envcheck.userfiles import WriteFailed, check_writable
+
+        try:
+            check_writable(plot)
+        except WriteFailed as exc:
+            raise UsageError(str(exc), hint="give --plot a writable PNG path") from None
+    limit = timeout or DEFAULT_TIMEOUT["quick" if quick else "full"]
+    with LiveProgress(f"envcheck bench{' --quick' if quick else ''}", limit=limit) as progress:
+        report = run_bench(quick=quick, backend=backend, devices=device, timeout=timeout, progress=progress)
     if device == "gpu" and not report.error and not any(d.device.startswith("gpu") for d in report.devices):
         raise EnvcheckError(f"{report.backend} sees no GPU", hint="run envcheck (the report) to see why")
     measured = any(f.median is not None for f in report.figures)
@@ -77,12 +92,12 @@ def bench(
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
-        print_report(report, Console(highlight=False))
+        print_report(report, Console(highlight=False, emoji=False))
     if plot is not None:
         from envcheck.bench.plot import plot as draw
 
         draw(report, plot)
-        Console(stderr=True, highlight=False).print(f"plot written to {plot}")
+        Console(stderr=True, highlight=False, emoji=False).print(f"plot written to {plot}", markup=False)
     raise typer.Exit(1 if report.failed else 0)
 
 

@@ -49,7 +49,12 @@ class DeviceInfo(BaseModel):
     spec: str | None = None
 
 
+#: version of the ``envcheck bench --json`` document ("<major>.<minor>", see envcheck.schemas)
+SCHEMA_VERSION = "1.0"
+
+
 class BenchReport(BaseModel):
+    schema_version: str = SCHEMA_VERSION
     tool_version: str
     created_at: str
     #: "quick" or "full"

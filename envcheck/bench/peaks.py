@@ -5,9 +5,12 @@ CPU compute peak (the TOP500 "Rpeak" convention)::
     peak FLOP/s = physical cores x clock (Hz) x FLOPs per cycle per core (for the ISA and dtype)
     FLOPs per cycle per core = FMA units x vector lanes x 2 (an FMA is a multiply and an add)
 
-The clock is the advertised base clock when the model name carries one ("@ 2.50GHz", what
-TOP500 uses), else the highest clock the kernel reports, else the current one; sustained
-AVX-512 clocks are lower, so a well-tuned GEMM can land anywhere from ~70 to ~100%.
+A peak must be an upper bound, so the clock is the highest the cores can run at: the CPU's own
+maximum (cpufreq ``cpuinfo_max_freq``) or, where the kernel does not expose it (most VMs), the
+clock measured by a dependent-add loop (``envcheck.bench._clock``), whichever is higher. Only
+when neither is known does it fall back to the base clock in the model name ("@ 2.50GHz", what
+TOP500's Rpeak uses) or the current clock, and says that the turbo may exceed it. Sustained
+AVX-512 clocks are lower than the maximum, so a well-tuned GEMM lands anywhere from ~50 to ~95%.
 
 FLOPs per cycle per core, float32 (float64 is half; Source: the per-microarchitecture table of
 Stack Overflow question 15655835 "FLOPs per cycle for Sandy Bridge and Haswell SSE2/AVX/AVX2",
@@ -83,6 +86,8 @@ class CpuPeak:
     flops_per_cycle: int
     isa: str
     clock_source: str
+    #: the clock is a maximum (cpufreq or measured), so no measurement can exceed this peak
+    upper_bound: bool = True
 
     @property
     def formula(self) -> str:
@@ -92,19 +97,35 @@ class CpuPeak:
         )
 
 
-def avx512_fma_units(model: str | None, vendor: str | None = None) -> int:
-    """How many 512-bit FMA units a core has, from the model name (/proc/cpuinfo does not say).
+def avx512_fma_units(
+    model: str | None,
+    vendor: str | None = None,
+    *,
+    family: int | None = None,
+    flags: Sequence[str] | None = None,
+) -> int:
+    """How many 512-bit FMA units a core has (/proc/cpuinfo does not say): a pure function of the
+    CPU's identity, so the same CPU always gets the same count, and 2 when in doubt (an upper bound).
 
     Intel ARK lists "# of AVX-512 FMA Units" per SKU: 1 on 1st/2nd-generation Xeon Bronze, Silver
     and Gold 5xxx (except Gold 5122) and on client Core parts, 2 on Gold 6xxx, Platinum, Skylake-X
-    HEDT and on every Xeon Scalable since Ice Lake. AMD Zen 4 executes 512-bit ops on 256-bit
-    pipes (one 512-bit FMA per cycle); Zen 5 desktop/server parts have full 512-bit pipes.
+    HEDT and on every Xeon Scalable since Ice Lake; every CPU with AMX or AVX512_FP16 (Sapphire
+    Rapids and later) has 2. AMD: family 25 (Zen 4) executes 512-bit ops on 256-bit pipes (one
+    512-bit FMA per cycle); family 26 (Zen 5) desktop and server parts have full 512-bit pipes,
+    the mobile "Ryzen AI" parts 256-bit ones (AMD, Zen 5 architecture disclosures, 2024).
     """
     name = (model or "").replace("(R)", "").replace("(TM)", "")
+    have = set(flags or ())
     amd = "AMD" in name or (vendor or "").startswith("AuthenticAMD")
     if amd:
+        if family == 25:
+            return 1
+        if family == 26:
+            return 1 if "Ryzen AI" in name else 2
         zen5 = re.search(r"EPYC\s+\d{3}5\b|Ryzen\s+\d\s+9\d{3}|Threadripper\s+(PRO\s+)?99\d5", name)
         return 2 if zen5 else 1
+    if have & {"amx_tile", "amx_bf16", "avx512_fp16"}:
+        return 2
     if re.search(r"\bCore\b", name):
         return 2 if re.search(r"i[79]-(78[2-9]|79\d|99\d|109\d)\d\w*X", name) else 1
     if re.search(r"\b(Bronze|Silver)\s+[34][12]\d\d", name):
@@ -116,7 +137,11 @@ def avx512_fma_units(model: str | None, vendor: str | None = None) -> int:
 
 
 def isa_class(
-    flags: Sequence[str] | None, model: str | None, vendor: str | None = None, fma_units: int | None = None
+    flags: Sequence[str] | None,
+    model: str | None,
+    vendor: str | None = None,
+    fma_units: int | None = None,
+    family: int | None = None,
 ) -> str | None:
     """The row of the FLOPs/cycle table this CPU belongs to, or None for non-x86 or no flags."""
     if flags is None:
@@ -127,7 +152,9 @@ def isa_class(
         return None
     name = model or ""
     if "avx512f" in f:
-        units = fma_units if fma_units in (1, 2) else avx512_fma_units(model, vendor)
+        units = (
+            fma_units if fma_units in (1, 2) else avx512_fma_units(model, vendor, family=family, flags=flags)
+        )
         return "avx512-2fma" if units == 2 else "avx512-1fma"
     if "avx2" in f and "fma" in f:
         narrow = re.search(
@@ -180,20 +207,31 @@ def cpu_peak(
     mhz_current: float | None = None,
     vendor: str | None = None,
     fma_units: int | None = None,
+    mhz_measured: float | None = None,
+    family: int | None = None,
 ) -> CpuPeak | str:
-    """The CPU's peak for ``dtype``, or a string saying which fact is missing."""
+    """The CPU's peak for ``dtype``, or a string saying which fact is missing.
+
+    ``mhz_max``: the CPU's own maximum (cpufreq); ``mhz_measured``: the dependent-add loop's
+    clock; the higher of the two is the clock. Without either, the model name's base clock or
+    the current clock, marked as not an upper bound.
+    """
     if not cores:
         return "core count unknown"
-    isa = isa_class(flags, model, vendor, fma_units)
+    isa = isa_class(flags, model, vendor, fma_units, family)
     if isa is None:
         return "no FLOPs/cycle table for this CPU's ISA (x86 only)" if flags else "ISA flags unknown"
+    maxima = [
+        (mhz / 1000, why) for mhz, why in ((mhz_max, "max clock"), (mhz_measured, "measured clock")) if mhz
+    ]
     base = base_ghz_from_model(model)
-    if base:
-        ghz, source = base, "base clock from the model name"
-    elif mhz_max:
-        ghz, source = mhz_max / 1000, "max clock"
+    upper = True
+    if maxima:
+        ghz, source = max(maxima)
+    elif base:
+        ghz, source, upper = base, "base clock from the model name; turbo may exceed it", False
     elif mhz_current:
-        ghz, source = mhz_current / 1000, "current clock"
+        ghz, source, upper = mhz_current / 1000, "current clock; turbo may exceed it", False
     else:
         return "CPU clock unknown"
     per_cycle, basis = flops_per_cycle(isa, flags or [], dtype)
@@ -205,6 +243,7 @@ def cpu_peak(
         flops_per_cycle=per_cycle,
         isa=basis,
         clock_source=source,
+        upper_bound=upper,
     )
 
 

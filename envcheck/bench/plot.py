@@ -44,10 +44,17 @@ def plot(report: BenchReport, path: Path) -> Path:
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(f"envcheck bench ({report.mode}): {report.cpu_model or 'cpu'}", fontsize=10)
     fig.tight_layout()
+    import io
+
+    from envcheck.userfiles import WriteFailed, write_bytes
+
+    buffer = io.BytesIO()
     try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise EnvcheckError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        fig.savefig(buffer, format="png", dpi=110)
     finally:
         plt.close(fig)
+    try:  # through a symlink, into a device or pipe as `>` would; atomic for a regular file
+        write_bytes(path, buffer.getvalue())
+    except WriteFailed as exc:
+        raise EnvcheckError(str(exc)) from None
     return path

@@ -20,6 +20,7 @@ from typing import Any
 import envcheck
 from envcheck._child import run_python
 from envcheck.bench import peaks
+from envcheck.bench._timing import PROGRESS
 from envcheck.bench.models import BenchReport, DeviceInfo, Figure
 from envcheck.errors import UsageError
 from envcheck.models import CpuInfo, Gpu
@@ -74,7 +75,11 @@ def _pct(value: float | None, peak: float | None) -> float | None:
 
 
 def _cpu_peak(
-    cpu: CpuInfo | None, threads: int | None, dtype: str, env: Mapping[str, str]
+    cpu: CpuInfo | None,
+    threads: int | None,
+    dtype: str,
+    env: Mapping[str, str],
+    mhz_measured: float | None = None,
 ) -> peaks.CpuPeak | str:
     if cpu is None:
         return "CPU facts unavailable"
@@ -92,6 +97,8 @@ def _cpu_peak(
         mhz_current=cpu.mhz_current,
         vendor=cpu.vendor,
         fma_units=int(units) if units.isdigit() else None,
+        mhz_measured=mhz_measured,
+        family=cpu.family,
     )
 
 
@@ -165,10 +172,13 @@ def build_report(
     env: Mapping[str, str] | None = None,
     error: str | None = None,
     load: float | None = None,
+    mhz_measured: float | None = None,
+    clock_note: str | None = None,
 ) -> BenchReport:
     """Figures with peaks and percentages from the child's raw samples. Pure.
 
-    ``load`` is the 1-minute load average per usable CPU before the run (None: unknown).
+    ``load`` is the 1-minute load average per usable CPU before the run (None: unknown);
+    ``mhz_measured`` the clock the dependent-add loop measured (``clock_note``: why there is none).
     """
     env = os.environ if env is None else env
     threads = raw.get("threads")
@@ -225,13 +235,13 @@ def build_report(
             fig.median, fig.low, fig.high, fig.spread_pct = med, low, high, round(spread, 1)
             fig.repeats = len(samples)
         fig.peak, fig.peak_basis = _peak_for(
-            fig, cpu, threads=threads, spec=specs.get(label), link=links.get(label), env=env
+            fig, cpu, threads=threads, spec=specs.get(label), link=links.get(label), env=env, mhz=mhz_measured
         )
-        fig.achieved_pct = _pct(fig.median, fig.peak)
+        _set_pct(fig)
         figures.append(fig)
 
     figures += _speedups(timings, figures, devices)
-    cpu_peak = _cpu_peak(cpu, threads, "float32", env)
+    cpu_peak = _cpu_peak(cpu, threads, "float32", env, mhz_measured)
     return BenchReport(
         tool_version=envcheck.__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -245,8 +255,19 @@ def build_report(
         devices=list(devices.values()),
         figures=figures,
         error=error,
-        notes=_notes(env, raw.get("backend"), load),
+        notes=_notes(env, raw.get("backend"), load, clock_note, figures),
     )
+
+
+def _set_pct(fig: Figure) -> None:
+    """The percentage of peak, never above 100: a measurement above a peak proves the peak wrong."""
+    pct = _pct(fig.median, fig.peak)
+    if pct is not None and pct > 100.0:
+        fig.peak_basis = (fig.peak_basis or "") + (
+            f"; measured {pct:.0f}% of it, so this peak is not an upper bound here and no percentage is shown"
+        )
+        pct = None
+    fig.achieved_pct = pct
 
 
 def _peak_for(
@@ -257,11 +278,12 @@ def _peak_for(
     spec: Any,
     link: Gpu | None,
     env: Mapping[str, str],
+    mhz: float | None = None,
 ) -> tuple[float | None, str | None]:
     """A figure's theoretical peak (in its own unit) and what it rests on; (None, why) if unknown."""
     if fig.device == "cpu":
         if fig.metric == "matmul" and fig.dtype:
-            p = _cpu_peak(cpu, threads, fig.dtype, env)
+            p = _cpu_peak(cpu, threads, fig.dtype, env, mhz)
             if isinstance(p, peaks.CpuPeak):
                 return p.gflops / 1000.0, p.formula
             return None, p
@@ -319,13 +341,24 @@ def _speedups(
             peak=peak,
             peak_basis=basis,
         )
-        fig.achieved_pct = _pct(fig.median, fig.peak)
+        _set_pct(fig)
         out.append(fig)
     return out
 
 
-def _notes(env: Mapping[str, str], backend: Any, load: float | None) -> list[str]:
+def _notes(
+    env: Mapping[str, str],
+    backend: Any,
+    load: float | None,
+    clock_note: str | None = None,
+    figures: Sequence[Figure] = (),
+) -> list[str]:
     notes = []
+    if clock_note:
+        notes.append(f"CPU clock not measured ({clock_note}): the CPU peak may be below what turbo reaches")
+    skipped = [f"{f.device} {f.dtype}" for f in figures if f.skipped and f.skipped.startswith("no fast ")]
+    if skipped:
+        notes.append(f"skipped for lack of a fast path on the device: {', '.join(skipped)}")
     core = env.get("OPENBLAS_CORETYPE")
     if core and backend == "numpy":
         notes.append(
@@ -369,6 +402,26 @@ def _probe_nvml(timeout: float) -> list[Gpu]:
         return []
 
 
+def _progress_lines(progress: Callable[[str, str | None], None] | None) -> Callable[[str], None] | None:
+    if progress is None:
+        return None
+
+    def on_line(line: str) -> None:
+        if line.startswith(PROGRESS):
+            progress("bench", " ".join(line[len(PROGRESS) :].split()))
+
+    return on_line
+
+
+def _clock(cpu: CpuInfo | None, devices: str) -> tuple[float | None, str | None]:
+    """The measured clock when the CPU figures need one the kernel does not give (most VMs)."""
+    if devices == "gpu" or (cpu is not None and cpu.mhz_max):
+        return None, None
+    from envcheck.bench import _clock as clock
+
+    return clock.measure()
+
+
 def run_bench(
     *,
     quick: bool = True,
@@ -376,8 +429,15 @@ def run_bench(
     devices: str = "all",
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    progress: Callable[[str, str | None], None] | None = None,
+    fixed_sizes: bool = False,
 ) -> BenchReport:
-    """Measure in a child interpreter and return the figures set against their peaks."""
+    """Measure in a child interpreter and return the figures set against their peaks.
+
+    ``progress(task, doing)`` hears what the child measures now (for a live display).
+    ``fixed_sizes``: every matmul at the mode's fixed size instead of one sized by the time
+    budget, so figures of several machines (``envcheck cluster``) measure the same work.
+    """
     if devices not in DEVICE_CHOICES:
         raise UsageError(
             f"unknown device choice {devices!r}", hint=f"choose from: {', '.join(DEVICE_CHOICES)}"
@@ -385,13 +445,20 @@ def run_bench(
     name = pick_backend(backend)
     mode = "quick" if quick else "full"
     limit = timeout if timeout is not None else DEFAULT_TIMEOUT[mode]
-    if limit <= 0:
-        raise UsageError(f"timeout must be positive, got {limit:g}")
+    if not (0 < limit < float("inf")):
+        raise UsageError(f"timeout must be a positive number of seconds, got {limit:g}")
     notes_env = dict(os.environ if env is None else env)
-    code = f"from {BACKENDS[name]} import main\nmain(quick={quick!r}, devices={devices!r})\n"
+    call = f"main(quick={quick!r}, devices={devices!r}, fixed={fixed_sizes!r})"
+    code = f"from {BACKENDS[name]} import main\n{call}\n"
     load = load_per_cpu()
     start = time.perf_counter()
-    child = run_python(code, timeout=limit, env=notes_env)
+    cpu = _probe_cpu()
+    if progress is not None:
+        progress("bench", "measuring the CPU clock")
+    mhz, clock_note = _clock(cpu, devices)
+    if progress is not None:
+        progress("bench", f"starting {name}")
+    child = run_python(code, timeout=limit, env=notes_env, on_stderr=_progress_lines(progress))
     seconds = time.perf_counter() - start
     raw = child.value if isinstance(child.value, dict) else {}
     error = None if child.ok else (child.error or "no answer")
@@ -402,9 +469,11 @@ def run_bench(
         raw,
         mode=mode,
         seconds=seconds,
-        cpu=_probe_cpu(),
+        cpu=cpu,
         nvml=_probe_nvml(10.0) if gpus_seen else [],
         env=notes_env,
         error=error,
         load=load,
+        mhz_measured=mhz,
+        clock_note=clock_note,
     )

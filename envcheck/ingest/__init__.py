@@ -1,44 +1,114 @@
-"""Readers for other people's reports: an envcheck JSON file or PyTorch collect_env text.
+"""Readers for other people's reports: an envcheck JSON file, or whatever text they pasted.
 
-``load`` decides which one it was given, so ``envcheck diagnose FILE`` accepts either, pasted
-raw or as GitHub shows it (fences, ``<details>``). The returned Report carries no findings for
-collect_env text: the caller re-evaluates today's rules on the Snapshot.
+``load`` accepts bytes or text in any common encoding (UTF-16 from PowerShell's ``>``, a BOM),
+undoes the wrapping GitHub, terminals and log collectors add (``_text.normalise``), then lets
+one small recogniser per format find what it knows (collect_env, vLLM's collect-env, the
+Hugging Face ``env`` commands, TensorFlow's dumps, ``jax.print_environment_info``, nvidia-smi,
+nvcc, pip/conda lists, lscpu, os-release, docker info, shell lines, error lines) and merges it all
+into one Snapshot (``merge``). A whole GitHub issue body is valid input. The returned Report
+carries no findings: the caller judges the Snapshot with today's rules.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 
 from envcheck import __version__
 from envcheck.errors import UsageError
-from envcheck.ingest import collect_env
+from envcheck.ingest import (
+    collect_env,
+    docker,
+    hf_env,
+    jax_env,
+    lscpu,
+    messages,
+    nvcc,
+    nvidia_smi,
+    os_release,
+    packages,
+    shell,
+    tf_env,
+)
+from envcheck.ingest._decode import decode
 from envcheck.ingest._json import load_json
-from envcheck.ingest._text import unwrap
-from envcheck.models import Report
+from envcheck.ingest._partial import Partial
+from envcheck.ingest._text import Doc, normalise
+from envcheck.ingest.merge import merge
+from envcheck.models import Report, Snapshot
 
-__all__ = ["load"]
+__all__ = ["RECOGNISERS", "decode", "load", "read_paste"]
 
-_HINT = "give a file written by `envcheck --json`, or the output of `python -m torch.utils.collect_env`"
+_HINT = (
+    "give a file written by `envcheck --json`, or the output of `python -m torch.utils.collect_env`, "
+    "nvidia-smi, `pip list`, an error message or a whole issue body"
+)
+#: one reader per format, each returning the Partials it found
+RECOGNISERS = (
+    collect_env.read, nvidia_smi.read, hf_env.read, tf_env.read, jax_env.read, packages.read, nvcc.read,
+    lscpu.read, os_release.read, docker.read, shell.read, messages.read,
+)  # fmt: skip
+#: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536
+#: characters; a log attached as a file can be far longer)
+MAX_CHARS = 2_000_000
 
 
-def load(text: str, origin: str) -> Report:
-    """The Report in ``text`` (``origin`` names it in error messages: a path or "stdin")."""
-    body = unwrap(text)
+def read_paste(doc: Doc) -> Snapshot | None:
+    """The Snapshot the text in ``doc`` states; None when no recogniser found anything."""
+    partials: list[Partial] = []
+    for recognise in RECOGNISERS:
+        partials.extend(recognise(doc))
+    facts = [p for p in partials if p.kind != "shell"]
+    if not facts:
+        return None
+    return merge(partials)
+
+
+def _looks_like_json(body: str) -> bool:
+    """A JSON document, not a line that starts with "[" ("[user@host ~]$", "[2024-03-14 ...] [INFO]")."""
+    if body.startswith("{"):
+        return True
+    if not body.startswith("["):
+        return False
+    try:
+        json.JSONDecoder().raw_decode(body)
+    except ValueError:
+        return False
+    return True
+
+
+def load(data: str | bytes, origin: str) -> Report:
+    """The Report in ``data`` (``origin`` names it in error messages: a path or "stdin")."""
+    text = decode(data)
+    cut = len(text) > MAX_CHARS
+    if cut:  # a huge log: its start (the environment) and its end (the error) matter
+        text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2 :]
+    if not text.strip():
+        raise UsageError(f"{origin}: empty input", hint=_HINT)
+    doc = normalise(text)
+    body = doc.text.strip().strip("`").strip()
     if not body:
         raise UsageError(f"{origin}: empty input", hint=_HINT)
-    lines = collect_env.looks_like(body)
-    if body.startswith("{") or (body.startswith("[") and lines == 0):
+    if body.startswith(("{", "[")):  # maybe JSON, maybe on lines longer than the recognisers read
+        body = normalise(text, max_line=None).text.strip().strip("`").strip()
+    if _looks_like_json(body):
         return load_json(body, origin)
-    if lines == 0 and (start := re.search(r"^\{", body, re.MULTILINE)):  # JSON after a shell prompt
-        return load_json(body[start.start() :], origin)
-    if lines == 0:
-        first = body.split("\n", 1)[0][:60]
+    snapshot = read_paste(doc)
+    if snapshot is None:
+        if re.search(r"^\s*\{", body, re.MULTILINE) and "schema_version" in body:
+            # JSON after a prompt or a note, maybe on one line longer than the recognisers read
+            full = normalise(text, max_line=None).text
+            if start := re.search(r"^\s*\{", full, re.MULTILINE):
+                return load_json(full[start.start() :].strip().rstrip("`").strip(), origin)
+        first = next((ln for ln in body.split("\n") if ln.strip()), "")[:60]
         raise UsageError(
-            f"{origin}: neither an envcheck JSON report nor collect_env output (starts {first!r})",
+            f"{origin}: neither an envcheck JSON report nor a dump or error line envcheck can read "
+            f"(starts {first!r})",
             hint=_HINT,
         )
-    snapshot = collect_env.parse(body, origin)
+    if cut and snapshot.paste is not None:
+        snapshot.paste.truncated = True
     return Report(
         tool_version=__version__,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

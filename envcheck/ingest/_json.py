@@ -25,7 +25,13 @@ def load_json(text: str, origin: str) -> Report:
         # raw_decode: a note pasted after the JSON is not part of the report
         data, _ = json.JSONDecoder().raw_decode(text)
     except json.JSONDecodeError as exc:
-        cut = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
+        body = text.rstrip()
+        truncated = (
+            exc.pos >= len(body)
+            or exc.msg.startswith("Unterminated string")
+            or body.count("{") > body.count("}")
+        )
+        cut = " (the file looks truncated)" if truncated else ""
         raise UsageError(
             f"{origin}: not valid JSON{cut}: {exc.msg} at line {exc.lineno} column {exc.colno}",
             hint="save the report again with `envcheck --json > report.json`",

@@ -1,12 +1,15 @@
-"""Read the text of PyTorch's ``python -m torch.utils.collect_env`` into a Snapshot.
+"""Read PyTorch's ``python -m torch.utils.collect_env`` (2017 to 2026) and vLLM's ``collect_env.py``.
 
-collect_env is what people paste into bug reports; its format has grown since 2018 (ROCm,
+collect_env is what people paste into bug reports; its format has grown since 2017 (ROCm,
 Clang, Libc, CPU, XPU and allocator lines were added, ``Yes``/``No`` became ``True``/``False``)
 and it differs on Windows (CPU from WMI) and macOS (device name from torch, a kext version in
-place of a driver). Only what the text states becomes a fact; "Could not collect", "N/A" and
-"No CUDA" stay None so that rules skip instead of guessing. Two traps are handled on purpose:
-"CUDA runtime version" is nvcc's version (not the runtime torch uses), and "cuDNN version" lists
-the system's libcudnn files (not the cuDNN torch was built with or loads).
+place of a driver). vLLM's copy prints the same keys under ``=====`` banners, aligned on the colon
+(``PyTorch version              : 2.7.0+cu126``), plus vLLM's own section. Only what the text
+states becomes a fact; "Could not collect", "N/A" and "No CUDA" stay None so that rules skip
+instead of guessing. Two traps are handled on purpose: "CUDA runtime version" is nvcc's version
+(not the runtime torch uses), and "cuDNN version" lists the system's libcudnn files (not the
+cuDNN torch was built with or loads). Any number of reports in any wrapping is read; a cut-off
+one yields what it holds.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from envcheck.errors import UsageError
+from envcheck.ingest import packages as pk
+from envcheck.ingest._partial import Partial, known
+from envcheck.ingest._text import Doc
+from envcheck.ingest.lscpu import cpu_from_lines
 from envcheck.models import (
     ContainerInfo,
-    CpuInfo,
     CudaInfo,
     CudaLibrary,
     Framework,
@@ -31,40 +36,83 @@ from envcheck.models import (
     SystemInfo,
 )
 
-#: Every "Key: value" line collect_env has printed since 2018, in template order.
+__all__ = ["KEYS", "cudnn_candidates", "parse", "read"]
+
+#: Every "Key: value" line collect_env has printed since 2017, in template order, and vLLM's own.
 KEYS = (
-    "PyTorch version", "Is debug build", "CUDA used to build PyTorch", "ROCM used to build PyTorch",
-    "OS", "GCC version", "Clang version", "CMake version", "Libc version", "Python version",
-    "Python platform", "Is CUDA available", "CUDA runtime version", "CUDA_MODULE_LOADING set to",
-    "GPU models and configuration", "Nvidia driver version", "cuDNN version", "Is XPU available",
-    "XPU used to build PyTorch", "Intel GPU driver version", "Intel GPU models onboard",
-    "Intel GPU models detected", "HIP runtime version", "MIOpen runtime version",
-    "Is XNNPACK available", "Caching allocator config", "CPU", "Versions of relevant libraries",
-)  # fmt: skip
-_KEY_LINE = re.compile(r"^(" + "|".join(re.escape(k) for k in KEYS) + r"):[ \t]*(.*?)\s*$")
+    "PyTorch version",
+    "Is debug build",
+    "CUDA used to build PyTorch",
+    "ROCM used to build PyTorch",
+    "OS",
+    "GCC version",
+    "Clang version",
+    "CMake version",
+    "Libc version",
+    "Python version",
+    "Python platform",
+    "Is CUDA available",
+    "CUDA runtime version",
+    "CUDA_MODULE_LOADING set to",
+    "GPU models and configuration",
+    "Nvidia driver version",
+    "cuDNN version",
+    "Is XPU available",
+    "XPU used to build PyTorch",
+    "Intel GPU driver version",
+    "Intel GPU models onboard",
+    "Intel GPU models detected",
+    "HIP runtime version",
+    "MIOpen runtime version",
+    "Is XNNPACK available",
+    "Caching allocator config",
+    "CPU",
+    "Versions of relevant libraries",
+    "ROCM Version",
+    "Neuron SDK Version",
+    "vLLM Version",
+    "vLLM Build Flags",
+    "GPU Topology",
+)
+#: spellings seen in the wild, to the key collect_env prints
+_ALIASES = {"version of relevant libraries": "Versions of relevant libraries"}
+_CANONICAL = {k.lower(): k for k in KEYS} | _ALIASES
+#: a key, then its colon; a version-looking value may follow a key that lost its colon
+#: ("PyTorch version 1.5.0")
+_KEY_LINE = re.compile(
+    r"^\s*(" + "|".join(re.escape(k) for k in sorted(_CANONICAL, key=len, reverse=True)) + r")"
+    r"(?:\s*:|(?=\s+\d))[ \t]*(.*?)\s*$",
+    re.IGNORECASE,
+)
+_BANNER = re.compile(r"^\s*={10,}\s*$")
 #: keys whose value may continue on the following lines
-_MULTILINE = {"GPU models and configuration", "cuDNN version", "Intel GPU driver version",
-              "Intel GPU models onboard", "Intel GPU models detected"}  # fmt: skip
-#: fewer recognised lines than this is a fragment, not a report
-MIN_KEYS = 4
+_MULTILINE = {
+    "GPU models and configuration",
+    "cuDNN version",
+    "Intel GPU driver version",
+    "Intel GPU models onboard",
+    "Intel GPU models detected",
+}
+#: keys that only collect_env prints (a "Python version: 3.10" or "cuDNN version: 8" alone, as in other
+#: templates, is not a collect_env report)
+_DISTINCTIVE = {
+    "PyTorch version",
+    "CUDA used to build PyTorch",
+    "Is CUDA available",
+    "GPU models and configuration",
+    "Nvidia driver version",
+    "Is debug build",
+    "ROCM used to build PyTorch",
+    "Versions of relevant libraries",
+    "vLLM Version",
+    "CUDA_MODULE_LOADING set to",
+    "Is XNNPACK available",
+    "GPU Topology",
+    "vLLM Build Flags",
+}
 
 _VERSION = re.compile(r"^\d+(\.\d+)+$")
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "ppc64le", "s390x", "i686", "i386", "armv7l"}
-_WIN_ARCH = {"0": "x86", "5": "arm", "9": "x86_64", "12": "arm64"}
-#: companion packages of torch that collect_env's package filter shows
-_TORCH_COMPANIONS = ("torchvision", "torchaudio", "torchtext", "torchdata", "triton",
-                     "pytorch-triton", "pytorch-triton-rocm", "pytorch-triton-xpu")  # fmt: skip
-_ARCH_WARNING = re.compile(r"^\s*(?P<name>\S.*?) with CUDA capability sm_(?P<cc>\d+) is not compatible", re.M)
-_ARCH_SUPPORTED = re.compile(r"supports CUDA capabilities ((?:(?:sm|compute)_\d+\w?\s*)+)")
-
-
-@dataclass
-class _Package:
-    manager: str  # "pip" or "conda"
-    name: str
-    version: str
-    build: str | None = None
-    channel: str | None = None
 
 
 @dataclass
@@ -73,59 +121,99 @@ class _Parsed:
     more: dict[str, list[str]] = field(default_factory=dict)
     cpu: list[str] = field(default_factory=list)
     libraries: list[str] = field(default_factory=list)
+    topology: list[str] = field(default_factory=list)
+    first: int = 0
+    vllm: bool = False
+    ended: bool = False  # reached the libraries section (the report was not cut before it)
 
 
-def looks_like(text: str) -> int:
-    """How many collect_env lines ``text`` has (0 when it is something else)."""
-    return len(_split(text).fields)
+def read(doc: Doc) -> list[Partial]:
+    """One Partial per collect_env report in ``doc`` (fragments too: one distinctive line is enough)."""
+    out = []
+    for p in _split(doc):
+        distinctive = set(p.fields) & _DISTINCTIVE
+        if not distinctive or (
+            len(p.fields) < 2 and not p.libraries and "PyTorch version" not in distinctive
+        ):
+            continue
+        kind = "vllm-collect-env" if p.vllm else "collect_env"
+        truncated = not p.ended and "PyTorch version" in p.fields
+        out.append(Partial(kind, _snapshot(p), p.first, truncated=truncated, gpu_inventory=True))
+    return out
 
 
 def parse(text: str, origin: str) -> Snapshot:
-    """The Snapshot that a collect_env text states; raises UsageError for a fragment."""
-    p = _split(text)
-    if len(p.fields) < MIN_KEYS:
-        raise UsageError(
-            f"{origin}: only {len(p.fields)} collect_env line(s) found; the paste is cut short",
-            hint="paste the whole output of `python -m torch.utils.collect_env`",
-        )
-    f = p.fields
-    system = _system(f)
+    """The Snapshot a pasted text states (collect_env and whatever else it holds); UsageError when
+    nothing in it is recognised. ``envcheck.ingest.load`` is the general entry point."""
+    from envcheck.errors import UsageError
+    from envcheck.ingest import read_paste
+    from envcheck.ingest._text import normalise
+
+    snapshot = read_paste(normalise(text))
+    if snapshot is None:
+        raise UsageError(f"{origin}: no collect_env report or other dump recognised")
+    return snapshot
+
+
+def _snapshot(p: _Parsed) -> Snapshot:
+    system = _system(p.fields)
     is_mac = system is not None and system.os == "Darwin"
-    packages = _packages(p.libraries)
-    frameworks = _frameworks(p, packages, text)
+    packages = pk.bracket_packages(p.libraries)
+    nvidia = _nvidia(p, is_mac)
     return Snapshot(
         source="collect_env",
         system=system,
-        cpu=_cpu(p.cpu),
-        nvidia=_nvidia(p, text, is_mac),
+        cpu=cpu_from_lines(p.cpu),
+        nvidia=nvidia,
         cuda=_cuda(p),
-        frameworks=frameworks,
+        frameworks=_frameworks(p, packages),
     )
 
 
 # --------------------------------------------------------------------------- splitting
 
 
-def _split(text: str) -> _Parsed:
+def _split(doc: Doc) -> list[_Parsed]:
+    reports: list[_Parsed] = []
     p = _Parsed()
-    state: str | None = None  # None, a multi-line key, "cpu" or "libs"
-    for raw in text.split("\n"):
-        line = raw.rstrip()
-        m = _KEY_LINE.match(line)
-        if state == "libs":
-            if m and m.group(1) == "PyTorch version":  # a second report pasted after the first
-                break
+    state: str | None = None  # None, a multi-line key, "cpu", "libs" or "topology"
+    for ln in doc.lines:
+        line = ln.text.rstrip()
+        m = _match(line)
+        if m is None and line.strip() == "Versions of relevant libraries":  # vLLM: a banner title
+            m = _match("Versions of relevant libraries:")
+        if _BANNER.match(line):
+            p.vllm = p.vllm or bool(p.fields)  # vLLM prints its sections under ===== banners
+            if state in ("libs", "cpu", "topology"):
+                state = None
+            continue
+        if (
+            state == "libs"
+            and not (m and m.group(1) == "PyTorch version")
+            and (m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"))
+        ):
             p.libraries.append(line)
             continue
-        if state == "cpu" and not (m and m.group(1) == "Versions of relevant libraries"):
+        if state == "cpu" and not (m and m.group(1) in ("Versions of relevant libraries", "PyTorch version")):
             p.cpu.append(line)
+            continue
+        if state == "topology" and not m:
+            if line.strip():
+                p.topology.append(line)
             continue
         if m:
             key, value = m.group(1), m.group(2)
-            if key in p.fields:  # a second report pasted after the first: keep the first
-                break
+            if key in p.fields:  # a second report pasted after the first
+                reports.append(p)
+                p = _Parsed()
+            if not p.fields:
+                p.first = ln.no
             p.fields[key] = value
-            state = {"CPU": "cpu", "Versions of relevant libraries": "libs"}.get(key)
+            p.vllm = p.vllm or key.startswith(("vLLM", "GPU Topology", "Neuron", "ROCM Version"))
+            p.ended = p.ended or key == "Versions of relevant libraries"
+            state = {"CPU": "cpu", "Versions of relevant libraries": "libs", "GPU Topology": "topology"}.get(
+                key
+            )
             if key in _MULTILINE:
                 state = key
                 p.more[key] = []
@@ -135,9 +223,29 @@ def _split(text: str) -> _Parsed:
                 p.more[state].append(line)
             elif p.more[state] or _has_value(p, state):
                 state = None
-    while p.cpu and not p.cpu[-1].strip():
-        p.cpu.pop()
-    return p
+    if p.fields:
+        reports.append(p)
+    for r in reports:
+        while r.cpu and not r.cpu[-1].strip():
+            r.cpu.pop()
+    return reports
+
+
+class _Key:
+    """A matched "Key: value" line with the key in collect_env's own spelling."""
+
+    def __init__(self, key: str, value: str) -> None:
+        self.key, self.value = key, value
+
+    def group(self, n: int) -> str:
+        return self.key if n == 1 else self.value
+
+
+def _match(line: str) -> _Key | None:
+    m = _KEY_LINE.match(line)
+    if m is None:
+        return None
+    return _Key(_CANONICAL[m.group(1).lower()], m.group(2))
 
 
 def _has_value(p: _Parsed, key: str) -> bool:
@@ -146,14 +254,7 @@ def _has_value(p: _Parsed, key: str) -> bool:
 
 
 def _known(value: str | None) -> str | None:
-    """The value, or None for collect_env's ways of saying "unknown"."""
-    if value is None:
-        return None
-    v = value.strip()
-    low = v.lower()
-    if not v or low in {"n/a", "no cuda", "none"} or low.startswith("could not collect"):
-        return None
-    return v
+    return known(value)
 
 
 def _bool(value: str | None) -> bool | None:
@@ -165,74 +266,36 @@ def _major_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-# --------------------------------------------------------------------------- packages
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-def _packages(lines: list[str]) -> list[_Package]:
-    out: list[_Package] = []
-    for line in lines:
-        m = re.match(r"^\[(pip3?|conda)\]\s+(.*)$", line.strip())
-        if not m:
-            continue
-        manager, rest = ("conda" if m.group(1) == "conda" else "pip"), m.group(2).strip()
-        if manager == "pip":
-            pm = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)$", rest)
-            if pm:
-                out.append(_Package("pip", _norm(pm.group(1)), pm.group(2)))
-        else:
-            parts = rest.split()
-            if len(parts) >= 2 and parts[0].lower() != "could":
-                out.append(_Package("conda", _norm(parts[0]), parts[1],
-                                    parts[2] if len(parts) > 2 else None,
-                                    parts[3] if len(parts) > 3 else None))  # fmt: skip
-    return out
-
-
-def _package(packages: list[_Package], *names: str) -> _Package | None:
-    """The pip entry for the first of ``names`` found, else the conda one."""
-    for manager in ("pip", "conda"):
-        for name in names:
-            hit = next((p for p in packages if p.manager == manager and p.name == name), None)
-            if hit:
-                return hit
-    return None
-
-
-def _pip_collected(lines: list[str]) -> bool:
-    """True when the pip list ran (so a package missing from it is really missing)."""
-    pip = [ln for ln in lines if re.match(r"^\[pip3?\]", ln.strip())]
-    return bool(pip) and not any("Could not collect" in ln for ln in pip)
-
-
 # --------------------------------------------------------------------------- frameworks
 
 
-def _frameworks(p: _Parsed, packages: list[_Package], text: str) -> FrameworksInfo | None:
-    torch = _torch(p, packages, text)
-    wheels = {
-        pkg.name: pkg.version
-        for pkg in packages
-        if pkg.name.startswith("nvidia-") and (pkg.manager == "pip" or pkg.channel == "pypi")
-    }
-    if torch is None and not wheels:
+def _frameworks(p: _Parsed, packages: list[pk.Package]) -> FrameworksInfo | None:
+    torch = _torch(p, packages)
+    listed = pk.frameworks_from(packages)
+    wheels = listed.nvidia_wheels if listed else None
+    others = [f for f in (listed.frameworks if listed else []) if f.name != "torch"]
+    if torch is None and not wheels and not others:
         return None
-    return FrameworksInfo(frameworks=[torch] if torch else [], nvidia_wheels=wheels or None)
+    return FrameworksInfo(frameworks=([torch] if torch else []) + others, nvidia_wheels=wheels)
 
 
-def _torch(p: _Parsed, packages: list[_Package], text: str) -> Framework | None:
+def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
     f = p.fields
     version = _known(f.get("PyTorch version"))
-    pkg = _package(packages, "torch", "pytorch")
-    plugins = {n: c.version for n in _TORCH_COMPANIONS if (c := _package(packages, n)) is not None}
+    listed = pk.frameworks_from([x for x in packages if x.name in ("torch", "pytorch", *pk.TORCH_COMPANIONS)])
+    pkg_torch = next((x for x in (listed.frameworks if listed else []) if x.name == "torch"), None)
+    plugins = pkg_torch.plugins if pkg_torch else {}
     if version is None:
-        if pkg is not None:  # installed, but collect_env could not import it
-            return Framework(name="torch", installed=True, distribution="torch", version=pkg.version,
-                             plugins=plugins, error="collect_env could not import torch")  # fmt: skip
-        if f.get("PyTorch version", "").strip() == "N/A" and _pip_collected(p.libraries):
+        if pkg_torch is not None:  # installed, but collect_env could not import it
+            return pkg_torch.model_copy(
+                update={
+                    "build": None,
+                    "cuda_build": None,
+                    "cudnn_build": None,
+                    "error": "collect_env could not import torch",
+                }
+            )
+        if f.get("PyTorch version", "").strip() == "N/A" and pk.pip_collected(p.libraries):
             return Framework(name="torch", installed=False)
         return None
 
@@ -254,12 +317,11 @@ def _torch(p: _Parsed, packages: list[_Package], text: str) -> Framework | None:
         build = "cpu"
 
     cudnn_build = None
-    conda = _package([x for x in packages if x.manager == "conda"], "pytorch")
+    conda = next(
+        (x for x in packages if x.manager == "conda" and x.name == "pytorch" and x.version == version), None
+    )
     if conda and conda.build and (cm := re.search(r"cudnn(\d+(?:\.\d+)*)", conda.build)):
         cudnn_build = cm.group(1)
-
-    arch = _ARCH_SUPPORTED.search(text)
-    arch_list = arch.group(1).split() if arch else None
     gpu_models = [f.get("GPU models and configuration", ""), *p.more.get("GPU models and configuration", [])]
     devices = [
         line.strip() for line in gpu_models if _known(line) and not re.match(r"^\s*(GPU \d+:|MIG )", line)
@@ -277,7 +339,6 @@ def _torch(p: _Parsed, packages: list[_Package], text: str) -> Framework | None:
         cuda_build=cuda_build,
         cudnn_build=cudnn_build,
         rocm_build=rocm,
-        arch_list=arch_list,
         plugins=plugins,
         deep=deep,
     )
@@ -286,7 +347,7 @@ def _torch(p: _Parsed, packages: list[_Package], text: str) -> Framework | None:
 # --------------------------------------------------------------------------- nvidia / cuda
 
 
-def _nvidia(p: _Parsed, text: str, is_mac: bool) -> NvidiaInfo | None:
+def _nvidia(p: _Parsed, is_mac: bool) -> NvidiaInfo | None:
     gpus: list[Gpu] = []
     key = "GPU models and configuration"
     for line in [p.fields.get(key, ""), *p.more.get(key, [])]:
@@ -298,28 +359,36 @@ def _nvidia(p: _Parsed, text: str, is_mac: bool) -> NvidiaInfo | None:
         if mig and gpus:
             gpu = gpus[-1]
             gpu.mig_mode_current = True
-            gpu.mig_devices = [*(gpu.mig_devices or []), MigDevice(
-                index=int(mig.group(2)), uuid=mig.group(3),
-                slices=int(mig.group(1)) if mig.group(1) else None)]  # fmt: skip
-    for w in _ARCH_WARNING.finditer(text):  # torch's own warning states the compute capability
-        cc = w.group("cc")
-        for gpu in gpus:
-            if gpu.name and _same_gpu(gpu.name, w.group("name")):
-                gpu.compute_capability = f"{cc[:-1]}.{cc[-1]}"
+            gpu.mig_devices = [
+                *(gpu.mig_devices or []),
+                MigDevice(
+                    index=int(mig.group(2)),
+                    uuid=mig.group(3),
+                    slices=int(mig.group(1)) if mig.group(1) else None,
+                ),
+            ]
     driver = _known(p.fields.get("Nvidia driver version"))
     # on macOS the value is the CUDA kext's version, not an NVIDIA driver version
     if driver is not None and (is_mac or not _VERSION.match(driver)):
         driver = None
-    if not gpus and driver is None:
+    topology = _topology(p.topology)
+    if not gpus and driver is None and topology is None:
         return None
-    return NvidiaInfo(driver_version=driver, gpus=gpus or None)
+    return NvidiaInfo(driver_version=driver, gpus=gpus or None, topology=topology)
 
 
-def _same_gpu(a: str, b: str) -> bool:
-    def norm(s: str) -> str:
-        return re.sub(r"^nvidia\s+", "", s.strip().lower())
-
-    return norm(a) == norm(b)
+def _topology(lines: list[str]) -> list[list[str]] | None:
+    """vLLM's ``nvidia-smi topo -m`` matrix: the GPU rows' links to the GPU columns."""
+    rows = [
+        t
+        for ln in lines
+        if re.match(r"^\s*GPU\d+\s", ln) and not re.match(r"(GPU|NIC)\d", (t := ln.split())[1])
+    ]
+    if not rows:
+        return None
+    n = len(rows)
+    matrix = [r[1 : n + 1] for r in rows]
+    return matrix if all(len(r) == n for r in matrix) else None
 
 
 def _cuda(p: _Parsed) -> CudaInfo | None:
@@ -335,9 +404,14 @@ def _cuda(p: _Parsed) -> CudaInfo | None:
 def cudnn_candidates(text: str) -> list[CudaLibrary]:
     """The cuDNN files collect_env's "cuDNN version" names, one per cuDNN copy (main library
     preferred over its parts). These are the system's (ldconfig, CUDNN_LIBRARY, the Windows
-    toolkit), not necessarily the cuDNN torch loads, so ``parse`` keeps them out of the Snapshot.
+    toolkit), not necessarily the cuDNN torch loads, so ``read`` keeps them out of the Snapshot.
     """
-    p = _split(text)
+    from envcheck.ingest._text import normalise
+
+    reports = _split(normalise(text))
+    if not reports:
+        return []
+    p = reports[0]
     lines = [p.fields.get("cuDNN version", ""), *p.more.get("cuDNN version", [])]
     by_dir: dict[str, list[str]] = {}
     for line in lines:
@@ -414,70 +488,6 @@ def _system(f: dict[str, str]) -> SystemInfo | None:
         container = ContainerInfo(wsl="microsoft" in kernel.lower())
     if not any((os_name, distro, arch, kernel, glibc, python)):
         return None
-    return SystemInfo(os=os_name, distro=distro, kernel=kernel, arch=arch, glibc=glibc,
-                      python=python, container=container)  # fmt: skip
-
-
-def _cpu(lines: list[str]) -> CpuInfo | None:
-    body = [ln for ln in lines if ln.strip()]
-    if not body:
-        return None
-    kv: dict[str, str] = {}
-    blocks = 1
-    for line in body:
-        if re.match(r"^-{5,}$", line.strip()):  # Windows: one block per processor package
-            blocks += 1 if kv else 0
-            continue
-        m = re.match(r"^([A-Za-z][\w ()\-/]*?)\s*[:=]\s*(.*)$", line)
-        if m:
-            kv.setdefault(m.group(1).strip(), m.group(2).strip())
-    if "Model name" in kv or "Vendor ID" in kv or "Flags" in kv:
-        return _lscpu(kv)
-    if "Name" in kv and ("Manufacturer" in kv or "MaxClockSpeed" in kv):
-        return CpuInfo(
-            model=kv.get("Name") or None,
-            vendor=kv.get("Manufacturer") or None,
-            arch=_WIN_ARCH.get(kv.get("Architecture", "")),
-            sockets=blocks,
-            mhz_current=_float(kv.get("CurrentClockSpeed")),
-            mhz_max=_float(kv.get("MaxClockSpeed")),
-        )
-    if len(body) == 1 and not kv:  # macOS: sysctl machdep.cpu.brand_string
-        return CpuInfo(model=body[0].strip())
-    return None
-
-
-def _lscpu(kv: dict[str, str]) -> CpuInfo:
-    from envcheck.probes.cpu import ARM_FLAGS, X86_FLAGS
-
-    arch = kv.get("Architecture") or None
-    sockets = _int(kv.get("Socket(s)"))
-    per_socket = _int(kv.get("Core(s) per socket"))
-    flags = None
-    if kv.get("Flags"):
-        have = set(kv["Flags"].split())
-        wanted = ARM_FLAGS if (arch or "").startswith(("aarch64", "arm")) or "asimd" in have else X86_FLAGS
-        flags = [x for x in wanted if x in have]
-    return CpuInfo(
-        model=kv.get("Model name") or None,
-        vendor=kv.get("Vendor ID") or None,
-        arch=arch,
-        sockets=sockets,
-        cores=sockets * per_socket if sockets and per_socket else None,
-        threads=_int(kv.get("CPU(s)")),
-        mhz_current=_float(kv.get("CPU MHz")),
-        mhz_max=_float(kv.get("CPU max MHz")),
-        flags=flags,
-        numa_nodes=_int(kv.get("NUMA node(s)")),
+    return SystemInfo(
+        os=os_name, distro=distro, kernel=kernel, arch=arch, glibc=glibc, python=python, container=container
     )
-
-
-def _int(v: str | None) -> int | None:
-    return int(v) if v and v.strip().isdigit() else None
-
-
-def _float(v: str | None) -> float | None:
-    try:
-        return float(v) if v else None
-    except ValueError:
-        return None

@@ -13,6 +13,7 @@ From the CUDA C++ Programming Guide (binary and PTX compatibility), as torch 2.1
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass
 
@@ -62,6 +63,33 @@ def expand_torch_list(spec: str) -> tuple[str, ...]:
         if ptx:
             out.append(f"compute_{major}{minor}")
     return tuple(out)
+
+
+#: the NUL-terminated arch-flags string torch compiles into libtorch_python.so (what
+#: ``torch.cuda.get_arch_list()`` returns): two or more space-separated codes, "sm_75 sm_80 compute_90".
+#: Its start is not always NUL-delimited (the linker packs it after unterminated char arrays).
+ARCH_FLAGS = re.compile(rb"((?:sm|compute)_\d{2,3}[af]?(?: (?:sm|compute)_\d{2,3}[af]?)+)\x00")
+_FLAG_STARTS = (b"sm_", b"compute_")
+
+
+def find_arch_flags(
+    data: bytes | bytearray | mmap.mmap, start: int = 0
+) -> tuple[tuple[str, ...], int] | None:
+    """The first arch-flags string in a binary (bytes or an mmap) and where it ends; None if none.
+
+    Tries only where ``sm_`` or ``compute_`` occurs (a few dozen places in a 35 MB library), so the
+    search takes well under 0.1 s and never imports the framework.
+    """
+    pos = start
+    while True:
+        hits = [i for i in (data.find(p, pos) for p in _FLAG_STARTS) if i >= 0]
+        if not hits:
+            return None
+        i = min(hits)
+        m = ARCH_FLAGS.match(data, i)
+        if m:
+            return tuple(m.group(1).decode("ascii").split()), m.end()
+        pos = i + 1
 
 
 def runs_on(code: Code, cc: tuple[int, int]) -> bool:

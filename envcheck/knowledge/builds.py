@@ -27,7 +27,7 @@ class Build:
     release: str
     #: CUDA it was built with: "12.6"; for JAX the major only ("13": any 13.x)
     cuda: str
-    #: "stable" or "experimental" (PyTorch's own labels)
+    #: "stable" or "experimental" (PyTorch's own labels); "unlabelled" when no source gave one
     status: str = "stable"
     cudnn: str | None = None
     pypi_default: bool = False
@@ -41,8 +41,24 @@ class Build:
     min_driver: str | None = None
     #: the extra to install: "and-cuda" (tensorflow), "cuda12"/"cuda13" (jax), "" (torch)
     extra: str = ""
+    #: CPython versions with a published wheel ("3.12", "3.14t"); None when only a range is known
+    pythons: tuple[str, ...] | None = None
+    #: library versions the wheel pins (METADATA): NCCL, cuBLAS, the CUDA runtime
+    nccl: str | None = None
+    cublas: str | None = None
+    cuda_runtime: str | None = None
+    #: the patch release the facts were read from ("2.15.0"), when read from an artifact
+    version: str | None = None
+    #: the wheel read (file name) and its sha256; empty for hand-sourced rows
+    artifact: str = ""
+    sha256: str = ""
     source: str = ""
     as_of: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """True when the row was read from the released wheel itself, not from release notes."""
+        return bool(self.artifact)
 
     @property
     def cuda_mm(self) -> tuple[int, int]:
@@ -62,8 +78,12 @@ class Build:
     def supports_python(self, version: str | None) -> bool | None:
         """Is there a wheel of this build for Python ``version`` ("3.12.1")? None if unknown."""
         py = vtuple(version) if version else None
+        if py is None or len(py) < 2:
+            return None
+        if self.pythons is not None:
+            return f"{py[0]}.{py[1]}" in self.pythons
         lo, hi = vtuple(self.python_min or ""), vtuple(self.python_max or "")
-        if py is None or lo is None or hi is None:
+        if lo is None or hi is None:
             return None
         return lo <= py[:2] <= hi
 
@@ -89,12 +109,13 @@ class Build:
         """Whether the CUDA release of this build knows compute capability ``cc``."""
         return cuda_archs.fits(self.cuda_mm, cc, major_only=self.cuda_major_only)
 
-    def install_command(self, version: str | None = None) -> str:
-        """The pip line that installs this build; ``version`` pins an exact release ("2.6.0")."""
+    def install_command(self, version: str | None = None, with_: Sequence[str] = ()) -> str:
+        """The pip line that installs this build; ``version`` pins an exact release ("2.6.0"),
+        ``with_`` adds requirements from the same index ("torchvision==0.21.0")."""
         if self.framework == "torch":
             v = version or newest_patch(self.release) or self.release
             pin = f"torch=={v}" if vtuple(v) and len(vtuple(v) or ()) >= 3 else f'"torch=={v}.*"'
-            return f"pip install {pin} --index-url {self.index_url}"
+            return f"pip install {' '.join([pin, *with_])} --index-url {self.index_url}"
         if self.framework == "tensorflow":
             return f'pip install "tensorflow[and-cuda]=={version or self.release}"'
         pin = f"=={version}" if version else ""
@@ -235,9 +256,9 @@ def _why_not(
 # --------------------------------------------------------------------------- table loaders
 
 
-def _in_range(release: str, lo: str, hi: str) -> bool:
-    r, a, b = vtuple(release), vtuple(lo), vtuple(hi)
-    return r is not None and a is not None and b is not None and a <= r <= b
+def _words(text: str) -> tuple[str, ...] | None:
+    """A space-separated cell as a tuple; None when empty (unknown, never "none")."""
+    return tuple(text.split()) or None
 
 
 def _table_build(framework: str, r: dict[str, str], **own: Any) -> Build:
@@ -250,9 +271,16 @@ def _table_build(framework: str, r: dict[str, str], **own: Any) -> Build:
         release=r[framework],
         cuda=r["cuda"],
         cudnn=r["cudnn"] or None,
-        python_min=r["python_min"],
-        python_max=r["python_max"],
+        python_min=r["python_min"] or None,
+        python_max=r["python_max"] or None,
+        pythons=_words(r["pythons"]),
+        archs=_words(r["archs"]),
+        nccl=r["nccl"] or None,
+        cublas=r["cublas"] or None,
+        cuda_runtime=r["cuda_runtime"] or None,
         min_driver=drivers.family_floor(mm[0]),
+        artifact=r["artifact"],
+        sha256=r["sha256"],
         source=r["source"],
         as_of=r["as_of"],
         **own,
@@ -261,33 +289,29 @@ def _table_build(framework: str, r: dict[str, str], **own: Any) -> Build:
 
 @cache
 def _torch() -> tuple[Build, ...]:
-    arch_rows = rows("torch_archs.csv")
-    out = []
-    for r in rows("torch_builds.csv"):
-        arch_spec = next(
-            (
-                a["archs"]
-                for a in arch_rows
-                if a["cuda"] == r["cuda"] and _in_range(r["torch"], a["torch_min"], a["torch_max"])
-            ),
-            None,
+    out = [
+        _table_build(
+            "torch",
+            r,
+            status=r["status"],
+            pypi_default=r["pypi_default"] == "1",
+            version=r["version"] or None,
         )
-        out.append(
-            _table_build(
-                "torch",
-                r,
-                status=r["status"],
-                pypi_default=r["pypi_default"] == "1",
-                archs=archs.expand_torch_list(arch_spec) if arch_spec else None,
-            )
-        )
+        for r in rows("torch_builds.csv")
+    ]
     return tuple(sorted(out, key=lambda b: (vtuple(b.release) or (), b.cuda_mm)))
 
 
 @cache
 def _tensorflow() -> tuple[Build, ...]:
     out = [
-        _table_build("tensorflow", r, pypi_default=True, extra="and-cuda" if r["and_cuda"] == "1" else "")
+        _table_build(
+            "tensorflow",
+            r,
+            pypi_default=True,
+            extra="and-cuda" if r["and_cuda"] == "1" else "",
+            version=r["tensorflow"],
+        )
         for r in rows("tensorflow_builds.csv")
     ]
     return tuple(sorted(out, key=lambda b: vtuple(b.release) or ()))
@@ -303,7 +327,13 @@ def _jax() -> tuple[Build, ...]:
             min_cc=r["min_cc"] or None,
             min_driver=r["min_driver"],
             extra=r["extra"],
+            cudnn=r["cudnn"] or None,
+            python_min=r["python_min"] or None,
+            python_max=r["python_max"] or None,
             pypi_default=r["extra"] == "cuda13",
+            version=r["last_jax"] or None,
+            artifact=r["artifact"],
+            sha256=r["sha256"],
             source=r["source"],
             as_of=r["as_of"],
         )
@@ -320,12 +350,83 @@ def jax_first_release(extra: str) -> Version | None:
     return None
 
 
+def jax_last_release(extra: str) -> Version | None:
+    """The last jax release ``extra``'s plugin was published for ("cuda12" -> (0, 12, 0, 1))."""
+    for r in rows("jax_cuda.csv"):
+        if r["extra"] == extra and r["last_jax"]:
+            return vtuple(r["last_jax"])
+    return None
+
+
+def jax_release(*, python: str | None = None, extra: str | None = None) -> tuple[str, dict[str, str]] | None:
+    """The newest jax release installable for ``python`` ("3.11") with ``extra`` ("cuda12": its
+    plugin must exist at that exact version), with its table row; None when none fits."""
+    best: tuple[Version, dict[str, str]] | None = None
+    for r in rows("jax_releases.csv"):
+        if extra and r.get(extra) != "1":
+            continue
+        if python and not python_admits(r["requires_python"], python):
+            continue
+        v = vtuple(r["jax"]) or ()
+        if best is None or v > best[0]:
+            best = (v, r)
+    return (best[1]["jax"], best[1]) if best else None
+
+
+def jax_row(version: str) -> dict[str, str] | None:
+    """The jax_releases.csv row of an exact jax version ("0.12.1"); None when not in the table."""
+    return next((r for r in rows("jax_releases.csv") if r["jax"] == version), None)
+
+
+def python_admits(requires_python: str, python: str) -> bool:
+    """Does a Requires-Python (">=3.12") admit ``python`` ("3.11")? (packaging loads only here:
+    envcheck's start-up path never needs it.)"""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        return SpecifierSet(requires_python).contains(f"{python}.0", prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+@cache
+def _companions() -> dict[str, dict[str, str]]:
+    return {r["torch"]: r for r in rows("torch_companions.csv")}
+
+
+def companions(torch_version: str) -> dict[str, str]:
+    """The torchvision / torchaudio releases built for an exact torch version ("2.1.0"), from
+    their METADATA: {"torchvision": "0.16.0", "torchaudio": "2.1.0"} (absent ones left out)."""
+    row = _companions().get(torch_version.split("+", 1)[0], {})
+    return {k: row[k] for k in ("torchvision", "torchaudio") if row.get(k)}
+
+
+def patches(release: str) -> list[str]:
+    """Every patch release of a torch release on PyPI ("2.1" -> ["2.1.0", "2.1.1", "2.1.2"])."""
+    return next((r["versions"].split() for r in rows("torch_releases.csv") if r["release"] == release), [])
+
+
+def other_variants(release: str) -> str:
+    """How much the tables know about a torch release's CUDA variants beyond the PyPI build:
+    "read" (PyTorch's index was read), "hand" (release notes), "unknown" (PyPI build only)."""
+    return next(
+        (r["other_variants"] for r in rows("torch_releases.csv") if r["release"] == release), "unknown"
+    )
+
+
 __all__ = [
     "Build",
     "Choice",
     "builds",
+    "companions",
     "jax_first_release",
+    "jax_last_release",
+    "jax_release",
+    "jax_row",
     "newest_patch",
+    "other_variants",
+    "patches",
+    "python_admits",
     "release_of",
     "releases",
     "resolve",

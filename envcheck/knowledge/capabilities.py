@@ -66,3 +66,53 @@ def compute_capability(name: str | None) -> str | None:
         if gen.pattern.search(name):
             return gen.compute_capability
     return None
+
+
+@dataclass(frozen=True)
+class SupportEnd:
+    """Where support for one old GPU generation ended (``data/gpu_support_ends.csv``)."""
+
+    cc_min: tuple[int, int]
+    cc_max: tuple[int, int]
+    architecture: str
+    #: the last CUDA toolkit that compiles for it
+    last_cuda: tuple[int, int]
+    #: the last driver branch that supports it ("470")
+    last_driver_branch: str
+    #: the last PyTorch release whose binaries carry its code; None: never; "current": still served
+    torch_last: str | None
+    torch_note: str
+    source: str
+    as_of: str
+
+    @property
+    def still_served(self) -> bool:
+        return self.torch_last == "current"
+
+
+def _mm(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
+@cache
+def support_ends() -> tuple[SupportEnd, ...]:
+    return tuple(
+        SupportEnd(
+            _mm(r["cc_min"]),
+            _mm(r["cc_max"]),
+            r["architecture"],
+            _mm(r["last_cuda"]),
+            r["last_driver_branch"],
+            r["torch_last"] or None,
+            r["torch_note"],
+            r["source"],
+            r["as_of"],
+        )
+        for r in rows("gpu_support_ends.csv")
+    )
+
+
+def support_end(cc: tuple[int, int]) -> SupportEnd | None:
+    """The support-end row for compute capability ``cc``; None for generations not listed (newer)."""
+    return next((e for e in support_ends() if e.cc_min <= cc <= e.cc_max), None)

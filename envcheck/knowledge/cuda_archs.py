@@ -2,9 +2,9 @@
 
 Why it matters beside the arch list: a framework build ships CUDA math libraries (cuBLAS, cuDNN, ...)
 compiled by its CUDA release. Those libraries carry code only for the architectures that release
-knew, so PTX JIT of the framework's own kernels does not make the build usable: torch 2.6+cu124 has
-``9.0+PTX`` and still fails on an RTX 5090 (CC 12.0 needs CUDA >= 12.8). At the other end, CUDA 12
-dropped Kepler and CUDA 13 dropped everything below 7.5.
+knew, so PTX JIT of the framework's own kernels does not make the build usable: TensorFlow 2.21.0
+carries ``compute_90`` and still cannot drive an RTX 5090 (CC 12.0 needs CUDA >= 12.8; it is built
+with 12.5). At the other end, CUDA 12 dropped Kepler and CUDA 13 dropped everything below 7.5.
 
 The lower bound honours binary compatibility (``envcheck.knowledge.archs.runs_on``): a release that
 knows 8.0 runs on 8.6 and 8.9 through sm_80 SASS, one that knows 12.0 runs on 12.1. The upper bound

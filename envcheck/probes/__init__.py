@@ -49,6 +49,8 @@ class ProbeContext:
     cwd: Path = field(default_factory=Path.cwd)
     #: home directory reported in the disk section
     home: Path = field(default_factory=Path.home)
+    #: told what long steps (``--deep`` children) run now: ``(task, doing)``, ``doing=None`` when done
+    on_progress: Callable[[str, str | None], None] | None = field(default=None, compare=False)
 
     def path(self, absolute: str) -> Path:
         """``absolute`` ("/proc/meminfo") inside this context's root."""

@@ -99,6 +99,16 @@ def _model_and_vendor(blocks: list[dict[str, str]]) -> tuple[str | None, str | N
     return model or None, vendor or None
 
 
+def _family_model(blocks: list[dict[str, str]]) -> tuple[int | None, int | None]:
+    """x86 "cpu family" and "model" numbers (decimal in /proc/cpuinfo), None elsewhere."""
+    first = blocks[0] if blocks else {}
+    out: list[int | None] = []
+    for key in ("cpu family", "model"):
+        value = first.get(key, "")
+        out.append(int(value) if value.isdigit() else None)
+    return out[0], out[1]
+
+
 def _flags(blocks: list[dict[str, str]], arch: str | None) -> list[str] | None:
     """The interesting flags every CPU has (intersection: a job can land on any of them)."""
     sets = [set((b.get("flags") or b.get("features") or "").split()) for b in blocks]
@@ -247,9 +257,12 @@ def probe(ctx: ProbeContext) -> CpuInfo:
         threads, note = os.cpu_count(), None
     mhz_current, mhz_max = _mhz(ctx, blocks)
     usable, quota = _usable(ctx, threads)
+    family, model_number = _family_model(blocks)
     return CpuInfo(
         model=model,
         vendor=vendor,
+        family=family,
+        model_number=model_number,
         arch=arch,
         sockets=sockets,
         cores=cores,

@@ -411,6 +411,7 @@ class LibraryCheck:
             python=ctx.python,
             env=dict(ctx.env),
             args=[_libs.dumps(library_plan(self.search))],
+            stdlib_only=True,  # ctypes and json: the plan already names every library path
         )
 
     def finish(self, info: CudaInfo) -> None:

@@ -75,6 +75,7 @@ try:
     import {module}
     result["import_seconds"] = time.perf_counter() - _t0
     result["stage"] = "device query"
+    sys.stderr.write("@@envcheck-stage@@ device query\n")
     emit(result)
     result["version"] = {name}.__version__
 {query}    result["ok"] = True
@@ -203,9 +204,37 @@ def to_devices(res: _child.ChildResult, origin: Callable[[str], str]) -> Framewo
     )
 
 
+#: stderr prefix of the children's "now in this stage" lines (live progress)
+STAGE = "@@envcheck-stage@@"
+
+
+def _stage_reporter(ctx: ProbeContext, name: str) -> Callable[[str], None] | None:
+    progress = ctx.on_progress
+    if progress is None:
+        return None
+
+    def on_line(line: str) -> None:
+        if line.startswith(STAGE):
+            progress(name, line[len(STAGE) :].strip())
+
+    return on_line
+
+
 def run_one(ctx: ProbeContext, name: str) -> FrameworkDevices:
     """Import ``name`` in a fresh child of ``ctx.python`` and report what it sees."""
-    res = _child.run_python(SNIPPETS[name], timeout=ctx.deep_timeout, python=ctx.python, env=dict(ctx.env))
+    if ctx.on_progress is not None:
+        ctx.on_progress(name, "import")
+    try:
+        res = _child.run_python(
+            SNIPPETS[name],
+            timeout=ctx.deep_timeout,
+            python=ctx.python,
+            env=dict(ctx.env),
+            on_stderr=_stage_reporter(ctx, name),
+        )
+    finally:
+        if ctx.on_progress is not None:
+            ctx.on_progress(name, None)
     wheel_dirs = _libs.wheel_lib_dirs(_libs.python_paths(ctx))
     ld_path = [p for p in ctx.env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
 

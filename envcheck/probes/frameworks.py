@@ -127,6 +127,40 @@ def tensorflow_facts(pkg: Path) -> dict[str, Any]:
     }
 
 
+#: libraries built against one exact torch version, reported beside it
+_TORCH_COMPANIONS = ("torchvision", "torchaudio")
+#: the library whose arch-flags string ``torch.cuda.get_arch_list()`` returns
+_TORCH_ARCH_LIBRARY = ("lib", "libtorch_python.so")
+
+
+def torch_arch_flags(pkg: Path) -> list[str] | None:
+    """The GPU code a CUDA torch carries, read from the arch-flags string compiled into
+    ``lib/libtorch_python.so`` (mapped, searched, never loaded: ~20-90 ms, no import)."""
+    import mmap
+
+    from envcheck.knowledge.archs import find_arch_flags
+
+    try:
+        with (
+            open(pkg.joinpath(*_TORCH_ARCH_LIBRARY), "rb") as fh,
+            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            found = find_arch_flags(data)
+    except (OSError, ValueError):
+        return None
+    return list(found[0]) if found else None
+
+
+def _beyond_tables(framework: str, version: str | None) -> bool:
+    """Is this release outside envcheck's version tables (so its own files must speak for it)?"""
+    from envcheck.knowledge import coverage
+
+    try:
+        return coverage.outside(framework, version) is not None
+    except Exception:  # a broken table must not cost the probe
+        return False
+
+
 def _str_or_none(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
@@ -195,6 +229,12 @@ def _framework(name: str, paths: list[str], dists: _dist.DistIndex, in_process: 
         facts = torch_facts(pkg)
         if dist and facts.get("build") == "cuda":
             facts["cudnn_build"] = _pinned(dist[0], "nvidia-cudnn")
+        version = fw.version or facts.get("version")
+        if facts.get("build") == "cuda" and _beyond_tables("torch", version):
+            facts["arch_list"] = torch_arch_flags(pkg)  # the tables cannot say: ask the binary
+        companions = {n: found[1] for n in _TORCH_COMPANIONS if (found := dists.find(n, site))}
+        if companions:
+            facts["plugins"] = companions
     elif name == "tensorflow":
         facts = tensorflow_facts(pkg)
     elif name == "jax":

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 # Importing a rule module registers its rules (one module per concern).
 import envcheck.rules.arch
+import envcheck.rules.coverage
 import envcheck.rules.devices
 import envcheck.rules.driver
 import envcheck.rules.host
 import envcheck.rules.libraries
+import envcheck.rules.pasted
 import envcheck.rules.tpu
-import envcheck.rules.wheels  # noqa: F401  (imported for registration)
+import envcheck.rules.wheels
 from envcheck.models import Finding, SkippedRule, Snapshot
 from envcheck.rules import _base
 
@@ -22,8 +24,10 @@ REGISTRY = _base.REGISTRY
 
 
 def evaluate(snapshot: Snapshot) -> tuple[list[Finding], list[SkippedRule]]:
-    """All findings for ``snapshot`` (errors first) and the rules skipped for lack of facts."""
-    return _base.run(snapshot, REGISTRY.values())
+    """All findings for ``snapshot`` (errors first) and the rules skipped for lack of facts; for pasted
+    text also what its error lines prove (``pasted.complete``)."""
+    findings, skipped = _base.run(snapshot, REGISTRY.values())
+    return envcheck.rules.pasted.complete(snapshot, findings, skipped)
 
 
 def catalog() -> list[tuple[str, str, str]]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envcheck.knowledge import builds, drivers
-from envcheck.knowledge._version import vtuple
+from envcheck.knowledge import builds, coverage, drivers
+from envcheck.knowledge._version import cuda_text, vtuple
 from envcheck.models import Framework, Snapshot
 from envcheck.rules import _facts as F
 
@@ -22,6 +22,33 @@ class Reinstall:
     #: why this build, in words
     why: str
     build: builds.Build | None = None
+
+
+@dataclass(frozen=True)
+class _Machine:
+    """The facts a fix is chosen for: driver (version, CUDA ceiling), GPUs, Python."""
+
+    driver: str | None
+    ceiling: int | None
+    ccs: list[tuple[int, int]]
+    py: str | None
+
+    @property
+    def cc_text(self) -> str:
+        return ", ".join(f"{a}.{b}" for a, b in sorted(set(self.ccs)))
+
+    def resolve(
+        self, framework: str, release: str | None = None, *, with_driver: bool = True
+    ) -> builds.Choice:
+        """``builds.resolve`` for this machine (``with_driver=False``: as if the driver were new)."""
+        return builds.resolve(
+            framework,
+            release,
+            driver=self.driver if with_driver else None,
+            driver_cuda=self.ceiling if with_driver else None,
+            compute_capabilities=self.ccs,
+            python=self.py,
+        )
 
 
 def machine_ccs(s: Snapshot) -> list[tuple[int, int]]:
@@ -39,39 +66,18 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
     """
     driver, ceiling = F.driver_facts(s)
-    ccs, py = machine_ccs(s), F.python_version(s)
-    cc_text = ", ".join(f"{a}.{b}" for a, b in sorted(set(ccs)))
+    m = _Machine(driver, ceiling, machine_ccs(s), F.python_version(s))
+    if fw.name in ("torch", "tensorflow"):
+        beyond = _beyond_tables(fw, driver, ceiling)
+        if beyond is not None:
+            return beyond
     if fw.name == "torch":
-        release = builds.release_of("torch", fw.version or "")
-        pin = F.version_pin(fw)
-        choice = None
-        if release:
-            choice = builds.resolve(
-                "torch", release, driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
-            )
-        if choice is None or choice.build is None:
-            pin = None
-            choice = builds.resolve(
-                "torch", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
-            )
-        b = choice.build
-        if b is None:
-            return Reinstall(
-                [], f"no known torch build fits this driver, compute capability {cc_text} and Python"
-            )
-        why = f"torch for CUDA {b.cuda} ({b.status}) runs on driver {driver or '>= ' + (b.min_driver or '?')}"
-        if ccs:
-            why += f" and has code for compute capability {cc_text}"
-        if pin is None:
-            release = ".".join((fw.version or "?").split("+")[0].split(".")[:2])
-            why = f"no torch {release} build fits; {why} in release {b.release}"
-        why += _driver_unlocks("torch", b, ccs, py)
-        return Reinstall(["pip uninstall -y torch", b.install_command(pin)], why, b)
+        return _torch(fw, m)
     if fw.name == "tensorflow":
-        return _tensorflow(fw, driver=driver, ceiling=ceiling, ccs=ccs, py=py, cc_text=cc_text)
-    choice = builds.resolve("jax", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs)
+        return _tensorflow(fw, m)
+    choice = builds.resolve("jax", driver=driver, driver_cuda=ceiling, compute_capabilities=m.ccs)
     if choice.build is None:
-        return Reinstall([], f"no JAX CUDA plugin supports this driver and compute capability {cc_text}")
+        return Reinstall([], f"no JAX CUDA plugin supports this driver and compute capability {m.cc_text}")
     b = choice.build
     current = sorted(
         n for n in fw.plugins if n.startswith("jax-cuda") and not n.startswith(f"jax-{b.extra}-")
@@ -80,53 +86,130 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     return Reinstall([*first, b.install_command()], f"jax[{b.extra}] needs driver >= {b.min_driver}", b)
 
 
-def _driver_unlocks(fw: str, picked: builds.Build, ccs: list[tuple[int, int]], py: str | None) -> str:
-    """ " (torch 2.14 for CUDA 13.2 needs driver >= 580.65.06)": the newer build a driver upgrade unlocks."""
-    best = builds.resolve(fw, compute_capabilities=ccs, python=py).build
+def _torch(fw: Framework, m: _Machine) -> Reinstall:
+    """The same release from the CUDA variant that fits, else (when the tables know this release's
+    variants) the newest release that fits; torchvision/torchaudio follow torch's version."""
+    # _beyond_tables handled releases the tables do not know; None: a version nobody stated (a pasted
+    # error line), so the newest release that fits
+    release = builds.release_of("torch", fw.version) if fw.version else None
+    pin: str | None = F.version_pin(fw)
+    choice = m.resolve("torch", release)
+    jumped = ""
+    if choice.build is None and release is not None:
+        if builds.other_variants(release) == "unknown":
+            return _only_pypi_build(release, choice, m.driver)
+        pin = None
+        choice = m.resolve("torch")
+        jumped = f"no torch {release} build in envcheck's tables fits; "
+    b = choice.build
+    if b is None:
+        return Reinstall(
+            [], f"no known torch build fits this driver, compute capability {m.cc_text} and Python"
+        )
+    why = f"torch for CUDA {b.cuda} ({b.status}) runs on driver {m.driver or '>= ' + (b.min_driver or '?')}"
+    if m.ccs:
+        why += f" and has code for compute capability {m.cc_text}"
+    if jumped:
+        why = f"{jumped}{why} in release {b.release}"
+    if not b.verified:
+        why += " (row from release notes, not verified against the wheel)"
+    why += _driver_unlocks("torch", b, m)
+    target = pin or builds.newest_patch(b.release) or b.release
+    companions, missing = _companions(fw, target)
+    if missing:
+        names = " or ".join(missing)
+        why += f"; the tables know no {names} release for torch {target}: reinstall the one built for it"
+    uninstall = " ".join(["torch", *sorted(n for n in fw.plugins if n in _COMPANIONS)])
+    return Reinstall([f"pip uninstall -y {uninstall}", b.install_command(pin, with_=companions)], why, b)
+
+
+#: packages built against one exact torch version
+_COMPANIONS = ("torchvision", "torchaudio")
+
+
+def _companions(fw: Framework, torch_version: str) -> tuple[list[str], list[str]]:
+    """(pins of the installed torchvision/torchaudio that match ``torch_version``, names without one)."""
+    installed = [n for n in _COMPANIONS if n in fw.plugins]
+    known = builds.companions(torch_version)
+    pins = [f"{n}=={known[n]}" for n in installed if n in known]
+    return pins, [n for n in installed if n not in known]
+
+
+def _only_pypi_build(release: str, choice: builds.Choice, driver: str | None) -> Reinstall:
+    """No known build of ``release`` fits, but the tables know only its PyPI build: never jump."""
+    reasons = "; ".join(f"CUDA {b.cuda} {why}" for b, why in choice.rejected)
+    return Reinstall(
+        [],
+        f"envcheck's tables know only the PyPI build of torch {release} ({reasons}); its other CUDA "
+        f"variants were not readable when the tables were built: pick the torch {release} build for "
+        f"the CUDA your driver {driver or ''} runs at https://download.pytorch.org/whl/torch/, or "
+        "upgrade the driver",
+    )
+
+
+def _beyond_tables(fw: Framework, driver: str | None, ceiling: int | None) -> Reinstall | None:
+    """A release the tables do not list: say so and give no command (a fix never jumps to a
+    release chosen from tables that do not know the installed one). None when the tables know it."""
+    if not fw.version or builds.release_of(fw.name, fw.version) is not None:
+        return None
+    where = coverage.outside(fw.name, fw.version)
+    span = coverage.span(fw.name)
+    runs = drivers.highest_cuda(driver) if driver else None
+    top = cuda_text(ceiling) or (f"{runs[0]}.{runs[1]}" if runs else None)
+    release = ".".join((fw.version or "").split("+")[0].split(".")[:2])
+    what = {"newer": "newer than", "older": "older than"}.get(where or "", "not in")
+    index = "https://download.pytorch.org/whl/torch/" if fw.name == "torch" else "PyPI"
+    return Reinstall(
+        [],
+        f"{fw.name} {fw.version} is {what} envcheck's tables ({span}), so they cannot name its CUDA "
+        f"builds: install the {fw.name} {release} build for a CUDA your driver runs"
+        + (f" (driver {driver or ''} runs CUDA <= {top})" if top else "")
+        + f", from {index}",
+    )
+
+
+def _driver_unlocks(fw: str, picked: builds.Build, m: _Machine) -> str:
+    """ " (torch 2.14 for CUDA 13.2 needs driver >= 580.65.06)": the newer build a driver upgrade
+    unlocks; nothing when this driver already runs it (then no upgrade is what stands in the way)."""
+    best = m.resolve(fw, with_driver=False).build
     if best is None or (vtuple(best.release) or (), best.cuda_mm) <= (
         vtuple(picked.release) or (),
         picked.cuda_mm,
     ):
         return ""
+    if (m.driver or m.ceiling) and drivers.check(
+        best.cuda_mm, driver=m.driver, driver_cuda=m.ceiling
+    ).ok is not False:
+        return ""
     need = drivers.recommended_driver(best.cuda_mm[0]) or best.min_driver
     return f" ({fw} {best.release} for CUDA {best.cuda} needs driver >= {need})" if need else ""
 
 
-def _tensorflow(
-    fw: Framework,
-    *,
-    driver: str | None,
-    ceiling: int | None,
-    ccs: list[tuple[int, int]],
-    py: str | None,
-    cc_text: str,
-) -> Reinstall:
+def _tensorflow(fw: Framework, m: _Machine) -> Reinstall:
     """The and-cuda extra of the installed version, or of the newest release whose CUDA knows every GPU."""
     first = ["pip uninstall -y tensorflow-cpu"] if fw.distribution == "tensorflow-cpu" else []
     version = F.version_pin(fw)
     release = builds.release_of("tensorflow", fw.version or "") if fw.version else None
     mine = builds.builds("tensorflow", release) if release else []
-    if not any(b.supports_cc(cc) is False for b in mine for cc in ccs):
+    if not any(b.supports_cc(cc) is False for b in mine for cc in m.ccs):
         pin = f"=={version}" if version else ""
         return Reinstall(
             [*first, f'pip install "tensorflow[and-cuda]{pin}"'],
             "the and-cuda extra pulls the CUDA and cuDNN wheels TensorFlow was built with",
             mine[0] if mine else None,
         )
-    choice = builds.resolve(
-        "tensorflow", driver=driver, driver_cuda=ceiling, compute_capabilities=ccs, python=py
-    )
+    choice = m.resolve("tensorflow")
     b = choice.build
     if b is None:
         newest = max((r for r, _ in choice.rejected), key=lambda r: r.cuda_mm, default=None)
         built = f"; the newest is built with CUDA {newest.cuda}" if newest else ""
         return Reinstall(
             [],
-            f"no TensorFlow release in envcheck's tables fits compute capability {cc_text} and this "
+            f"no TensorFlow release in envcheck's tables fits compute capability {m.cc_text} and this "
             f"machine{built}; build TensorFlow from source with a CUDA that knows this GPU",
         )
     return Reinstall(
         [*first, b.install_command()],
-        f"TensorFlow {b.release} is built with CUDA {b.cuda}, which knows compute capability {cc_text}",
+        f"TensorFlow {b.release} is built with CUDA {b.cuda}, which knows compute capability {m.cc_text}",
         b,
     )

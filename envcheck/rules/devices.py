@@ -26,8 +26,15 @@ BAD_ENV = (
     "OPENCL_PROFILE",
     "CUDA_LAUNCH_BLOCKING",
 )
-#: clock-event reasons that mean the GPU is being slowed down by heat or power faults
-_BAD_THROTTLE = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown")
+#: clock-event reasons that mean the GPU is being slowed down by heat or power faults; the others
+#: (gpu_idle, applications_clocks_setting, sw_power_cap at a set limit, ...) are normal operation.
+#: The finding's ``slowing`` fact is what every output calls "throttled".
+SLOWING_CLOCK_EVENTS = (
+    "hw_slowdown",
+    "hw_thermal_slowdown",
+    "hw_power_brake_slowdown",
+    "sw_thermal_slowdown",
+)
 
 
 def _gpus(s: Snapshot) -> list[Gpu]:
@@ -258,7 +265,7 @@ def gpu_memory_errors(s: Snapshot) -> Iterator[Finding]:
 @rule("gpu-throttled", "a GPU is slowed by thermal or hardware power-brake limits right now", W)
 def gpu_throttled(s: Snapshot) -> Iterator[Finding]:
     for g, reasons in F.gpus_reporting(s, lambda g: g.throttle_reasons, "clock-event (throttle) reasons"):
-        bad = [r for r in reasons if r in _BAD_THROTTLE]
+        bad = [r for r in reasons if r in SLOWING_CLOCK_EVENTS]
         if not bad:
             continue
         thermal = any("thermal" in r for r in bad)
@@ -269,6 +276,7 @@ def gpu_throttled(s: Snapshot) -> Iterator[Finding]:
             + (f" at {g.temperature_c} C" if g.temperature_c is not None else ""),
             facts={
                 "throttle_reasons": g.throttle_reasons,
+                "slowing": bad,
                 "temperature_c": g.temperature_c,
                 "power_draw_w": g.power_draw_w,
                 "power_limit_w": g.power_limit_w,

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from envcheck.knowledge import drivers
-from envcheck.knowledge._version import cuda_text
-from envcheck.models import Finding, Severity, Snapshot
+from envcheck.knowledge import builds, capabilities, cuda_archs, drivers
+from envcheck.knowledge._version import cuda_text, vtuple
+from envcheck.models import Finding, Framework, Gpu, Severity, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
 from envcheck.rules._base import MissingFacts, need, rule
 
-E = Severity.ERROR
+E, W = Severity.ERROR, Severity.WARNING
 
 _MODULES = "nvidia_uvm nvidia_drm nvidia_modeset nvidia"
 _RELOAD = f"sudo rmmod {_MODULES} && sudo modprobe nvidia && sudo modprobe nvidia_uvm"
@@ -26,6 +26,166 @@ def _needed_driver(s: Snapshot) -> str:
         if fw.installed and (mm := F.framework_cuda(fw))
     ]
     return drivers.recommended_driver(max(majors, default=13)) or "580.65.06"
+
+
+_FRAMEWORKS = ("torch", "tensorflow", "jax")
+_NAMES = {"torch": "torch", "tensorflow": "TensorFlow", "jax": "JAX"}
+
+
+def newest_serving(framework: str, cc: tuple[int, int]) -> str | None:
+    """The newest release of ``framework`` in the tables with a CUDA build that has code for ``cc``."""
+    releases = [b.release for b in builds.builds(framework) if b.supports_cc(cc) is True]
+    return max(releases, key=lambda r: vtuple(r) or (), default=None)
+
+
+def judged_frameworks(s: Snapshot) -> tuple[str, ...]:
+    """The frameworks a GPU is judged for: those installed and those whose error lines the paste
+    shows; torch, TensorFlow and JAX when none is known."""
+    names = {fw.name for fw in (s.frameworks.frameworks if s.frameworks else []) if fw.installed}
+    for ln in s.paste.lines if s.paste else []:
+        if ln.kind.startswith("torch-"):
+            names.add("torch")
+        elif ln.kind.startswith("jax-"):
+            names.add("jax")
+        elif ln.kind.startswith("tf-"):
+            names.add("tensorflow")
+    return tuple(n for n in _FRAMEWORKS if n in names) or _FRAMEWORKS
+
+
+def old_generation_gpus(s: Snapshot) -> list[tuple[Gpu, tuple[int, int], capabilities.SupportEnd]]:
+    """GPUs of a generation whose support has ended (Tesla, Fermi, Kepler...): the newest driver
+    branch no longer supports them, whatever a framework still carries."""
+    out = []
+    for g, cc in F.gpus_with_cc(s):
+        end = capabilities.support_end(cc)
+        if end is not None and not end.still_served:
+            out.append((g, cc, end))
+    return out
+
+
+def too_old_gpus(s: Snapshot) -> list[tuple[Gpu, tuple[int, int], capabilities.SupportEnd]]:
+    """GPUs of an ended generation that no current CUDA build of the frameworks in use supports,
+    with the row that says where their support ended (Tesla, Fermi, Kepler 3.0/3.5...)."""
+    judged = judged_frameworks(s)
+    return [
+        (g, cc, end)
+        for g, cc, end in old_generation_gpus(s)
+        if not any(newest_serving(fw, cc) for fw in judged)
+    ]
+
+
+def _outgrown(s: Snapshot, mm: tuple[int, int]) -> bool:
+    """True when every GPU whose capability is known is too old for CUDA ``mm`` (so upgrading the
+    driver cannot make a build for ``mm`` run: its GPU is the problem, see gpu-too-old)."""
+    gpus = F.gpus_with_cc(s)
+    if not gpus:
+        return False
+    for _, cc in gpus:
+        end = capabilities.support_end(cc)
+        fit = cuda_archs.fits(mm, cc)
+        too_new = (end is not None and not end.still_served and end.last_cuda < mm) or (
+            fit.ok is False and fit.window.max_cuda is not None and mm > fit.window.max_cuda
+        )
+        if not too_new:
+            return False
+    return True
+
+
+#: pasted error lines that show a framework tried and failed to use the GPU
+_FAILURE_LINES = (
+    "torch-gpu-too-old",
+    "torch-arch-incompatible",
+    "no-kernel-image",
+    "torch-driver-too-old",
+    "cuda-insufficient-driver",
+    "torch-gpu-needs-newer-cuda",
+)
+
+
+@rule(
+    "gpu-too-old",
+    "a GPU is older than every current CUDA build of the framework in use (torch, TensorFlow, JAX): no "
+    "driver or wheel upgrade can make it work (names the last CUDA, driver branch and PyTorch release that "
+    "supported it)",
+    E,
+)
+def gpu_too_old(s: Snapshot) -> Iterator[Finding]:
+    gpus = F.gpus_or_none_present(s)
+    olds = too_old_gpus(s)
+    if not olds:
+        if gpus and not F.gpus_with_cc(s):
+            raise MissingFacts("compute capability of the GPUs unknown")
+        return
+    judged = judged_frameworks(s)
+    cuda_fws = [
+        fw
+        for fw in (s.frameworks.frameworks if s.frameworks else [])
+        if fw.installed and F.build_kind(fw) == "cuda"
+    ]
+    failures = [ln.text for ln in (s.paste.lines if s.paste else []) if ln.kind in _FAILURE_LINES]
+    names = " and ".join(", ".join(_NAMES[n] for n in judged).rsplit(", ", 1))
+    seen: set[tuple[str | None, tuple[int, int]]] = set()
+    for g, cc, end in olds:
+        if (g.name, cc) in seen:
+            continue
+        seen.add((g.name, cc))
+        cc_text = f"{cc[0]}.{cc[1]}"
+        torch_text = (
+            f"the newest PyTorch with code for it is {end.torch_last} ({end.torch_note})"
+            if end.torch_last
+            else f"no PyTorch CUDA build ever supported it ({end.torch_note})"
+        )
+        others = [
+            f"{_NAMES[fw]} {release}"
+            for fw in _FRAMEWORKS
+            if fw not in judged and (release := newest_serving(fw, cc))
+        ]
+        elsewhere = f" {' and '.join(others)} still has CUDA code for it." if others else ""
+        # an error when a build is known to fail on it (its own error line, or an installed release newer
+        # than the last that carried its code); a build of unknown release may predate the end of support
+        fails = bool(failures) or any(_release_outgrew(fw, end) for fw in cuda_fws)
+        yield Finding(
+            id="gpu-too-old",
+            severity=E if fails else W,
+            summary=f"{g.name or 'the GPU'} (compute capability {cc_text}, {end.architecture}) is too old "
+            f"for every current CUDA build of {names}",
+            facts={
+                "gpu": g.name,
+                "compute_capability": cc_text,
+                "architecture": end.architecture,
+                "last_cuda": f"{end.last_cuda[0]}.{end.last_cuda[1]}",
+                "last_driver_branch": f"R{end.last_driver_branch}",
+                "newest_torch": end.torch_last,
+                "frameworks": list(judged),
+                "installed_cuda_builds": [f"{fw.name} {fw.version or ''}".strip() for fw in cuda_fws],
+                "driver_version": s.nvidia.driver_version if s.nvidia else None,
+                "error_lines": failures[:3],
+                "source": end.source,
+            },
+            fix=(
+                f"No driver or wheel upgrade can fix this: CUDA {end.last_cuda[0]}.{end.last_cuda[1]} was "
+                f"the last toolkit and driver branch R{end.last_driver_branch} the last driver for this GPU, "
+                f"and {torch_text}.{elsewhere} Run on the CPU (the CPU builds work), or use a GPU that "
+                "current builds support (compute capability >= 5.0; >= 7.5 for CUDA 13 builds)."
+            ),
+            commands=["pip install torch --index-url https://download.pytorch.org/whl/cpu"]
+            if "torch" in judged
+            else [],
+            subject=F.gpu_subject(g),
+        )
+
+
+def _release_outgrew(fw: Framework, end: capabilities.SupportEnd) -> bool:
+    """Is ``fw``'s installed release newer than the last one with code for this GPU generation?"""
+    installed = vtuple(fw.version)
+    if installed is None:
+        return False
+    if fw.name == "jax":
+        return True  # JAX's CUDA builds start at compute capability 5.2
+    if fw.name != "torch":
+        return False
+    last = vtuple(end.torch_last) if end.torch_last else None
+    return last is None or installed[:3] > last[:3]
 
 
 @rule("no-driver", "NVIDIA GPU hardware is present but no working driver is installed or loaded", E)
@@ -60,6 +220,9 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
             raise MissingFacts("driver state unknown (no NVML result, kernel module or CUDA driver version)")
         return  # a driver is loaded but failing in another way (NVML 999...): other rules judge that
     want = _needed_driver(s)
+    ends = [end for _, _, end in old_generation_gpus(s)]
+    if ends:  # a driver the GPU supports, not one that exists only for newer GPUs
+        want = f"{min(e.last_driver_branch for e in ends)}.xx (the last branch for this GPU)"
     if not_loaded:
         nouveau = bool(module and module.nouveau_loaded)
         yield Finding(
@@ -68,8 +231,8 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
             summary="the NVIDIA user-space driver is installed but its kernel module is not loaded",
             facts=evidence | {"nouveau_loaded": nouveau, "kernel": s.system.kernel if s.system else None},
             fix=(
-                "Usually a kernel upgrade without a rebuilt module (DKMS): install the headers for "
-                "the running kernel, rebuild, and load the module"
+                "Usually a kernel upgrade without a rebuilt module (DKMS): install the headers for the "
+                "running kernel, rebuild, and load the module"
                 + ("; nouveau holds the GPU, blacklist it first" if nouveau else "")
                 + "."
             ),
@@ -89,14 +252,16 @@ def no_driver(s: Snapshot) -> Iterator[Finding]:
             f"Install the NVIDIA driver (>= {want} runs every framework here), then reboot. The CUDA toolkit "
             "is not a driver: frameworks bring their own CUDA libraries but need the driver's libcuda."
         ),
-        commands=F.driver_install_commands(s, want),
+        commands=F.driver_install_commands(s, want)
+        if not ends
+        else [f"install the NVIDIA {want} legacy driver"],
     )
 
 
 @rule(
     "driver-too-old",
-    "the driver is older than the CUDA a framework was built with needs "
-    "(minor-version compatibility included)",
+    "the driver is older than the CUDA a framework was built with needs (minor-version compatibility "
+    "included)",
     E,
 )
 def driver_too_old(s: Snapshot) -> Iterator[Finding]:
@@ -122,6 +287,8 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         chk = drivers.check(mm, driver=driver, driver_cuda=ceiling)
         if chk.ok is not False:
             continue
+        if _outgrown(s, mm):
+            continue  # no driver for this GPU runs CUDA mm: gpu-too-old / arch-unsupported say what does
         need_text = F.cuda_text(fw, mm)
         recommend = chk.recommend or chk.floor or "?"
         upgrade = F.driver_install_commands(s, recommend)
@@ -141,9 +308,8 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         yield Finding(
             id="driver-too-old",
             severity=E,
-            summary=f"{fw.name} {fw.version or ''} needs CUDA {need_text}; "
-            f"driver {driver or '(version unknown)'} "
-            f"supports CUDA {_ceiling_text(ceiling, driver)}",
+            summary=f"{fw.name} {fw.version or ''} needs CUDA {need_text}; driver "
+            f"{driver or '(version unknown)'} supports CUDA {_ceiling_text(ceiling, driver)}",
             facts={
                 "framework": fw.name,
                 "framework_version": fw.version,
@@ -168,8 +334,8 @@ def _ceiling_text(ceiling: int | None, driver: str | None = None) -> str:
 
 @rule(
     "driver-library-mismatch",
-    "the loaded kernel module and the user-space driver libraries are "
-    "different versions (NVML 'Driver/library version mismatch')",
+    "the loaded kernel module and the user-space driver libraries are different versions (NVML "
+    "'Driver/library version mismatch')",
     E,
 )
 def driver_library_mismatch(s: Snapshot) -> Iterator[Finding]:
@@ -226,8 +392,8 @@ def nouveau_loaded(s: Snapshot) -> Iterator[Finding]:
         facts={"nouveau_loaded": loaded, "bound_to_nouveau": bound},
         fix="Blacklist nouveau, rebuild the initramfs and reboot, then install the NVIDIA driver.",
         commands=[
-            "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n'"
-            " | sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+            "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | sudo tee "
+            "/etc/modprobe.d/blacklist-nouveau.conf",
             "sudo update-initramfs -u",
             "sudo reboot",
         ],
@@ -236,8 +402,8 @@ def nouveau_loaded(s: Snapshot) -> Iterator[Finding]:
 
 @rule(
     "wsl-linux-driver",
-    "a Linux NVIDIA driver is installed inside WSL2, shadowing the Windows driver's "
-    "libraries in /usr/lib/wsl/lib",
+    "a Linux NVIDIA driver is installed inside WSL2, shadowing the Windows driver's libraries in "
+    "/usr/lib/wsl/lib",
     E,
 )
 def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
@@ -264,9 +430,9 @@ def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
         },
         fix=(
             "Under WSL2 the driver lives on Windows: remove the Linux driver packages, keep "
-            "/usr/lib/wsl/lib on "
-            "the loader path, update the Windows driver, then restart WSL (wsl --shutdown from Windows). "
-            "Install only NVIDIA's WSL-Ubuntu CUDA toolkit packages, never a Linux display driver."
+            "/usr/lib/wsl/lib on the loader path, update the Windows driver, then restart WSL (wsl "
+            "--shutdown from Windows). Install only NVIDIA's WSL-Ubuntu CUDA toolkit packages, never a "
+            "Linux display driver."
         ),
         commands=[
             "sudo apt-get remove --purge -y 'nvidia-driver-*' 'libnvidia-compute-*'",
@@ -297,7 +463,8 @@ def cuda_init_failed(s: Snapshot) -> Iterator[Finding]:
         facts={"cu_init_code": code, "nvml_ok": nvml_ok, "uptime_s": s.system.uptime_s if s.system else None},
         fix=(
             "Reload the nvidia_uvm module (no GPU process may be running) or reboot; on laptops enable "
-            "NVIDIA's suspend services so it does not recur. 'CUDA unknown error' is rarely about "
+            "NVIDIA's suspend services so it does not recur. Also check that no libcuda.so on "
+            "LD_LIBRARY_PATH shadows the driver's own. 'CUDA unknown error' is rarely about "
             "CUDA_VISIBLE_DEVICES."
         ),
         commands=[
@@ -337,9 +504,8 @@ def fabric_manager_missing(s: Snapshot) -> Iterator[Finding]:
             "nvswitches": [d.address for d in F.nvswitch_pci(s)],
         },
         fix=(
-            f"Install the nvidia-fabricmanager package whose version equals the driver's "
-            f"({driver or 'same'}), "
-            "then enable and start it."
+            "Install the nvidia-fabricmanager package whose version equals the driver's "
+            f"({driver or 'same'}), then enable and start it."
         ),
         commands=[
             *(

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from envcheck.knowledge import builds
+from envcheck.knowledge import builds, coverage
 from envcheck.knowledge._version import cudnn_tuple, vtuple
 from envcheck.models import Finding, Severity, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
 from envcheck.rules._base import MissingFacts, need, rule
 
-E, W = Severity.ERROR, Severity.WARNING
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
 @rule(
@@ -70,7 +70,7 @@ def python_unsupported(s: Snapshot) -> Iterator[Finding]:
             if (vtuple(r) or ()) > (vtuple(release) or ())
             and builds.builds(fw.name, r)[0].supports_python(py)
         ]
-        target = newer[0] if newer else None
+        target = ".".join(newer[0].split(".")[:2]) if newer else None
         commands = [f'pip install "{fw.distribution or fw.name}=={target}.*"'] if target else []
         yield Finding(
             id="python-unsupported",
@@ -186,3 +186,51 @@ def cuda_libs_missing(s: Snapshot) -> Iterator[Finding]:
         commands=commands,
         subject="tensorflow",
     )
+
+
+@rule(
+    "knowledge-partial",
+    "an installed framework release is outside envcheck's version tables: its verdicts rest on the "
+    "wheel's own facts (or, for a pasted report, on partial knowledge)",
+    INFO,
+)
+def knowledge_partial(s: Snapshot) -> Iterator[Finding]:
+    for fw in F.frameworks(s):
+        where = coverage.outside(fw.name, fw.version)
+        if where is None:
+            continue
+        refreshed = coverage.refreshed(fw.name)
+        span = coverage.span(fw.name)
+        known = {
+            "CUDA": fw.cuda_build or (fw.deep.cuda_build if fw.deep else None),
+            "cuDNN": fw.cudnn_build,
+            "arch list": " ".join(fw.arch_list) if fw.arch_list else None,
+        }
+        have = [f"{k} {v}" for k, v in known.items() if v]
+        from_wheel = s.source == "probe" and bool(fw.location)
+        lacking = [k for k, v in known.items() if not v and k != "cuDNN"]
+        basis = ("the installed wheel's own files: " if from_wheel else "what the report states: ") + (
+            ", ".join(have) if have else "nothing beyond its version"
+        )
+        fix = (
+            f"Verdicts about {fw.name} {fw.version} use {basis}."
+            + (f" Not known, so not checked: {', '.join(lacking)}." if lacking else "")
+            + " Refresh the tables (scripts/refresh_knowledge.py) or upgrade envcheck for full checks."
+        )
+        yield Finding(
+            id="knowledge-partial",
+            severity=INFO,
+            summary=f"{fw.name} {fw.version} is {where} than envcheck's tables ({span}"
+            + (f", refreshed {refreshed}" if refreshed else "")
+            + "): verdicts rest on partial knowledge",
+            facts={
+                "framework": fw.name,
+                "version": fw.version,
+                "tables_cover": span,
+                "tables_refreshed": refreshed,
+                "facts_from": "installed wheel" if from_wheel else "report",
+                **{k.replace(" ", "_").lower(): v for k, v in known.items()},
+            },
+            fix=fix,
+            subject=fw.name,
+        )

@@ -11,6 +11,11 @@ from typing import Annotated
 
 import typer
 
+from envcheck.clirun import bounded
+
+#: the longest a smoke child may run: a day
+MAX_SECONDS = 86400.0
+
 
 def smoke(
     framework: Annotated[
@@ -26,9 +31,9 @@ def smoke(
         float,
         typer.Option(
             "--timeout",
-            min=1.0,
-            help="Seconds each framework's child interpreter may take before it counts as hung.",
+            help="Seconds each framework's child interpreter may take before it counts as hung (1 to 86400).",
             envvar="ENVCHECK_SMOKE_TIMEOUT",
+            callback=bounded(1.0, MAX_SECONDS),
         ),
     ] = 180.0,
     as_json: Annotated[
@@ -44,15 +49,23 @@ def smoke(
     """
     from rich.console import Console
 
+    from envcheck.errors import EnvcheckError
+    from envcheck.progress import LiveProgress
     from envcheck.smoke.render import print_report, summary
     from envcheck.smoke.runner import run_smoke
 
-    report = run_smoke(framework, timeout=timeout)
+    with LiveProgress("envcheck smoke") as progress:
+        report = run_smoke(framework, timeout=timeout, progress=progress)
+    if not framework and not any(run.installed for run in report.frameworks):
+        raise EnvcheckError(
+            "nothing to smoke-test: none of torch, tensorflow, jax is installed in this environment",
+            hint="install one (pip install torch), or run envcheck with the interpreter that has it",
+        )
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
-        print_report(report, Console(highlight=False))
-    Console(stderr=True, highlight=False).print(summary(report))
+        print_report(report, Console(highlight=False, emoji=False))
+    Console(stderr=True, highlight=False, emoji=False).print(summary(report))
     raise typer.Exit(1 if report.failed else 0)
 
 

@@ -37,7 +37,12 @@ class FrameworkRun(BaseModel):
     error: str | None = None
 
 
+#: version of the ``envcheck smoke --json`` document ("<major>.<minor>", see envcheck.schemas)
+SCHEMA_VERSION = "1.0"
+
+
 class SmokeReport(BaseModel):
+    schema_version: str = SCHEMA_VERSION
     tool_version: str
     created_at: str
     timeout_s: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -12,25 +13,37 @@ _STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
 
 
 def table(report: SmokeReport) -> Table:
-    """One row per test; the last column is what was measured, or why it failed or skipped."""
-    t = Table(title="envcheck smoke", title_justify="left", show_lines=False)
-    t.add_column("framework")
-    t.add_column("device")
-    t.add_column("test")
-    t.add_column("result")
-    t.add_column("time", justify="right")
-    t.add_column("detail / error", overflow="fold")
+    """One row per test; the last column is what was measured, or why it failed or skipped.
+
+    Narrow enough for 80 columns: device names are listed once below the table (``names``),
+    and every value is plain text (an error message with ``[brackets]`` is not markup)."""
+    t = Table(title=Text("envcheck smoke"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("framework", no_wrap=True)
+    t.add_column("device", no_wrap=True)
+    t.add_column("test", no_wrap=True)
+    t.add_column("result", no_wrap=True)
+    t.add_column("time", justify="right", no_wrap=True)
+    t.add_column("detail / error", overflow="fold", ratio=1)
     last = None
     for r in report.results:
         label = r.framework if r.framework != last else ""
         last = r.framework
-        device = (
-            r.device if not r.device_name or r.device_name == r.device else f"{r.device} ({r.device_name})"
-        )
         seconds = "" if r.seconds is None else f"{r.seconds:.2f}s"
         text = r.error if r.status != "pass" else r.detail
-        t.add_row(label, device, r.test, Text(r.status, style=_STYLE[r.status]), seconds, text or "")
+        t.add_row(
+            Text(label), Text(r.device), Text(r.test), Text(r.status, style=_STYLE[r.status]), seconds,
+            Text(text or ""),
+        )  # fmt: skip
     return t
+
+
+def names(report: SmokeReport) -> list[str]:
+    """ "gpu:0 = NVIDIA A100-SXM4-80GB", once per device that has a name of its own."""
+    seen: dict[str, str] = {}
+    for r in report.results:
+        if r.device_name and r.device_name != r.device:
+            seen.setdefault(r.device, r.device_name)
+    return [f"{device} = {name}" for device, name in seen.items()]
 
 
 def summary(report: SmokeReport) -> str:
@@ -40,5 +53,8 @@ def summary(report: SmokeReport) -> str:
 
 
 def print_report(report: SmokeReport, console: Console | None = None) -> None:
-    """Print the table to stdout."""
-    (console or Console()).print(table(report))
+    """Print the table to stdout, then the devices' names."""
+    out = console or Console(emoji=False)
+    out.print(table(report))
+    for line in names(report):
+        out.print(Text(line, style="dim"))

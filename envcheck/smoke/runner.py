@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,12 +117,43 @@ def _death_row(framework: str, child: ChildResult, rows: list[SmokeResult]) -> S
     )
 
 
+Progress = Callable[[str, "str | None"], None]
+
+
+def _progress_lines(framework: str, progress: Progress | None) -> Callable[[str], None] | None:
+    """The child's "now running <device> <test>" stderr lines -> ``progress(framework, doing)``."""
+    if progress is None:
+        return None
+
+    def on_line(line: str) -> None:
+        if line.startswith(PROGRESS):
+            device, _, test = line[len(PROGRESS) :].strip().partition(" ")
+            progress(framework, test if device == "-" else f"{device} {test}")
+
+    return on_line
+
+
 def run_framework(
-    framework: str, timeout: float, env: Mapping[str, str] | None = None, siblings: int = 1
+    framework: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    siblings: int = 1,
+    progress: Progress | None = None,
 ) -> tuple[FrameworkRun, list[SmokeResult]]:
     """Run one framework's program; never raises: a dead child is one more failing row."""
     code = f"from {PROGRAMS[framework]} import main\nmain()\n"
-    child = run_python(code, timeout=timeout, env=child_env(env, siblings))
+    if progress is not None:
+        progress(framework, "starting")
+    try:
+        child = run_python(
+            code,
+            timeout=timeout,
+            env=child_env(env, siblings),
+            on_stderr=_progress_lines(framework, progress),
+        )
+    finally:
+        if progress is not None:
+            progress(framework, None)
     value = child.value if isinstance(child.value, dict) else {}
     rows = [SmokeResult(framework=framework, **r) for r in value.get("results", []) if isinstance(r, dict)]
     run = FrameworkRun(
@@ -138,25 +169,47 @@ def run_framework(
     return run, rows
 
 
+def _required(run: FrameworkRun, rows: list[SmokeResult]) -> list[SmokeResult]:
+    """A framework asked for by name that is not installed fails its import instead of skipping."""
+    if run.installed is not False:
+        return rows
+    why = f"{run.framework} is not installed, but --framework asked for it"
+    out = [
+        r.model_copy(update={"status": "fail", "error": why})
+        if r.test == "import" and r.status == "skip"
+        else r
+        for r in rows
+    ]
+    if not any(r.status == "fail" for r in out):
+        out.append(SmokeResult(framework=run.framework, device="-", test="import", status="fail", error=why))
+    return out
+
+
 def run_smoke(
     frameworks: Sequence[str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> SmokeReport:
-    """Smoke-test the frameworks concurrently, each in a child with ``timeout`` seconds."""
+    """Smoke-test the frameworks concurrently, each in a child with ``timeout`` seconds.
+
+    Frameworks named in ``frameworks`` must be installed (a missing one fails); by default every
+    installed one is tested and the absent ones are skipped.
+    """
     names = resolve_frameworks(frameworks)
-    if timeout <= 0:
-        raise UsageError(f"timeout must be positive, got {timeout:g}")
+    named = bool(frameworks)
+    if not (0 < timeout < float("inf")):
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout:g}")
     start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="smoke") as pool:
-        outcomes = list(pool.map(lambda fw: run_framework(fw, timeout, env, len(names)), names))
+        outcomes = list(pool.map(lambda fw: run_framework(fw, timeout, env, len(names), progress), names))
     runs: list[FrameworkRun] = []
     results: list[SmokeResult] = []
     for run, rows in outcomes:
         runs.append(run)
-        results.extend(rows)
+        results.extend(_required(run, rows) if named else rows)
     return SmokeReport(
         tool_version=envcheck.__version__,
         created_at=created,

@@ -8,11 +8,12 @@ Public API (stable; ``provision up`` and the pricing commands rely on it):
 
 Data files live in ``provision/catalog/data`` with ``source`` and ``as_of`` on every row; a file of the
 same name in the user catalog directory (written by ``provision catalog refresh``) replaces a
-shipped offerings file. Nothing is ever fetched implicitly.
+shipped offerings file unless the shipped one holds newer prices. Nothing is ever fetched implicitly.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,11 +28,13 @@ from provision.catalog._parts import (
     Drive,
     Part,
     Parts,
+    PowerLimits,
     Psu,
     RamKit,
     Rate,
     electricity_rates,
     load_parts,
+    power_limits,
     storage_rates,
 )
 from provision.errors import ProvisionError
@@ -46,6 +49,7 @@ __all__ = [
     "Offering",
     "Part",
     "Parts",
+    "PowerLimits",
     "Psu",
     "RamKit",
     "Rate",
@@ -54,6 +58,7 @@ __all__ = [
     "load_offerings",
     "load_parts",
     "parse_offerings",
+    "power_limits",
     "problems",
     "storage_rates",
     "summary",
@@ -63,8 +68,9 @@ OFFERINGS_PREFIX = "offerings_"
 
 
 def clouds() -> list[str]:
-    """Clouds with a shipped offerings file."""
-    return [n[len(OFFERINGS_PREFIX) : -len(".csv")] for n in _files.shipped_names(OFFERINGS_PREFIX)]
+    """Clouds with an offerings file, shipped or refreshed into the user catalog directory."""
+    names = set(_files.shipped_names(OFFERINGS_PREFIX)) | set(_files.user_names(OFFERINGS_PREFIX))
+    return sorted(n[len(OFFERINGS_PREFIX) : -len(".csv")] for n in names)
 
 
 def parse_offerings(rows: list[dict[str, str]], where: str) -> list[Offering]:
@@ -89,11 +95,17 @@ def _load_all() -> tuple[tuple[Offering, ...], tuple[CatalogFile, ...]]:
     offers: list[Offering] = []
     files: list[CatalogFile] = []
     for cloud in clouds():
-        data = _files.read(f"{OFFERINGS_PREFIX}{cloud}.csv")
-        rows = parse_offerings(data.rows, f"{data.origin if data.origin != 'shipped' else data.name}")
+        chosen, rows, note = _choose(f"{OFFERINGS_PREFIX}{cloud}.csv")
         offers.extend(rows)
         files.append(
-            CatalogFile.of(data.name, cloud, data.origin, data.header, [(o.as_of, o.source) for o in rows])
+            CatalogFile.of(
+                chosen.name,
+                cloud,
+                chosen.origin,
+                (note + " " if note else "") + chosen.header,
+                [(o.as_of, o.source) for o in rows],
+                fetched=chosen.fetched,
+            )
         )
     bad = problems(offers)
     if bad:
@@ -102,6 +114,24 @@ def _load_all() -> tuple[tuple[Offering, ...], tuple[CatalogFile, ...]]:
             hint="delete the refreshed file in the user catalog directory or re-run the refresh",
         )
     return tuple(offers), tuple(files)
+
+
+def _newest(rows: list[Offering]) -> dt.date:
+    return max((_files.as_of_date(o.as_of) or dt.date.min for o in rows), default=dt.date.min)
+
+
+def _choose(name: str) -> tuple[_files.CsvFile, list[Offering], str]:
+    """The refreshed copy of an offerings file unless the shipped one holds newer prices."""
+    shipped, refreshed = _files.read_shipped(name), _files.read_user(name)
+    shipped_rows = parse_offerings(shipped.rows, name) if shipped else []
+    if refreshed is None:
+        assert shipped is not None
+        return shipped, shipped_rows, ""
+    refreshed_rows = parse_offerings(refreshed.rows, refreshed.origin)
+    if shipped is not None and _newest(shipped_rows) > _newest(refreshed_rows):
+        note = f"(refreshed copy {refreshed.origin} is older than the shipped prices: ignored)"
+        return shipped, shipped_rows, note
+    return refreshed, refreshed_rows, ""
 
 
 def load_offerings() -> list[Offering]:
@@ -121,9 +151,20 @@ class CatalogFile:
     age_days: int | None
     sources: tuple[str, ...]
     note: str
+    #: when ``provision catalog refresh`` fetched the file (None for shipped data)
+    fetched: str | None = None
 
     @classmethod
-    def of(cls, name: str, kind: str, origin: str, header: str, rows: list[tuple[str, str]]) -> CatalogFile:
+    def of(
+        cls,
+        name: str,
+        kind: str,
+        origin: str,
+        header: str,
+        rows: list[tuple[str, str]],
+        *,
+        fetched: str | None = None,
+    ) -> CatalogFile:
         """Summarise rows of (as_of, source); the oldest as_of is the file's age."""
         dates = sorted(
             {a for a, _ in rows}, key=lambda a: (_files.as_of_date(a) is None, _files.as_of_date(a))
@@ -139,6 +180,7 @@ class CatalogFile:
             _files.age_days(oldest) if oldest else None,
             sources,
             header,
+            fetched,
         )
 
 
@@ -173,3 +215,4 @@ def reset_cache() -> None:
     load_parts.cache_clear()
     storage_rates.cache_clear()
     electricity_rates.cache_clear()
+    power_limits.cache_clear()

@@ -177,3 +177,26 @@ def electricity_rates() -> dict[str, Rate]:
         r["region"]: Rate(r["region"], r["region"], float(r["usd_per_kwh"]), r["source"], r["as_of"])
         for r in rows
     }
+
+
+@dataclass(frozen=True)
+class PowerLimits:
+    """The driver's power-limit range for one GPU (nvidia-smi "Min/Max Power Limit")."""
+
+    name: str
+    min_w: float
+    max_w: float
+    source: str
+    as_of: str
+
+
+@lru_cache(maxsize=1)
+def power_limits() -> dict[str, PowerLimits]:
+    """Driver power-limit ranges by GPU spec name."""
+    rows = _files.read("gpu_power_limits.csv", allow_override=False).rows
+    return {
+        r["name"]: PowerLimits(
+            r["name"], float(r["min_power_limit_w"]), float(r["max_power_limit_w"]), r["source"], r["as_of"]
+        )
+        for r in rows
+    }

@@ -1,7 +1,10 @@
-"""``provision catalog refresh``: rebuild one cloud's offerings from its price API.
+"""``provision catalog refresh``: rebuild offerings from public catalogs or the clouds' price APIs.
 
-Only ever run on request. Fetching is in the adapters (``_aws_pricing``, ``_gcp_billing``);
-everything here is pure parsing of the API documents, so tests feed recorded responses.
+Only ever run on request. Fetching is in the adapters (``_gpuhunt``, ``_aws_pricing``,
+``_gcp_billing``); everything here is pure parsing of their documents, so tests feed recorded responses.
+
+- gpuhunt (default, no account): dstack's published catalogs for AWS, GCP, Azure, Lambda and RunPod;
+  on-demand and spot rows per region (GCP zones fold into regions), one mlrig row per shape and region.
 
 - AWS: Pricing API ``GetProducts`` (EC2, GPU instances, Linux, shared tenancy). The API has no spot
   prices, so refreshed AWS rows carry on-demand only.
@@ -16,12 +19,14 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envcheck.knowledge import gpus
 from provision.catalog import _files
 from provision.catalog._integrity import problems
 from provision.errors import ProvisionError, UsageError
@@ -217,10 +222,15 @@ def parse_gcp(
     prices = gcp_prices(skus, region)
     out: list[Offering] = []
     skipped: list[str] = []
+    seen: set[tuple[str, str, int]] = set()
     for shape in shapes:
         if shape.kind != "vm":
             out.append(shape)
             continue
+        key = (shape.instance_type, shape.accelerator, shape.accelerator_count)
+        if key in seen:  # the same shape listed for another region: priced once, for ``region``
+            continue
+        seen.add(key)
         series = shape.instance_type.split("-")[0].lower()
         vcpus, ram = shape.vcpus or 0, shape.ram_gb or 0.0
         totals: dict[str, float | None] = {}
@@ -257,6 +267,180 @@ def parse_gcp(
     return out, skipped
 
 
+# ----------------------------------------------------------------------------- gpuhunt
+
+#: mlrig cloud -> gpuhunt provider
+GPUHUNT_PROVIDERS = {"aws": "aws", "gcp": "gcp", "azure": "azure", "lambda": "lambdalabs", "runpod": "runpod"}
+#: GCP sells spot at 60-91 % off; a row less than 50 % off is a mis-scraped on-demand price
+GCP_MIN_SPOT_DISCOUNT = 0.5
+_TPU_CHIPS_PER_CORE = {"v2": 0.5, "v3": 0.5, "v4": 0.5, "v5p": 0.5, "v5litepod": 1.0, "v6e": 1.0}
+_TPU_SPEC = {
+    "v2": "TPU v2",
+    "v3": "TPU v3",
+    "v4": "TPU v4",
+    "v5p": "TPU v5p",
+    "v5litepod": "TPU v5e",
+    "v6e": "TPU v6e",
+}
+_GCP_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]+\d*$")
+_RUNPOD_CONTINENTS = {"EU", "EUR", "AP", "OC", "SEA", "SA", "AF", "ME"}
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _spec_index() -> dict[str, gpus.GpuSpec]:
+    index: dict[str, gpus.GpuSpec] = {}
+    for spec in gpus.all_specs():
+        for alias in (spec.name, *spec.aliases):
+            index.setdefault(_compact(alias), spec)
+    return index
+
+
+def accelerator_for(
+    name: str, memory_gb: float | None, index: dict[str, gpus.GpuSpec]
+) -> gpus.GpuSpec | None:
+    """The GPU spec a provider's GPU name means ("A100" + 80 GB -> "A100 80GB", "RTXA6000" -> "RTX A6000")."""
+    key = _compact(name)
+    if key.startswith("rtxa") and key[4:].isdigit():  # RunPod's RTXA6000
+        key = "a" + key[4:]
+    candidates = [f"{key}{memory_gb:g}gb"] if memory_gb else []
+    for k in [*candidates, key]:
+        if k in index:
+            return index[k]
+    return None
+
+
+def _region(cloud: str, location: str) -> str:
+    if cloud == "gcp":
+        m = _GCP_ZONE.match(location)
+        return m.group(1) if m else location
+    if cloud == "runpod":
+        parts = location.split("-")
+        return parts[1] if len(parts) > 2 and parts[0] in _RUNPOD_CONTINENTS else parts[0]
+    return location
+
+
+def runpod_instance(gpu_type: str, count: int, location: str) -> str:
+    """RunPod pods are a GPU type times a count, in Secure Cloud (listed per data centre, "US-KS-2")
+    or Community Cloud (listed per country, "US"); the two are priced apart, so named apart."""
+    tier = "SECURE" if "-" in location else "COMMUNITY"
+    return f"{count}x {gpu_type} {tier}"
+
+
+def _tpu(name: str) -> tuple[str, int] | None:
+    """gpuhunt TPU name ("v5p-8", "tpu-v6e-4") -> (spec name, chips)."""
+    m = re.match(r"^(?:tpu-)?(v\d+[a-z]*)-(\d+)$", name)
+    if not m or m.group(1) not in _TPU_SPEC:
+        return None
+    return _TPU_SPEC[m.group(1)], max(1, int(int(m.group(2)) * _TPU_CHIPS_PER_CORE[m.group(1)]))
+
+
+def version_date(version: str, fetched: dt.date) -> str:
+    """A gpuhunt catalog version as an ``as_of`` date: "20261207..." -> "2026-12-07", else the fetch day."""
+    m = re.match(r"^(\d{4})(\d{2})(\d{2})", version)
+    if m:
+        try:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        except ValueError:
+            pass
+    return fetched.isoformat()
+
+
+def parse_gpuhunt(
+    cloud: str, version: str, items: Iterable[dict[str, Any]], *, url: str, fetched: dt.date
+) -> tuple[list[Offering], list[str]]:
+    """gpuhunt offers (plain dicts) -> one Offering per shape and region, on-demand and spot merged."""
+    index = _spec_index()
+    skipped: set[str] = set()
+    groups: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for item in items:
+        count = int(item.get("gpu_count") or 0)
+        name = str(item.get("gpu_name") or "")
+        instance = str(item.get("instance_name") or "")
+        if count < 1 or not name:
+            continue
+        kind = "vm"
+        if str(item.get("gpu_vendor") or "").lower() == "google" or name.startswith(
+            ("v2-", "v3-", "v4-", "v5", "v6e", "tpu-")
+        ):
+            tpu = _tpu(name)
+            if tpu is None:
+                skipped.add(f"{instance} (TPU {name} unknown)")
+                continue
+            accel, count, kind = tpu[0], tpu[1], "tpu-vm"
+            instance = instance if instance.startswith("tpu-") else f"tpu-{instance}"
+            spec = gpus.lookup(accel)
+            memory = spec.memory_gb if spec else None
+        else:
+            memory = float(item["gpu_memory"]) if item.get("gpu_memory") else None
+            spec = accelerator_for(name, memory, index)
+            if spec is None:
+                skipped.add(f"{instance} ({name} not in envcheck's GPU specs)")
+                continue
+            accel = spec.name
+        location = str(item.get("location") or "")
+        region = _region(cloud, location)
+        if cloud == "runpod":
+            instance = runpod_instance(instance, count, location)
+        price = float(item.get("price") or 0)
+        if not region or not price > 0:
+            continue
+        key = (instance, accel, count, region)
+        g = groups.setdefault(
+            key,
+            {
+                "od": None,
+                "spot": None,
+                "memory": memory,
+                "vcpus": item.get("cpu"),
+                "ram": item.get("memory"),
+                "kind": kind,
+            },
+        )
+        market = "spot" if item.get("spot") in (True, "True", "true") else "od"
+        g[market] = price if g[market] is None else min(g[market], price)
+    as_of = version_date(version, fetched)
+    provider = GPUHUNT_PROVIDERS.get(cloud, cloud)
+    source = f"gpuhunt catalog {provider} version {version} ({url}), fetched {fetched.isoformat()}"
+    offers: list[Offering] = []
+    for (instance, accel, count, region), g in sorted(groups.items()):
+        od, spot = g["od"], g["spot"]
+        if od is not None and spot is not None and spot >= od:
+            spot = None  # no real discount: not a spot market
+        if cloud == "gcp" and od is not None and spot is not None and spot > (1 - GCP_MIN_SPOT_DISCOUNT) * od:
+            skipped.add(
+                f"{instance} {region} (spot {spot:g} is less than 50% below on-demand {od:g}: mis-scraped)"
+            )
+            continue
+        if od is None and spot is None:
+            continue
+        offers.append(
+            Offering(
+                cloud=cloud,
+                instance_type=instance,
+                accelerator=accel,
+                accelerator_count=count,
+                accelerator_memory_gb=g["memory"],
+                vcpus=int(g["vcpus"]) if g["vcpus"] else None,
+                ram_gb=round(float(g["ram"]), 1) if g["ram"] else None,
+                region=region,
+                price_on_demand=od,
+                price_spot=spot,
+                kind=g["kind"],
+                source=source,
+                as_of=as_of,
+            )
+        )
+    return offers, sorted(skipped)
+
+
+def gcp_spot_sane(od: float | None, spot: float | None) -> bool:
+    """False when a GCP row's spot price is under 50 % off its on-demand price (a mis-scraped row)."""
+    return od is None or spot is None or spot <= (1 - GCP_MIN_SPOT_DISCOUNT) * od
+
+
 # ----------------------------------------------------------------------------- writing
 
 
@@ -275,23 +459,33 @@ def to_csv(offers: Iterable[Offering], header: str) -> str:
 def write(cloud: str, offers: list[Offering], output: Path | None, header: str) -> Path:
     """Integrity-check and write atomically; returns the path."""
     if not offers:
-        raise ProvisionError(f"the {cloud} price API returned no usable GPU offerings; catalog unchanged")
+        raise ProvisionError(f"the {cloud} price source returned no usable GPU offerings; catalog unchanged")
     bad = problems(offers)
     if bad:
         raise ProvisionError(f"refreshed {cloud} rows fail integrity: {bad[0]}; catalog unchanged")
     path = output or _files.user_dir() / f"offerings_{cloud}.csv"
+    target = path.resolve() if path.is_symlink() else path  # write through a symlink, keep the link
+    if target.exists() and not target.is_file():
+        raise UsageError(f"cannot write {path}: it exists and is not a regular file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(to_csv(offers, header), encoding="utf-8")
-        tmp.replace(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(to_csv(offers, header), encoding="utf-8")
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
+def _stamp() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def refresh(cloud: str, *, region: str | None = None, output: Path | None = None) -> RefreshResult:
-    """Fetch, parse, check and write one cloud's offerings."""
+    """Fetch, parse, check and write one cloud's offerings from its credentialed price API."""
     from provision.catalog import load_offerings, reset_cache
 
     if cloud == "aws":
@@ -303,15 +497,60 @@ def refresh(cloud: str, *, region: str | None = None, output: Path | None = None
         from provision.catalog import _gcp_billing
 
         region = region or "us-central1"
-        shapes = [o for o in load_offerings() if o.cloud == "gcp"]
+        shapes = [o for o in load_offerings() if o.cloud == "gcp" and o.region == region]
+        if not shapes:
+            shapes = _unique_shapes(o for o in load_offerings() if o.cloud == "gcp")
         offers, skipped = parse_gcp(_gcp_billing.fetch_compute_skus(), shapes, region)
     else:
-        raise UsageError(f"cannot refresh {cloud!r}: only aws and gcp have price APIs mlrig reads")
+        raise UsageError(f"cannot refresh {cloud!r} from a price API: only aws and gcp have one mlrig reads")
     today = dt.date.today().isoformat()
     path = write(
-        cloud, offers, output, f"{cloud} offerings rebuilt by `provision catalog refresh` on {today}"
+        cloud, offers, output, f"{cloud} offerings rebuilt by `provision catalog refresh`; fetched {_stamp()}"
     )
     reset_cache()
     fresh = [o.as_of for o in offers if o.kind == "vm"]  # GCP TPU rows are carried over unchanged
     as_of = max(fresh, key=lambda a: _files.as_of_date(a) or dt.date.min, default=today)
     return RefreshResult(cloud, path, len(offers), as_of, skipped)
+
+
+def _unique_shapes(offers: Iterable[Offering]) -> list[Offering]:
+    seen: dict[tuple[str, str, int], Offering] = {}
+    for o in offers:
+        seen.setdefault((o.instance_type, o.accelerator, o.accelerator_count), o)
+    return list(seen.values())
+
+
+def refresh_gpuhunt(clouds: Iterable[str], *, output_dir: Path | None = None) -> list[RefreshResult]:
+    """Fetch gpuhunt's published catalogs for ``clouds`` and write one offerings file per cloud."""
+    from provision.catalog import _gpuhunt, reset_cache
+
+    wanted = list(dict.fromkeys(clouds))
+    unknown = [c for c in wanted if c not in GPUHUNT_PROVIDERS]
+    if unknown:
+        raise UsageError(
+            f"gpuhunt has no catalog for {unknown[0]!r}", hint=f"clouds: {', '.join(GPUHUNT_PROVIDERS)}"
+        )
+    by_provider = {GPUHUNT_PROVIDERS[c]: c for c in wanted}
+    catalogs, errors = _gpuhunt.fetch(list(by_provider))
+    fetched = dt.date.today()
+    stamp = _stamp()
+    results: list[RefreshResult] = []
+    for cat in catalogs:
+        cloud = by_provider[cat.provider]
+        offers, skipped = parse_gpuhunt(
+            cloud, cat.version, cat.items, url=_gpuhunt.base_url(), fetched=fetched
+        )
+        out = output_dir / f"offerings_{cloud}.csv" if output_dir else None
+        header = (
+            f"{cloud} offerings from the gpuhunt catalog ({_gpuhunt.base_url()}, provider {cat.provider}, "
+            f"version {cat.version}); fetched {stamp} by `provision catalog refresh`"
+        )
+        path = write(cloud, offers, out, header)
+        as_of = max((o.as_of for o in offers), default=fetched.isoformat())
+        results.append(RefreshResult(cloud, path, len(offers), as_of, skipped))
+    reset_cache()
+    for cloud in wanted:
+        if cloud not in {r.cloud for r in results}:
+            why = next((e for e in errors if GPUHUNT_PROVIDERS[cloud] in e), "not published")
+            results.append(RefreshResult(cloud, Path(), 0, "", [f"not refreshed: {why}"]))
+    return results

@@ -30,11 +30,11 @@ def out_console(*, wide_when_piped: bool = False) -> Console:
     from rich.console import Console
 
     wide = wide_when_piped and not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None)
+    return Console(highlight=False, width=160 if wide else None, emoji=False)
 
 
 def err_console() -> Console:
     """The progress and notes console (stderr)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)

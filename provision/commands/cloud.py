@@ -75,7 +75,7 @@ def _confirm(question: str, yes: bool) -> None:
     if not sys.stdin.isatty():
         raise UsageError("not asking on a non-interactive terminal", hint="pass --yes to go ahead")
     if not typer.confirm(question, default=False, err=True):
-        raise typer.Exit(1)
+        raise typer.Abort()  # the CLI says "cancelled" and exits 1
 
 
 @contextmanager
@@ -137,10 +137,10 @@ def _show_plan(plan: Plan, console: Console) -> None:
     from rich.table import Table
 
     t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_row("name", plan.name)
+    t.add_row("name", escape(plan.name))
     t.add_row("machine", f"{plan.cloud} {plan.instance_type} ({plan.accelerator_count}x {plan.accelerator})")
     market = "spot" + (" (then on-demand)" if plan.on_demand_fallback else "") if plan.spot else "on-demand"
-    t.add_row("where", f"{plan.zone or plan.region}, {market}")
+    t.add_row("where", escape(f"{plan.zone or plan.region}, {market}"))
     price = _money(plan.price_per_hour) + "/h"
     if plan.price_as_of:
         price += f"  (catalog {plan.price_as_of})"
@@ -150,9 +150,9 @@ def _show_plan(plan: Plan, console: Console) -> None:
     if plan.kind == "tpu-vm":
         t.add_row("software", f"TPU runtime {plan.tpu_runtime}")
     else:
-        t.add_row("disk", f"{plan.disk_gb} GB, image {plan.image or 'Deep Learning image (latest)'}")
+        t.add_row("disk", escape(f"{plan.disk_gb} GB, image {plan.image or 'Deep Learning image (latest)'}"))
     t.add_row("autostop", f"terminate after {plan.autostop_minutes} min" if plan.autostop_minutes else "off")
-    t.add_row("ssh from", plan.ssh_cidr or "your public IP /32 (looked up at launch)")
+    t.add_row("ssh from", escape(plan.ssh_cidr or "your public IP /32 (looked up at launch)"))
     for note in plan.notes:
         t.add_row("note", escape(note))
     console.print(t)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
+from envcheck.clirun import bounded
 from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import UsageError
 
@@ -118,10 +120,14 @@ EnvcheckReqOpt = Annotated[
     str | None,
     typer.Option(
         "--envcheck-requirement",
-        help="What installs envcheck in the image (default mlrig==<this version>).",
+        help="What installs envcheck in the image from an index (default: render packs this mlrig "
+        "into the context).",
         envvar="PROVISION_ENVCHECK_REQUIREMENT",
     ),
 ]
+
+#: version of the JSON documents the image commands print ("<major>.<minor>", see envcheck.schemas)
+SCHEMA_VERSION = "1.0"
 
 
 def _plan(
@@ -157,10 +163,12 @@ def _plan(
         envcheck_requirement=envcheck_requirement,
     )
     if from_envcheck is not None:
+        from envcheck.userfiles import ReadFailed, read_bytes
+
         try:
-            text = from_envcheck.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise UsageError(f"cannot read {from_envcheck}: {exc.strerror}") from None
+            text = read_bytes(from_envcheck).decode("utf-8", errors="replace")
+        except ReadFailed as exc:
+            raise UsageError(str(exc)) from None
         req = request_from_report(text, str(from_envcheck), req)
     return resolve(req)
 
@@ -202,14 +210,14 @@ def _show_plan(plan: ImagePlan, console: Console) -> None:
     ]
     for k, v in rows:
         if v:
-            t.add_row(k, v)
+            t.add_row(k, Text(v))
     console.print(t)
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(Text.assemble(("note: ", "yellow"), note))
     dates = sorted({f.as_of for f in plan.facts})
     if dates:
         console.print(
-            f"[dim]facts as of {dates[0]}..{dates[-1]} (envcheck knowledge base; base-image tables)[/]"
+            Text(f"facts as of {dates[0]}..{dates[-1]} (envcheck knowledge base; base-image tables)", "dim")
         )
 
 
@@ -244,7 +252,8 @@ def plan_cmd(
         envcheck_requirement,
     )
     if json_out:
-        typer.echo(json.dumps({**plan.model_dump(mode="json"), "labels": plan.labels()}, indent=2))
+        doc = {"schema_version": SCHEMA_VERSION, **plan.model_dump(mode="json"), "labels": plan.labels()}
+        typer.echo(json.dumps(doc, indent=2))
         return
     _show_plan(plan, out_console())
 
@@ -303,10 +312,25 @@ def render_cmd(
         ),
     ] = None,
     no_lint: Annotated[
-        bool, typer.Option("--no-lint", help="Skip hadolint and the structural checks.")
+        bool,
+        typer.Option(
+            "--no-lint", help="Skip hadolint and the structural checks.", envvar="PROVISION_NO_LINT"
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a Dockerfile or .dockerignore that provision did not write (or that was edited).",
+            envvar="PROVISION_FORCE",
+        ),
     ] = False,
 ) -> None:
-    """Write a Dockerfile, .dockerignore and .mlrig/ (wheels, plan) for the plan into DIR."""
+    """Write a Dockerfile, .dockerignore and .mlrig/ (wheels, plan) for the plan into DIR.
+
+    envcheck, which proves the image works, is installed from a wheel of this very mlrig packed
+    into the context, unless --envcheck-requirement names what to install from an index.
+    """
     from provision.images import lint
     from provision.images.render import RenderOptions, write_context
 
@@ -330,22 +354,33 @@ def render_cmd(
         wheels=tuple(wheel or ()),
         source_dir=source,
         syntax=syntax,
+        bundle_self=envcheck_requirement is None,
+        force=force,
     )
     ctx = write_context(plan, output, opts)
     err = err_console()
     err.print(
-        f"wrote {ctx.dockerfile}, {output / '.dockerignore'} and {output / '.mlrig'}/ "
-        f"({len(ctx.wheels)} local wheels)"
+        Text(
+            f"wrote {ctx.dockerfile}, {output / '.dockerignore'} and {output / '.mlrig'}/ "
+            f"({len(ctx.wheels)} local wheels)"
+        )
     )
+    if ctx.self_wheel is not None:
+        err.print(
+            Text(
+                f"packed this mlrig into {ctx.self_wheel.relative_to(output)}: the image installs envcheck "
+                f"from it (--envcheck-requirement 'mlrig==<version>' installs a release from the index)"
+            )
+        )
     if not no_lint:
         result = lint.lint(ctx.dockerfile.read_text(), allow_syntax=bool(syntax))
         for issue in result.issues:
-            err.print(f"[yellow]lint:[/] {issue}")
+            err.print(Text.assemble(("lint: ", "yellow"), str(issue)))
         if result.hadolint_skipped:
-            err.print(f"[dim]hadolint skipped: {result.hadolint_skipped}[/]")
+            err.print(Text(f"hadolint skipped: {result.hadolint_skipped}", style="dim"))
         elif result.ok:
-            err.print("[green]hadolint and structural checks: clean[/]")
-    err.print(f"build it: provision image build {output}")
+            err.print(Text("hadolint and structural checks: clean", style="green"))
+    err.print(Text(f"build it: provision image build {output}"))
 
 
 def _size(n: int) -> str:
@@ -389,7 +424,10 @@ def build_cmd(
         ),
     ] = BackendChoice.auto,
     build_arg: Annotated[
-        list[str] | None, typer.Option("--build-arg", help="KEY=VALUE, e.g. BASE_IMAGE=local/mirror:tag.")
+        list[str] | None,
+        typer.Option(
+            "--build-arg", help="KEY=VALUE, e.g. BASE_IMAGE=local/mirror:tag.", envvar="PROVISION_BUILD_ARG"
+        ),
     ] = None,
     network: Annotated[
         str,
@@ -399,7 +437,9 @@ def build_cmd(
             envvar="PROVISION_BUILD_NETWORK",
         ),
     ] = "host",
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Rebuild every layer.", envvar="PROVISION_NO_CACHE")
+    ] = False,
     push: Annotated[
         str | None,
         typer.Option("--push", help="Push as REGISTRY/NAME:TAG after building.", envvar="PROVISION_PUSH"),
@@ -407,23 +447,33 @@ def build_cmd(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", min=10, help="Seconds the whole build may take.", envvar="PROVISION_BUILD_TIMEOUT"
+            "--timeout",
+            help="Seconds the whole build may take (10 to 86400).",
+            envvar="PROVISION_BUILD_TIMEOUT",
+            callback=bounded(10.0, 86400.0),
         ),
     ] = 3600.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build output line.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show every build output line.", envvar="PROVISION_VERBOSE"),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a rendered context with progress; print the image size and each layer's size."""
-    from provision.images.build import StackMismatch, build_image
+    from provision.images.build import StackMismatch, build_image, check_reference
     from provision.images.progress import BuildProgress
 
+    for ref, what in ((tag, "--tag"), (push, "--push")):
+        if ref is not None:
+            check_reference(ref, what)
+    build_args = _parse_build_args(build_arg)
     err = err_console()
     with BuildProgress(err, verbose=verbose) as progress:
         outcome = build_image(
             context,
             tag=tag,
             backend=backend.value,
-            build_args=_parse_build_args(build_arg),
+            build_args=build_args,
             network=None if network == "default" else network,
             no_cache=no_cache,
             push=push,
@@ -433,6 +483,7 @@ def build_cmd(
     info = outcome.info
     if json_out:
         data: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
             "image": outcome.tag,
             "id": outcome.image_id,
             "backend": outcome.backend,
@@ -449,7 +500,9 @@ def build_cmd(
 
         out = out_console()
         t = Table(
-            title=f"{outcome.tag}: {_size(info.size)} ({outcome.backend} backend, {outcome.seconds:.1f} s)",
+            title=Text(
+                f"{outcome.tag}: {_size(info.size)} ({outcome.backend} backend, {outcome.seconds:.1f} s)"
+            ),
             title_justify="left",
         )
         t.add_column("size", justify="right")
@@ -457,10 +510,10 @@ def build_cmd(
         for layer in info.layers:
             if layer.size:
                 text = " ".join(layer.created_by.replace("/bin/sh -c #(nop) ", "").split()) or "(base image)"
-                t.add_row(_size(layer.size), text[:120])
+                t.add_row(_size(layer.size), Text(text[:120]))
         out.print(t)
         if outcome.pushed:
-            err.print(f"pushed {outcome.pushed}")
+            err.print(Text(f"pushed {outcome.pushed}"))
     if outcome.problems:
         raise StackMismatch(
             f"built {outcome.tag}, but: " + "; ".join(outcome.problems),
@@ -481,7 +534,10 @@ def test_cmd(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", min=5, help="Seconds each check may take.", envvar="PROVISION_TEST_TIMEOUT"
+            "--timeout",
+            help="Seconds each check may take (5 to 86400).",
+            envvar="PROVISION_TEST_TIMEOUT",
+            callback=bounded(5.0, 86400.0),
         ),
     ] = 600.0,
     json_out: JsonOpt = False,
@@ -495,6 +551,7 @@ def test_cmd(
         typer.echo(
             json.dumps(
                 {
+                    "schema_version": SCHEMA_VERSION,
                     "image": image,
                     "ok": not failed,
                     "labels": info.labels,
@@ -509,13 +566,13 @@ def test_cmd(
     else:
         from rich.table import Table
 
-        t = Table(title=f"{image}: {_size(info.size)}", title_justify="left")
+        t = Table(title=Text(f"{image}: {_size(info.size)}"), title_justify="left")
         t.add_column("check")
         t.add_column("result")
         t.add_column("details", overflow="fold")
-        mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}
+        mark = {True: Text("pass", "green"), False: Text("FAIL", "red"), None: Text("n/a", "yellow")}
         for r in results:
-            t.add_row(r.name, mark[r.ok], r.summary)
+            t.add_row(Text(r.name), mark[r.ok], Text(r.summary))
         out_console().print(t)
     if failed:
         raise typer.Exit(1)

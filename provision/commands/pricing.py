@@ -7,19 +7,26 @@ stays fast; none of these commands imports a cloud SDK (``catalog refresh`` does
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import UsageError
 
+if TYPE_CHECKING:
+    from provision.catalog import Offering
+
 CloudOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--cloud", help="Only these clouds (repeatable): aws, gcp, lambda, runpod.", envvar="PROVISION_CLOUD"
+        "--cloud",
+        help="Only these clouds (repeatable): aws, gcp, lambda, runpod, azure (after a refresh).",
+        envvar="PROVISION_CLOUD",
     ),
 ]
 RegionOpt = Annotated[
@@ -31,6 +38,7 @@ class SortKey(str, Enum):
     """How `provision gpus` orders offerings."""
 
     price = "price"
+    gpu_price = "gpu-price"
     per_tflop = "per-tflop"
     memory = "memory"
 
@@ -42,11 +50,12 @@ class Optimize(str, Enum):
     memory = "memory"
 
 
-class RefreshCloud(str, Enum):
-    """Clouds whose price APIs `provision catalog refresh` knows."""
+class RefreshSource(str, Enum):
+    """Where `provision catalog refresh` reads prices."""
 
-    aws = "aws"
-    gcp = "gcp"
+    gpuhunt = "gpuhunt"
+    aws_api = "aws-api"
+    gcp_api = "gcp-api"
 
 
 def _check_clouds(clouds: list[str] | None) -> list[str]:
@@ -59,64 +68,111 @@ def _check_clouds(clouds: list[str] | None) -> list[str]:
     return names
 
 
+def _sort_key(sort: SortKey, spot: bool) -> Callable[[Offering], tuple[float, float]]:
+    from envcheck.knowledge import gpus
+    from provision.cost import per_pflop_hour
+    from provision.offer_views import price
+
+    def key(o: Offering) -> tuple[float, float]:
+        p = price(o, spot) or math.inf
+        if sort is SortKey.gpu_price:
+            return (p / o.accelerator_count, p)
+        if sort is SortKey.per_tflop:
+            spec = gpus.lookup(o.accelerator)
+            per = per_pflop_hour(p, o.accelerator_count, spec.peak_tflops if spec else None)
+            return (per if per is not None else math.inf, p)
+        if sort is SortKey.memory:
+            return (-(o.accelerator_memory_gb or 0) * o.accelerator_count, p)
+        return (p, 0.0)
+
+    return key
+
+
 def gpus_cmd(
     gpu: Annotated[
         str | None, typer.Argument(help="GPU name or family: A100, 'RTX 4090', H100, 'TPU v5e'.")
     ] = None,
     *,
+    list_all: Annotated[
+        bool, typer.Option("--all", help="List every offering instead of the per-GPU summary.")
+    ] = False,
     min_memory: Annotated[
-        float | None, typer.Option("--min-memory", help="Minimum memory per accelerator, GB.", min=0)
+        float | None, typer.Option("--min-memory", help="Minimum memory per accelerator, GB.")
+    ] = None,
+    min_total_memory: Annotated[
+        float | None, typer.Option("--min-total-memory", help="Minimum memory of all accelerators, GB.")
     ] = None,
     count: Annotated[
         int | None, typer.Option("--count", help="Exactly this many accelerators.", min=1)
     ] = None,
     cloud: CloudOpt = None,
     region: RegionOpt = None,
+    all_regions: Annotated[
+        bool, typer.Option("--all-regions", help="One row per region (default: the cheapest region).")
+    ] = False,
     spot: Annotated[
         bool, typer.Option("--spot", help="Price and sort by spot/interruptible prices.")
     ] = False,
     max_price: Annotated[
-        float | None, typer.Option("--max-price", help="Maximum $/h for the instance.", min=0)
+        float | None, typer.Option("--max-price", help="Maximum $/h for the machine.")
     ] = None,
-    sort: Annotated[SortKey, typer.Option("--sort", help="price, per-tflop or memory.")] = SortKey.price,
+    max_gpu_price: Annotated[
+        float | None, typer.Option("--max-gpu-price", help="Maximum $ per accelerator-hour.")
+    ] = None,
+    sort: Annotated[
+        SortKey, typer.Option("--sort", help="price, gpu-price, per-tflop or memory.")
+    ] = SortKey.price,
     json_out: JsonOpt = False,
 ) -> None:
-    """What every GPU/TPU costs to rent: one row per offering, from the offline catalog."""
+    """What every GPU/TPU costs to rent: a summary per GPU, or every offering of one GPU."""
+    from provision import offer_views as views
     from provision import pricing_render as render
     from provision.catalog import load_offerings
-    from provision.cost import filter_offers
+    from provision.cost import filter_offers, finite
 
+    for name, value in (
+        ("--min-memory", min_memory),
+        ("--min-total-memory", min_total_memory),
+        ("--max-price", max_price),
+        ("--max-gpu-price", max_gpu_price),
+    ):
+        if value is not None:
+            finite(name, value, high=1e9, low_ok=True)
     clouds = _check_clouds(cloud)
-    offers = filter_offers(load_offerings(), gpu=gpu, clouds=clouds, region=region)
     offers = [
         o
-        for o in offers
+        for o in filter_offers(load_offerings(), gpu=gpu, clouds=clouds, region=region)
         if (min_memory is None or (o.accelerator_memory_gb or 0) >= min_memory)
-        and (count is None or o.accelerator_count == count)
-        and (o.price_spot if spot else o.price_on_demand) is not None
-    ]
-    if max_price is not None:
-        offers = [o for o in offers if ((o.price_spot if spot else o.price_on_demand) or 0.0) <= max_price]
-    rows = {id(o): render.offering_row(o, spot) for o in offers}
-
-    def key(o: object) -> tuple[float, float]:
-        r = rows[id(o)]
-        price = r["price_spot" if spot else "price_on_demand"] or float("inf")
-        if sort is SortKey.per_tflop:
-            return (r["usd_per_pflop_hour"] or float("inf"), price)
-        if sort is SortKey.memory:
-            return (-(r["accelerator_memory_gb"] or 0) * r["accelerator_count"], price)
-        return (price, 0.0)
-
-    offers.sort(key=key)
-    if json_out:
-        render.emit_json(
-            {"market": "spot" if spot else "on-demand", "offerings": [rows[id(o)] for o in offers]}
+        and (
+            min_total_memory is None
+            or (o.accelerator_memory_gb or 0) * o.accelerator_count >= min_total_memory
         )
-        return
+        and (count is None or o.accelerator_count == count)
+        and (p := views.price(o, spot)) is not None
+        and (max_price is None or p <= max_price)
+        and (max_gpu_price is None or p / o.accelerator_count <= max_gpu_price)
+    ]
     if not offers:
         raise UsageError("no offering matches these filters", hint="drop a filter, or run `provision gpus`")
-    render.gpus_table(out_console(wide_when_piped=True), offers, spot)
+    fresh = views.freshness(o.as_of for o in offers)
+    summary = gpu is None and not list_all
+    key = _sort_key(sort, spot)
+    if all_regions:
+        groups = [views.ShapeGroup(o, (o,)) for o in sorted(offers, key=key)]
+    else:
+        groups = sorted(views.group_regions(offers, spot), key=lambda g: key(g.best))
+    if json_out:
+        doc: dict[str, object] = {"market": "spot" if spot else "on-demand", "catalog": fresh.to_dict()}
+        doc["summary"] = [s.to_dict() for s in views.summarize(offers)]
+        doc["offerings"] = [
+            render.offering_row(g.best, spot, [o.region for o in g.regions[1:]]) for g in groups
+        ]
+        render.emit_json(doc)
+    elif summary:
+        render.gpus_summary_table(out_console(wide_when_piped=True), views.summarize(offers), fresh)
+    else:
+        render.gpus_table(out_console(wide_when_piped=True), groups, spot, fresh)
+    render.warn_if_stale(fresh)
 
 
 def cost_cmd(
@@ -127,26 +183,39 @@ def cost_cmd(
     ] = None,
     hours: Annotated[float | None, typer.Option("--hours", help="Wall-clock hours (needs --gpu).")] = None,
     flops: Annotated[float | None, typer.Option("--flops", help="Total training FLOP, e.g. 3.1e21.")] = None,
-    params: Annotated[float | None, typer.Option("--params", help="Model parameters N (6*N*D rule).")] = None,
+    params: Annotated[
+        float | None, typer.Option("--params", help="Model parameters N (6*N*D rule; sizes the memory).")
+    ] = None,
     tokens: Annotated[float | None, typer.Option("--tokens", help="Training tokens D (6*N*D rule).")] = None,
     mfu: Annotated[
         float,
         typer.Option(
-            "--mfu", help="Model FLOPs utilisation, 0-1 (0.4 large dense models).", envvar="PROVISION_MFU"
+            "--mfu",
+            help="Model FLOPs utilisation at scale, 0-1 (0.4: Llama 2 7B's published run implies 0.39).",
+            envvar="PROVISION_MFU",
         ),
     ] = 0.4,
+    deadline: Annotated[
+        str,
+        typer.Option(
+            "--deadline",
+            help="Finish within this (72h, 30d, 2w): nodes are added until plans do.",
+            envvar="PROVISION_DEADLINE",
+        ),
+    ] = "30d",
     disk: Annotated[
-        float, typer.Option("--disk", help="Disk GB per node kept for the job.", envvar="PROVISION_DISK_GB")
+        float, typer.Option("--disk", help="Disk GB per host kept for the job.", envvar="PROVISION_DISK_GB")
     ] = 100.0,
     cloud: CloudOpt = None,
     region: RegionOpt = None,
-    top: Annotated[int, typer.Option("--top", help="Rows to show.", min=1)] = 15,
+    top: Annotated[int, typer.Option("--top", help="Plans to show.", min=1, max=100_000)] = 15,
     json_out: JsonOpt = False,
 ) -> None:
-    """Estimate a job's time and cost on every matching offering, cheapest and fastest first."""
+    """Estimate a job's time and cost: plans that fit in memory and meet the deadline, cheapest first."""
+    from provision import offer_views as views
     from provision import pricing_render as render
     from provision.catalog import load_offerings, storage_rates
-    from provision.cost import Work, estimate, parse_gpu
+    from provision.cost import Work, estimate, group_plans, parse_duration, parse_gpu
 
     work = Work.build(hours=hours, flops=flops, params=params, tokens=tokens, mfu=mfu)
     request = parse_gpu(gpu) if gpu else None
@@ -160,11 +229,16 @@ def cost_cmd(
         region=region,
         disk_gb=disk,
         storage=storage_rates(),
+        deadline_hours=parse_duration(deadline),
     )
+    fresh = views.freshness(e.offering.as_of for e in report.estimates)
     if json_out:
-        render.emit_json(render.cost_json(report, top))
-        return
-    render.cost_table(out_console(wide_when_piped=True), report, top)
+        render.emit_json(render.cost_json(report, top, fresh))
+    else:
+        render.cost_table(
+            out_console(wide_when_piped=True), report, group_plans(report.estimates), top, fresh
+        )
+    render.warn_if_stale(fresh)
 
 
 def rig_cmd(
@@ -199,17 +273,28 @@ def rig_cmd(
     """Plan a workstation: parts, PSU, cooling, power bill and buy-vs-rent break-even."""
     from provision import pricing_render as render
     from provision import rig
-    from provision.catalog import electricity_rates, load_offerings, load_parts
-    from provision.cost import parse_gpu
+    from provision.catalog import electricity_rates, load_offerings, load_parts, power_limits
+    from provision.cost import finite, parse_gpu
 
     if gpu is None and budget is None:
         raise UsageError("give --gpu NAME[:COUNT], or --budget USD to let mlrig choose the GPUs")
-    kwh = kwh_price if kwh_price is not None else electricity_rates()["us-residential"].value
+    if budget is not None:
+        finite("--budget", budget, high=1e9)
+    if kwh_price is not None:
+        kwh, kwh_source = kwh_price, "--kwh-price"
+    else:
+        rate = electricity_rates()["us-residential"]
+        kwh, kwh_source = rate.value, f"US residential average, EIA, {rate.as_of}; --kwh-price to change"
     parts, offers = load_parts(), load_offerings()
+    kw = {
+        "kwh_price": kwh,
+        "utilization": utilization,
+        "storage_tb": storage_tb,
+        "limits": power_limits(),
+        "kwh_source": kwh_source,
+    }
     if gpu is not None:
-        plan = rig.plan(
-            parse_gpu(gpu), parts, offers, kwh_price=kwh, utilization=utilization, storage_tb=storage_tb
-        )
+        plan = rig.plan(parse_gpu(gpu), parts, offers, **kw)  # type: ignore[arg-type]
         if budget is not None and plan.total_usd > budget:
             raise UsageError(
                 f"{plan.count} x {plan.gpu.name} costs ${plan.total_usd:,.0f}, "
@@ -218,15 +303,7 @@ def rig_cmd(
             )
     else:
         assert budget is not None
-        plan = rig.plan_for_budget(
-            budget,
-            optimize.value,
-            parts,
-            offers,
-            kwh_price=kwh,
-            utilization=utilization,
-            storage_tb=storage_tb,
-        )
+        plan = rig.plan_for_budget(budget, optimize.value, parts, offers, **kw)  # type: ignore[arg-type]
     if plot is not None:
         if plan.break_even is None:
             raise UsageError(
@@ -247,7 +324,7 @@ def rig_cmd(
 
 catalog_app = typer.Typer(
     name="catalog",
-    help="Show the offline price catalog and its age; refresh cloud prices from the providers' APIs.",
+    help="Show the offline price catalog and its age; refresh it from public catalogs or price APIs.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
@@ -265,38 +342,70 @@ def catalog_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json(render.catalog_json(files, total))
         return
-    render.catalog_table(out_console(wide_when_piped=True), files, total)
+    from provision.catalog._files import user_dir
+
+    render.catalog_table(out_console(wide_when_piped=True), files, total, str(user_dir()))
 
 
 @catalog_app.command("refresh")
 def catalog_refresh(
+    source: Annotated[
+        RefreshSource,
+        typer.Option(
+            "--source",
+            help="gpuhunt: dstack's public catalogs, no account (needs mlrig's 'prices' extra). "
+            "aws-api / gcp-api: the clouds' own price APIs (credentials; exact list prices).",
+        ),
+    ] = RefreshSource.gpuhunt,
     cloud: Annotated[
-        RefreshCloud, typer.Option("--cloud", help="aws (Pricing API) or gcp (Cloud Billing Catalog).")
-    ],
-    region: Annotated[
-        str | None, typer.Option("--region", help="Region to price (default: the catalog's region).")
+        list[str] | None,
+        typer.Option(
+            "--cloud", help="Only these clouds (repeatable; gpuhunt: aws, gcp, azure, lambda, runpod)."
+        ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Write here instead of the user catalog directory.")
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="aws-api / gcp-api: region to price (default: the catalog's)."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", help="Write the offerings_<cloud>.csv files here instead of the user catalog."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rebuild one cloud's offerings from its price API (needs credentials and network)."""
+    """Fetch current prices into the user catalog (the shipped snapshot stays as the fallback)."""
     from provision import pricing_render as render
     from provision.catalog import refresh
 
-    result = refresh.refresh(cloud.value, region=region, output=output)
+    names = [c.strip().lower() for item in (cloud or []) for c in item.split(",") if c.strip()]
+    if source is RefreshSource.gpuhunt:
+        if region:
+            raise UsageError("--region applies to --source aws-api/gcp-api; gpuhunt refreshes every region")
+        results = refresh.refresh_gpuhunt(names or list(refresh.GPUHUNT_PROVIDERS), output_dir=output_dir)
+    else:
+        api_cloud = "aws" if source is RefreshSource.aws_api else "gcp"
+        if names and names != [api_cloud]:
+            raise UsageError(f"--source {source.value} refreshes {api_cloud} only")
+        out = output_dir / f"offerings_{api_cloud}.csv" if output_dir else None
+        results = [refresh.refresh(api_cloud, region=region, output=out)]
     if json_out:
-        render.emit_json(result.to_dict())
-        return
-    err_console().print(
-        f"wrote {result.rows} {cloud.value} offerings to {result.path} (as_of {result.as_of})"
-        + (
-            f"; {len(result.skipped)} shapes not priced: {', '.join(result.skipped[:5])}"
-            if result.skipped
-            else ""
+        render.emit_json(
+            {
+                "schema_version": render.SCHEMA_VERSION,
+                "source": source.value,
+                "results": [r.to_dict() for r in results],
+            }
         )
-    )
+        return
+    console = err_console()
+    for r in results:
+        if not r.rows:
+            console.print(f"{r.cloud}: {'; '.join(r.skipped)}")
+            continue
+        note = f"; {len(r.skipped)} shapes not mapped: {', '.join(r.skipped[:3])}" if r.skipped else ""
+        console.print(f"{r.cloud}: wrote {r.rows} offerings to {r.path} (prices as of {r.as_of}){note}")
 
 
 def register(app: typer.Typer) -> None:

@@ -45,8 +45,13 @@ class CudaBase:
     oses: tuple[str, ...]
     source: str
     as_of: str
+    #: the cuDNN part of the tag: "cudnn8" (to 12.2), "cudnn9" (12.3), "cudnn" (12.4 on)
+    cudnn: str = "cudnn"
 
     def image(self, flavour: str, os: str) -> str:
+        """The tag for a flavour ("base", "runtime", "devel", "cudnn-runtime", "cudnn-devel")."""
+        if flavour.startswith("cudnn-"):
+            flavour = f"{self.cudnn}-{flavour.removeprefix('cudnn-')}"
         return f"nvidia/cuda:{self.tag_version}-{flavour}-{os}"
 
 
@@ -70,7 +75,8 @@ def cuda_bases() -> tuple[CudaBase, ...]:
         mm = cuda_mm(r["cuda"])
         if mm is None:
             raise DataError(f"cuda_base_images.csv: bad CUDA {r['cuda']!r}")
-        out.append(CudaBase(mm, r["tag_version"], tuple(r["os"].split()), r["source"], r["as_of"]))
+        oses = tuple(r["os"].split())
+        out.append(CudaBase(mm, r["tag_version"], oses, r["source"], r["as_of"], r.get("cudnn") or "cudnn"))
     return tuple(sorted(out, key=lambda b: b.cuda))
 
 

@@ -16,10 +16,18 @@ from typing import Any
 
 from provision.errors import MissingDependencyError, ProvisionError, UsageError
 
-START_HINT = (
-    "start an engine: `sudo systemctl start docker`, or a private one for this shell: "
-    "`eval $(scripts/docker-engine.sh start)` then `export DOCKER_HOST`"
-)
+
+def start_hint() -> str:
+    """How to get an engine: the system's, or (in a checkout) a private one from our script."""
+    hint = (
+        "start Docker (`sudo systemctl start docker`; to install it: "
+        "https://docs.docker.com/engine/install/), or point DOCKER_HOST at a running engine "
+        "(unix:///run/user/$UID/docker.sock for rootless Docker)"
+    )
+    script = Path(__file__).resolve().parents[2] / "scripts" / "docker-engine.sh"
+    if script.is_file():  # a checkout: the private engine the tests use works here too
+        hint += f"; or a private one: `eval $({script} start)` then `export DOCKER_HOST`"
+    return hint
 
 
 class EngineUnavailable(ProvisionError):
@@ -74,7 +82,7 @@ def client(timeout: float = 120.0) -> Any:
         c.ping()
     except Exception as exc:  # DockerException, requests' ConnectionError, FileNotFoundError...
         raise EngineUnavailable(
-            f"no Docker engine answers at {host()} ({_short(exc)})", hint=START_HINT
+            f"no Docker engine answers at {host()} ({_short(exc)})", hint=start_hint()
         ) from None
     return c
 
@@ -101,7 +109,7 @@ def translate(exc: BaseException, what: str) -> ProvisionError:
     if isinstance(exc, docker.errors.APIError):
         return ProvisionError(f"{what}: the engine said: {exc.explanation or _short(exc)}")
     if isinstance(exc, docker.errors.DockerException):
-        return EngineUnavailable(f"{what}: {_short(exc)}", hint=START_HINT)
+        return EngineUnavailable(f"{what}: {_short(exc)}", hint=start_hint())
     return ProvisionError(f"{what}: {_short(exc)}")
 
 

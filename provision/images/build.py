@@ -36,6 +36,44 @@ class BuildOutcome:
     pushed: str | None = None
 
 
+# Docker's image reference grammar (github.com/distribution/reference: reference.go, regexp.go)
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN = re.compile(
+    r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*"
+    r"[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+)
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+
+
+def _valid_reference(ref: str) -> bool:
+    rest, _, digest = ref.partition("@")
+    if digest and not _DIGEST.fullmatch(digest):
+        return False
+    name, tag = rest, ""
+    last = rest.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = rest.rsplit(":", 1)
+        if not _TAG.fullmatch(tag):
+            return False
+    parts = name.split("/")
+    # the first part is a registry only when it looks like one (a dot, a port, or localhost)
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        if not _DOMAIN.fullmatch(parts[0]):
+            return False
+        parts = parts[1:]
+    return 0 < len(name) <= 255 and all(_COMPONENT.fullmatch(p) for p in parts)
+
+
+def check_reference(ref: str, what: str = "--tag") -> None:
+    """A usage error unless ``ref`` is a valid image reference (``name[:tag]``, lowercase name)."""
+    if not _valid_reference(ref):
+        raise UsageError(
+            f"{what} {ref!r} is not a valid image reference",
+            hint="name[:tag] with a lowercase name, e.g. mlrig/torch:2.6-cu124 or registry:5000/team/img:v1",
+        )
+
+
 def default_tag(dockerfile_text: str) -> str:
     """``mlrig/<framework>:<version>-<cuda12.4|cpu>`` from the Dockerfile's labels."""
     from provision.images.lint import parser

@@ -1,11 +1,13 @@
 """Rich progress for builds: the current step, a bar per download/pull layer, elapsed time.
 
-On a terminal it is a live display; in CI logs (not a terminal) it prints one line per step so
-the log still tells where a build spent its time.
+On a terminal it is a live display (the step, its downloads, the elapsed time); piped or in a
+CI log nothing extra is printed unless ``--verbose``, which prints each step and every output
+line of the build.
 """
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ class BuildProgress:
     def __init__(self, console: Console, *, verbose: bool = False) -> None:
         self.console = console
         self.verbose = verbose
-        self.live = console.is_terminal
+        self.live = console.is_terminal and os.environ.get("TERM") != "dumb"
         self.steps = 0
         self._progress: Progress | None = None
         self._step_task: TaskID | None = None
@@ -70,7 +72,7 @@ class BuildProgress:
             text = f"{where}{' '.join(event.text.split())}"[:100]
             if self._progress is not None and self._step_task is not None:
                 self._progress.update(self._step_task, description=text)
-            else:
+            elif self.verbose:
                 self.console.print(f"step {text}", highlight=False, markup=False)
         elif event.kind in {"download", "pull"} and event.size and self._progress is not None:
             key = event.key or event.text

@@ -1,20 +1,28 @@
 """Render a plan into a build context: Dockerfile and .dockerignore from the Jinja2 templates.
 
 Pure text generation (``render_dockerfile``) plus one function that writes a context directory
-(``write_context``): the Dockerfile, the .dockerignore, ``.mlrig/`` with local wheels and the
-optional build-time CA bundle (read by the builder stage only), and an empty source dir when
-the project has none yet.
+(``write_context``): the Dockerfile, the .dockerignore, ``.mlrig/`` with local wheels (mlrig's
+own among them, see ``selfwheel``) and the optional build-time CA bundle (read by the builder
+stage only), and an empty source dir when the project has none yet.
+
+A Dockerfile or .dockerignore that is already there is replaced only when it is ours and
+unchanged: ``.mlrig/rendered.json`` records the SHA-256 of what was written, so a hand-written
+file, or a rendered one edited since, is refused unless ``force``. Files are written through
+symlinks (``envcheck.userfiles``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provision.errors import UsageError
+from envcheck.userfiles import WriteFailed, write_text
+from provision.errors import ProvisionError, UsageError
+from provision.images import selfwheel
 from provision.images.resolve import ImagePlan
 
 if TYPE_CHECKING:
@@ -43,6 +51,12 @@ class RenderOptions:
     #: whether the context has a requirements.txt (set by write_context)
     requirements: bool = False
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: pack the running mlrig into the context and install envcheck from it (not from an index)
+    bundle_self: bool = False
+    #: what the image's pip installs envcheck from, when not the plan's requirement (set by write_context)
+    envcheck_install: str | None = None
+    #: replace a Dockerfile/.dockerignore that mlrig did not write (or that was edited since)
+    force: bool = False
 
 
 def templates_dir() -> Path:
@@ -152,12 +166,69 @@ class Context:
     dockerfile: Path
     wheels: tuple[Path, ...]
     requirements: bool
+    #: mlrig's own wheel packed from the running code (None: envcheck comes from an index or --wheel)
+    self_wheel: Path | None = None
+
+
+#: the record of what render wrote, to tell our files from the user's
+RECORD = "rendered.json"
+#: files of a context that render owns (written only when absent, ours and unchanged, or forced)
+OWNED = ("Dockerfile", ".dockerignore")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _written_before(area: Path) -> dict[str, str]:
+    try:
+        data = json.loads((area / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _check_ownership(out: Path, area: Path, force: bool) -> None:
+    """Refuse to replace a Dockerfile or .dockerignore that is not ours as we wrote it."""
+    if force:
+        return
+    record = _written_before(area)
+    for name in OWNED:
+        path = out / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            current = _sha256(path.read_text(errors="replace"))
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if record.get(name) != current:
+            raise UsageError(
+                f"{path} exists and was not written by provision (or was edited since): not replacing it",
+                hint="--force replaces it; or render into another directory with -o",
+            )
+
+
+def _prepare_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out}: is a file; render writes a build context into a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        write_text(path, text)
+    except WriteFailed as exc:
+        raise ProvisionError(str(exc)) from None
 
 
 def write_context(plan: ImagePlan, out: Path, opts: RenderOptions | None = None) -> Context:
     """Write Dockerfile, .dockerignore and .mlrig/ into ``out`` (created if missing).
 
-    Existing project files are left alone; an existing Dockerfile is replaced (it is ours to render).
+    Existing project files are left alone; a Dockerfile or .dockerignore is replaced only when
+    render wrote it and it is unchanged (or ``opts.force``).
     """
     o = opts or RenderOptions()
     for w in o.wheels:
@@ -169,8 +240,17 @@ def write_context(plan: ImagePlan, out: Path, opts: RenderOptions | None = None)
         )
     if Path(o.source_dir).is_absolute() or ".." in Path(o.source_dir).parts:
         raise UsageError(f"--source must be a directory inside the context: {o.source_dir!r}")
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_dir(out)
     area = out / MLRIG_DIR
+    _check_ownership(out, area, o.force)
+    try:
+        return _write_context(plan, out, area, o)
+    except OSError as exc:  # a disk that fills or a directory that turns read-only half way
+        where = exc.filename or out
+        raise ProvisionError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _write_context(plan: ImagePlan, out: Path, area: Path, o: RenderOptions) -> Context:
     wheel_dir = area / "wheels"
     wheel_dir.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -179,6 +259,14 @@ def write_context(plan: ImagePlan, out: Path, opts: RenderOptions | None = None)
         if not target.exists() or target.stat().st_size != w.stat().st_size:
             shutil.copy2(w, target)
         copied.append(target)
+    own = None
+    install = None
+    if o.bundle_self and not any(selfwheel.is_own_wheel(w) for w in o.wheels):
+        own = selfwheel.build(wheel_dir, templates_dir())
+        install = f"/tmp/mlrig/wheels/{own.name}"
+    elif o.bundle_self:
+        given = next(w for w in o.wheels if selfwheel.is_own_wheel(w))
+        install = f"/tmp/mlrig/wheels/{given.name}"
     # pip wants a file in every find-links dir; a README keeps the (possibly empty) dir in COPY
     (wheel_dir / "README").write_text("Local wheels pip may install from (--find-links), copied by mlrig.\n")
     ca = area / "ca.pem"
@@ -188,9 +276,10 @@ def write_context(plan: ImagePlan, out: Path, opts: RenderOptions | None = None)
         ca.unlink()
     (out / o.source_dir).mkdir(parents=True, exist_ok=True)
     requirements = (out / "requirements.txt").is_file()
-    final = RenderOptions(**{**o.__dict__, "requirements": requirements})
-    dockerfile = out / "Dockerfile"
-    dockerfile.write_text(render_dockerfile(plan, final))
-    (out / ".dockerignore").write_text(render_dockerignore())
-    (area / "plan.json").write_text(plan.model_dump_json(indent=2) + "\n")
-    return Context(out, dockerfile, tuple(copied), requirements)
+    final = RenderOptions(**{**o.__dict__, "requirements": requirements, "envcheck_install": install})
+    texts = {"Dockerfile": render_dockerfile(plan, final), ".dockerignore": render_dockerignore()}
+    for name, text in texts.items():
+        _write(out / name, text)
+    _write(area / RECORD, json.dumps({k: _sha256(v) for k, v in texts.items()}, indent=2) + "\n")
+    _write(area / "plan.json", plan.model_dump_json(indent=2) + "\n")
+    return Context(out, out / "Dockerfile", tuple(copied), requirements, own)

@@ -243,11 +243,11 @@ def _gpu_targets(req: PlanRequest) -> list[GpuTarget]:
 
 
 def _release(fw: str, version: str | None) -> tuple[str, str]:
-    """(knowledge-base release row, version to pin)."""
+    """(knowledge-base release row, version to pin). For jax the version may be "" (the newest
+    release that fits the image's Python and CUDA extra, chosen with the OS: ``_jax_version``)."""
     known = kb.releases(fw)
     if fw == "jax":
-        pinned, _, _ = _data.pin("jax")
-        return "", version or pinned
+        return "", version or ""
     if version is None:
         newest = known[-1]
         return newest, newest
@@ -284,6 +284,41 @@ def _pick_os(
     return None
 
 
+def _jax_fit(version: str, extra: str | None) -> Callable[[str], bool | None]:
+    """Whether jax ``version`` ("" = some release) with ``extra``'s plugin installs on a Python:
+    jax's Requires-Python moves (0.11 needs 3.12) and a plugin may stop (cuda12 at 0.12.0.1)."""
+
+    def fits(py: str) -> bool | None:
+        if not version:
+            return kb.jax_release(python=py, extra=extra) is not None
+        row = kb.jax_row(version)
+        if row is None:
+            return None
+        if extra and row.get(extra) != "1":
+            return False
+        return kb.python_admits(row["requires_python"], py)
+
+    return fits
+
+
+def _jax_version(version: str, python: str, extra: str | None) -> tuple[str, list[Fact]]:
+    """The jax version to pin: the one asked for, else the newest release for this Python and extra."""
+    if version:
+        row = kb.jax_row(version)
+    else:
+        found = kb.jax_release(python=python, extra=extra)
+        if found is None:
+            raise UsageError(
+                f"no jax release in the tables installs on Python {python}"
+                + (f" with jax[{extra}]" if extra else ""),
+                hint="give --python 3.12 or newer",
+            )
+        version, row = found
+    if row is None:
+        return version, []
+    return version, [Fact(fact=f"jax {version} Python and plugins", source=row["source"], as_of=row["as_of"])]
+
+
 def _os_choice(
     *,
     build: kb.Build | None,
@@ -291,17 +326,17 @@ def _os_choice(
     oses: tuple[str, ...] | None,
     what: str,
     custom_base: bool,
+    fits_python: Callable[[str], bool | None] | None = None,
 ) -> tuple[str, str]:
     def fits(py: str) -> bool | None:
+        if fits_python is not None:
+            return fits_python(py)
         return build.supports_python(py) if build is not None else None
 
     if custom_base:
         if python is not None:
-            if fits(python) is False and build is not None:
-                raise UsageError(
-                    f"{what} has no wheel for Python {python}",
-                    hint=f"it supports Python {build.python_min}-{build.python_max}",
-                )
+            if fits(python) is False:
+                raise UsageError(f"{what} has no wheel for Python {python}", hint=_python_hint(build, fits))
             return "custom", python
         picked = _pick_os(None, fits, None)
         if picked is None:
@@ -314,10 +349,10 @@ def _os_choice(
     possible = [
         op for op in _data.os_pythons() if (oses is None or op.os in oses) and fits(op.python) is not False
     ]
-    if python is not None and build is not None and fits(python) is False:
+    if python is not None and fits(python) is False:
         raise UsageError(
             f"{what} has no wheel for Python {python}",
-            hint=f"it supports Python {build.python_min}-{build.python_max}; nearest valid: "
+            hint=f"{_python_hint(build, fits)}; nearest valid: "
             + ", ".join(f"--python {op.python}" for op in possible[:3]),
         )
     where = sorted({op.os for op in _data.os_pythons() if op.python == python})
@@ -331,14 +366,34 @@ def _os_choice(
     )
 
 
+def _python_hint(build: kb.Build | None, fits: Callable[[str], bool | None]) -> str:
+    """ "it supports Python 3.10-3.14" from the wheel tags, or the OS Pythons that fit."""
+    if build is not None and build.pythons:
+        regular = [p for p in build.pythons if not p.endswith("t")]
+        if regular:
+            return f"it supports Python {regular[0]}-{regular[-1]}"
+    if build is not None and build.python_min and build.python_max:
+        return f"it supports Python {build.python_min}-{build.python_max}"
+    ok = sorted({op.python for op in _data.os_pythons() if fits(op.python)}, key=lambda p: vtuple(p) or ())
+    return "Pythons that fit: " + (", ".join(ok) or "none of the base images'")
+
+
 def _resolve_cpu(fw: str, req: PlanRequest, python: str | None) -> ImagePlan:
     release, version = _release(fw, req.version)
     # the GPU rows still carry the release's Python range; a CPU wheel has the same one
     rows = kb.builds(fw, release) if fw != "jax" else []
     build = rows[-1] if rows else None
     os_name, py = _os_choice(
-        build=build, python=python, oses=None, what=f"{fw} {version}", custom_base=req.base is not None
+        build=build,
+        python=python,
+        oses=None,
+        what=f"{fw} {version or '(newest that fits)'}",
+        custom_base=req.base is not None,
+        fits_python=_jax_fit(version, None) if fw == "jax" else None,
     )
+    jax_facts: list[Fact] = []
+    if fw == "jax":
+        version, jax_facts = _jax_version(version, py, None)
     pin = _pin(version)
     index = req.framework_index
     if fw == "torch":
@@ -353,7 +408,7 @@ def _resolve_cpu(fw: str, req: PlanRequest, python: str | None) -> ImagePlan:
     facts = (
         [Fact(fact=f"{fw} {release} Python range", source=build.source, as_of=build.as_of)] if build else []
     )
-    facts += _os_facts(os_name, py)
+    facts += jax_facts + _os_facts(os_name, py)
     return ImagePlan(
         framework=fw,
         framework_version=pin,
@@ -409,13 +464,15 @@ def _os_facts(os_name: str, python: str) -> list[Fact]:
 
 def _resolve_cuda(fw: str, req: PlanRequest, python: str | None, gpus: list[GpuTarget]) -> ImagePlan:
     release, version = _release(fw, req.version)
+    if req.version is None and fw != "jax":
+        release = version = ""  # no release asked for: the newest one that fits this machine
     want = cuda_mm(req.cuda) if req.cuda else None
     if req.cuda and want is None:
         raise UsageError(
             f"not a CUDA version: {req.cuda!r}", hint="e.g. --cuda 12.4, --cuda cu126 or --cuda cpu"
         )
     ccs = [_cc(g.compute_capability) for g in gpus]
-    what = f"{fw} {version}"
+    what = f"{fw} {version or '(newest that fits)'}"
     pool = kb.builds(fw, release or None)
     if fw == "jax":
         pool = _jax_pool(version, pool)
@@ -443,15 +500,37 @@ def _resolve_cuda(fw: str, req: PlanRequest, python: str | None, gpus: list[GpuT
         raise _no_build(fw=fw, what=what, pool=pool, choice=choice, req=req, ccs=ccs, python=python)
     # preference: the knowledge base's pick, then stable before experimental, newest CUDA first;
     # the first one whose base image exists for an OS with the wanted Python wins
-    ranked = sorted(fitting, key=lambda b: (b is choice.build, b.status == "stable", b.cuda_mm), reverse=True)
+    ranked = sorted(
+        fitting,
+        key=lambda b: (b is choice.build, vtuple(b.release) or (), b.status == "stable", b.cuda_mm),
+        reverse=True,
+    )
     first_error: UsageError | None = None
     for build in ranked:
+        if not version and fw != "jax":
+            req = replace(req, notes=(*req.notes, *_skipped_newer(fw, build, choice)))
         try:
-            return _cuda_plan(fw=fw, req=req, build=build, version=version, python=python, gpus=gpus)
+            return _cuda_plan(
+                fw=fw, req=req, build=build, version=version or build.release, python=python, gpus=gpus
+            )
         except UsageError as exc:
             first_error = first_error or exc
     assert first_error is not None
     raise first_error
+
+
+def _skipped_newer(fw: str, picked: kb.Build, choice: kb.Choice) -> list[str]:
+    """Notes naming the (at most two) newest releases that do not fit, and why."""
+    by_release: dict[str, dict[str, list[str]]] = {}
+    for b, why in choice.rejected:
+        if (vtuple(b.release) or ()) > (vtuple(picked.release) or ()):
+            by_release.setdefault(b.release, {}).setdefault(why, []).append(b.cuda)
+    newest = sorted(by_release, key=lambda r: vtuple(r) or ())[-2:]
+    return [
+        f"{fw} {r} does not fit: "
+        + "; ".join(f"CUDA {', '.join(cudas)} {why}" for why, cudas in by_release[r].items())
+        for r in newest
+    ]
 
 
 def _newest_base_for_driver(bases: list[_data.CudaBase], req: PlanRequest) -> tuple[int, int]:
@@ -482,14 +561,30 @@ def _same_cuda(fw: str, b: kb.Build, want: tuple[int, int]) -> bool:
 
 
 def _jax_pool(version: str, pool: list[kb.Build]) -> list[kb.Build]:
+    """The CUDA extras whose plugin exists at jax ``version`` (every extra when none was asked)."""
+    if not version:
+        return pool
     v = vtuple(version) or ()
+    row = kb.jax_row(version)
     out = []
     for b in pool:
-        first = kb.jax_first_release(b.extra)
-        if first is None or v >= first:
+        if row is not None:
+            if row.get(b.extra) == "1":
+                out.append(b)
+            continue
+        first, last = kb.jax_first_release(b.extra), kb.jax_last_release(b.extra)
+        if (first is None or v >= first) and (last is None or v <= last):
             out.append(b)
     if not out:
-        raise UsageError(f"jax {version} has no CUDA extra in envcheck's tables", hint="use a newer jax")
+        ranges = ", ".join(
+            f"jax[{b.extra}] {kb.vstr(first)}..{b.version or '?'}"
+            for b in pool
+            if (first := kb.jax_first_release(b.extra)) is not None
+        )
+        raise UsageError(
+            f"jax {version} has no CUDA plugin of the same version on PyPI (envcheck's tables)",
+            hint=f"plugins exist for {ranges or 'no jax release known'}",
+        )
     return out
 
 
@@ -548,7 +643,7 @@ def _cuda_plan(
     wheels_carry_cuda = fw == "torch" or bool(build.extra)
     flavour = "cudnn-devel" if req.flavor == "devel" else ("base" if wheels_carry_cuda else "cudnn-runtime")
     cuda_text = f"{base_cuda[0]}.{base_cuda[1]}"
-    what = f"{fw} {version} (CUDA {cuda_text})"
+    what = f"{fw} {version or '(newest that fits)'} (CUDA {cuda_text})"
     if cb is None and req.base is None:
         have = [f"{b.cuda[0]}.{b.cuda[1]}" for b in _data.cuda_bases()]
         raise UsageError(
@@ -563,7 +658,11 @@ def _cuda_plan(
         oses=cb.oses if cb else None,
         what=what,
         custom_base=req.base is not None,
+        fits_python=_jax_fit(version, build.extra) if fw == "jax" else None,
     )
+    jax_facts: list[Fact] = []
+    if fw == "jax":
+        version, jax_facts = _jax_version(version, py, build.extra)
     pin = _pin(version)
     if fw == "torch":
         exact = f"+{build.tag}" if len(vtuple(version) or ()) >= 3 else ""
@@ -610,7 +709,7 @@ def _cuda_plan(
     ]
     if cb is not None:
         facts.append(Fact(fact=f"nvidia/cuda {cb.tag_version} tags", source=cb.source, as_of=cb.as_of))
-    facts += _os_facts(os_name, py)
+    facts += jax_facts + _os_facts(os_name, py)
     base = req.base or (cb.image(flavour, os_name) if cb else "")
     return ImagePlan(
         framework=fw,

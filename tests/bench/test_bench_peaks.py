@@ -1,6 +1,8 @@
 """CPU peak = cores x clock x FLOPs/cycle, checked on CPUs whose peak is published.
 
-TOP500 computes Rpeak exactly this way from the advertised (base) clock ("Rpeak values are
+The clock of a peak is the highest the cores reach (cpufreq max, or measured), so a peak is an
+upper bound; with only the model name's base clock known the formula is TOP500's Rpeak, which
+computes exactly this way from the advertised (base) clock ("Rpeak values are
 calculated using the advertised clock rate of the CPU", top500.org list pages), so a system's
 Rpeak divided by its core count is a published per-core peak:
 - Frontera (TACC), Xeon Platinum 8280 28C 2.7GHz: 38,745.9 TFlop/s over 448,448 cores = 86.4 GFlop/s per core.
@@ -26,16 +28,47 @@ def _peak(**kw: object) -> peaks.CpuPeak:
 
 
 def test_frontera_xeon_platinum_8280_matches_top500_per_core_rpeak() -> None:
-    p = _peak(
-        cores=28,
-        model="Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz",
-        flags=SKX,
-        dtype="float64",
-        mhz_max=4000,
-    )
+    p = _peak(cores=28, model="Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz", flags=SKX, dtype="float64")
     assert p.gflops == pytest.approx(28 * 38_745.9e3 / 448_448, rel=1e-3)  # 2419.2
-    assert p.clock_source == "base clock from the model name"  # not the 4.0 GHz turbo
+    assert p.clock_source.startswith("base clock from the model name") and not p.upper_bound
     assert p.flops_per_cycle == 32
+
+
+def test_the_max_clock_wins_over_the_base_clock_so_the_peak_is_an_upper_bound() -> None:
+    model = "Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz"
+    p = _peak(cores=28, model=model, flags=SKX, dtype="float64", mhz_max=4000)
+    assert p.gflops == pytest.approx(28 * 4.0 * 32) and p.clock_source == "max clock" and p.upper_bound
+
+
+def test_a_vm_without_cpufreq_uses_the_measured_clock_not_the_reported_one() -> None:
+    # the issue's EPYC (family 25, model 17: Zen 4) in a VM: cpu MHz 2596, cores boost to ~3.7 GHz
+    zen4 = [*SKX, "avx512_bf16"]
+    p = _peak(
+        cores=2,
+        model="AMD EPYC 9R14 96-Core Processor",
+        vendor="AuthenticAMD",
+        family=25,
+        flags=zen4,
+        mhz_current=2596.0,
+        mhz_measured=3701.0,
+    )
+    assert p.clock_source == "measured clock" and p.ghz == pytest.approx(3.701)
+    assert p.flops_per_cycle == 32  # one 512-bit FMA per cycle on Zen 4
+    # both known: the higher one (a measurement on a throttled core must not lower the bound)
+    assert _peak(cores=2, model="x", flags=HSW, mhz_max=3500.0, mhz_measured=3300.0).ghz == 3.5
+    # nothing but the current clock: a number, flagged as not an upper bound
+    current = _peak(cores=2, model="x", flags=HSW, mhz_current=2596.0)
+    assert not current.upper_bound and "turbo may exceed it" in current.clock_source
+
+
+def test_the_fma_unit_count_is_a_function_of_the_cpu_alone() -> None:
+    # the same CPU always gets the same count (it once flipped between runs on a Zen 4 VM)
+    for _ in range(3):
+        assert peaks.avx512_fma_units("AMD EPYC 9R14 96-Core Processor", "AuthenticAMD", family=25) == 1
+        assert peaks.avx512_fma_units("AMD EPYC 9R45 Processor", "AuthenticAMD", family=26) == 2
+        assert peaks.avx512_fma_units("AMD Ryzen AI 9 HX 370", "AuthenticAMD", family=26) == 1
+        # a VM's generic name: AMX proves Sapphire Rapids or later, which has two units
+        assert peaks.avx512_fma_units("Intel(R) Xeon(R) Processor", flags=SPR) == 2
 
 
 def test_supermuc_sandy_bridge_e5_2680_matches_top500_per_core_rpeak() -> None:
@@ -101,10 +134,10 @@ def test_missing_facts_give_reasons_not_numbers() -> None:
     assert "x86 only" in str(peaks.cpu_peak(cores=64, model="Neoverse-N1", flags=["asimd", "atomics"]))
     assert peaks.cpu_peak(cores=4, model="x", flags=HSW) == "CPU clock unknown"
     p = _peak(cores=4, model="x", flags=HSW, mhz_current=3000.0)
-    assert p.clock_source == "current clock" and p.gflops == pytest.approx(4 * 3.0 * 32)
-    assert (
-        p.formula
-        == "4 cores x 3 GHz (current clock) x 32 float32 FLOPs/cycle (AVX2+FMA (2 FMA units)) = 384.0 GFLOP/s"
+    assert p.clock_source.startswith("current clock") and p.gflops == pytest.approx(4 * 3.0 * 32)
+    assert p.formula == (
+        "4 cores x 3 GHz (current clock; turbo may exceed it) x 32 float32 FLOPs/cycle "
+        "(AVX2+FMA (2 FMA units)) = 384.0 GFLOP/s"
     )
 
 

@@ -6,6 +6,8 @@ one-GPU machine; the NVML side is the envcheck Gpu model as the nvidia probe fil
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +220,62 @@ def test_bad_choices_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="unknown device"):
         run_bench(devices="fpga")
     assert pick_backend("NUMPY") == "numpy"
+
+
+# ------------------------------------------------------------------ time budget, fast paths, % <= 100
+
+
+def test_sizes_grow_until_a_call_takes_the_target_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envcheck.bench import _timing as t
+
+    class Call:
+        def __init__(self, n: int) -> None:
+            self.seconds = n / 1024 * 0.002  # 2 ms at n=1024, as if timed
+
+        def __call__(self) -> None: ...
+
+    monkeypatch.setattr(t, "_one_call", lambda fn, sync: fn.seconds)  # a clock no busy machine disturbs
+    n, _, one = t.sized(Call, lambda: None, start=256, limit=8192, target_s=0.004)
+    assert n == 2048 and one >= 0.004  # 256, 512, 1024 were too quick
+    n, _, _ = t.sized(Call, lambda: None, start=256, limit=512, target_s=1.0)
+    assert n == 512  # the cap wins over the target
+
+
+def test_samples_stop_when_the_budget_is_spent() -> None:
+    from envcheck.bench import _timing as t
+
+    p = t.QUICK
+    start = time.perf_counter()
+    out = t.measure(lambda: time.sleep(0.01), lambda: None, p, 0.2)
+    took = time.perf_counter() - start
+    assert p.min_repeats <= len(out["samples"]) < p.max_repeats and took < 0.6
+    assert p.per_figure(5) <= p.figure_s and t.FULL.per_figure(100) == t.FULL.min_figure_s
+
+
+def test_a_dtype_without_a_fast_path_is_skipped_with_the_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envcheck.bench import _timing as t
+
+    rates = {"float32": 1000.0, "bfloat16": 2000.0, "float16": 25.0}  # calls/s at the probe size
+    monkeypatch.setattr(t, "rate", lambda fn, sync: fn())
+
+    def make(dtype: str, n: int) -> Callable[[], float]:
+        return lambda: rates[dtype]
+
+    ref: dict[str, float] = {}
+    with pytest.raises(t.Unavailable, match=r"no fast float16 matmul on this cpu: .* against .* float32"):
+        t.fast_path(make, lambda: None, "float16", device="cpu", p=t.QUICK, reference=ref)
+    assert ref == {"cpu": 1000.0}  # the float32 rate is measured once per device
+    t.fast_path(make, lambda: None, "bfloat16", device="cpu", p=t.QUICK, reference=ref)  # fast: no skip
+
+
+def test_a_measurement_above_the_peak_shows_no_percentage() -> None:
+    cpu = CpuInfo(model="x", cores=2, flags=["avx", "fma", "avx2"], mhz_current=1000.0)
+    raw = {
+        "backend": "torch",
+        "devices": [{"device": "cpu"}],
+        "results": [_row("cpu", "matmul", "float32", "TFLOPS", 1e12, 1.0)],  # ~1 TFLOPS
+    }
+    report = build_report(raw, mode="quick", seconds=1.0, cpu=cpu, env={})
+    fig = report.figures[0]
+    assert fig.peak is not None and fig.median is not None and fig.median > fig.peak
+    assert fig.achieved_pct is None and "not an upper bound" in (fig.peak_basis or "")

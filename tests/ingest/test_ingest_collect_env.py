@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,12 @@ from envcheck.ingest.collect_env import cudnn_candidates
 from envcheck.models import Framework, Snapshot
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ingest"
-ALL = sorted(p.name for p in FIXTURES.glob("*.txt"))
+#: the pastes that hold a collect_env report (the rest of the corpus holds other dumps)
+ALL = sorted(
+    p.name
+    for p in FIXTURES.glob("*.txt")
+    if re.search(r"^\s*PyTorch version\s*:", p.read_text(encoding="utf-8"), re.M)
+)
 NAME_A100 = "pytorch-57922_a100_mig_cu102.txt"
 
 
@@ -24,6 +30,8 @@ def snap(read_fixture: Callable[[str], str], name: str) -> Snapshot:
     report = load(read_fixture(name), name)
     assert report.findings == []
     assert report.snapshot.source == "collect_env"
+    assert report.snapshot.paste is not None
+    assert {"collect_env", "vllm-collect-env"} & set(report.snapshot.paste.kinds)
     return report.snapshot
 
 
@@ -35,9 +43,9 @@ def torch_of(s: Snapshot) -> Framework:
 
 def test_there_are_enough_varied_fixtures() -> None:
     assert len(ALL) >= 7
-    readme = (FIXTURES / "README.md").read_text()
+    manifest = (FIXTURES / "corpus.toml").read_text()
     for name in ALL:
-        assert f"`{name}`" in readme, f"{name} has no source in README.md"
+        assert f'file = "{name}"' in manifest, f"{name} has no source in corpus.toml"
 
 
 def test_a100_mig_old_format(read_fixture: Callable[[str], str]) -> None:
@@ -256,6 +264,7 @@ def test_every_copied_fact_is_in_the_text(name: str, read_fixture: Callable[[str
     """Never invent: each string or number the reader copied appears in the paste."""
     text = read_fixture(name)
     data = snap(read_fixture, name).model_dump(mode="json", exclude_none=True)
+    data.pop("paste", None)  # the reader's own account of the paste (kinds, error lines) is checked elsewhere
     leaves = [(p, v) for p, v in _leaves(data) if v not in ([], {}) and not p.endswith(_DERIVED)]
     assert leaves, "nothing was read"
     for path, value in leaves:

@@ -20,6 +20,7 @@ def user_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     from provision.catalog import reset_cache
 
     path = tmp_path / "catalog"
+    path.mkdir()
     monkeypatch.setenv("PROVISION_CATALOG_DIR", str(path))
     reset_cache()
     yield path
@@ -47,13 +48,14 @@ class Recorder:
 
 @pytest.fixture
 def loopback() -> Iterator[
-    Callable[[Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, Any]]]], tuple[str, Recorder]]
+    Callable[[Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]], tuple[str, Recorder]]
 ]:
-    """A 127.0.0.1 HTTP server answering ``handler(method, path, headers, body)``; stopped at teardown."""
+    """A 127.0.0.1 HTTP server answering ``handler(method, path, headers, body)`` with (status, JSON
+    document or raw bytes); stopped at teardown."""
     servers: list[ThreadingHTTPServer] = []
 
     def start(
-        handler: Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, Any]]],
+        handler: Callable[[str, str, dict[str, str], bytes], tuple[int, Any]],
     ) -> tuple[str, Recorder]:
         rec = Recorder()
 
@@ -66,9 +68,10 @@ def loopback() -> Iterator[
                     {"method": self.command, "path": self.path, "headers": headers, "body": body}
                 )
                 status, doc = handler(self.command, self.path, headers, body)
-                data = json.dumps(doc).encode()
+                raw = isinstance(doc, bytes)
+                data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/octet-stream" if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -10,7 +10,7 @@ import pytest
 from envcheck.knowledge import gpus
 from provision import catalog
 from provision.catalog import _files
-from provision.errors import ProvisionError
+from provision.errors import ProvisionError, UsageError
 from provision.models import Offering
 
 
@@ -48,14 +48,16 @@ def test_shipped_offerings_pass_integrity() -> None:
 
 
 def test_gcp_vm_price_is_host_plus_attached_gpus() -> None:
-    """a2-highgpu-8g = host VM row (5.91582) + 8 x A100 attachment (23.47126) in the SkyPilot catalog."""
+    """a2-highgpu-8g us-central1 = host VM row (5.91582 / spot 2.958) + 8 x A100 GPU row (23.47126 /
+    11.4728) in skypilot-catalog v8 gcp/vms.csv@006059e0."""
     offers = {
-        (o.cloud, o.instance_type, o.accelerator, o.accelerator_count): o for o in catalog.load_offerings()
+        (o.cloud, o.instance_type, o.accelerator, o.accelerator_count, o.region): o
+        for o in catalog.load_offerings()
     }
-    a2 = offers[("gcp", "a2-highgpu-8g", "A100", 8)]
+    a2 = offers[("gcp", "a2-highgpu-8g", "A100", 8, "us-central1")]
     assert a2.price_on_demand == pytest.approx(5.91582 + 23.47126, abs=1e-4)
-    assert a2.price_spot == pytest.approx(2.36604 + 9.1776, abs=1e-4)
-    n1 = offers[("gcp", "n1-standard-8", "T4", 2)]
+    assert a2.price_spot == pytest.approx(2.958 + 11.4728, abs=1e-4)
+    n1 = offers[("gcp", "n1-standard-8", "T4", 2, "us-central1")]
     assert n1.price_on_demand == pytest.approx(0.38 + 2 * 0.35, abs=1e-4)
 
 
@@ -94,7 +96,6 @@ _HEADER = (
 
 def _override(user_catalog: Path, name: str, text: str) -> None:
     """Put ``text`` in the user catalog dir as ``name`` (as `catalog refresh` would) and drop the cache."""
-    user_catalog.mkdir(parents=True)
     (user_catalog / name).write_text(text)
     catalog.reset_cache()
 
@@ -118,8 +119,8 @@ def test_broken_override_names_file_and_row(user_catalog: Path) -> None:
         user_catalog,
         "offerings_aws.csv",
         _HEADER
-        + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,0.5,vm,x,2025-01\n"
-        + "aws,p3.8xlarge,V100,zero,16,32,244,us-east-1,12.24,1.75,vm,x,2025-01\n",
+        + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,0.5,vm,x,2026-12-01\n"
+        + "aws,p3.8xlarge,V100,zero,16,32,244,us-east-1,12.24,1.75,vm,x,2026-12-01\n",
     )
     with pytest.raises(ProvisionError, match=r"offerings_aws.csv row 3: accelerator_count"):
         catalog.load_offerings()
@@ -129,7 +130,7 @@ def test_override_failing_integrity_is_refused(user_catalog: Path) -> None:
     _override(
         user_catalog,
         "offerings_aws.csv",
-        _HEADER + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,4.0,vm,x,2025-01\n",
+        _HEADER + "aws,p3.2xlarge,V100,1,16,8,61,us-east-1,3.06,4.0,vm,x,2026-12-01\n",
     )
     with pytest.raises(ProvisionError, match=r"spot 4\.0 > on-demand 3\.06"):
         catalog.load_offerings()
@@ -179,4 +180,60 @@ def test_summary_lists_every_file_with_age() -> None:
         "electricity.csv",
     } <= set(files)
     aws = files["offerings_aws.csv"]
-    assert aws.rows == 29 and aws.as_of == "2025-H1" and aws.age_days is not None and aws.origin == "shipped"
+    assert aws.rows == 84 and aws.as_of == "2025-H1" and aws.age_days is not None and aws.origin == "shipped"
+
+
+def test_refreshed_file_older_than_the_shipped_prices_is_ignored(user_catalog: Path) -> None:
+    """A stale refresh left in the cache must not hide newer prices shipped by an upgrade."""
+    _override(
+        user_catalog,
+        "offerings_lambda.csv",
+        "# fetched 2024-01-02T00:00Z\n"
+        + _HEADER
+        + "lambda,gpu_1x_h100_sxm5,H100,1,80,26,225,us-east-1,2.49,,vm,old refresh,2024-01-01\n",
+    )
+    lam = [o for o in catalog.load_offerings() if o.cloud == "lambda"]
+    assert len(lam) > 100 and all(o.source != "old refresh" for o in lam)
+    info = next(f for f in catalog.summary() if f.kind == "lambda")
+    assert info.origin == "shipped" and "older than the shipped prices" in info.note
+
+
+def test_refreshed_cloud_without_a_shipped_file_joins_the_catalog(user_catalog: Path) -> None:
+    """Azure ships no prices; after a refresh its rows are listed like any other cloud's."""
+    _override(
+        user_catalog,
+        "offerings_azure.csv",
+        "# azure offerings; fetched 2026-12-07T10:00Z by `provision catalog refresh`\n"
+        + _HEADER
+        + "azure,Standard_NC24ads_A100_v4,A100 80GB,1,80,24,220,eastus,3.67,1.1,vm,"
+        + "gpuhunt fixture,2026-12-07\n",
+    )
+    assert "azure" in catalog.clouds()
+    info = next(f for f in catalog.summary() if f.kind == "azure")
+    assert info.fetched == "2026-12-07T10:00Z" and info.rows == 1
+
+
+def test_catalog_dir_that_does_not_exist_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in PROVISION_CATALOG_DIR must not silently fall back to the shipped prices."""
+    monkeypatch.setenv("PROVISION_CATALOG_DIR", str(tmp_path / "no-such-dir"))
+    catalog.reset_cache()
+    with pytest.raises(UsageError, match=r"PROVISION_CATALOG_DIR=.*no-such-dir is not a directory"):
+        catalog.load_offerings()
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("PROVISION_CATALOG_DIR", str(tmp_path / "a-file"))
+    catalog.reset_cache()
+    with pytest.raises(UsageError, match="not a directory"):
+        catalog.load_offerings()
+
+
+def test_default_catalog_dir_is_the_user_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PROVISION_CATALOG_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _files.user_dir() == tmp_path / "cache" / "mlrig" / "catalog"
+
+
+def test_unreadable_refreshed_file_is_named(user_catalog: Path) -> None:
+    (user_catalog / "offerings_gcp.csv").write_bytes("cloud,x\n".encode("utf-16"))
+    catalog.reset_cache()
+    with pytest.raises(ProvisionError, match=r"offerings_gcp.csv unreadable"):
+        catalog.load_offerings()

@@ -54,7 +54,7 @@ def test_lookup_resolves_driver_cloud_and_marketing_names(name: str, expected: s
 @pytest.mark.parametrize(
     "name",
     [
-        "NVIDIA H100 NVL",
+        "NVIDIA H100 NVL 188GB",
         "NVIDIA GeForce RTX 3080",
         "NVIDIA RTX A5000",
         "NVIDIA GeForce GTX 680",
@@ -86,7 +86,7 @@ def test_compute_capability_comes_with_the_lookup() -> None:
 def test_family_search_returns_every_variant() -> None:
     assert {s.name for s in gpus.search("A100")} == {"A100", "A100 PCIe", "A100 80GB", "A100 80GB PCIe"}
     assert {s.name for s in gpus.search("a100 80gb")} == {"A100 80GB", "A100 80GB PCIe"}
-    assert {s.name for s in gpus.search("H100")} == {"H100", "H100 PCIe"}
+    assert {s.name for s in gpus.search("H100")} == {"H100", "H100 PCIe", "H100 NVL"}
     assert gpus.search("no such gpu") == []
 
 
@@ -106,10 +106,13 @@ def test_geforce_bf16_is_normalised_to_fp32_accumulate() -> None:
 
 def test_derived_peaks_agree_with_published_siblings() -> None:
     """The 4 x FP32 rule used for unpublished GA10x/Ada figures reproduces the published ones."""
-    for name in ("A40", "L40S"):
+    spec = gpus.lookup("A40")  # derived: 4 x FP32
+    assert spec is not None and spec.fp32_tflops and spec.bf16_tflops_dense
+    assert spec.bf16_tflops_dense == pytest.approx(4 * spec.fp32_tflops, rel=0.01)
+    for name in ("L40S",):  # the published dense figure agrees with the rule within 2 %
         spec = gpus.lookup(name)
         assert spec is not None and spec.fp32_tflops and spec.bf16_tflops_dense
-        assert spec.bf16_tflops_dense == pytest.approx(4 * spec.fp32_tflops, rel=0.01)
+        assert spec.bf16_tflops_dense == pytest.approx(4 * spec.fp32_tflops, rel=0.02)
 
 
 def test_peak_falls_back_to_fp32_without_tensor_cores() -> None:
@@ -121,7 +124,7 @@ def test_peak_falls_back_to_fp32_without_tensor_cores() -> None:
 
 def test_every_row_has_provenance_and_sane_numbers() -> None:
     specs = gpus.all_specs()
-    assert len(specs) == 44
+    assert len(specs) == 46
     assert len({s.name for s in specs}) == len(specs)
     for s in specs:
         assert s.source and s.as_of, s.name
@@ -141,3 +144,23 @@ def test_to_dict_is_json_ready() -> None:
     assert spec is not None
     doc = json.loads(json.dumps(spec.to_dict()))
     assert doc["name"] == "H100" and doc["prices"]["launch_msrp_usd"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("NVIDIA A10G", "A10G"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+    ],
+)
+def test_rented_accelerators_have_specs_and_peaks(name: str, expected: str) -> None:
+    """Every accelerator the clouds rent out can be priced per TFLOP and costed (issue 14: A10G)."""
+    spec = gpus.lookup(name)
+    assert spec is not None and spec.name == expected
+    assert spec.peak_tflops and spec.memory_gb and spec.source and spec.as_of
+
+
+def test_a10g_peak_is_an_upper_bound_said_so() -> None:
+    spec = gpus.lookup("A10G")
+    assert spec is not None and spec.bf16_tflops_dense == 125 and "upper bound" in spec.bf16_basis

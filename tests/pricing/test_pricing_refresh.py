@@ -75,10 +75,18 @@ def test_refresh_aws_through_boto3_and_loopback(
     assert filters["regionCode"] == "us-east-1" and filters["instanceFamily"] == "GPU instance"
     assert filters["operatingSystem"] == "Linux" and filters["tenancy"] == "Shared"
     assert len(seen.requests) == 2  # followed NextToken
-    # the refreshed file now replaces the shipped AWS rows
+    text = result.path.read_text()
+    assert text.startswith("# aws offerings rebuilt") and "fetched 20" in text.splitlines()[0]
+    # the recorded price list (2025-06-11) is older than the shipped AWS rows (2025-11): they stay
+    info = next(f for f in catalog.summary() if f.kind == "aws")
+    assert info.origin == "shipped" and "older than the shipped prices" in info.note
+    # a price list newer than the shipped rows replaces them
+    result.path.write_text(text.replace("2025-06-11", "2026-12-01"))
+    catalog.reset_cache()
     aws = [o for o in catalog.load_offerings() if o.cloud == "aws"]
     assert sorted(o.instance_type for o in aws) == ["g5.xlarge", "p3.16xlarge", "p4d.24xlarge", "p5.48xlarge"]
-    assert next(f for f in catalog.summary() if f.kind == "aws").as_of == "2025-06-11"
+    info = next(f for f in catalog.summary() if f.kind == "aws")
+    assert info.as_of == "2026-12-01" and info.origin == str(result.path) and info.fetched
 
 
 def test_refresh_aws_api_error_is_one_clear_message(
@@ -136,7 +144,7 @@ def test_parse_gcp_prices_shapes_as_host_plus_gpus(load_fixture: Callable[[str],
     assert ("a2-ultragpu-1g", "A100 80GB", 1) not in by and any("a2-ultragpu-1g" in s for s in skipped)
     assert any("g2-standard-4" in s for s in skipped)  # no G2/L4 SKUs in the fixture
     tpus = [o for o in offers if o.kind == "tpu-vm"]
-    assert tpus and all("SkyPilot" in o.source for o in tpus)  # carried over with their own source
+    assert tpus and all("skypilot" in o.source.lower() for o in tpus)  # carried over with their own source
     assert catalog.problems(offers) == []
 
 

@@ -164,25 +164,36 @@ def test_highest_cuda_a_driver_runs_in_full():
 
 
 def test_ptx_does_not_make_an_old_cuda_build_fit():
-    cu124 = next(b for b in builds.builds("torch", "2.6") if b.tag == "cu124")
-    assert "compute_90" in (cu124.archs or ())  # the PTX that used to fool the resolver
-    assert cu124.supports_cc((12, 0)) is False
-    assert cu124.supports_cc((9, 0)) is True
-    choice = builds.resolve("torch", "2.6", compute_capabilities=[(12, 0)])
+    # TensorFlow 2.21.0's build_info.py lists compute_90 PTX; its CUDA 12.5 libraries know no Blackwell
+    tf = builds.builds("tensorflow", "2.21.0")[0]
+    assert tf.verified and "compute_90" in (tf.archs or ())
+    assert tf.supports_cc((12, 0)) is False
+    assert tf.supports_cc((9, 0)) is True
+    choice = builds.resolve("tensorflow", "2.21.0", compute_capabilities=[(12, 0)])
     assert choice.build is None
-    reasons = {b.tag: why for b, why in choice.rejected}
+    assert [why for _, why in choice.rejected] == [
+        "is too old for compute capability 12.0 (needs CUDA >= 12.8)"
+    ]
+    # torch 2.6 +cu124 (the PyPI wheel) carries no PTX at all (its arch-flags string)
+    cu124 = next(b for b in builds.builds("torch", "2.6") if b.tag == "cu124")
+    assert cu124.verified and not any(a.startswith("compute_") for a in cu124.archs or ())
+    reasons = {
+        b.tag: why for b, why in builds.resolve("torch", "2.6", compute_capabilities=[(12, 0)]).rejected
+    }
     assert reasons["cu124"] == "is too old for compute capability 12.0 (needs CUDA >= 12.8)"
 
 
-def test_rtx_5090_on_driver_570_gets_the_newest_cu128():
+def test_rtx_5090_on_driver_570_gets_the_newest_build_it_runs():
     choice = builds.resolve("torch", driver="570.124.04", compute_capabilities=[(12, 0)], python="3.12")
     b = choice.build
-    assert b is not None and (b.release, b.tag) == ("2.11", "cu128")
+    # 2.13 +cu129 runs on R570 by minor-version compatibility; 2.14/2.15 need R580 or know no 12.0
+    assert b is not None and (b.release, b.tag) == ("2.13", "cu129")
     assert (
-        b.install_command() == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+        b.install_command() == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu129"
     )
     reasons = {(r.release, r.tag): why for r, why in choice.rejected}
-    assert reasons[("2.14", "cu132")] == "needs driver >= 580.65.06"
+    assert reasons[("2.15", "cu132")] == "needs driver >= 580.65.06"
+    assert reasons[("2.14", "cu126")].startswith("is too old for compute capability 12.0")
 
 
 def test_tensorflow_and_jax_builds_respect_the_cuda_window():

@@ -1,5 +1,6 @@
-"""Real collect_env pastes from public bug reports (tests/fixtures/ingest, provenance in its README),
-read by ingest and judged again by today's rules, as ``envcheck diagnose`` does."""
+"""Real pastes from public bug reports (tests/fixtures/ingest, sources in corpus.toml), read by ingest
+and judged by today's rules as ``envcheck diagnose`` does. Each rule that reads pasted error lines is
+tested here on a real line; the whole corpus is scored in tests/ingest/test_ingest_corpus.py."""
 
 from __future__ import annotations
 
@@ -8,27 +9,34 @@ from pathlib import Path
 import pytest
 
 from envcheck.ingest import load
-from envcheck.models import Report, Severity
+from envcheck.models import Finding, Report, Severity
 from envcheck.report import rejudge
 
 PASTES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 
 
-def diagnose(name: str) -> Report:
-    return rejudge(load((PASTES / name).read_text(encoding="utf-8"), name))
+def diagnose(*names: str) -> Report:
+    text = "\n\n".join((PASTES / n).read_text(encoding="utf-8") for n in names)
+    return rejudge(load(text, names[0]))
+
+
+def one(report: Report, rule_id: str) -> Finding:
+    [f] = [f for f in report.findings if f.id == rule_id]
+    return f
 
 
 def test_rtx_5090d_with_cu126_gets_a_build_whose_cuda_knows_blackwell():
     # pytorch/pytorch#150733: torch 2.6.0+cu126, RTX 5090 D (CC 12.0), driver 570.124.04
     report = diagnose("pytorch-150733_rtx5090d_cu126_warning.txt")
-    [f] = [f for f in report.findings if f.id == "arch-unsupported"]
+    f = one(report, "arch-unsupported")
     assert "built with CUDA 12.6, compute capability 12.0 needs CUDA >= 12.8" in f.summary
-    # driver 570 runs cu128 (>= 525.60.13 by minor-version compatibility) but no cu13x (>= 580):
-    # the newest release with a cu128 build is 2.11
+    # driver 570 runs cu128/cu129 (>= 525.60.13 by minor-version compatibility) but no cu13x (>= 580):
+    # the newest release with such a build is 2.13 (+cu129, a row from release notes: said so)
     assert f.commands == [
         "pip uninstall -y torch",
-        "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128",
+        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu129",
     ]
+    assert "not verified against the wheel" in f.fix
     assert "CUDA 12.4" not in f.fix  # the old wrong advice: cu124 "has code for 12.0" through PTX
     assert [x.id for x in report.findings if x.id == "arch-ptx-jit"] == []
 
@@ -36,47 +44,190 @@ def test_rtx_5090d_with_cu126_gets_a_build_whose_cuda_knows_blackwell():
 def test_a100_with_torch_built_for_cuda_10_2():
     # pytorch/pytorch#57922: torch 1.8.1+cu102 on an A100 (MIG), arch list not in any table
     report = diagnose("pytorch-57922_a100_mig_cu102.txt")
-    [f] = [f for f in report.findings if f.id == "arch-unsupported"]
+    f = one(report, "arch-unsupported")
     assert f.facts["compute_capability"] == "8.0" and f.facts["arch_list"] is None
     assert "built with CUDA 10.2, compute capability 8.0 needs CUDA >= 11.0" in f.summary
-    # driver 450.80.02 runs CUDA 11.x only; Python 3.8 wheels end at torch 2.4
-    assert f.commands[-1] == "pip install torch==2.4.1 --index-url https://download.pytorch.org/whl/cu118"
+    # torch 1.8 is older than the tables: never a jump to a release picked from tables that do not
+    # know 1.8 (a 1.8.1+cu111 wheel exists); say what the driver runs instead
+    assert f.commands == []
+    assert "1.8.1+cu102 is older than envcheck's tables (2.1..2.15)" in f.fix
+    assert "driver 450.80.02 runs CUDA <= 11.0" in f.fix
+    [note] = [x for x in report.findings if x.id == "knowledge-partial"]
+    assert note.severity == Severity.INFO and note.facts["facts_from"] == "report"
 
 
 def test_driver_410_with_torch_built_for_cuda_10_1():
     # pytorch/pytorch#28321: torch 1.3.0 (CUDA 10.1.243) on a T4 with driver 410.104: CUDA unavailable
-    report = diagnose("pytorch-28321_debian9_t4_torch13_old_format.txt")
-    [f] = [f for f in report.findings if f.id == "driver-too-old"]
+    f = one(diagnose("pytorch-28321_debian9_t4_torch13_old_format.txt"), "driver-too-old")
     assert f.facts["framework_cuda"] == "10.1" and f.facts["driver_version"] == "410.104"
     assert f.facts["family_floor"] == "418.39"
     assert f.commands == ["install NVIDIA driver >= 418.39"]  # Debian 9: no package name we know
 
 
-#: every paste and the error verdicts its thread arrived at (none: no error may be invented)
-EXPECTED: dict[str, set[str]] = {
-    "local_debian_cpu_torch213.txt": set(),
-    "pytorch-110153_h100_cu117_arch_warning.txt": {"arch-unsupported"},
-    "pytorch-122924_windows11_cpu_wheel_rtx4080.txt": {"cpu-only-wheel"},
-    "pytorch-137846_windows11_cpu_xpu_format.txt": set(),
-    "pytorch-150733_rtx5090d_cu126_warning.txt": {"arch-unsupported"},
-    "pytorch-150852_8x_h100_centos9.txt": set(),
-    "pytorch-16318_no_torch_2x_p100_2019.txt": set(),
-    "pytorch-16999_macos_gtx1060_torch11.txt": set(),  # macOS CUDA drivers are not Linux's numbers
-    "pytorch-180500_rocm_mi300x.txt": set(),
-    "pytorch-28321_debian9_t4_torch13_old_format.txt": {"driver-too-old"},
-    "pytorch-49924_macos_arm64_torch18.txt": set(),
-    "pytorch-51858_windows11_gtx1050ti_cu117.txt": set(),
-    "pytorch-57922_a100_mig_cu102.txt": {"arch-unsupported"},
-    "scale-mae-7_linux_cpu_build_2x_rtx3090.txt": {"cpu-only-wheel"},
-    "vllm-9293_wsl2_rtx4070_laptop.txt": set(),
-}
+# --------------------------------------------------------------------------- rules that read error lines
 
 
-@pytest.mark.parametrize(("name", "errors"), sorted(EXPECTED.items()))
-def test_every_paste_gets_the_errors_its_thread_found(name: str, errors: set[str]):
-    report = diagnose(name)
-    assert {f.id for f in report.findings if f.severity is Severity.ERROR} == errors
+def test_gpu_too_old_names_the_last_cuda_driver_and_torch():
+    # pytorch/pytorch#16712: GTX 670M (Fermi, CC 2.1) with torch 1.0
+    f = one(diagnose("pytorch-16712_gtx670m_fermi_cc21_torch10.txt"), "gpu-too-old")
+    assert f.severity is Severity.ERROR
+    assert (f.facts["compute_capability"], f.facts["last_cuda"], f.facts["last_driver_branch"]) == (
+        "2.1",
+        "8.0",
+        "R390",
+    )
+    assert f.facts["newest_torch"] is None and "CPU" in (f.fix or "")
+    # alievk/avatarify-python#58: GTX 660 Ti (CC 3.0): the last PyTorch with its code was 0.3.0
+    f = one(diagnose("avatarify-58_gtx660ti_cc30_min35_no_kernel_image.txt"), "gpu-too-old")
+    assert f.facts["newest_torch"] == "0.3.0" and f.facts["last_driver_branch"] == "R470"
 
 
-def test_the_table_covers_every_paste():
-    assert set(EXPECTED) == {p.name for p in PASTES.glob("*.txt")}
+def test_a_gpu_current_builds_still_serve_is_not_too_old():
+    # peterjc123/pytorch-scripts#13: torch 0.3.1 dropped CC 5.0, but today's cu126 builds carry it
+    report = diagnose("pytorch-scripts-13_gtx960m_cc50_torch031_too_old.txt")
+    assert "gpu-too-old" not in {f.id for f in report.findings}
+    assert "cu126" in one(report, "arch-unsupported").commands[-1]
+
+
+def test_no_kernel_image_without_gpu_facts_says_what_it_assumed():
+    # CSAILVision/unifiedparsing#6: "cudaCheckError() failed : no kernel image is available ..."
+    f = one(diagnose("unifiedparsing-6_k80_cudacheckerror_no_kernel_image.txt"), "no-kernel-image")
+    assert f.facts["error_lines"] and f.facts["assumed"]
+
+
+def test_no_kernel_image_when_torch_covers_the_gpu_blames_the_extension():
+    # a healthy RTX 4090 + cu121 report (vllm-project/vllm#13497) with the error line of unifiedparsing#6
+    report = diagnose(
+        "vllm-13497_old_format_rtx4090_cu121_stale_cudnn8_healthy.txt",
+        "unifiedparsing-6_k80_cudacheckerror_no_kernel_image.txt",
+    )
+    f = one(report, "no-kernel-image")
+    assert "belongs to another library" in f.summary and 'TORCH_CUDA_ARCH_LIST="8.9"' in f.commands[0]
+    assert "arch-unsupported" not in {x.id for x in report.findings}
+
+
+def test_no_cuda_device_points_at_cuda_visible_devices():
+    # pytorch/pytorch#1040: CUDA_VISIBLE_DEVICES=2 python main.py -> error=38 (no device, pre-10.1 numbering)
+    report = diagnose("pytorch-1040_2017_error38_cuda_visible_devices_2.txt")
+    f = one(report, "no-cuda-device")
+    assert f.facts["CUDA_VISIBLE_DEVICES"] == "2" and "CUDA_VISIBLE_DEVICES=2" in (f.fix or "")
+    # the nvidia-smi table is cut after one GPU: "index 2 does not exist" is only a guess
+    v = one(report, "visible-devices")
+    assert v.severity is Severity.WARNING and "every GPU" in v.facts["assumed"][-1]
+
+
+def test_cuda_compat_unsupported_on_a_geforce_with_compat_libraries():
+    # SYSTRAN/faster-whisper#653: driver 470.57.02 reports CUDA 12.1 -> the compat libraries are loaded
+    f = one(diagnose("faster-whisper-653_error804_2080ti_driver470_cuda121.txt"), "cuda-compat-unsupported")
+    assert "reports a newer CUDA than it supports" in f.summary and "reboot" in (f.fix or "")
+    assert one(diagnose("cusignal-398_error804_quadro_reboot.txt"), "cuda-compat-unsupported")
+
+
+def test_cuda_libs_too_old_decodes_jax_numbers():
+    # jax-ml/jax#18027: "Found cuBLAS version 120205, but JAX was built against version 120304"
+    f = one(diagnose("jax-18027_cublas_120205_vs_120304_pip_grep_nvidia.txt"), "cuda-libs-too-old")
+    assert (f.facts["found"], f.facts["built"]) == ("12.2.5", "12.3.4")
+    # hollowstrawberry/kohya-colab#94: "Found CUDA version 12010, but JAX was built against version 12020"
+    f = one(diagnose("kohya-colab-94_jax_found_cuda_12010_built_12020.txt"), "cuda-libs-too-old")
+    assert (f.facts["found"], f.facts["built"]) == ("12.1", "12.2")
+
+
+def test_jax_plugin_mismatch():
+    # jax-ml/jax#22416: Mismatched PJRT plugin PJRT API version (0.54) and framework PJRT API version 0.51
+    f = one(diagnose("jax-22416_mismatched_pjrt_plugin_api.txt"), "jax-plugin-mismatch")
+    assert f.facts["plugin"] == "0.54" and "jax[cuda12]" in f.commands[-1]
+
+
+def test_container_toolkit_missing_from_the_docker_error_and_from_docker_info():
+    # OpenBMB/XAgent#273: could not select device driver "" with capabilities: [[gpu]]
+    f = one(diagnose("xagent-273_docker_could_not_select_device_driver.txt"), "container-toolkit-missing")
+    assert "nvidia-ctk runtime configure --runtime=docker" in " ".join(f.commands)
+    # NVIDIA/nvidia-container-toolkit#653: docker info lists only runc
+    f = one(
+        diagnose("nvidia-container-toolkit-653_docker_info_no_nvidia_runtime.txt"),
+        "container-toolkit-missing",
+    )
+    assert f.facts["docker_runtimes"] == ["io.containerd.runc.v2", "runc"]
+
+
+def test_container_no_host_driver():
+    # docker/for-win#13835: nvidia-container-cli: ... load library failed: libnvidia-ml.so.1
+    f = one(
+        diagnose("docker-for-win-13835_nvidia_container_cli_libnvidia_ml.txt"), "container-no-host-driver"
+    )
+    assert "host" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("name", "rule_id"),
+    [
+        ("yuan2-65_driver_too_old_11000_userwarning.txt", "driver-too-old"),  # torch: found version 11000
+        ("open-remode-9_error35_driver_340_cuda70.txt", "driver-too-old"),  # CUDA error 35
+        (
+            "nvidia-304-11_smi_failed_communicate_driver_debian12.txt",
+            "no-driver",
+        ),  # NVIDIA-SMI has failed ...
+        ("shine-cluster-30_nvml_mismatch_unattended_upgrade.txt", "driver-library-mismatch"),
+        ("pytorch-35710_error802_bandwidthtest.txt", "fabric-manager-missing"),  # error 802
+        ("tensorrt-insight-36_cuda_999_ld_library_path_libcuda.txt", "cuda-init-failed"),  # 999
+        (
+            "behaviormetrics-385_tf_dlopen_cudnn8_skipping_gpu.txt",
+            "cuda-libs-missing",
+        ),  # dlopen libcudnn.so.8
+        ("deeplab2-66_tf_cudnn_804_vs_810.txt", "cudnn-mismatch"),  # Loaded runtime CuDNN library
+        ("gcbfplus-1_jax_found_cudnn_8600_built_8906.txt", "cudnn-mismatch"),  # JAX: Found cuDNN version
+        ("nvidia-docker-1163_container_no_libnvidia_ml_ldconfig.txt", "container-no-gpu"),
+        ("berkeley-humanoid-49_rtx5090_torch251_cu121_bullets.txt", "arch-unsupported"),
+    ],
+)
+def test_error_lines_give_the_structured_verdict_when_the_paste_lacks_the_facts(name: str, rule_id: str):
+    f = one(diagnose(name), rule_id)
+    assert f.severity is Severity.ERROR
+    assert f.facts.get("error_lines") or f.facts.get("nvml") or f.facts.get("cu_init_code") == 999
+
+
+def test_a_harmless_tensorrt_warning_is_not_missing_cuda_libraries():
+    # OCR-D/ocrd_all#220 logs libnvinfer (TensorRT) dlopen failures, which TensorFlow only warns about
+    text = (
+        "2020-11-23 08:56:22.527341: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could "
+        "not "
+        "load dynamic library 'libnvinfer.so.6'; dlerror: libnvinfer.so.6: cannot open shared object file\n"
+        "2020-11-23 08:56:22.527425: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:30] Cannot dlopen "
+        "some "
+        "TensorRT libraries. If you would like to use Nvidia GPU with TensorRT, please make sure the missing "
+        "libraries mentioned above are installed properly.\n"
+    )
+    report = rejudge(load(text, "ocrd"))
+    assert "cuda-libs-missing" not in {f.id for f in report.findings}
+
+
+def test_a_cpu_build_line_is_an_error_only_beside_an_nvidia_driver():
+    # X-PLUG/MobileAgent#60: "Torch not compiled with CUDA enabled" with nvidia-smi's 475.14 header
+    f = one(diagnose("mobileagent-60_torch_not_compiled_cuda_smi_475_title.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.ERROR and f.facts["driver_version"] == "475.14"
+    assert f.commands[-1].endswith("--index-url https://download.pytorch.org/whl/cu118")  # runs on R475
+    # pytorch/pytorch#28111: the same line from a machine without a GPU: a warning that says so
+    f = one(diagnose("pytorch-28111_torch_not_compiled_cuda_no_gpu_wanted.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.WARNING and f.facts["assumed"]
+    assert "run on the CPU" in f.fix
+    # JeffSHF/ColabDock#28: JAX's "a CUDA-enabled jaxlib is not installed" beside driver 550.144.03
+    f = one(diagnose("colabdock-28_jax_cpu_jaxlib_smi_550.txt"), "cpu-only-wheel")
+    assert f.severity == Severity.ERROR and f.subject == "jax"
+    assert f.commands == ['pip install -U "jax[cuda12]"']  # R550 is below the cuda13 plugin's R580
+
+
+def test_nvml_unknown_error_in_a_container_is_a_lost_gpu():
+    # NVIDIA/nvidia-docker#1671: nvidia-smi in a `docker run --gpus all` shell after daemon-reload
+    f = one(diagnose("nvidia-docker-1671_nvml_unknown_error_after_daemon_reload.txt"), "container-gpu-lost")
+    assert f.severity == Severity.ERROR and "docker run --gpus all" in str(f.facts["container"])
+    assert not [x for x in diagnose("nvidia-docker-1671_nvml_unknown_error_after_daemon_reload.txt").findings
+                if x.id in ("no-driver", "driver-library-mismatch")]  # fmt: skip
+
+
+def test_torch_built_for_an_older_cuda_than_the_gpu_needs():
+    # Tencent/FaceDetection-DSFD#36: "requires CUDA_VERSION >= 9000 ... compiled with CUDA_VERSION 8000",
+    # wrapped over four indented lines
+    f = one(diagnose("facedetection-dsfd-36_rtx2080ti_torch_cuda8000_nvcc10.txt"), "arch-unsupported")
+    assert f.facts["framework_cuda"] == "8.0" and f.facts["needs_cuda"] == "9.0"
+    assert "GeForce RTX 2080 Ti" in f.summary
+    assert any("driver" in a for a in f.facts["assumed"])  # the paste gives no driver: said

@@ -91,12 +91,12 @@ def test_cpu_wheel_from_version_tag_when_build_facts_missing(healthy, judge):
 
 def test_python_outside_the_release_range(healthy, judge):
     s = healthy
-    s.system.python.version = "3.13.1"
+    s.system.python.version = "3.14.1"
     s.frameworks.frameworks[0].version = "2.5.1+cu124"
     s.frameworks.frameworks[0].cuda_build = "12.4"
     f = judge(s).one("python-unsupported")
-    assert f.facts["supported"] == "3.9-3.12"
-    assert f.commands == ['pip install "torch==2.6.*"']
+    assert f.facts["supported"] == "3.9-3.13"  # the cp39..cp313 wheels on PyPI
+    assert f.commands == ['pip install "torch==2.9.*"']
 
 
 def test_python_too_new_for_tensorflow_points_to_the_first_release_that_has_it(healthy, judge):
@@ -107,7 +107,7 @@ def test_python_too_new_for_tensorflow_points_to_the_first_release_that_has_it(h
     )
     f = judge(s).one("python-unsupported")
     assert f.subject == "tensorflow"
-    assert f.commands == ['pip install "tensorflow-cpu==2.16.1.*"']
+    assert f.commands == ['pip install "tensorflow-cpu==2.16.*"']
 
 
 def test_python_inside_the_range(healthy, judge):

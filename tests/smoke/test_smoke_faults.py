@@ -106,7 +106,7 @@ def test_hang_in_the_middle_keeps_the_rows_before_it() -> None:
     assert _rows(report, "torch")[3].error == "timed out after 15s while running cpu train-2layer"
 
 
-def test_import_error_fails_and_absent_framework_is_a_skip() -> None:
+def test_import_error_fails_and_a_framework_asked_for_but_absent_fails_too() -> None:
     broken = _only_fail(run_smoke(["jax"], timeout=30, env=_env("broken_import")), "jax")
     assert broken.test == "import"
     assert (
@@ -115,9 +115,18 @@ def test_import_error_fails_and_absent_framework_is_a_skip() -> None:
     )
     absent = run_smoke(["jax"], timeout=30, env=_env("not_installed"))
     (row,) = absent.results
-    assert (row.test, row.status, row.error) == ("import", "skip", "jax is not installed")
-    assert not absent.failed
+    assert (row.test, row.status) == ("import", "fail")
+    assert row.error == "jax is not installed, but --framework asked for it"
+    assert absent.failed
     assert absent.frameworks[0].installed is False
+
+
+def test_by_default_an_absent_framework_is_a_skip() -> None:
+    report = run_smoke(timeout=30, env=_env("not_installed"))
+    assert {(r.framework, r.test, r.status) for r in report.results} == {
+        (fw, "import", "skip") for fw in ("torch", "tensorflow", "jax")
+    }
+    assert not report.failed
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -139,11 +148,17 @@ def test_cli_json_and_exit_code_1_on_failure() -> None:
     assert "1 failed" in proc.stderr
 
 
-def test_cli_table_and_exit_code_0_when_nothing_failed() -> None:
+def test_cli_smoke_of_a_named_framework_that_is_missing_exits_1() -> None:
     proc = _cli("-f", "jax", env=_env("not_installed"))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert "jax is not installed" in proc.stdout
-    assert "0 passed, 0 failed, 1 skipped" in proc.stderr
+    assert "0 passed, 1 failed, 0 skipped" in proc.stderr
+
+
+def test_cli_smoke_with_no_framework_at_all_could_not_run() -> None:
+    proc = _cli(env=_env("not_installed"))
+    assert proc.returncode == 3, proc.stderr
+    assert "nothing to smoke-test" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_unknown_framework_is_a_usage_error() -> None:

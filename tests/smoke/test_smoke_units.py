@@ -9,7 +9,7 @@ from envcheck._child import ChildResult
 from envcheck.errors import UsageError
 from envcheck.smoke import _harness as h
 from envcheck.smoke.models import SmokeResult
-from envcheck.smoke.render import summary, table
+from envcheck.smoke.render import print_report, summary
 from envcheck.smoke.runner import _death_row, child_env, resolve_frameworks, run_smoke
 
 
@@ -121,7 +121,7 @@ def test_table_and_summary() -> None:
     ]
     report = SmokeReport(tool_version="0", created_at="now", timeout_s=1, seconds=2.0, results=rows)
     console = Console(width=200, record=True)
-    console.print(table(report))
+    print_report(report, console)
     text = console.export_text()
-    assert "gpu:0 (NVIDIA L4)" in text and "got 7" in text
+    assert "gpu:0 = NVIDIA L4" in text and "got 7" in text  # device names once, below the table
     assert summary(report) == "1 passed, 1 failed, 0 skipped in 2.0s"

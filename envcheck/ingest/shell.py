@@ -1,0 +1,63 @@
+"""What the shell lines around a paste state: environment variables set for the run
+(``CUDA_VISIBLE_DEVICES=2 python main.py``, ``export X=...``, ``os.environ["X"] = "..."``,
+vLLM's "Environment Variables" section) and whether the errors come from inside a container
+(``docker run --gpus all ...``, a ``root@3f2a1b9c8d7e:/#`` prompt)."""
+
+from __future__ import annotations
+
+import re
+
+from envcheck.ingest._partial import Partial
+from envcheck.ingest._text import Doc
+from envcheck.models import Snapshot, SystemInfo
+
+__all__ = ["ENV_NAMES", "read"]
+
+#: variables that change what CUDA or the frameworks do; others are not facts we use
+ENV_NAMES = (
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "LD_LIBRARY_PATH",
+    "CUDA_HOME", "CUDA_PATH", "PYTORCH_CUDA_ALLOC_CONF", "CUDA_LAUNCH_BLOCKING", "NVIDIA_DRIVER_CAPABILITIES",
+    "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "NCCL_P2P_DISABLE",
+    "NCCL_IB_DISABLE", "NCCL_CUMEM_ENABLE", "CUDA_MODULE_LOADING", "TORCH_CUDA_ARCH_LIST",
+)  # fmt: skip
+_NAMES = "|".join(ENV_NAMES)
+_ASSIGN = re.compile(
+    rf"(?:^|[\s;&(])(?:export\s+|set\s+)?(?P<name>{_NAMES})=(?P<q>['\"]?)(?P<value>[^'\"\s;&]*)(?P=q)(?=\s|$|;|&)"
+)
+_ENVIRON = re.compile(rf"os\.environ\[['\"](?P<name>{_NAMES})['\"]\]\s*=\s*['\"](?P<value>[^'\"]*)['\"]")
+#: TensorFlow's dlerror lines end with the loader path it searched: "; LD_LIBRARY_PATH: /usr/local/..."
+_DLERROR_PATH = re.compile(r"dlerror:.*?;\s*LD_LIBRARY_PATH:\s*(?P<value>\S*)")
+_DOCKER_RUN = re.compile(r"\b(?:docker|podman|nvidia-docker)\s+(?:container\s+)?(?:run|exec|compose)\b[^\n]*")
+_CONTAINER_PROMPT = re.compile(r"^\s*root@[0-9a-f]{12}:[^\s]*[#$]")
+_IN_CONTAINER_WORDS = re.compile(
+    r"\b(?:in(?:side)? (?:the |a |my |your )?(?:docker|container)|within (?:the )?container)\b", re.I
+)
+
+
+def read(doc: Doc) -> list[Partial]:
+    env: dict[str, str] = {}
+    first = None
+    hint = None
+    for ln in doc.lines:
+        text = ln.text
+        if "=" in text:
+            for m in (*_ASSIGN.finditer(text), *_ENVIRON.finditer(text)):
+                env.setdefault(m.group("name"), m.group("value"))
+                first = first or ln.no
+        if "LD_LIBRARY_PATH" not in env and "dlerror" in text and (d0 := _DLERROR_PATH.search(text)):
+            env["LD_LIBRARY_PATH"] = d0.group("value")
+            first = first or ln.no
+        if hint is not None:
+            continue
+        lowered = text.lower()
+        if ("docker" in text or "podman" in text) and (d := _DOCKER_RUN.search(text)):
+            hint = d.group(0).strip()[:200]
+        elif _CONTAINER_PROMPT.match(text) or (
+            ("container" in lowered or "docker" in lowered) and (_IN_CONTAINER_WORDS.search(text))
+        ):
+            hint = text.strip()[:200]
+    if not env and hint is None:
+        return []
+    snap = Snapshot(system=SystemInfo(env=env)) if env else Snapshot()
+    line = first or next((ln.no for ln in doc.lines if hint and hint in ln.text), 1)
+    return [Partial("shell", snap, line, container_hint=hint)]

@@ -1,0 +1,90 @@
+"""Hostile input never ends in a traceback: random bytes, random cuts and splices of the real corpus,
+shuffled lines, huge lines. In process, every outcome is a Report or a one-line UsageError; through the
+CLI, the exit code is 0, 1 or 2 and stderr holds no traceback."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envcheck.diff import diff_reports
+from envcheck.errors import UsageError
+from envcheck.ingest import load
+from envcheck.markdown import to_markdown
+from envcheck.reply import to_reply
+from envcheck.report import rejudge
+
+ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
+CORPUS = [p.read_bytes() for p in sorted(ROOT.glob("*.txt"))]
+SEED = int(os.environ.get("ENVCHECK_FUZZ_SEED", "20261123"))
+
+
+def _inputs(rng: random.Random, n: int) -> list[bytes]:
+    out: list[bytes] = []
+    for i in range(n):
+        pick = rng.choice(CORPUS)
+        kind = i % 8
+        if kind == 0:  # random bytes
+            out.append(rng.randbytes(rng.randint(0, 3000)))
+        elif kind == 1:  # a cut of a real paste, anywhere (mid-line, mid-UTF-8 sequence)
+            out.append(pick[: rng.randint(0, len(pick))])
+        elif kind == 2:  # a splice of two pastes at random points
+            other = rng.choice(CORPUS)
+            out.append(pick[: rng.randint(0, len(pick))] + other[rng.randint(0, len(other)) :])
+        elif kind == 3:  # lines shuffled
+            lines = pick.split(b"\n")
+            rng.shuffle(lines)
+            out.append(b"\n".join(lines))
+        elif kind == 4:  # random bytes flipped inside a real paste
+            data = bytearray(pick)
+            for _ in range(rng.randint(1, 40)):
+                if data:
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+            out.append(bytes(data))
+        elif kind == 5:  # several pastes at once, in UTF-16
+            text = b"\n".join(rng.sample(CORPUS, 3)).decode("utf-8", "replace")
+            out.append(b"\xff\xfe" + text.encode("utf-16-le"))
+        elif kind == 6:  # one enormous line, and many tiny ones
+            out.append(rng.choice([b"PyTorch version: ", b"| NVIDIA-SMI ", b"Found GPU0 "]) + b"9" * 200_000)
+        else:  # a JSON-looking start with junk
+            out.append(rng.choice([b"{", b'{"schema_version": "1.0"', b"[", b"[1, {"]) + rng.randbytes(200))
+    return out
+
+
+def test_random_and_mangled_input_is_a_report_or_one_clear_error() -> None:
+    rng = random.Random(SEED)
+    previous = None
+    for data in _inputs(rng, 480):
+        try:
+            report = rejudge(load(data, "fuzz"))
+        except UsageError as exc:
+            assert exc.exit_code == 2 and exc.message.startswith("fuzz: ") and "\n" not in exc.message
+            continue
+        # every renderer of a diagnosis takes whatever came out
+        assert to_reply(report) and to_markdown(report)
+        if previous is not None:
+            diff_reports(previous, report)
+        previous = report
+
+
+def _envcheck(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "envcheck", *args], input=data, capture_output=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_the_cli_never_shows_a_traceback(case: int) -> None:
+    rng = random.Random(SEED + case)
+    data = _inputs(rng, 8)[case]
+    args = [["diagnose", "-"], ["diagnose", "-", "--markdown"], ["diagnose", "-", "--json"]][case % 3]
+    proc = _envcheck(args, data)
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    assert b"Traceback" not in proc.stderr
+    if proc.returncode == 2:
+        assert proc.stderr.strip() and proc.stdout == b""
