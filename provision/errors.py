@@ -28,23 +28,6 @@ class MissingDependencyError(ProvisionError):
     """An optional extra (aws, gcp, docker, plot) is not installed; the hint names it (exit 3)."""
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP turned into an exception, so every one of them runs the same cleanup.
-
-    A KeyboardInterrupt, so code that already stops on Ctrl-C stops on the others too.
-    """
-
-    def __init__(self, signum: int, name: str) -> None:
-        super().__init__(name)
-        self.signum = signum
-        self.name = name
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal number, as a shell reports it (130 for Ctrl-C)."""
-        return 128 + self.signum
-
-
 class CleanupInterrupted(ProvisionError):
     """A second signal stopped the cleanup of a failed launch; the store says what is left."""
 

@@ -20,6 +20,7 @@ The rules this module keeps:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -42,7 +43,7 @@ from provision.clouds.base import (
     Resource,
     resume_identity,
 )
-from provision.errors import CleanupInterrupted, Interrupted, ProvisionError, UsageError
+from provision.errors import CleanupInterrupted, ProvisionError, UsageError
 from provision.planning import placements
 from provision.settings import Settings
 from provision.state import LaunchRow, LaunchStatus, ResourceRow, ResourceStatus, Store, StoreError
@@ -435,9 +436,9 @@ class _Run:
                 status=LaunchStatus.CLEANUP_INCOMPLETE,
             )
             _report_unrecorded(book, progress)
-            if isinstance(cleanup_exc, KeyboardInterrupt):
-                signame = cleanup_exc.name if isinstance(cleanup_exc, Interrupted) else "SIGINT"
-                code = cleanup_exc.exit_code if isinstance(cleanup_exc, Interrupted) else 130
+            stopped = _signal_of(cleanup_exc)
+            if stopped is not None:
+                signame, code = stopped
                 raise CleanupInterrupted(
                     f"cleanup stopped by a second {signame}: what is left of {plan.name} is recorded",
                     hint=down_hint,
@@ -473,12 +474,22 @@ def _report_unrecorded(book: Book, progress: Progress) -> None:
             progress.note(f"  {what}")
 
 
+def _signal_of(exc: BaseException) -> tuple[str, int] | None:
+    """(signal name, exit code) when ``exc`` is an interruption: Ctrl-C's KeyboardInterrupt, or the
+    exception the CLI's handlers raise for SIGINT, SIGTERM and SIGHUP (it carries ``signum``)."""
+    signum = getattr(exc, "signum", None)
+    if isinstance(signum, int):
+        return signal.Signals(signum).name, 128 + signum
+    if isinstance(exc, KeyboardInterrupt):
+        return "SIGINT", 130
+    return None
+
+
 def _why(exc: BaseException) -> str:
     """One line saying why, for the state store and the error message."""
-    if isinstance(exc, Interrupted):
-        return f"interrupted ({exc.name})"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
+    stopped = _signal_of(exc)
+    if stopped is not None:
+        return f"interrupted ({stopped[0]})"
     if isinstance(exc, ProvisionError):
         return exc.message.splitlines()[0][:300] if exc.message else type(exc).__name__
     lines = str(exc).strip().splitlines()

@@ -2,8 +2,8 @@
 
 Parsing and rendering only; deciding is in provision/planning.py, acting in provision/launch.py and
 provision/fleet.py. stdout carries data (tables, --json), stderr carries progress and questions.
-SIGINT, SIGTERM and SIGHUP all become ``Interrupted`` while a command acts, so each runs the same
-cleanup, and the exit code says which signal it was (130, 143, 129).
+SIGINT, SIGTERM and SIGHUP all raise an exception while a command acts (the handlers the CLI
+installs, envcheck.clirun), so each runs the same cleanup; the exit code says which (130, 143, 129).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,8 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from envcheck.clirun import bounded
 from provision.commands._common import JsonOpt, err_console, out_console
-from provision.errors import Interrupted, ProvisionError, UsageError
+from provision.errors import ProvisionError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,26 +75,6 @@ def _confirm(question: str, yes: bool) -> None:
         raise UsageError("not asking on a non-interactive terminal", hint="pass --yes to go ahead")
     if not typer.confirm(question, default=False, err=True):
         raise typer.Abort()  # the CLI says "cancelled" and exits 1
-
-
-@contextmanager
-def _interruptible(err: Console) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP raise Interrupted here, so each runs the same cleanup; a second
-    one during that cleanup stops it (launch.py records what is left and says so)."""
-
-    def raise_interrupted(signum: int, _frame: object) -> None:
-        raise Interrupted(signum, signal.Signals(signum).name)
-
-    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    before = {s: signal.signal(s, raise_interrupted) for s in caught}
-    try:
-        yield
-    except Interrupted as exc:
-        _say(err, f"interrupted by {exc.name}")
-        raise typer.Exit(exc.exit_code) from None
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 class RichProgress:
@@ -220,8 +199,7 @@ def up(
         typer.Option(
             help="With --wait ssh: give up after this many seconds [default: 600].",
             envvar="PROVISION_SSH_TIMEOUT",
-            min=1,
-            max=86400,
+            callback=bounded(1, 86400),
         ),
     ] = None,
     ssh_cidr: Annotated[
@@ -259,92 +237,91 @@ def up(
     from provision.clouds._clients import public_ip
 
     err = err_console()
-    with _interruptible(err):  # from the start: Ctrl-C anywhere says so and exits 130
-        settings = settings_mod.load(ssh_timeout=ssh_timeout)
-        req = planning.Request(
-            cloud=cloud,
-            gpu=gpu,
-            instance_type=instance_type,
-            tpu=tpu,
-            region=region,
-            zone=zone,
-            spot=spot,
-            disk_gb=disk,
-            image=image,
-            name=name,
-            autostop=autostop,
-            setup_path=setup,
-            wait=wait,
-            ssh_cidr=ssh_cidr,
-            key_name=key_name,
-            on_demand_fallback=on_demand_fallback,
-            allow_ssh_from_anywhere=allow_ssh_from_anywhere,
-        )
-        try:
-            offers = planning.load_offers(settings)
-        except ProvisionError:
-            if not ((instance_type or tpu) and (region or zone)):
-                raise
-            offers = []
-        plan = planning.make_plan(req, offers, settings)
-        if any("WARNING: SSH" in n for n in plan.notes):
-            err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
-        if dry_run:
-            if as_json:
-                _emit({"dry_run": True, "plan": plan.to_dict()})
-            else:
-                _show_plan(plan, out_console())  # the plan is this command's output: stdout
-                err.print("dry run: nothing was created")
-            return
-        provider = provider_for(cloud, settings, tpu=bool(tpu))
-        provider.check_credentials()  # loads the cloud SDK before anything is recorded
-        store = _store(settings)
-        if req.ssh_cidr is None:
-            req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
-        plan = planning.make_plan(
-            req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
-        )
-        previous = launch.preflight(plan, store)
-        if previous is not None:
-            err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
-        _show_plan(plan, err)
-        for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
-            feat = provider.features.get(feature)
-            if (
-                feat
-                and not feat.supported
-                and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
-            ):
-                err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
-        _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
-        with RichProgress(err) as progress:
-            result = launch.up(plan, provider, store, settings, progress)
-        plan, m = result.plan, result.machine
-        row = store.launch(plan.launch_id)
-        out = {
-            "name": plan.name,
-            "launch_id": plan.launch_id,
-            "cloud": plan.cloud,
-            "id": m.id,
-            "instance_type": plan.instance_type,
-            "zone": m.zone,
-            "spot": m.spot,
-            "state": m.state,
-            "public_ip": m.public_ip,
-            "private_ip": m.private_ip,
-            "price_per_hour": row.price_per_hour if row else plan.price_per_hour,
-            "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
-            "tried": [str(a) for a in result.attempts],
-            "autostop_at": plan.expires_at,
-        }
+    settings = settings_mod.load(ssh_timeout=ssh_timeout)
+    req = planning.Request(
+        cloud=cloud,
+        gpu=gpu,
+        instance_type=instance_type,
+        tpu=tpu,
+        region=region,
+        zone=zone,
+        spot=spot,
+        disk_gb=disk,
+        image=image,
+        name=name,
+        autostop=autostop,
+        setup_path=setup,
+        wait=wait,
+        ssh_cidr=ssh_cidr,
+        key_name=key_name,
+        on_demand_fallback=on_demand_fallback,
+        allow_ssh_from_anywhere=allow_ssh_from_anywhere,
+    )
+    try:
+        offers = planning.load_offers(settings)
+    except ProvisionError:
+        if not ((instance_type or tpu) and (region or zone)):
+            raise
+        offers = []
+    plan = planning.make_plan(req, offers, settings)
+    if any("WARNING: SSH" in n for n in plan.notes):
+        err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
+    if dry_run:
         if as_json:
-            _emit(out)
+            _emit({"dry_run": True, "plan": plan.to_dict()})
         else:
-            price = _money(row.price_per_hour if row else plan.price_per_hour)
-            err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
-            if result.ssh_alias:
-                err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
-            err.print(f"  remove:  provision down {plan.name}")
+            _show_plan(plan, out_console())  # the plan is this command's output: stdout
+            err.print("dry run: nothing was created")
+        return
+    provider = provider_for(cloud, settings, tpu=bool(tpu))
+    provider.check_credentials()  # loads the cloud SDK before anything is recorded
+    store = _store(settings)
+    if req.ssh_cidr is None:
+        req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
+    plan = planning.make_plan(
+        req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
+    )
+    previous = launch.preflight(plan, store)
+    if previous is not None:
+        err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
+    _show_plan(plan, err)
+    for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
+        feat = provider.features.get(feature)
+        if (
+            feat
+            and not feat.supported
+            and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
+        ):
+            err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
+    _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
+    with RichProgress(err) as progress:
+        result = launch.up(plan, provider, store, settings, progress)
+    plan, m = result.plan, result.machine
+    row = store.launch(plan.launch_id)
+    out = {
+        "name": plan.name,
+        "launch_id": plan.launch_id,
+        "cloud": plan.cloud,
+        "id": m.id,
+        "instance_type": plan.instance_type,
+        "zone": m.zone,
+        "spot": m.spot,
+        "state": m.state,
+        "public_ip": m.public_ip,
+        "private_ip": m.private_ip,
+        "price_per_hour": row.price_per_hour if row else plan.price_per_hour,
+        "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
+        "tried": [str(a) for a in result.attempts],
+        "autostop_at": plan.expires_at,
+    }
+    if as_json:
+        _emit(out)
+    else:
+        price = _money(row.price_per_hour if row else plan.price_per_hour)
+        err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
+        if result.ssh_alias:
+            err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
+        err.print(f"  remove:  provision down {plan.name}")
 
 
 #: ls layouts, widest first: the first that fits the terminal is used. Low-value columns go first
@@ -548,7 +525,7 @@ def down(
         return
     _confirm(f"Terminate and remove {', '.join(r.name for r in rows)}?", yes)
     results = []
-    with _interruptible(err), RichProgress(err) as progress:
+    with RichProgress(err) as progress:
         for row in rows:
             key = driver_key(row)
             try:
@@ -618,33 +595,32 @@ def gc(
     store = _store(settings)
     getter = _getter(settings)
     err = err_console()
-    with _interruptible(err):
-        keys = fleet.orphan_keys(store, settings)
-        found, scan = fleet.untracked(store, getter, clouds, explicit=bool(cloud), owners=owner or [])
-        for key, why in scan.problems.items():
-            err.print(f"[red]error:[/] {key}: could not check: {escape(why)}")
-        for key, why in scan.skipped.items():
-            err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
-        rows = [
-            {
-                "cloud": r.cloud,
-                "kind": r.kind,
-                "id": r.id,
-                "name": r.name,
-                "region": r.region,
-                "zone": r.zone,
-                "launch_id": r.launch_id,
-                "owner": r.owner,
-                "state": r.state,
-            }
-            for r in found
-        ]
-        checked = ", ".join(f"{k} ({n} regions)" for k, n in scan.regions.items())
-        results: list[tuple[Any, str]] = []
-        if yes:
-            results = fleet.collect(found, getter, on_delete=lambda r: _say(err, f"deleting {r.kind} {r.id}"))
-            for path in keys:
-                launch.forget_key(str(path).removesuffix(".pub"))
+    keys = fleet.orphan_keys(store, settings)
+    found, scan = fleet.untracked(store, getter, clouds, explicit=bool(cloud), owners=owner or [])
+    for key, why in scan.problems.items():
+        err.print(f"[red]error:[/] {key}: could not check: {escape(why)}")
+    for key, why in scan.skipped.items():
+        err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
+    rows = [
+        {
+            "cloud": r.cloud,
+            "kind": r.kind,
+            "id": r.id,
+            "name": r.name,
+            "region": r.region,
+            "zone": r.zone,
+            "launch_id": r.launch_id,
+            "owner": r.owner,
+            "state": r.state,
+        }
+        for r in found
+    ]
+    checked = ", ".join(f"{k} ({n} regions)" for k, n in scan.regions.items())
+    results: list[tuple[Any, str]] = []
+    if yes:
+        results = fleet.collect(found, getter, on_delete=lambda r: _say(err, f"deleting {r.kind} {r.id}"))
+        for path in keys:
+            launch.forget_key(str(path).removesuffix(".pub"))
     if as_json:
         _emit(
             {

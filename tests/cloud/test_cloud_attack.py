@@ -187,7 +187,7 @@ def _launch(
         return None
     if interrupted:
         tally.add("outcomes", "interrupted and cleaned up")
-        if "interrupted by" not in err and not point.startswith("start-up"):
+        if "interrupted" not in err and not point.startswith("start-up"):
             tally.fail(f"{name}: interrupted at {point} without a word\n{err[-2000:]}")
         return name  # a signal after the launch completed leaves it running (and recorded)
     if code == 3 and ssh_wait and "did not answer" in err:
