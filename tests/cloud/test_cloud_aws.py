@@ -304,7 +304,7 @@ def test_ctrl_c_at_each_call_leaves_nothing(
     assert fired["n"] == 1
     assert leaks() == []
     row = store.launch(plan.launch_id)
-    assert row and row.status == "failed" and row.error == "interrupted"
+    assert row and row.status == "failed" and row.error == "interrupted (SIGINT)"
     assert store.pending_resources(plan.launch_id) == []
 
 
