@@ -389,6 +389,28 @@ def leaks(moto_server: MotoServer, gcp_server: Any) -> Any:
 
 
 @pytest.fixture
+def cli_here(cloud_env: dict[str, str]) -> Any:
+    """``cli_here([...])`` runs the CLI's own code path (``envcheck.clirun.outcome``, as ``main()``
+    does) in this process: for the set-up and clean-up steps of a test, where starting a Python
+    that imports boto3 or google-cloud-compute again would only cost seconds."""
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        import contextlib
+        import io
+
+        from envcheck.clirun import outcome
+        from provision.cli import app
+        from provision.errors import ProvisionError
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = outcome(app, args, prog="provision", errors=(ProvisionError,), debug_var="PROVISION_DEBUG")
+        return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
 def cli(cloud_env: dict[str, str]) -> Any:
     """``cli([...])`` runs the real ``provision`` CLI in a child process against the fakes."""
     return lambda args, env=None, **kw: run_cli(args, cloud_env if env is None else env, **kw)

@@ -65,7 +65,7 @@ def test_every_signal_mid_launch_cleans_up(
 
 
 def test_a_second_signal_leaves_a_resumable_record_and_says_so(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, leaks: Any
 ) -> None:
     """Scope: a second signal during cleanup stops it, records what is left and names `down`."""
     moto_server.faults.inject(action="RunInstances", delay_after=1.0)
@@ -84,7 +84,7 @@ def test_a_second_signal_leaves_a_resumable_record_and_says_so(
     ls = json.loads(cli(["ls", "--json"]).stdout)
     (m,) = ls["machines"]
     assert m["status"] == "cleanup-incomplete" and "provision down twice" in (m["note"] or "")
-    down = cli(["down", "twice", "--yes"])
+    down = cli_here(["down", "twice", "--yes"])
     assert down.returncode == 0, down.stderr
     assert leaks() == []
 
@@ -126,15 +126,15 @@ _IMPORT_INTERRUPT = textwrap.dedent(
     ],
 )
 def test_ctrl_c_inside_the_google_cloud_import_exits_130_and_leaves_the_name_free(
-    module: str, args: list[str], cli: Any, cloud_env: dict[str, str], leaks: Any
+    cli_here: Any, module: str, args: list[str], cli: Any, cloud_env: dict[str, str], leaks: Any
 ) -> None:
     """Defect 9: Ctrl-C inside the google-cloud import broke cleanup: exit 3, the name blocked."""
     proc = _run_script(_IMPORT_INTERRUPT, [module, *UP, *args, "--name", "early"], cloud_env)
     assert proc.returncode == 130, proc.stderr
     _clean(proc.stderr)
-    again = cli([*UP, *args, "--name", "early"])
+    again = cli_here([*UP, *args, "--name", "early"])
     assert again.returncode == 0, again.stderr
-    assert cli(["down", "early", "--yes"]).returncode == 0
+    assert cli_here(["down", "early", "--yes"]).returncode == 0
     assert leaks() == []
 
 
@@ -160,10 +160,10 @@ def test_a_locked_store_mid_launch_does_not_stop_cleanup(
     assert leaks() == []
 
 
-def test_a_corrupt_store_is_one_line_and_exit_3(cli: Any, cloud_env: dict[str, str]) -> None:
+def test_a_corrupt_store_is_one_line_and_exit_3(cli_here: Any, cli: Any, cloud_env: dict[str, str]) -> None:
     """Defect 10: corrupt store pages gave a raw traceback."""
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "pages"]).returncode == 0
-    assert cli(["down", "pages", "--yes"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "pages"]).returncode == 0
+    assert cli_here(["down", "pages", "--yes"]).returncode == 0
     db = Path(cloud_env["PROVISION_STATE_DIR"]) / "state.db"
     c = sqlite3.connect(db)
     c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -185,20 +185,20 @@ def test_a_corrupt_store_is_one_line_and_exit_3(cli: Any, cloud_env: dict[str, s
 
 
 # --------------------------------------------------------------------------- 10: every answer is mapped
-def test_malformed_xml_from_ec2_is_one_line(cli: Any, moto_server: Any) -> None:
+def test_malformed_xml_from_ec2_is_one_line(cli_here: Any, cli: Any, moto_server: Any) -> None:
     """Defect 10: a malformed XML answer gave a raw traceback."""
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "xml"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "xml"]).returncode == 0
     moto_server.faults.inject(action="DescribeInstances", malformed=True, times=50)
     for args in (["ls"], ["gc", "--cloud", "aws"]):
         proc = cli(args)
         assert proc.returncode == 3, (args, proc.stderr)
         _clean(proc.stderr)
     moto_server.faults.clear()
-    assert cli(["down", "xml", "--yes"]).returncode == 0
+    assert cli_here(["down", "xml", "--yes"]).returncode == 0
 
 
 def test_500s_that_outlast_retries_while_waiting_fail_cleanly_and_clean_up(
-    cli: Any, moto_server: Any, leaks: Any
+    cli_here: Any, cli: Any, moto_server: Any, leaks: Any
 ) -> None:
     """Defect 10: 500s that outlasted botocore's retries during the wait gave a traceback."""
     # the wait polls by instance id; 4 answers outlast botocore's 4 attempts, then AWS recovers
@@ -209,14 +209,14 @@ def test_500s_that_outlast_retries_while_waiting_fail_cleanly_and_clean_up(
     assert proc.returncode == 3, proc.stderr
     _clean(proc.stderr)
     assert "InternalError" in proc.stderr
-    leftover = cli(["down", "flaky", "--yes"])  # whatever cleanup could not do while AWS failed
+    leftover = cli_here(["down", "flaky", "--yes"])  # whatever cleanup could not do while AWS failed
     assert leftover.returncode == 0, leftover.stderr
     assert leaks() == []
 
 
-def test_describe_key_pairs_500_in_ls_and_gc(cli: Any, moto_server: Any) -> None:
+def test_describe_key_pairs_500_in_ls_and_gc(cli_here: Any, cli: Any, moto_server: Any) -> None:
     """Defect 10/11: a DescribeKeyPairs 500 in ls/gc gave a traceback; gc said "done", exit 0."""
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "kp"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "kp"]).returncode == 0
     moto_server.faults.inject(action="DescribeKeyPairs", code="InternalError", status=500, times=100)
     ls = cli(["ls"])
     assert ls.returncode == 3 and "kp" in ls.stdout
@@ -226,11 +226,13 @@ def test_describe_key_pairs_500_in_ls_and_gc(cli: Any, moto_server: Any) -> None
     _clean(gc.stderr)
     assert "done" not in gc.stderr
     moto_server.faults.clear()
-    assert cli(["down", "kp", "--yes"]).returncode == 0
+    assert cli_here(["down", "kp", "--yes"]).returncode == 0
 
 
 @pytest.mark.parametrize("fault", ["zones_list", "instance_get"])
-def test_google_answers_that_fail_are_one_line(fault: str, cli: Any, gcp_server: Any, leaks: Any) -> None:
+def test_google_answers_that_fail_are_one_line(
+    cli_here: Any, fault: str, cli: Any, gcp_server: Any, leaks: Any
+) -> None:
     """Defect 10: a 404 from the zone list and malformed JSON answers gave a traceback."""
     if fault == "zones_list":
         gcp_server.inject(op=fault, kind="http", status=404, message="zones not found", times=100)
@@ -241,13 +243,15 @@ def test_google_answers_that_fail_are_one_line(fault: str, cli: Any, gcp_server:
     _clean(proc.stderr)
     with gcp_server.lock:
         gcp_server.state.faults.clear()
-    cli(["down", "gbad", "--yes"])
+    cli_here(["down", "gbad", "--yes"])
     assert leaks() == []
 
 
-def test_malformed_google_listings_in_ls_and_gc_are_one_line(cli: Any, gcp_server: Any) -> None:
+def test_malformed_google_listings_in_ls_and_gc_are_one_line(
+    cli_here: Any, cli: Any, gcp_server: Any
+) -> None:
     """Defect 10: malformed JSON from the instance list gave a traceback in ls and gc."""
-    assert cli([*UP, "--cloud", "gcp", "--gpu", "T4:1", "--name", "glist"]).returncode == 0
+    assert cli_here([*UP, "--cloud", "gcp", "--gpu", "T4:1", "--name", "glist"]).returncode == 0
     gcp_server.inject(op="instances_list", kind="malformed", times=100)
     for args in (["ls"], ["gc", "--cloud", "gcp"]):
         proc = cli(args)
@@ -255,7 +259,7 @@ def test_malformed_google_listings_in_ls_and_gc_are_one_line(cli: Any, gcp_serve
         _clean(proc.stderr)
     with gcp_server.lock:
         gcp_server.state.faults.clear()
-    assert cli(["down", "glist", "--yes"]).returncode == 0
+    assert cli_here(["down", "glist", "--yes"]).returncode == 0
 
 
 # --------------------------------------------------------------------------- 11: honest exit codes
@@ -280,14 +284,14 @@ def test_gc_of_a_cloud_without_credentials_exits_3(
     _clean(proc.stderr)
 
 
-def test_down_without_credentials_keeps_the_hint(cli: Any, cloud_env: dict[str, str]) -> None:
+def test_down_without_credentials_keeps_the_hint(cli_here: Any, cli: Any, cloud_env: dict[str, str]) -> None:
     """Defect 11: `down` without credentials dropped the hint."""
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "nocred"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "nocred"]).returncode == 0
     env = {k: v for k, v in cloud_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     proc = cli(["down", "nocred", "--yes"], env=env)
     assert proc.returncode == 3 and "aws configure" in proc.stderr
     _clean(proc.stderr)
-    assert cli(["down", "nocred", "--yes"]).returncode == 0
+    assert cli_here(["down", "nocred", "--yes"]).returncode == 0
 
 
 def test_failed_public_ip_lookup_is_could_not_run(cli: Any, cloud_env: dict[str, str], leaks: Any) -> None:
@@ -345,20 +349,23 @@ def test_ssh_cidr_on_the_command_line(cli: Any) -> None:
 
 
 # --------------------------------------------------------------------------- 12/13: files, first boot, help
-def test_state_db_and_keys_are_private(cli: Any, cloud_env: dict[str, str]) -> None:
+def test_state_db_and_keys_are_private(cli_here: Any, cli: Any, cloud_env: dict[str, str]) -> None:
     """Defect 12: state.db was created 0644."""
-    os.umask(0o022)
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "modes"]).returncode == 0
+    before = os.umask(0o022)  # the common default: files would come out 0644 unless made private
+    try:
+        assert cli_here([*UP, "--gpu", "A10G:1", "--name", "modes"]).returncode == 0
+    finally:
+        os.umask(before)
     state = Path(cloud_env["PROVISION_STATE_DIR"])
     for path in state.glob("state.db*"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "keys").stat().st_mode) == 0o700
-    assert cli(["down", "modes", "--yes"]).returncode == 0
+    assert cli_here(["down", "modes", "--yes"]).returncode == 0
 
 
 def test_up_writes_through_a_symlinked_ssh_config(
-    cli: Any, cloud_env: dict[str, str], tmp_path: Path
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Defect 12 / issue 14: a symlinked ~/.ssh/config (dotfiles) was replaced by a regular file."""
     config = Path(cloud_env["PROVISION_SSH_CONFIG"])
@@ -367,11 +374,11 @@ def test_up_writes_through_a_symlinked_ssh_config(
     dotfiles.parent.mkdir()
     dotfiles.write_text("Host *\n    ServerAliveInterval 5\n")
     config.symlink_to(dotfiles)
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "linked"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "linked"]).returncode == 0
     assert config.is_symlink() and config.resolve() == dotfiles.resolve()
     text = dotfiles.read_text()
     assert text.splitlines()[1].startswith("Include ") and "ServerAliveInterval 5" in text
-    assert cli(["down", "linked", "--yes"]).returncode == 0
+    assert cli_here(["down", "linked", "--yes"]).returncode == 0
     assert config.is_symlink()
 
 
@@ -446,10 +453,10 @@ def test_cloud_commands_without_the_extras_say_how_to_install(
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
 
 
-def test_ls_is_readable_at_80_columns(cli: Any, cloud_env: dict[str, str]) -> None:
+def test_ls_is_readable_at_80_columns(cli_here: Any, cli: Any, cloud_env: dict[str, str]) -> None:
     """Issue 14: at 80 columns `provision ls` truncated the very numbers it exists for."""
     for name, gpu in (("narrow-a10g-machine", "A10G:1"), ("second", "L4:1")):
-        assert cli([*UP, "--gpu", gpu, "--name", name]).returncode == 0
+        assert cli_here([*UP, "--gpu", gpu, "--name", name]).returncode == 0
     proc = cli(["ls"], env={**cloud_env, "COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -457,12 +464,12 @@ def test_ls_is_readable_at_80_columns(cli: Any, cloud_env: dict[str, str]) -> No
     assert "…" not in proc.stdout
     for needle in ("narrow-a10g-machine", "g5.xlarge", "g6.xlarge", "$1.01", "running"):
         assert needle in proc.stdout, (needle, proc.stdout)
-    assert cli(["down", "--all", "--yes"]).returncode == 0
+    assert cli_here(["down", "--all", "--yes"]).returncode == 0
 
 
-def test_json_outputs_carry_a_string_schema_version(cli: Any) -> None:
+def test_json_outputs_carry_a_string_schema_version(cli_here: Any, cli: Any) -> None:
     """Issue 14: `ls --json` had no schema_version (team convention: "<major>.<minor>" string)."""
-    up = cli([*UP, "--gpu", "A10G:1", "--name", "schema", "--json"])
+    up = cli_here([*UP, "--gpu", "A10G:1", "--name", "schema", "--json"])
     outputs = [up.stdout]
     for args in (
         ["ls", "--json"],
@@ -470,7 +477,7 @@ def test_json_outputs_carry_a_string_schema_version(cli: Any) -> None:
         ["ssh", "schema", "--json"],
         ["down", "schema", "--yes", "--json"],
     ):
-        proc = cli(args)
+        proc = cli_here(args)
         assert proc.returncode == 0, (args, proc.stderr)
         outputs.append(proc.stdout)
     for text in outputs:

@@ -60,10 +60,10 @@ def test_gc_spares_look_alikes_that_are_not_ours(cli: Any, foreign: Any, leaks: 
 
 
 def test_a_second_store_never_touches_the_first_stores_machine(
-    cli: Any, cloud_env: dict[str, str], tmp_path: Path, foreign: Any, ec2_client: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], tmp_path: Path, foreign: Any, ec2_client: Any
 ) -> None:
     """Defect 1: run from a second state dir with the same owner name, gc deleted a running machine."""
-    first = cli([*UP, "--gpu", "A10G:1", "--name", "mine", "--json"])
+    first = cli_here([*UP, "--gpu", "A10G:1", "--name", "mine", "--json"])
     assert first.returncode == 0, first.stderr
     other = {**cloud_env, "PROVISION_STATE_DIR": str(tmp_path / "second-store")}
     swept = cli(["gc", "--yes", "--json"], env=other)
@@ -72,7 +72,7 @@ def test_a_second_store_never_touches_the_first_stores_machine(
     (inst,) = _instances_of(ec2_client(), "mine")
     assert inst["State"]["Name"] == "running"
     assert foreign() == set()
-    assert cli(["down", "mine", "--yes"]).returncode == 0
+    assert cli_here(["down", "mine", "--yes"]).returncode == 0
 
 
 # --------------------------------------------------------------------------- 2: resume only the same launch
@@ -89,7 +89,7 @@ def _killed_mid_launch(cloud_env: dict[str, str], moto_server: Any, args: list[s
 
 
 def test_resume_with_another_cloud_is_refused_with_the_down_command(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, gcp_server: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, gcp_server: Any, leaks: Any
 ) -> None:
     """Defect 2: `up --cloud gcp` resumed an AWS launch and built a GCE VM under the AWS row."""
     _killed_mid_launch(cloud_env, moto_server, ["--gpu", "A10G:1", "--name", "twin"], "RunInstances")
@@ -97,13 +97,13 @@ def test_resume_with_another_cloud_is_refused_with_the_down_command(
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "provision down twin" in proc.stderr
     assert gcp_server.ours() == []
-    down = cli(["down", "twin", "--yes"])
+    down = cli_here(["down", "twin", "--yes"])
     assert down.returncode == 0, down.stderr
     assert leaks() == []
 
 
 def test_resume_with_another_gpu_is_refused(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
 ) -> None:
     """Defect 2: `--gpu L4:1` silently reused the interrupted g5.xlarge while the JSON said g6.xlarge."""
     _killed_mid_launch(cloud_env, moto_server, ["--gpu", "A10G:1", "--name", "gpuswap"], "DescribeInstances")
@@ -111,12 +111,12 @@ def test_resume_with_another_gpu_is_refused(
     assert proc.returncode != 0 and proc.stdout == ""
     assert "provision down gpuswap" in proc.stderr and "g5.xlarge" in proc.stderr
     assert {i["InstanceType"] for i in _instances_of(ec2_client(), "gpuswap")} <= {"g5.xlarge"}
-    assert cli(["down", "gpuswap", "--yes"]).returncode == 0
+    assert cli_here(["down", "gpuswap", "--yes"]).returncode == 0
     assert leaks() == []
 
 
 def test_resume_with_the_same_arguments_finishes_the_launch_with_ssh_open(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
 ) -> None:
     """Defect 2: a security group adopted after a kill between create and authorize had no SSH rule."""
     args = ["--gpu", "A10G:1", "--name", "again"]
@@ -132,13 +132,13 @@ def test_resume_with_the_same_arguments_finishes_the_launch_with_ssh_open(
     ranges = [(p["FromPort"], r["CidrIp"]) for p in sg["IpPermissions"] for r in p["IpRanges"]]
     assert ranges == [(22, "203.0.113.7/32")]
     assert len(_instances_of(ec2, "again")) == 1
-    assert cli(["down", "again", "--yes"]).returncode == 0
+    assert cli_here(["down", "again", "--yes"]).returncode == 0
     assert leaks() == []
 
 
 # --------------------------------------------------------------------------- 3: one launch per name at a time
 def test_two_concurrent_ups_of_one_name_launch_one_machine(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
 ) -> None:
     """Defect 3: two concurrent `up --name twin` launched two machines; `down twin` removed one."""
     moto_server.faults.inject(action="RunInstances", delay_before=1.5, times=5)
@@ -149,13 +149,13 @@ def test_two_concurrent_ups_of_one_name_launch_one_machine(
     refused = next(err for code, _, err in results if code == 3)
     assert "being launched" in refused and "provision down twin" in refused and "Traceback" not in refused
     assert len(_instances_of(ec2_client(), "twin")) == 1
-    down = cli(["down", "twin", "--yes"])
+    down = cli_here(["down", "twin", "--yes"])
     assert down.returncode == 0, down.stderr
     assert leaks() == []
 
 
 def test_down_during_up_of_the_same_name_refuses_instead_of_racing(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, ec2_client: Any, leaks: Any
 ) -> None:
     """Defect 3: `down` printed ✓ while `up` of the same name went on to create the machine."""
     moto_server.faults.inject(action="ImportKeyPair", delay_before=2.0)
@@ -167,16 +167,16 @@ def test_down_during_up_of_the_same_name_refuses_instead_of_racing(
     code, _, err = finish(up)
     assert code == 0, err
     assert len(_instances_of(ec2_client(), "race")) == 1  # the launch finished and is recorded
-    assert cli(["down", "race", "--yes"]).returncode == 0
+    assert cli_here(["down", "race", "--yes"]).returncode == 0
     assert leaks() == []
 
 
 # --------------------------------------------------------------------------- 5: every region
 def test_a_launch_in_an_unconfigured_region_is_found_after_the_store_is_lost(
-    cli: Any, cloud_env: dict[str, str], ec2_client: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], ec2_client: Any, leaks: Any
 ) -> None:
     """Defect 5: a launch in --region eu-west-1 whose store was lost was invisible to ls and gc."""
-    up = cli([*UP, "--instance-type", "g5.xlarge", "--region", "eu-west-1", "--name", "far", "--json"])
+    up = cli_here([*UP, "--instance-type", "g5.xlarge", "--region", "eu-west-1", "--name", "far", "--json"])
     assert up.returncode == 0, up.stderr
     instance_id = json.loads(up.stdout)["id"]
     state = Path(cloud_env["PROVISION_STATE_DIR"])
@@ -192,10 +192,10 @@ def test_a_launch_in_an_unconfigured_region_is_found_after_the_store_is_lost(
 
 
 def test_gc_removes_private_keys_of_launches_lost_with_the_store(
-    cli: Any, cloud_env: dict[str, str], leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], leaks: Any
 ) -> None:
     """Defect 12: private keys of launches lost with the store stayed on disk."""
-    assert cli([*UP, "--gpu", "A10G:1", "--name", "lost"]).returncode == 0
+    assert cli_here([*UP, "--gpu", "A10G:1", "--name", "lost"]).returncode == 0
     state = Path(cloud_env["PROVISION_STATE_DIR"])
     keys = sorted(p.name for p in (state / "keys").iterdir())
     assert len(keys) == 2 and all(k.startswith("lost-") for k in keys)
@@ -209,10 +209,10 @@ def test_gc_removes_private_keys_of_launches_lost_with_the_store(
 
 # --------------------------------------------------------------------------- 7: names, labels re-checked
 def test_tpu_down_deletes_the_node_by_its_recorded_name_when_listing_fails(
-    cli: Any, gcp_server: Any, leaks: Any
+    cli_here: Any, cli: Any, gcp_server: Any, leaks: Any
 ) -> None:
     """Defect 7: a TPU `down` that could not list locations/- printed ✓ and left the node running."""
-    up = cli([*UP, "--cloud", "gcp", "--tpu", "v5e-8", "--zone", "us-west4-a", "--name", "tpunode"])
+    up = cli_here([*UP, "--cloud", "gcp", "--tpu", "v5e-8", "--zone", "us-west4-a", "--name", "tpunode"])
     assert up.returncode == 0, up.stderr
     gcp_server.inject(op="tpu_list", kind="http", status=500, message="backend error", times=100)
     down = cli(["down", "tpunode", "--yes"])
@@ -238,7 +238,7 @@ def test_a_server_that_ignores_the_label_filter_gets_nothing_adopted_or_deleted(
 
 
 def test_ls_after_kill_9_says_interrupted_and_how_to_recover(
-    cli: Any, cloud_env: dict[str, str], moto_server: Any, leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, leaks: Any
 ) -> None:
     """Defect 12: after kill -9, `ls` showed "launching" with no hint to run `down`."""
     _killed_mid_launch(cloud_env, moto_server, ["--gpu", "A10G:1", "--name", "orphan"], "RunInstances")
@@ -246,12 +246,12 @@ def test_ls_after_kill_9_says_interrupted_and_how_to_recover(
     (m,) = json.loads(ls.stdout)["machines"]
     assert m["status"] == "launching" and "interrupted" in m["note"]
     assert "provision down orphan" in m["note"]
-    assert cli(["down", "orphan", "--yes"]).returncode == 0
+    assert cli_here(["down", "orphan", "--yes"]).returncode == 0
     assert leaks() == []
 
 
 def test_sigkill_while_the_first_launch_holds_the_name_frees_it(
-    cloud_env: dict[str, str], moto_server: Any, cli: Any, leaks: Any
+    cli_here: Any, cloud_env: dict[str, str], moto_server: Any, cli: Any, leaks: Any
 ) -> None:
     """Defect 3 (the other half): the per-name lock never outlives the process that held it."""
     moto_server.faults.inject(action="RunInstances", delay_before=30.0)
@@ -262,5 +262,5 @@ def test_sigkill_while_the_first_launch_holds_the_name_frees_it(
     moto_server.faults.clear()
     again = cli([*UP, "--gpu", "A10G:1", "--name", "heldname"])
     assert again.returncode == 0, again.stderr
-    assert cli(["down", "heldname", "--yes"]).returncode == 0
+    assert cli_here(["down", "heldname", "--yes"]).returncode == 0
     assert leaks() == []

@@ -142,7 +142,7 @@ def test_a_locked_store_fails_writes_after_its_timeout_not_forever(tmp_path: Pat
 
 
 def test_v0_launch_is_removed_by_down_through_its_old_owner_tag(
-    cli: Any, cloud_env: dict[str, str], ec2_client: Any, amis: dict[str, str], leaks: Any
+    cli_here: Any, cli: Any, cloud_env: dict[str, str], ec2_client: Any, amis: dict[str, str], leaks: Any
 ) -> None:
     """A machine launched by 0.1.0 (tagged with the user name) is still `down`-able after upgrade."""
     _v0_store(Path(cloud_env["PROVISION_STATE_DIR"]) / "state.db")
@@ -161,5 +161,5 @@ def test_v0_launch_is_removed_by_down_through_its_old_owner_tag(
     assert down.returncode == 0, down.stderr
     assert inst in {d["id"] for d in json.loads(down.stdout)["results"][0]["deleted"]}
     assert leaks() == []
-    gcp_half = cli(["down", "halfway", "--yes"])  # the 0.1.0 GCP launch that never got its machine
+    gcp_half = cli_here(["down", "halfway", "--yes"])  # the 0.1.0 GCP launch that never got its machine
     assert gcp_half.returncode == 0, gcp_half.stderr
