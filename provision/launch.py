@@ -420,10 +420,12 @@ class _Run:
         progress.note(f"launch failed ({reason}); removing what was created")
         record = _record_for_cleanup(plan, self.store, self.entries, book)
         down_hint = f"run `provision down {plan.name}` to remove what is left"
+        # after a signal, new clients: the old ones may hold a lock the signal left taken
+        provider = self.provider.fresh() if _signal_of(exc) else self.provider
         try:
             teardown(
                 record,
-                self.provider,
+                provider,
                 book,
                 self.settings,
                 progress=progress,

@@ -261,6 +261,9 @@ class AwsProvider:
         return _tag(tags, TAG_LAUNCH) == plan.launch_id and _tag(tags, TAG_OWNER) == plan.owner
 
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> AwsProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
         _clients.load_sdk("aws")  # before anything is recorded: an interrupted import costs nothing
         _clients.aws_check_credentials(self.settings)

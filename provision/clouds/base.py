@@ -282,6 +282,12 @@ class Provider(Protocol):
     def all_regions(self) -> list[str]:
         """Every region the account can use (for ``ls --all-regions`` and ``gc``)."""
 
+    def fresh(self) -> Provider:
+        """The same driver with new clients. Cleanup after a signal uses it: the signal may have
+        landed while a client's connection pool held its lock (a Python-level ``__enter__`` took
+        it and the handler raised before the ``with`` began), and the next request through that
+        client would wait on it for ever."""
+
     def zones(self, plan: Plan, region: str) -> list[str]:
         """Zones of ``region`` where ``plan.instance_type`` can be tried, best first."""
 

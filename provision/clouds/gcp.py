@@ -265,6 +265,9 @@ class GcpProvider:
         return dict(self._cache["zones"])
 
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> GcpProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
         _clients.load_sdk("gcp")  # before anything is recorded: an interrupted import costs nothing
         _ = self.project

@@ -97,6 +97,9 @@ class TpuProvider:
         return f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
 
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> TpuProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
         _clients.load_sdk("tpu")  # before anything is recorded: an interrupted import costs nothing
         _ = self.project

@@ -60,6 +60,7 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
     skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(skip)}, **env}
     full.setdefault("COLUMNS", "200")
+    full.setdefault("PYTHONFAULTHANDLER", "1")  # a hung child can be asked where it is (finish)
     return full
 
 
@@ -85,9 +86,20 @@ def wait_until(check: Any, timeout: float = 30.0, what: str = "condition") -> No
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of a spawned CLI; killed if it overstays."""
+    """(exit code, stdout, stderr) of a spawned CLI. One that overstays is a failure that shows
+    where it hung: SIGABRT makes its faulthandler (cli_env turns it on) print every thread."""
+    import signal
+
     try:
         out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"{proc.args} hung for {timeout:g}s; where it was:\n{err[-8000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

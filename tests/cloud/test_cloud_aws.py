@@ -332,6 +332,31 @@ def test_ctrl_c_at_each_step_leaves_nothing(n: int, cloud_env: Any, leaks: Any) 
     assert leaks() == []
 
 
+def test_cleanup_after_a_signal_never_reuses_the_interrupted_clients(
+    cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack found it: a signal that lands while urllib3's pool takes its queue lock leaves the
+    lock held (Condition.__enter__ is Python code), and the cleanup's next request through that
+    client waited for ever. Cleanup after a signal runs on fresh clients."""
+    s, plan, store, prov = _setup()
+
+    def poisoned(*_: Any, **__: Any) -> Any:
+        raise AssertionError("cleanup reused the client the signal interrupted")
+
+    class CtrlCThenPoison(_InterruptAt):
+        def step(self, message: str) -> None:
+            if len(self.steps) + 1 == self.n:  # from now on the old driver's clients are unusable
+                for name in ("refresh", "delete", "list_tagged", "find", "wait_running"):
+                    monkeypatch.setattr(prov, name, poisoned)
+            super().step(message)
+
+    with pytest.raises(KeyboardInterrupt):
+        launch.up(plan, prov, store, s, CtrlCThenPoison(3))  # Ctrl-C while waiting for the instance
+    row = store.launch(plan.launch_id)
+    assert row and row.status == "failed" and row.error == "interrupted (SIGINT)"
+    assert leaks() == []
+
+
 def test_interrupted_cleanup_is_finished_by_down(
     cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -214,16 +214,17 @@ def test_down_finishes_when_cleanup_was_interrupted(
     cloud_env: Any, gcp_server: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s, plan, store, prov = _setup(name="half")
-    orig_delete = prov.delete
+    driver = type(prov)  # cleanup after a signal runs on a fresh driver of the same class
+    orig_delete = driver.delete
     calls = {"n": 0}
 
-    def delete_interrupted(res: Any) -> bool:
+    def delete_interrupted(self: Any, res: Any) -> bool:
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt
-        return orig_delete(res)
+        return orig_delete(self, res)
 
-    monkeypatch.setattr(prov, "delete", delete_interrupted)
+    monkeypatch.setattr(driver, "delete", delete_interrupted)
     with pytest.raises(ProvisionError, match="cleanup stopped by a second SIGINT"):  # Ctrl-C, then again
         launch.up(plan, prov, store, s, _InterruptAt(3))
     assert leaks()  # expected: the VM and firewall are still there
