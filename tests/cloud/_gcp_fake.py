@@ -61,6 +61,8 @@ class State:
     faults: list[GFault] = field(default_factory=list)
     #: answer list calls as a server that ignores ``filter=`` (the client must re-check labels)
     ignore_filters: bool = False
+    #: (zone, node id) -> the name of the operation that creates it
+    node_ops: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -433,6 +435,14 @@ class FakeGcp:
                 return 200, self._op(project, "global", "delete", f"firewalls/{tail[1]}"), 0.0
         return 404, _error_body(404, "no route"), 0.0
 
+    def _creation_succeeds(self, zone: str, node_id: str) -> bool:
+        """Whether the node's create operation ends well (polled or not yet)."""
+        op = self.state.ops.get(self.state.node_ops.get((zone, node_id), ""))
+        if op is None:
+            return True
+        pending = op.get("_result")
+        return (pending["error"] is None) if pending is not None else "error" not in op
+
     # ------------------------------------------------------------------ Cloud TPU v2
     def _tpu_op(
         self, project: str, zone: str, node: dict[str, Any] | None, error: GFault | None = None
@@ -496,14 +506,16 @@ class FakeGcp:
                 }
             )
             s.nodes[(zone, node_id)] = node
-            return 200, self._tpu_op(project, zone, node), 0.0
+            op = self._tpu_op(project, zone, node)
+            s.node_ops[(zone, node_id)] = op["name"]
+            return 200, op, 0.0
         if method == "GET" and item is None:
             nodes = [n for (z, _i), n in s.nodes.items() if zone in ("-", z)]
             return 200, {"nodes": nodes}, 0.0
         if method == "GET":
             node = s.nodes[(zone, item)]
-            if node.get("state") == "CREATING":  # the node comes up whether or not its creator polls
-                node["state"] = "READY"
+            if node.get("state") == "CREATING" and self._creation_succeeds(zone, item):
+                node["state"] = "READY"  # the node comes up whether or not its creator polls
             return 200, node, 0.0
         if method == "DELETE":
             node = s.nodes.pop((zone, item))
