@@ -297,16 +297,23 @@ class Store:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
                     raise self._broken(exc) from None
                 time.sleep(0.05)
+            except BaseException:
+                # a signal handled the moment BEGIN returned must not leave the write lock taken
+                self._rollback()
+                raise
         try:
             yield self._db
             self._db.execute("COMMIT")
         except BaseException as exc:
-            if self._db.in_transaction:
-                with suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
+            self._rollback()
             if isinstance(exc, sqlite3.Error):
                 raise self._broken(exc) from None
             raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self._guard(lambda: self._db.execute(sql, args).fetchall())
@@ -488,12 +495,13 @@ class Store:
             conn = self._lock_conn(name, wait)
         except (OSError, sqlite3.Error) as exc:
             raise self._broken(exc) from None
-        try:
-            conn.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError:
-            conn.close()
-            raise self.busy(name) from None
-        try:
+        held = False
+        try:  # one try from the start: a signal at any point still closes the lock
+            try:
+                conn.execute("BEGIN EXCLUSIVE")
+            except sqlite3.OperationalError:
+                raise self.busy(name) from None
+            held = True
             with self._tx() as db:
                 db.execute(
                     "INSERT OR REPLACE INTO holders (name, pid, host, purpose, since) VALUES (?,?,?,?,?)",
@@ -501,11 +509,12 @@ class Store:
                 )
             yield
         finally:
-            try:
-                with self._tx() as db:
-                    db.execute("DELETE FROM holders WHERE name = ? AND pid = ?", (name, os.getpid()))
-            except StoreError:
-                pass  # only the refusal message of a later claimant would be stale
+            if held:
+                try:
+                    with self._tx() as db:
+                        db.execute("DELETE FROM holders WHERE name = ? AND pid = ?", (name, os.getpid()))
+                except StoreError:
+                    pass  # only the refusal message of a later claimant would be stale
             conn.close()
 
     def busy(self, name: str) -> NameBusy:
