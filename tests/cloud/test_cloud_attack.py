@@ -27,6 +27,7 @@ import pytest
 from _kit import (
     FOREIGN_LAUNCHES,
     aws_cli,
+    ec2,
     finish,
     foreign_aws_alive,
     foreign_gcp_alive,
@@ -202,8 +203,29 @@ def _lane(lane: str, n: int, seed: int, env: dict[str, str], moto: Any, fake: An
     return [name for i in range(n) if (name := _launch(i, lane, rng, env, moto, fake, tally))]
 
 
-def _same_name_rounds(rounds: int, seed: int, env: dict[str, str], tally: Tally) -> list[str]:
-    """Two or three `up` of one name at once, sometimes with a `down` of it thrown in."""
+def _machines_named(moto: Any, fake: Any, name: str) -> int:
+    """How many machines called ``name`` are alive on moto and in the fake (a name is one machine)."""
+    alive = 0
+    for region in ("us-east-1", "us-west-2"):
+        resp = ec2(moto.url, region).describe_instances(
+            Filters=[{"Name": "tag:mlrig-name", "Values": [name]}]
+        )
+        alive += sum(
+            i["State"]["Name"] not in ("terminated", "shutting-down")
+            for r in resp["Reservations"]
+            for i in r["Instances"]
+        )
+    with fake.lock:
+        alive += sum(n == name for _z, n in [*fake.state.instances, *fake.state.nodes])
+    return alive
+
+
+def _same_name_rounds(
+    rounds: int, seed: int, env: dict[str, str], moto: Any, fake: Any, tally: Tally
+) -> list[str]:
+    """Two or three `up` of one name at once, sometimes with a `down` of it thrown in. An `up` that
+    starts after another finished and a `down` removed it may launch again: the rule is one
+    machine per name at any time, checked on the clouds after each round."""
     rng = random.Random(f"{seed}-twins")
     names = []
     for r in range(rounds):
@@ -226,12 +248,16 @@ def _same_name_rounds(rounds: int, seed: int, env: dict[str, str], tally: Tally)
                 if not ok:
                     tally.fail(f"{name}: a concurrent up exited {code}\n{err[-1500:]}")
                 tally.add("outcomes", "same-name up refused")
-        if len(winners) > 1:
-            tally.fail(f"{name}: {len(winners)} concurrent launches of one name succeeded")
+        removed = 0
         for d in downs:
             code, _, err = finish(d, timeout=90)
+            removed += code == 0 and "removed" in err
             if code not in (0, 2, 3) or "Traceback" in err or (code == 3 and "being launched" not in err):
                 tally.fail(f"{name}: a concurrent down exited {code}\n{err[-1500:]}")
+        if len(winners) > 1 + removed:
+            tally.fail(f"{name}: {len(winners)} launches of one name succeeded, {removed} removed between")
+        if _machines_named(moto, fake, name) > 1:
+            tally.fail(f"{name}: more than one machine of that name is alive")
         names.append(name)
     return names
 
@@ -327,7 +353,7 @@ def test_randomized_attack_leaks_nothing_and_touches_nothing_foreign(
         held = [n for f in lanes[:2] for n in f.result()]
         lanes[2].result()
     phases["launches"] = time.monotonic() - start - sum(phases.values())
-    twins = _same_name_rounds(3, seed, env, tally)
+    twins = _same_name_rounds(3, seed, env, moto_server, gcp_server, tally)
     phases["same-name"] = time.monotonic() - start - sum(phases.values())
     assert tally.failures == [], "\n\n".join(tally.failures)
     for code, _out, err in gc_runs:  # gc raced the launches: a machine it took would show below
