@@ -23,6 +23,10 @@ _SHOWN = (
     "compute_capability",
     "driver_version",
     "driver_cuda",
+    "image_needs_cuda",
+    "kernel_module_version",
+    "kernel",
+    "nvcc_version",
     "framework",
     "version",
     "framework_cuda",
@@ -50,13 +54,16 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     fws = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed]
     nvidia = s.nvidia
+    mac = bool(s.system and s.system.os == "Darwin")  # no NVIDIA driver, CUDA GPU or CUDA build to ask about
     if not fws:
         out.append(("which framework and version, and the CUDA it was built with", _HOW["framework"]))
-    elif any(f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")):
+    elif not mac and any(
+        f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")
+    ):
         out.append(("whether the framework is a CUDA or a CPU build", _HOW["framework"]))
-    if nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None):
+    if not mac and (nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None)):
         out.append(("the NVIDIA driver version", _HOW["driver"]))
-    if nvidia is None or not nvidia.gpus:
+    if not mac and (nvidia is None or not nvidia.gpus):
         out.append(("the GPU model", _HOW["gpu"]))
     if s.paste and s.paste.truncated:
         out.append(("the end of the output (the paste stops part-way)", _HOW["cut"]))

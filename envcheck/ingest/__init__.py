@@ -18,18 +18,24 @@ import re
 from envcheck import __version__
 from envcheck.errors import UsageError
 from envcheck.ingest import (
+    banners,
     collect_env,
+    cv_env,
     docker,
     hf_env,
     jax_env,
+    lightning_env,
     lscpu,
     messages,
     nvcc,
     nvidia_smi,
     os_release,
     packages,
+    repl,
     shell,
     tf_env,
+    torch_config,
+    versions,
 )
 from envcheck.ingest._decode import decode
 from envcheck.ingest._json import load_json
@@ -46,8 +52,9 @@ _HINT = (
 )
 #: one reader per format, each returning the Partials it found
 RECOGNISERS = (
-    collect_env.read, nvidia_smi.read, hf_env.read, tf_env.read, jax_env.read, packages.read, nvcc.read,
-    lscpu.read, os_release.read, docker.read, shell.read, messages.read,
+    collect_env.read, torch_config.read, nvidia_smi.read, hf_env.read, cv_env.read, lightning_env.read,
+    tf_env.read, jax_env.read, repl.read, banners.read, versions.read, packages.read,
+    nvcc.read, lscpu.read, os_release.read, docker.read, shell.read, messages.read,
 )  # fmt: skip
 #: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536
 #: characters; a log attached as a file can be far longer)

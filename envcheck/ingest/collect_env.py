@@ -125,6 +125,8 @@ class _Parsed:
     first: int = 0
     vllm: bool = False
     ended: bool = False  # reached the libraries section (the report was not cut before it)
+    #: keys written in another case than collect_env's ("pytorch version:" is ComfyUI's start-up line)
+    respelled: set[str] = field(default_factory=set)
 
 
 def read(doc: Doc) -> list[Partial]:
@@ -133,9 +135,9 @@ def read(doc: Doc) -> list[Partial]:
     for p in _split(doc):
         distinctive = set(p.fields) & _DISTINCTIVE
         if not distinctive or (
-            len(p.fields) < 2 and not p.libraries and "PyTorch version" not in distinctive
+            len(p.fields) < 2 and not p.libraries and ("PyTorch version" not in distinctive or p.respelled)
         ):
-            continue
+            continue  # a lone line is a fragment of collect_env only in collect_env's own spelling
         kind = "vllm-collect-env" if p.vllm else "collect_env"
         truncated = not p.ended and "PyTorch version" in p.fields
         out.append(Partial(kind, _snapshot(p), p.first, truncated=truncated, gpu_inventory=True))
@@ -209,6 +211,8 @@ def _split(doc: Doc) -> list[_Parsed]:
             if not p.fields:
                 p.first = ln.no
             p.fields[key] = value
+            if isinstance(m, _Key) and m.spelled != key:
+                p.respelled.add(key)
             p.vllm = p.vllm or key.startswith(("vLLM", "GPU Topology", "Neuron", "ROCM Version"))
             p.ended = p.ended or key == "Versions of relevant libraries"
             state = {"CPU": "cpu", "Versions of relevant libraries": "libs", "GPU Topology": "topology"}.get(
@@ -234,8 +238,8 @@ def _split(doc: Doc) -> list[_Parsed]:
 class _Key:
     """A matched "Key: value" line with the key in collect_env's own spelling."""
 
-    def __init__(self, key: str, value: str) -> None:
-        self.key, self.value = key, value
+    def __init__(self, key: str, value: str, spelled: str = "") -> None:
+        self.key, self.value, self.spelled = key, value, spelled
 
     def group(self, n: int) -> str:
         return self.key if n == 1 else self.value
@@ -245,7 +249,18 @@ def _match(line: str) -> _Key | None:
     m = _KEY_LINE.match(line)
     if m is None:
         return None
-    return _Key(_CANONICAL[m.group(1).lower()], m.group(2))
+    return _Key(_CANONICAL[m.group(1).lower()], m.group(2), m.group(1))
+
+
+def distinctive(line: str) -> bool:
+    """True when ``line`` is a "Key: value" line only collect_env prints (not a lone "PyTorch version")."""
+    m = _match(line)
+    return m is not None and m.key in _DISTINCTIVE and m.key != "PyTorch version"
+
+
+def claims(line: str) -> bool:
+    """True when ``line`` is one of collect_env's "Key: value" lines."""
+    return _KEY_LINE.match(line) is not None
 
 
 def _has_value(p: _Parsed, key: str) -> bool:
@@ -282,6 +297,8 @@ def _frameworks(p: _Parsed, packages: list[pk.Package]) -> FrameworksInfo | None
 def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
     f = p.fields
     version = _known(f.get("PyTorch version"))
+    if version and version[:1].isdigit():
+        version = version.split()[0]  # "1.8.0 (torchvision: 0.9.0)" in other tools' copies of the template
     listed = pk.frameworks_from([x for x in packages if x.name in ("torch", "pytorch", *pk.TORCH_COMPANIONS)])
     pkg_torch = next((x for x in (listed.frameworks if listed else []) if x.name == "torch"), None)
     plugins = pkg_torch.plugins if pkg_torch else {}

@@ -115,6 +115,16 @@ def _needle(alternative: str) -> str | None:
     return best.lower() if len(best) >= 4 else None
 
 
+def _numbered(code: int) -> tuple[str, ...]:
+    """A CUDA error named only by its number: "CUDA Error 802", "cuda runtime error (802)",
+    "code=802(...)", "CUDA error: 802" (the number must follow CUDA's own words, not any "error 35")."""
+    return (
+        rf"cuda(?: runtime| driver)? error\s*[:(]?\s*{code}\b(?![.\d])",
+        rf"cuda\w* failed with (?:code|error) {code}\b",
+        rf"\bcode={code}\(cuda",
+    )
+
+
 @dataclass(frozen=True)
 class Family:
     kind: str
@@ -146,23 +156,37 @@ FAMILIES = (
            "PyTorch was built with a CUDA too old for this GPU"),
     Family("torch-not-compiled-cuda", _p(r"Torch not compiled with CUDA enabled"),
            "the installed torch is a CPU-only build"),
+    Family("torch-no-gpu",
+           _p(r"Torch is not able to use GPU", r"Invalid CUDA '?device=[^'\n]{0,20}'? requested",
+              r"No CUDA GPUs are available", r"\bCUDA is not available\b",
+              r"torch\.cuda\.is_available\(\)\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*)?False\b"),
+           "torch cannot use a GPU (torch.cuda.is_available() is False): the cause is in other facts"),
+    Family("cuda-ext-mismatch",
+           _p(r"Installed CUDA version (?P<nvcc>\d+\.\d+) does not match the version torch was compiled with "
+              r"(?P<torch>\d+\.\d+)",
+              r"The detected CUDA version \((?P<nvcc2>\d+\.\d+)\) mismatches the version that was used to "
+              r"compile PyTorch \((?P<torch2>\d+\.\d+)\)"),
+           "building a CUDA extension: the nvcc found is another CUDA than torch was built with"),
     Family("no-kernel-image",
            _p(r"no kernel image is available for execution on the device", r"cudaErrorNoKernelImageForDevice",
               r"CUDA_ERROR_NO_BINARY_FOR_GPU", r"device kernel image is invalid"),
            "a CUDA kernel has no code for this GPU (CUDA error 209)"),
     Family("cuda-insufficient-driver",
            _p(r"CUDA driver version is insufficient for CUDA runtime version", r"cudaErrorInsufficientDriver",
-              r"CUDA_ERROR_INSUFFICIENT_DRIVER"),
+              r"CUDA_ERROR_INSUFFICIENT_DRIVER", *_numbered(35)),
            "CUDA error 35: the driver is older than the CUDA runtime, or missing"),
     Family("cuda-no-device",
-           _p(r"no CUDA-capable device is detected", r"cudaErrorNoDevice\b", r"CUDA_ERROR_NO_DEVICE"),
+           _p(r"no CUDA-capable device is detected", r"cudaErrorNoDevice\b", r"CUDA_ERROR_NO_DEVICE",
+              *_numbered(100)),
            "CUDA error 100 (38 before CUDA 10.1): CUDA sees no GPU"),
     Family("cuda-system-not-ready",
-           _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY"),
+           _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY",
+              *_numbered(802)),
            "CUDA error 802: an NVSwitch system whose fabric manager is not running"),
     Family("cuda-compat-unsupported",
            _p(r"forward compatibility was attempted on non supported HW",
-              r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"),
+              r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+              *_numbered(804)),
            "CUDA error 804: forward-compatibility libraries on a GPU or driver that does not take them"),
     Family("cuda-unknown-error",
            _p(r"CUDA unknown error\s*-\s*this may be due to an incorrectly set up environment",
@@ -190,6 +214,11 @@ FAMILIES = (
            _p(r'could not select device driver (?:"(?P<driver>[^"\n]*)" )?with capabilities: \[\[gpu\]\]',
               r"unknown or invalid runtime name: nvidia", r"Unknown runtime specified nvidia"),
            "Docker has no NVIDIA runtime for --gpus"),
+    Family("container-cuda-requirement",
+           _p(r"unsatisfied condition: cuda\s*>=?\s*(?P<need>\d+\.\d+)"),
+           "nvidia-container-cli: the image needs a newer CUDA than the host driver reports"),
+    Family("container-wsl-no-adapters", _p(r"WSL environment detected but no adapters were found"),
+           "nvidia-container-cli under WSL finds no GPU adapter (WSL1, no NVIDIA GPU, an old driver)"),
     Family("tf-dlopen",
            _p(r"Could not (?:load dynamic library|dlopen library) '(?P<lib>lib[^'\n]+)'"),
            "TensorFlow could not load a CUDA library"),
@@ -208,13 +237,16 @@ FAMILIES = (
               r"[\s\S]{0,60}?Version JAX was built against: (?P<built>\d+)[\s\S]{0,60}?Minimum supported: "
               r"(?P<min>\d+)[\s\S]{0,60}?Installed version: (?P<found>\d+)"),
            "JAX: a CUDA library is below the minimum its CUDA plugin accepts"),
-    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\. Is it "
-                                 r"installed\?"),
+    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\.(?: Is it "
+                                 r"installed\?)?(?![\w.])"),
            "JAX could not load a CUDA library"),
     Family("jax-plugin-mismatch",
            _p(r"Mismatched PJRT plugin PJRT API version \((?P<plugin>[\d.]+)\) and framework PJRT API "
               r"version (?P<framework>[\d.]+)",
-              r"jaxlib version (?P<jaxlib>\S+) is newer than and incompatible with jax version (?P<jax>\S+)"),
+              r"jaxlib version (?P<jaxlib>\S+) is newer than and incompatible with jax version (?P<jax>\S+)",
+              r"jaxlib is version (?P<jaxlib2>[\w.+]+), but this version of jax requires version >= "
+              r"(?P<need>[\w.]+)",
+              r"module 'jaxlib(?:\.\w+)*' has no attribute '(?P<attr>\w+)'"),
            "JAX: the CUDA plugin, jaxlib and jax versions do not match"),
     Family("jax-backend-failed",
            _p(r"Unable to initialize backend '(?P<backend>cuda|gpu|rocm|tpu)'",
@@ -272,6 +304,10 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
         v = {"backend": (v.get("backend") or v.get("backend2") or v.get("backend3") or "").lower()}
     elif kind == "tf-dlopen" and v.get("lib", "").startswith("libnvinfer"):
         v["optional"] = "TensorRT"
+    elif kind == "cuda-ext-mismatch":
+        v = {"nvcc": v.get("nvcc") or v.get("nvcc2", ""), "torch": v.get("torch") or v.get("torch2", "")}
+    elif kind == "jax-plugin-mismatch" and "jaxlib2" in v:
+        v["jaxlib"] = v.pop("jaxlib2")
     return v
 
 
@@ -324,6 +360,11 @@ _NVML = {
     "nvml-unknown": (999, "UNKNOWN", "Unknown Error"),
     "smi-no-nvml": (12, "LIBRARY_NOT_FOUND", "libnvidia-ml.so not found"),
 }
+#: lines printed on the host by Docker or its NVIDIA hook: the paste is about a container
+_CONTAINER_LINES = (
+    "container-cli-no-nvml", "docker-no-gpu-runtime", "container-cuda-requirement",
+    "container-wsl-no-adapters",
+)  # fmt: skip
 _DEVICE_COUNT = {"cuda-system-not-ready": 802, "cuda-insufficient-driver": 35, "cuda-no-device": 100}
 
 
@@ -387,13 +428,13 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
                 )
             else:
                 _framework(fws, "tensorflow", build="cuda")
-        if (
-            kind in ("container-cli-no-nvml", "docker-no-gpu-runtime")
-            or v.get("source") == "nvidia-container-cli"
-        ):
+        elif kind == "cuda-ext-mismatch" and v.get("nvcc") and v.get("torch"):
+            cuda.nvcc_version = cuda.nvcc_version or v["nvcc"]
+            _framework(fws, "torch", build="cuda", cuda_build=v["torch"])
+        if kind in _CONTAINER_LINES or v.get("source") == "nvidia-container-cli":
             hint = hint or ln.text
     has_nvidia = nvidia.nvml is not None or nvidia.cuda_driver_version is not None
-    has_cuda = cuda.device_count_code is not None or cuda.cu_init_code is not None
+    has_cuda = cuda.device_count_code is not None or cuda.cu_init_code is not None or bool(cuda.nvcc_version)
     snapshot = Snapshot(
         nvidia=nvidia if has_nvidia else None,
         cuda=cuda if has_cuda else None,

@@ -65,6 +65,12 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     newest release whose CUDA knows every GPU when the installed one's does not. JAX:
     the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
     """
+    if fw.name == "tensorflow" and s.system and s.system.os == "Windows" and not F.is_wsl(s):
+        return Reinstall(
+            ["wsl --install  # then, inside WSL2:", 'pip install "tensorflow[and-cuda]"'],
+            "none exists for native Windows after 2.10; run TensorFlow in WSL2 with the and-cuda extra, or "
+            "pin tensorflow<2.11 with CUDA 11.2 and cuDNN 8.1",
+        )
     driver, ceiling = F.driver_facts(s)
     m = _Machine(driver, ceiling, machine_ccs(s), F.python_version(s))
     if fw.name in ("torch", "tensorflow"):

@@ -3,6 +3,7 @@ frameworks, and able to start CUDA (diagnostics-anchors b2, b8, b12, b13, b14)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from envcheck.knowledge import builds, capabilities, cuda_archs, drivers
@@ -351,7 +352,16 @@ def driver_library_mismatch(s: Snapshot) -> Iterator[Finding]:
     yield Finding(
         id="driver-library-mismatch",
         severity=E,
-        summary=f"kernel module {module or '?'} does not match the driver libraries {lib_version or '?'}",
+        summary=(
+            f"kernel module {module} does not match the driver libraries {lib_version}"
+            if module and lib_version
+            else "the loaded kernel module"
+            + (f" ({module})" if module else "")
+            + " and the driver libraries"
+            + (f" ({lib_version})" if lib_version else "")
+            + " are different versions (NVML: Driver/library "
+            "version mismatch)"
+        ),
         facts={
             "nvml": nvml.model_dump(exclude_none=True),
             "kernel_module_version": module,
@@ -438,6 +448,28 @@ def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
             "sudo apt-get remove --purge -y 'nvidia-driver-*' 'libnvidia-compute-*'",
             "wsl.exe --shutdown",
         ],
+    )
+
+
+#: WSL1 runs on a translation layer that reports a fixed kernel "4.4.0-<Windows build>-Microsoft"; WSL2
+#: kernels read "5.15.153.1-microsoft-standard-WSL2" (Microsoft's WSL docs: GPU compute needs WSL2)
+_WSL1_KERNEL = re.compile(r"^\d+\.\d+\.\d+-\d+-Microsoft$")
+
+
+@rule("wsl1-no-gpu", "the Linux side runs under WSL1, which has no GPU access: CUDA needs WSL2", E)
+def wsl1_no_gpu(s: Snapshot) -> Iterator[Finding]:
+    kernel = need(s.system.kernel if s.system else None, "kernel version")
+    if not _WSL1_KERNEL.match(kernel):
+        return
+    wants_gpu = any(F.build_kind(fw) == "cuda" for fw in (s.frameworks.frameworks if s.frameworks else []))
+    yield Finding(
+        id="wsl1-no-gpu",
+        severity=E if wants_gpu else W,
+        summary=f"this is WSL1 (kernel {kernel}): WSL1 gives Linux programs no GPU",
+        facts={"kernel": kernel},
+        fix="Convert the distribution to WSL2 (from Windows: wsl --set-version <distro> 2), keep the Windows "
+        "NVIDIA driver up to date, and do not install a Linux driver inside WSL.",
+        commands=["wsl -l -v  # in Windows: VERSION 1 is the problem", "wsl --set-version <distro> 2"],
     )
 
 

@@ -244,6 +244,8 @@ def _cuda_lib_version(lib: str, raw: str) -> str:
         return f"{n // 1000}.{(n % 1000) // 10}"
     if n >= 100000:
         return f"{n // 10000}.{(n % 10000) // 100}.{n % 100}"
+    if n >= 10000:  # cuSOLVER, cuFFT, cuSPARSE: major * 1000 + minor * 100 + patch ("11401" -> 11.4.1)
+        return f"{n // 1000}.{(n % 1000) // 100}.{n % 100}"
     return raw
 
 
@@ -351,6 +353,25 @@ def _asks_for_gpu(s: Snapshot) -> bool:
     E,
 )
 def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
+    wsl = hits(s, "container-wsl-no-adapters")
+    if wsl:
+        yield Finding(
+            id="container-no-host-driver",
+            severity=E,
+            summary="nvidia-container-cli runs under WSL but finds no GPU adapter to give the container",
+            facts={"error_lines": _quoted(wsl)},
+            fix="The hook sees no NVIDIA GPU through WSL (no /dev/dxg): WSL1 has no GPU access (convert the "
+            "distribution to WSL2), the machine may have no NVIDIA GPU (then run the image without --gpus), "
+            "or the Windows driver, WSL or Docker Desktop is too old for GPU paravirtualization (update "
+            "them, then `wsl --shutdown`). Check `nvidia-smi` inside the WSL distribution first.",
+            commands=[
+                "wsl -l -v  # in Windows: VERSION must be 2",
+                "wsl --update",
+                "wsl --shutdown",
+                "nvidia-smi  # inside the WSL distribution",
+            ],
+        )
+        return
     lines = hits(s, "container-cli-no-nvml")
     if not lines:
         return
@@ -370,7 +391,8 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
 
 
 def _assumed(*items: str) -> dict[str, object]:
-    return {"assumed": [i for i in items if i]}
+    given = [i for i in items if i]
+    return {"assumed": given} if given else {}
 
 
 def _driver_too_old(s: Snapshot) -> Finding | None:
@@ -380,9 +402,12 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
         return None  # gpu-too-old: no driver upgrade helps
     torch_lines = hits(s, "torch-driver-too-old")
     insufficient = hits(s, "cuda-insufficient-driver")
-    if not torch_lines and not insufficient:
+    required = hits(s, "container-cuda-requirement")
+    if not torch_lines and not insufficient and not required:
         return None
     driver, ceiling = F.driver_facts(s)
+    if required:
+        return _image_needs_newer_driver(s, required, driver, ceiling)
     cuda12 = drivers.recommended_driver(12) or "525.60.13"
     cuda13 = drivers.recommended_driver(13) or "580.65.06"
     if torch_lines:
@@ -451,6 +476,50 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
         fix=fix,
         commands=commands,
     )
+
+
+def _image_needs_newer_driver(
+    s: Snapshot, lines: list[PastedLine], driver: str | None, ceiling: int | None
+) -> Finding:
+    """nvidia-container-cli's ``unsatisfied condition: cuda>=12.8``: the image's NVIDIA_REQUIRE_CUDA
+    is compared with the CUDA version the host driver reports, without minor-version compatibility,
+    so the driver must be the one NVIDIA ships with that toolkit (or newer)."""
+    need = max((ln.values["need"] for ln in lines), key=lambda v: cuda_mm(v) or (0, 0))
+    want = drivers.toolkit_driver(need)
+    facts: dict[str, object] = {
+        "error_lines": _quoted(lines),
+        "image_needs_cuda": need,
+        "driver_version": driver,
+        "driver_cuda": cuda_text(ceiling) or _implied_cuda(driver),
+    }
+    if driver is None and ceiling is None:
+        facts |= _assumed("the host driver's version (the paste does not give it)")
+    has = facts["driver_cuda"]
+    summary = f"the container image needs CUDA >= {need}" + (
+        f" but the host driver{(' ' + driver) if driver else ''} supports CUDA {has}"
+        if has
+        else ", newer than the host driver supports"
+    )
+    return Finding(
+        id="driver-too-old",
+        severity=E,
+        summary=summary,
+        facts=facts,
+        fix=f"Upgrade the host driver to one that reports CUDA >= {need}"
+        + (f" (>= {want}, the driver NVIDIA ships with CUDA {need})" if want else "")
+        + ", or use an image built for the CUDA the driver reports (nvidia-smi's 'CUDA Version'). "
+        "The check compares versions only: NVIDIA_DISABLE_REQUIRE=1 skips it, and the image then runs if "
+        "the driver meets its CUDA family's floor (minor-version compatibility, limited features).",
+        commands=[
+            *F.driver_install_commands(s, want or "580.65.06"),
+            "nvidia-smi  # CUDA Version on the host",
+        ],
+    )
+
+
+def _implied_cuda(driver: str | None) -> str | None:
+    mm = drivers.highest_cuda(driver) if driver else None
+    return f"{mm[0]}.{mm[1]}" if mm else None
 
 
 def _no_driver(s: Snapshot) -> Finding | None:
@@ -586,10 +655,24 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
     from envcheck.rules.driver import too_old_gpus
 
     lines = hits(s, *_CPU_BUILD_LINES)
-    if not lines or too_old_gpus(s):
-        return None
-    name, words = _CPU_BUILD_LINES[lines[0].kind]
-    fw = s.framework(name) or Framework(name=name, installed=True, build="cpu")
+    if too_old_gpus(s) or _os(s) == "Darwin":
+        return None  # a Mac has no CUDA build to install; a GPU below every build: gpu-too-old
+    if lines:
+        name, words = _CPU_BUILD_LINES[lines[0].kind]
+        how = f"'{words}'"
+        fw = s.framework(name) or Framework(name=name, installed=True, build="cpu")
+        if F.build_kind(fw) in ("xpu", "rocm", "mps"):
+            return None  # an Intel/AMD build: the code that asked for CUDA is at fault, not the wheel
+    else:
+        # a dump names a CPU build and the paste's error lines show a GPU was wanted (is_available() False,
+        # a CUDA error): the structured rule stays silent without GPU facts, a bare dump stays so too
+        cpu = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed
+               and f.name in F.CUDA_FRAMEWORKS and F.build_kind(f) == "cpu"]  # fmt: skip
+        if not cpu or F.has_nvidia_gpu(s) or not (s.paste and s.paste.lines):
+            return None
+        fw, name = cpu[0], cpu[0].name
+        how = "as the report states" if fw.version and "+cpu" not in fw.version else "its version says so"
+        lines = hits(s, "torch-no-gpu") if name == "torch" else []
     nv = s.nvidia
     gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version))
     fix = _fixes.gpu_build(s, fw)
@@ -602,7 +685,7 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         "gpus": [g.name for g in nv.gpus or []] if nv else [],
     }
     reinstall = f"Reinstall {name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}."
-    said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ('{words}')"
+    said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ({how})"
     if gpu_seen:
         return Finding(
             id="cpu-only-wheel",
@@ -768,9 +851,51 @@ def _cuda_init_failed(s: Snapshot) -> Finding | None:
     )
 
 
+def _os(s: Snapshot) -> str | None:
+    return s.system.os if s.system else None
+
+
+def _driver_library_mismatch(s: Snapshot) -> Finding | None:
+    """NVML's "Driver/library version mismatch" when the structured rule could not see it (a later
+    dump in the same paste shows a working nvidia-smi, or NVML's result was not pasted whole)."""
+    lines = hits(s, "nvml-mismatch")
+    if not lines:
+        return None
+    nv = s.nvidia
+    module = nv.kernel_module.version if nv and nv.kernel_module else None
+    working = nv.driver_version if nv else None
+    facts: dict[str, object] = {"error_lines": _quoted(lines), "kernel_module_version": module}
+    fix = (
+        "The driver libraries were upgraded under a running kernel module (often by unattended-upgrades or a "
+        "package that pulls another driver). Reboot, or, with no GPU process running, reload the modules; "
+        "hold the driver packages so it does not recur."
+    )
+    if working:
+        facts["driver_version"] = working
+        fix += (
+            f" The paste also shows the driver ({working}) answering: if that output was taken after a "
+            "reboot, the mismatch is already gone."
+        )
+    return Finding(
+        id="driver-library-mismatch",
+        severity=E,
+        summary="NVML reports 'Driver/library version mismatch': the loaded kernel module"
+        + (f" ({module})" if module else "")
+        + " and the driver libraries are different versions",
+        facts=facts,
+        fix=fix,
+        commands=[
+            "sudo reboot",
+            "cat /proc/driver/nvidia/version",
+            "sudo apt-mark hold 'nvidia-*' 'libnvidia-*'",
+        ],
+    )
+
+
 #: (finding id, builder): verdicts error lines prove when the structured rule lacked facts
 FALLBACKS: tuple[tuple[str, Callable[[Snapshot], Finding | None]], ...] = (
     ("driver-too-old", _driver_too_old),
+    ("driver-library-mismatch", _driver_library_mismatch),
     ("no-driver", _no_driver),
     ("container-no-gpu", _container_no_gpu),
     ("fabric-manager-missing", _fabric_manager),
@@ -804,8 +929,13 @@ def complete(
         if f is not None:
             added.append(f)
     out: list[Finding] = []
+    ext = hits(s, "cuda-ext-mismatch")
     for f in [*findings, *added]:
-        if f.id in _COUNTS_GPUS and s.paste.gpus_complete is not True and f.severity is E:
+        if f.id == "cuda-toolkit-mismatch" and ext:
+            # the paste shows the extension build that the mismatch broke: no longer a mere note
+            facts = {**f.facts, "error_lines": _quoted(ext)}
+            out.append(f.model_copy(update={"severity": E, "facts": facts}))
+        elif f.id in _COUNTS_GPUS and s.paste.gpus_complete is not True and f.severity is E:
             facts = dict(f.facts)
             facts["assumed"] = [*facts.get("assumed", []), "the paste lists every GPU of the machine"]
             out.append(f.model_copy(update={"severity": W, "facts": facts}))

@@ -36,10 +36,14 @@ def cpu_only_wheel(s: Snapshot) -> Iterator[Finding]:
         if kinds[fw.name] != "cpu":
             continue
         fix = _fixes.gpu_build(s, fw)
+        windows = (
+            fw.name == "tensorflow" and s.system is not None and s.system.os == "Windows" and not F.is_wsl(s)
+        )
         yield Finding(
             id="cpu-only-wheel",
             severity=E,
-            summary=f"{fw.name} {fw.version or ''} is a CPU-only build but this machine has an NVIDIA GPU",
+            summary=f"{fw.name} {fw.version or ''} is a CPU-only build but this machine has an NVIDIA GPU"
+            + (" (TensorFlow has no GPU build for native Windows after 2.10)" if windows else ""),
             facts={
                 "framework": fw.name,
                 "version": fw.version,
