@@ -31,6 +31,8 @@ _TAGS = re.compile(
 )
 _ISO_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?:\s|$)")
 _PYTEST_PREFIX = re.compile(r"^E {3}")
+#: quote markers (maybe none) before a Python prompt ">>> code"
+_REPL_PROMPT = re.compile(r"^(\s{0,3}(?:>\s?)*?)>>>(?: |$)")
 #: Python logging's default formats ("2024-09-22 16:26:39,791 - root - INFO - ", "INFO:root:") and vLLM's
 #: ("INFO 05-26 07:50:26 [core.py:396] ")
 _LOGGING_PREFIX = re.compile(
@@ -132,7 +134,9 @@ def normalise(text: str, max_line: int | None = MAX_LINE) -> Doc:
         if _FENCE.match(line):
             continue
         if line.lstrip().startswith(">"):
-            line = _QUOTE.sub("", line, count=1)
+            # ">>> import torch" is Python's prompt, not a third quote level (a quoted one keeps it too)
+            repl = _REPL_PROMPT.match(line)
+            line = line[repl.end(1) :] if repl else _QUOTE.sub("", line, count=1)
             if _FENCE.match(line):
                 continue
         if service_re is not None:

@@ -231,3 +231,103 @@ def test_torch_built_for_an_older_cuda_than_the_gpu_needs():
     assert f.facts["framework_cuda"] == "8.0" and f.facts["needs_cuda"] == "9.0"
     assert "GeForce RTX 2080 Ti" in f.summary
     assert any("driver" in a for a in f.facts["assumed"])  # the paste gives no driver: said
+
+
+# --------------------------------------------------------------------------- held-out round 1 (2026-12-08)
+
+
+def test_wsl1_has_no_gpu():
+    # ShivamShrirao/diffusers#18: diffusers-cli env on "Linux-4.4.0-19041-Microsoft" (a WSL1 kernel)
+    f = one(diagnose("shivam-diffusers-18_diffusers_env_wsl1_kernel_cuda_false.txt"), "wsl1-no-gpu")
+    assert f.severity is Severity.ERROR and f.facts["kernel"] == "4.4.0-19041-Microsoft"
+    assert "wsl --set-version <distro> 2" in f.commands
+    # a WSL2 kernel is not WSL1
+    assert not [x for x in diagnose("vllm-12378_rhel84_a100_cu121_prompt_healthy.txt").findings
+                if x.id == "wsl1-no-gpu"]  # fmt: skip
+
+
+def test_an_image_that_needs_a_newer_cuda_than_the_host_driver():
+    # SyneRBI/PETRIC2#27: "unsatisfied condition: cuda>=12.8" and the Windows driver 551.78 (CUDA 12.4)
+    f = one(diagnose("petric2-27_requirement_cuda128_windows_driver551_docker_desktop.txt"), "driver-too-old")
+    assert f.facts["image_needs_cuda"] == "12.8" and f.facts["driver_cuda"] == "12.4"
+    assert "570.26" in f.fix  # the toolkit's own driver: the hook compares versions without compatibility
+    # NVIDIA/nvidia-docker#1442: the same error with no driver facts says what it assumed
+    f = one(diagnose("nvidia-docker-1442_requirement_cuda110_old_driver.txt"), "driver-too-old")
+    assert f.facts["assumed"] and "container-toolkit-missing" not in {
+        x.id for x in diagnose("nvidia-docker-1442_requirement_cuda110_old_driver.txt").findings
+    }
+
+
+def test_wsl_without_adapters_is_a_host_without_a_usable_gpu():
+    # AbdBarho/stable-diffusion-webui-docker#117: WSL1 and "WSL environment detected but no adapters"
+    f = one(diagnose("sd-webui-docker-117_wsl1_no_adapters.txt"), "container-no-host-driver")
+    assert "WSL1" in f.fix and "wsl --update" in f.commands
+
+
+def test_an_nvml_mismatch_line_beside_a_working_nvidia_smi_is_still_reported():
+    # NVIDIA/nvidia-container-toolkit#394: the hook's NVML mismatch (title), then nvidia-smi after a reboot
+    f = one(diagnose("nvidia-container-toolkit-394_cli_nvml_mismatch_title_then_working_smi.txt"),
+            "driver-library-mismatch")  # fmt: skip
+    assert f.facts["driver_version"] == "550.54.14" and "already gone" in f.fix
+
+
+def test_tensorflow_after_2_10_on_native_windows_is_a_cpu_build():
+    # tensorflow/tensorflow#73368: TF 2.17.0 on Windows 11, nvidia-smi 555.99 (WDDM, RTX 4050)
+    f = one(diagnose("tensorflow-73368_tf217_windows11_nvcc125_smi_wddm_rtx4050_cut.txt"), "cpu-only-wheel")
+    assert f.severity is Severity.ERROR and "native Windows" in f.summary
+    assert any("WSL2" in c or "wsl" in c for c in f.commands)
+    assert not any(c.startswith("pip install \"tensorflow[and-cuda]==") for c in f.commands)
+
+
+def test_a_cuda_mismatch_that_broke_an_extension_build_is_an_error():
+    # deepspeedai/DeepSpeed#2902: "Installed CUDA version 12.0 does not match ... compiled with 11.7"
+    f = one(diagnose("deepspeed-2902_windows_installed_cuda120_vs_torch117.txt"), "cuda-toolkit-mismatch")
+    assert f.severity is Severity.ERROR and f.facts["error_lines"]
+    assert not any("apt-get" in c for c in f.commands)  # the traceback's C:\ paths: a Windows machine
+
+
+def test_no_kernel_image_with_openmmlab_arch_flags_blames_the_extension():
+    # open-mmlab/mmdetection#4825: torch 1.6.0 built with sm_70, V100s, "no kernel image" (title)
+    f = one(diagnose("mmdetection-4825_mmcv_env_v100_pair_torch16_has_sm70.txt"), "no-kernel-image")
+    assert "has code for Tesla V100-PCIE-32GB (sm_70)" in f.summary and "sm_70" in f.facts["arch_list"]
+    # open-mmlab/mmdetection#7742: the flags line is cut mid-list, so torch's coverage is not claimed
+    f = one(diagnose("mmdetection-7742_mmcv_env_8x_a5000_torch111_cu115.txt"), "no-kernel-image")
+    assert f.facts["assumed"]
+    cut = diagnose("mmdetection-7742_mmcv_env_8x_a5000_torch111_cu115.txt")
+    assert "arch-unsupported" not in {x.id for x in cut.findings}
+
+
+def test_torch_not_compiled_with_cuda_is_no_cpu_wheel_on_intel_or_mac():
+    # chflame163/ComfyUI_CatVTON_Wrapper#24: ComfyUI on "Device: xpu"; Comfy-Org/ComfyUI#5242: /Users/ paths
+    for name in ("catvton-24_comfyui_intel_xpu_node_hardcodes_cuda_healthy.txt",
+                 "comfyui-5242_macos_xlabs_torch_not_compiled_healthy.txt"):  # fmt: skip
+        assert "cpu-only-wheel" not in {f.id for f in diagnose(name).findings}
+    # Comfy-Org/Comfy-Desktop#979: the same line on Windows with an RTX 5060 Ti named only in prose
+    f = one(diagnose("comfy-desktop-979_rtx5060ti_startup_torch_not_compiled.txt"), "cpu-only-wheel")
+    assert f.severity is Severity.WARNING and f.facts["assumed"]
+
+
+def test_a_cpu_build_in_a_banner_next_to_a_refused_cuda_device():
+    # ogkalu2/comic-translate#17: "torch-2.1.0+cpu" and Ultralytics' "Invalid CUDA 'device=0' requested"
+    f = one(diagnose("comic-translate-17_ultralytics_torch_cpu_3060ti_russian.txt"), "cpu-only-wheel")
+    assert f.facts["version"] == "2.1.0+cpu" and f.facts["error_lines"]
+    # a bare dump with a CPU build and no sign a GPU was wanted stays without a verdict (test_rules_baseline)
+
+
+def test_jax_newer_than_its_jaxlib_and_a_cuda_it_cannot_load():
+    # google-deepmind/deepmind-research#420: "jaxlib.xla_extension' has no attribute 'GpuAllocatorConfig'"
+    f = one(diagnose("deepmind-research-420_jax_gpuallocatorconfig_jaxlib_behind.txt"), "jax-plugin-mismatch")
+    assert f.facts["attr"] == "GpuAllocatorConfig"
+    # magenta/mt3#145: "CUDA backend failed to initialize: Unable to load CUDA." (no "Is it installed?")
+    f = one(diagnose("mt3-145_jax_unable_to_load_cuda_colab.txt"), "cuda-libs-missing")
+    assert f.subject == "jax"
+    # KosinskiLab/AlphaPulldown#237: cuSOLVER 11002 vs 11401 are read as versions
+    f = one(diagnose("alphapulldown-237_jax_cusolver_older_tf_dlopen.txt"), "cuda-libs-too-old")
+    assert (f.facts["found"], f.facts["built"]) == ("11.0.2", "11.4.1")
+
+
+def test_cuda_error_802_by_number_only():
+    # huggingface/huggingface_hub#4128: "CUDA Error 802" in the title, a Mac's hf env in the body
+    report = diagnose("hf-hub-4128_error802_title_local_mac_hf_env_padded.txt")
+    assert one(report, "fabric-manager-missing").severity is Severity.ERROR
+    assert not {"no-driver", "cpu-only-wheel"} & {f.id for f in report.findings}

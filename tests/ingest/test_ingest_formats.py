@@ -1,0 +1,128 @@
+"""The dump formats the first held-out round found unread (OpenMMLab's and detectron2's collect_env,
+``torch.__config__.show()``, Lightning's env, Python sessions, app banners, hand-typed version lists),
+each on its real paste (tests/fixtures/ingest, sources in corpus.toml), plus the wrappings and
+false facts that round exposed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from envcheck.errors import UsageError
+from envcheck.ingest import load
+from envcheck.ingest._text import normalise
+from envcheck.models import Snapshot
+
+ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
+
+
+def read(name: str) -> Snapshot:
+    return load((ROOT / name).read_bytes(), name).snapshot
+
+
+def torch_of(s: Snapshot):
+    return next(f for f in (s.frameworks.frameworks if s.frameworks else []) if f.name == "torch")
+
+
+def test_openmmlab_collect_env_and_its_torch_config_block():
+    s = read("mmdetection-4825_mmcv_env_v100_pair_torch16_has_sm70.txt")
+    assert s.paste is not None and {"mmcv-env", "torch-config"} <= set(s.paste.kinds)
+    assert [(g.index, g.name) for g in s.nvidia.gpus or []] == [
+        (0, "Tesla V100-PCIE-32GB"),
+        (1, "Tesla V100-PCIE-32GB"),
+    ]
+    torch = torch_of(s)
+    assert (torch.version, torch.build, torch.cuda_build, torch.cudnn_build) == (
+        "1.6.0",
+        "cuda",
+        "10.0",
+        "7.6.4",
+    )
+    assert torch.arch_list == ["sm_35", "sm_52", "sm_60", "sm_61", "sm_70", "sm_75", "compute_75"]
+    assert s.cuda is not None and s.cuda.nvcc_version == "10.0.130"
+    assert s.system is not None and s.system.os == "Linux"
+
+
+def test_a_flags_line_cut_by_the_end_of_the_paste_is_not_the_whole_arch_list():
+    torch = torch_of(read("mmdetection-7742_mmcv_env_8x_a5000_torch111_cu115.txt"))
+    assert torch.cuda_build == "11.5" and torch.arch_list is None
+
+
+def test_detectron2_collect_env_table_on_a_mac():
+    s = read("detectron2-4575_detectron2_collect_env_macos_mps_healthy.txt")
+    assert s.paste is not None and "detectron2-env" in s.paste.kinds
+    assert s.system is not None and s.system.os == "Darwin"
+    torch = torch_of(s)
+    assert (
+        torch.version == "1.13.0.dev20220927" and torch.deep is not None and torch.deep.gpu_available is False
+    )
+
+
+def test_lightning_env_cut_after_its_cuda_section():
+    s = read("lightning-14634_lightning_env_m1_mps_cut_healthy.txt")
+    assert s.paste is not None and s.paste.kinds == ["lightning-env"]
+    torch = torch_of(s)
+    assert torch.build is None  # "version: None" on an unknown OS: a Mac has no CUDA build either
+
+
+def test_python_sessions_are_read_through_their_prompts():
+    s = read("tensorflow-62080_tf214_native_windows10_gtx960m_not_built_with_cuda.txt")
+    tf = next(f for f in s.frameworks.frameworks if f.name == "tensorflow")  # type: ignore[union-attr]
+    assert (tf.version, tf.build) == ("2.14.0", "cpu")  # is_built_with_cuda() False
+    assert tf.deep is not None and tf.deep.gpu_available is False  # list_physical_devices('GPU') -> []
+    doc = normalise("> >>> torch.__version__\n> '2.1.0+cu121'\n>>> print(torch.cuda.is_available())\nFalse\n")
+    assert doc.lines[0].text == ">>> torch.__version__"  # a quoted prompt keeps its ">>>"
+    torch = torch_of(load(doc.text, "repl").snapshot)
+    assert (torch.version, torch.cuda_build, torch.deep.gpu_available) == ("2.1.0+cu121", "12.1", False)  # type: ignore[union-attr]
+
+
+def test_app_banners_name_the_torch_build():
+    torch = torch_of(read("comic-translate-17_ultralytics_torch_cpu_3060ti_russian.txt"))
+    assert (torch.version, torch.build) == ("2.1.0+cpu", "cpu")
+    s = read("catvton-24_comfyui_intel_xpu_node_hardcodes_cuda_healthy.txt")  # behind Python logging prefixes
+    assert torch_of(s).build == "xpu" and not s.paste.conflicts  # type: ignore[union-attr]
+    yolo = load(
+        "YOLOv5 🚀 v7.0-72-g064365d Python-3.10.6 torch-1.13.1+cu116 CUDA:0 (Tesla T4, 15110MiB)\n", "y"
+    )
+    assert yolo.snapshot.nvidia.gpus[0].name == "Tesla T4"  # type: ignore[union-attr,index]
+    assert torch_of(yolo.snapshot).cuda_build == "11.6"
+
+
+def test_hand_typed_versions_and_a_tf_template_os_heading():
+    s = read("pytorch-177819_macos26_mps_bullets_healthy.txt")
+    assert torch_of(s).version == "2.10.0" and s.system is not None and s.system.os == "Darwin"
+    s = read("tensorflow-85006_tf218_native_windows11_rtx4080_template.txt")
+    assert s.system is not None and s.system.os == "Windows"
+    assert s.nvidia is not None and s.nvidia.gpus and s.nvidia.gpus[0].name == "4080 RTX"
+    # a dump's own "OS:"/"Python version:" lines are not read twice as a hand-typed list
+    assert read("vllm-12378_rhel84_a100_cu121_prompt_healthy.txt").paste.kinds == ["collect_env"]  # type: ignore[union-attr]
+
+
+def test_advice_in_an_error_message_is_not_a_setting():
+    text = (
+        "RuntimeError: CUDA error: no kernel image is available for execution on the device\n"
+        "CUDA kernel errors might be asynchronously reported at some other API call,so the stacktrace below "
+        "might be incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1.\n"
+    )
+    s = load(text, "log").snapshot
+    assert "CUDA_LAUNCH_BLOCKING" not in (s.system.env if s.system else {})
+    run = "$ CUDA_LAUNCH_BLOCKING=1 python train.py\nRuntimeError: CUDA error: no kernel image is available "
+    s = load(run + "for execution on the device\n", "log").snapshot
+    assert s.system is not None and s.system.env["CUDA_LAUNCH_BLOCKING"] == "1"
+
+
+def test_cuda_errors_named_by_number():
+    for text, kind in [
+        ("CUDA Error 802 on all H200 jobs", "cuda-system-not-ready"),
+        (
+            "RuntimeError: cuda runtime error (35) : CUDA driver version is insufficient",
+            "cuda-insufficient-driver",
+        ),
+        ("CUDA error at bandwidthTest.cu:256 code=802(cudaErrorSystemNotReady)", "cuda-system-not-ready"),
+        ("cudaGetDeviceCount failed with error 100", "cuda-no-device"),
+    ]:
+        lines = load(text, "t").snapshot.paste.lines  # type: ignore[union-attr]
+        assert kind in {ln.kind for ln in lines}, text
+    with pytest.raises(UsageError):  # a bare number is no CUDA error
+        load("curl: (35) error 35 while fetching the page, then error 802 again", "t")
