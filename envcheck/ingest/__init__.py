@@ -19,6 +19,7 @@ from envcheck import __version__
 from envcheck.errors import UsageError
 from envcheck.ingest import (
     banners,
+    bitsandbytes,
     collect_env,
     cv_env,
     docker,
@@ -53,7 +54,7 @@ _HINT = (
 #: one reader per format, each returning the Partials it found
 RECOGNISERS = (
     collect_env.read, torch_config.read, nvidia_smi.read, hf_env.read, cv_env.read, lightning_env.read,
-    tf_env.read, jax_env.read, repl.read, banners.read, versions.read, packages.read,
+    tf_env.read, jax_env.read, repl.read, banners.read, bitsandbytes.read, versions.read, packages.read,
     nvcc.read, lscpu.read, os_release.read, docker.read, shell.read, messages.read,
 )  # fmt: skip
 #: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536

@@ -145,7 +145,9 @@ FAMILIES = (
            "PyTorch has no code for this GPU's compute capability"),
     Family("torch-gpu-too-old",
            _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which is of (?:cuda|compute) capability "
-              r"(?:\(CC\) )?(?P<cc>\d+\.\d+)"),
+              r"(?:\(CC\) )?(?P<cc>\d+\.\d+)",
+              # the same warning printed unformatted ("Found GPU%d %s which is of cuda capability %d.%d.")
+              r"PyTorch no longer supports this GPU because it is too old"),
            "PyTorch: this GPU's compute capability is below what the build supports"),
     Family("torch-gpu-needs-newer-cuda",
            # torch 0.3-1.x: "... for optimal performance and fast startup time, but ..."; later "... to work
@@ -159,7 +161,7 @@ FAMILIES = (
     Family("torch-no-gpu",
            _p(r"Torch is not able to use GPU", r"Invalid CUDA '?device=[^'\n]{0,20}'? requested",
               r"No CUDA GPUs are available", r"\bCUDA is not available\b",
-              r"torch\.cuda\.is_available\(\)\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*)?False\b"),
+              r"torch\.cuda\.is_available(?:\(\))?\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*|=\s*)?\**\s*False\b"),
            "torch cannot use a GPU (torch.cuda.is_available() is False): the cause is in other facts"),
     Family("cuda-ext-mismatch",
            _p(r"Installed CUDA version (?P<nvcc>\d+\.\d+) does not match the version torch was compiled with "
@@ -168,8 +170,11 @@ FAMILIES = (
               r"compile PyTorch \((?P<torch2>\d+\.\d+)\)"),
            "building a CUDA extension: the nvcc found is another CUDA than torch was built with"),
     Family("no-kernel-image",
-           _p(r"no kernel image is available for execution on the device", r"cudaErrorNoKernelImageForDevice",
-              r"CUDA_ERROR_NO_BINARY_FOR_GPU", r"device kernel image is invalid"),
+           _p(r"no kernel image is available(?: for execution on the device)?",
+              r"cudaErrorNoKernelImageForDevice",
+              r"CUDA_ERROR_NO_BINARY_FOR_GPU", r"device kernel image is invalid",
+              # before CUDA 9.2 a kernel without code for the GPU failed as error 8
+              r"cuda runtime error \(8\) : invalid device function", r"cudaErrorInvalidDeviceFunction"),
            "a CUDA kernel has no code for this GPU (CUDA error 209)"),
     Family("cuda-insufficient-driver",
            _p(r"CUDA driver version is insufficient for CUDA runtime version", r"cudaErrorInsufficientDriver",
@@ -199,6 +204,9 @@ FAMILIES = (
               r"LIB_RM_VERSION_MISMATCH"),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
+    Family("gpu-fell-off-bus",
+           _p(r"fallen off the bus", r"\bXid\b[^\n]{0,40}?\b79\b", r"ERROR_GPU_IS_LOST", r"GPU is lost\b"),
+           "Xid 79: the GPU fell off the PCIe bus (hardware, power or heat) and is lost until reset"),
     Family("smi-no-driver",
            _p(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
               r"NVML_ERROR_DRIVER_NOT_LOADED"),
@@ -219,6 +227,10 @@ FAMILIES = (
            "nvidia-container-cli: the image needs a newer CUDA than the host driver reports"),
     Family("container-wsl-no-adapters", _p(r"WSL environment detected but no adapters were found"),
            "nvidia-container-cli under WSL finds no GPU adapter (WSL1, no NVIDIA GPU, an old driver)"),
+    Family("cudnn-no-libcuda",
+           _p(r"Could not load library (?P<lib>libcudnn\w*\.so(?:\.\d+)*)\. Error: libcuda\.so: cannot open "
+              r"shared object file"),
+           "cuDNN cannot dlopen the driver's libcuda.so (WSL: /usr/lib/wsl/lib is off the loader path)"),
     Family("tf-dlopen",
            _p(r"Could not (?:load dynamic library|dlopen library) '(?P<lib>lib[^'\n]+)'"),
            "TensorFlow could not load a CUDA library"),
@@ -277,7 +289,7 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
         tail = text[m.end() : m.end() + 600]
         if archs := re.search(r"supports CUDA capabilities ((?:(?:sm|compute)_\d+\w?\s*)+)", tail):
             v["supports"] = " ".join(archs.group(1).split())
-    elif kind in ("torch-gpu-too-old", "torch-gpu-needs-newer-cuda"):
+    elif kind in ("torch-gpu-too-old", "torch-gpu-needs-newer-cuda") and v.get("name"):
         v["name"] = _clean_name(v["name"])
         tail = text[m.end() : m.end() + 400]
         if lo := re.search(
@@ -338,6 +350,9 @@ def read(doc: Doc) -> list[Partial]:
                                     line=doc.lines[idx].no if doc.lines else None))  # fmt: skip
     if not lines:
         return []
+    if any(ln.kind == "torch-gpu-too-old" and ln.values.get("name") for ln in lines):
+        # the formatted warning's second line matched the bare alternative too
+        lines = [ln for ln in lines if ln.kind != "torch-gpu-too-old" or ln.values.get("name")]
     lines.sort(key=lambda x: x.line or 0)
     facts = _facts(lines, text)
     return [Partial("log", facts.snapshot, lines[0].line or 1, lines=lines, gpu_ccs=facts.gpu_ccs,
@@ -386,6 +401,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
         if kind == "torch-driver-too-old":
             nvidia.cuda_driver_version = nvidia.cuda_driver_version or int(v["found"])
             _framework(fws, "torch", build="cuda")
+        elif kind == "torch-gpu-too-old" and not v.get("name"):
+            _framework(fws, "torch", build="cuda")  # the unformatted warning names no GPU
         elif kind in ("torch-arch-incompatible", "torch-gpu-too-old", "torch-gpu-needs-newer-cuda"):
             if is_nvidia_name(v.get("name")) and v.get("cc"):
                 gpu_ccs.setdefault(v["name"], v["cc"])

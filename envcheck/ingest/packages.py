@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from envcheck.ingest._partial import Partial, strip_bullet, torch_local
-from envcheck.ingest._text import Doc
+from envcheck.ingest._text import Doc, Line
 from envcheck.models import Framework, FrameworkDevices, FrameworksInfo, Snapshot
 
 __all__ = ["Package", "bracket_packages", "frameworks_from", "read"]
@@ -31,6 +31,8 @@ _VER = r"\d[\w.+!\-]*"
 _FREEZE = re.compile(rf"^({_NAME})\s*==\s*({_VER})$")
 _COLUMNS = re.compile(rf"^({_NAME})\s+({_VER})(?:\s+(\S+))?(?:\s+(\S+))?\s*$")
 _BRACKET = re.compile(r"^\s*\[(pip\d?|conda)\]\s+(.*)$")
+#: ``conda list --export`` and ``conda env export``: "pytorch=1.9.0=py3.8_cpu_0"
+_EXPORT = re.compile(rf"^({_NAME})=({_VER})=(\S+)$")
 
 
 @dataclass
@@ -167,6 +169,11 @@ def _rows(doc: Doc, start: int, pattern: re.Pattern[str], manager: str) -> tuple
     return out, i
 
 
+def _next(lines: list[Line], i: int) -> str:
+    """The text of the line after ``i`` as a list row would be read."""
+    return strip_bullet(lines[i + 1].text).strip().strip("`") if i + 1 < len(lines) else ""
+
+
 def read(doc: Doc) -> list[Partial]:
     """Every pip/conda package list in ``doc`` (not collect_env's bracketed ones: collect_env reads those)."""
     out: list[Partial] = []
@@ -189,6 +196,11 @@ def read(doc: Doc) -> list[Partial]:
                 j += 1
             packages, end = _rows(doc, j, _COLUMNS, "pip")
             kind = "pip-list"
+        elif (m0 := _EXPORT.match(text)) and (
+            _INTERESTING.match(m0.group(1)) or _EXPORT.match(_next(lines, i))
+        ):
+            packages, end = _rows(doc, i, _EXPORT, "conda")
+            kind = "conda-list"
         elif _FREEZE.match(text):
             packages, end = _rows(doc, i, _FREEZE, "pip")
             if len(packages) < 2 and not any(_INTERESTING.match(p.name) for p in packages):

@@ -10,7 +10,7 @@ import re
 
 from envcheck.ingest._partial import Partial
 from envcheck.ingest._text import Doc
-from envcheck.models import Snapshot, SystemInfo
+from envcheck.models import ContainerInfo, Snapshot, SystemInfo
 
 __all__ = ["ENV_NAMES", "read"]
 
@@ -33,6 +33,11 @@ _ENVIRON = re.compile(rf"os\.environ\[['\"](?P<name>{_NAMES})['\"]\]\s*=\s*['\"]
 _DLERROR_PATH = re.compile(r"dlerror:.*?;\s*LD_LIBRARY_PATH:\s*(?P<value>\S*)")
 _DOCKER_RUN = re.compile(r"\b(?:docker|podman|nvidia-docker)\s+(?:container\s+)?(?:run|exec|compose)\b[^\n]*")
 _CONTAINER_PROMPT = re.compile(r"^\s*root@[0-9a-f]{12}:[^\s]*[#$]")
+#: "I am using WSL2", "on WSL", "Windows 11 WSL": the user says where it ran (WSL has no other trace in a
+#: log); a WSL2 kernel string is read by the dumps themselves
+_ON_WSL_WORDS = re.compile(
+    r"\b(?:using|on|in|under|inside|with|windows ?1[01])\s+(?:ubuntu\s+(?:on\s+)?)?WSL ?2?\b|\bWSL2\b", re.I
+)
 _IN_CONTAINER_WORDS = re.compile(
     r"\b(?:in(?:side)? (?:the |a |my |your )?(?:docker|container)|within (?:the )?container)\b", re.I
 )
@@ -83,8 +88,11 @@ def read(doc: Doc) -> list[Partial]:
         ):
             hint = text.strip()[:200]
     os_name = _traceback_os(doc)
-    if not env and hint is None and os_name is None:
+    wsl = bool(_ON_WSL_WORDS.search(doc.text)) if "wsl" in doc.text.lower() else False
+    if not env and hint is None and os_name is None and not wsl:
         return []
-    snap = Snapshot(system=SystemInfo(env=env, os=os_name)) if env or os_name else Snapshot()
+    system = SystemInfo(env=env, os=os_name or ("Linux" if wsl else None),
+                        container=ContainerInfo(wsl=True) if wsl else None)  # fmt: skip
+    snap = Snapshot(system=system) if env or os_name or wsl else Snapshot()
     line = first or next((ln.no for ln in doc.lines if hint and hint in ln.text), 1)
     return [Partial("shell", snap, line, container_hint=hint)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from envcheck.knowledge import drivers
+from envcheck.knowledge import capabilities, drivers
 from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr
 from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRule, Snapshot
 from envcheck.rules import _facts as F
@@ -36,6 +36,8 @@ PASTE_ONLY = (
     "jax-plugin-mismatch",
     "container-toolkit-missing",
     "container-no-host-driver",
+    "gpu-fell-off-bus",
+    "wsl-libcuda-path",
 )
 
 
@@ -123,22 +125,47 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
             ],
         )
         return
-    facts["assumed"] = ["the paste does not say which GPU, or which build and arch list the failing code has"]
+    named = ""
+    fix = (
+        "Compare the GPU's compute capability with the code the framework and each CUDA extension "
+        "carry; install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) "
+        "or rebuild the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU "
+        "older than the build's minimum needs an older release or the CPU build."
+    )
+    if gpus:
+        g, cc = gpus[0]
+        named = f"{g.name or 'the GPU'} (compute capability {cc[0]}.{cc[1]})"
+        facts |= {"gpu": g.name, "compute_capability": f"{cc[0]}.{cc[1]}"}
+        facts["assumed"] = ["which build and arch list the failing code has (the paste does not say)"]
+        end = _support_end(cc)
+        if end is not None and end.torch_last:
+            fix += (
+                f" PyTorch's own binaries last carried code for {cc[0]}.{cc[1]} in {end.torch_last} "
+                f"({end.torch_note})."
+            )
+    else:
+        facts["assumed"] = [
+            "the paste does not say which GPU, or which build and arch list the failing code has"
+        ]
     yield Finding(
         id="no-kernel-image",
         severity=E,
-        summary="a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
+        summary=f"a CUDA kernel has no code for {named}: 'no kernel image is available'"
+        if named
+        else "a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
         facts=facts,
-        fix="Compare the GPU's compute capability with the code the framework and each CUDA extension "
-        "carry; install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) "
-        "or rebuild the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU "
-        "older than the build's minimum needs an older release or the CPU build.",
+        fix=fix,
         commands=[
             'python -c "import torch; print(torch.cuda.get_device_name(), '
             "torch.cuda.get_device_capability(), "
             'torch.cuda.get_arch_list())"'
         ],
     )
+
+
+def _support_end(cc: tuple[int, int]) -> capabilities.SupportEnd | None:
+    end = capabilities.support_end(cc)
+    return end if end is not None and not end.still_served else None
 
 
 def _covering(codes: list[str], cc: tuple[int, int]) -> list[str]:
@@ -384,6 +411,63 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
         "host, the Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or "
         "Docker Desktop without the WSL2 backend.",
         commands=["nvidia-smi", "ldconfig -p | grep libnvidia-ml"],
+    )
+
+
+@rule(
+    "gpu-fell-off-bus",
+    "the GPU fell off the PCIe bus (Xid 79, 'GPU is lost'): a hardware, power or heat fault no driver or "
+    "framework setting fixes",
+    E,
+)
+def gpu_fell_off_bus(s: Snapshot) -> Iterator[Finding]:
+    lines = hits(s, "gpu-fell-off-bus")
+    if not lines:
+        return
+    yield Finding(
+        id="gpu-fell-off-bus",
+        severity=E,
+        summary="the GPU fell off the PCIe bus (Xid 79): it is lost until a reset, whatever the software",
+        facts={
+            "error_lines": _quoted(lines),
+            "driver_version": s.nvidia.driver_version if s.nvidia else None,
+        },
+        fix="Reset or reboot to get the GPU back; then find the cause, which is below the software: "
+        "overheating, an under-sized or badly seated power connection, the card's seating in its slot, "
+        "PCIe riser or link errors, or an outdated system BIOS. Watch temperatures and power under load; "
+        "a GPU that keeps falling off after that needs replacing. Reinstalling drivers or frameworks does "
+        "not help.",
+        commands=[
+            "sudo dmesg -T | grep -i -e xid -e 'fallen off'",
+            "nvidia-smi -q -d TEMPERATURE,POWER,PERFORMANCE",
+            "sudo lspci -vvv -d 10de: | grep -i -e lnksta -e uncorr",
+        ],
+    )
+
+
+@rule(
+    "wsl-libcuda-path",
+    "under WSL, cuDNN cannot load the driver's libcuda.so because /usr/lib/wsl/lib is not on the loader path",
+    E,
+)
+def wsl_libcuda_path(s: Snapshot) -> Iterator[Finding]:
+    lines = hits(s, "cudnn-no-libcuda")
+    if not lines or not F.is_wsl(s):
+        return  # off WSL a missing libcuda.so is a missing driver (or its dev symlink): no-driver's case
+    yield Finding(
+        id="wsl-libcuda-path",
+        severity=E,
+        summary="cuDNN cannot find libcuda.so: under WSL it lives in /usr/lib/wsl/lib, which the loader "
+        "does not search",
+        facts={"error_lines": _quoted(lines)},
+        fix="WSL provides the driver's libraries in /usr/lib/wsl/lib (from the Windows driver); cuDNN opens "
+        "the unversioned libcuda.so, which the loader cache often lacks there. Put the directory on the "
+        "loader path (or refresh the cache), and never install a Linux driver inside WSL.",
+        commands=[
+            "export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",
+            "sudo ldconfig /usr/lib/wsl/lib",
+            "ls -l /usr/lib/wsl/lib/libcuda.so*",
+        ],
     )
 
 

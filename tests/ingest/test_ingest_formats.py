@@ -126,3 +126,24 @@ def test_cuda_errors_named_by_number():
         assert kind in {ln.kind for ln in lines}, text
     with pytest.raises(UsageError):  # a bare number is no CUDA error
         load("curl: (35) error 35 while fetching the page, then error 802 again", "t")
+
+
+def test_bitsandbytes_report_states_torch_cuda_and_the_newest_gpu():
+    text = (
+        "===================================BUG REPORT===================================\n"
+        "CUDA SETUP: PyTorch settings found: CUDA_VERSION=118, Highest Compute Capability: 8.6.\n"
+    )
+    s = load(text, "bnb").snapshot
+    assert torch_of(s).cuda_build == "11.8" and s.nvidia.gpus[0].compute_capability == "8.6"  # type: ignore[union-attr,index]
+
+
+def test_conda_export_lines():
+    s = load(
+        "name: env\ndependencies:\n  - pytorch=1.9.0=py3.8_cpu_0\n  - torchvision=0.10.0=py38_cpu\n", "e"
+    ).snapshot
+    assert (torch_of(s).version, torch_of(s).build) == ("1.9.0", "cpu")
+
+
+def test_wsl_named_in_words_is_taken_as_the_platform():
+    s = read("textgen-486_windows11_wsl_libcudnn_libcuda_so_logs.txt")
+    assert s.system is not None and s.system.container is not None and s.system.container.wsl

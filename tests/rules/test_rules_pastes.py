@@ -331,3 +331,46 @@ def test_cuda_error_802_by_number_only():
     report = diagnose("hf-hub-4128_error802_title_local_mac_hf_env_padded.txt")
     assert one(report, "fabric-manager-missing").severity is Severity.ERROR
     assert not {"no-driver", "cpu-only-wheel"} & {f.id for f in report.findings}
+
+
+# --------------------------------------------------------------------------- held-out round 2 (2026-12-08)
+
+
+def test_a_gpu_that_fell_off_the_bus_is_hardware_not_software():
+    # leptonai/gpud#604: "XID 79(GPU has fallen off the bus)" then NVML's ERROR_GPU_IS_LOST
+    f = one(diagnose("gpud-604_xid79_gpu_is_lost.txt"), "gpu-fell-off-bus")
+    assert f.severity is Severity.ERROR and "power" in f.fix and "does not help" in f.fix
+    # NVIDIA/NVSentinel#155: the dmesg message wrapped over three "NVRM:" lines
+    report = diagnose("nvsentinel-155_dmesg_nvrm_fallen_off_bus_570.txt")
+    assert one(report, "gpu-fell-off-bus")
+    assert not {"no-driver", "driver-too-old"} & {x.id for x in report.findings}
+
+
+def test_wsl_cudnn_without_libcuda_points_at_the_wsl_library_directory():
+    # facebookresearch/nougat#115: "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so" (WSL2)
+    f = one(diagnose("nougat-115_wsl2_libcudnn_cnn_infer_libcuda_so.txt"), "wsl-libcuda-path")
+    assert "/usr/lib/wsl/lib" in " ".join(f.commands)
+    # the same line with no sign of WSL is not blamed on WSL
+    text = "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file"
+    assert "wsl-libcuda-path" not in {x.id for x in rejudge(load(text, "log")).findings}
+
+
+def test_the_unformatted_too_old_warning_and_an_old_gpu_in_nvidia_smi():
+    # neuralhydrology/neuralhydrology#43: "Found GPU%d %s ..." unformatted, two Tesla K20m in nvidia-smi
+    f = one(diagnose("neuralhydrology-43_k20m_unformatted_too_old_warning_smi450.txt"), "gpu-too-old")
+    assert f.severity is Severity.ERROR and f.facts["gpu"] == "Tesla K20m"
+
+
+def test_no_kernel_image_names_the_gpu_nvidia_smi_shows():
+    # pytorch/pytorch#31007: libtorch on a GTX 780 (3.5), title "no kernel image is available..."
+    f = one(diagnose("pytorch-31007_libtorch_gtx780_tab_indented_smi_no_kernel_image.txt"), "no-kernel-image")
+    assert "GeForce GTX 780 (compute capability 3.5)" in f.summary and "1.2.0" in f.fix
+    # pytorch/pytorch.github.io#72: CUDA 8's wording, "cuda runtime error (8) : invalid device function"
+    assert one(diagnose("pytorch-github-io-72_gt630m_invalid_device_function_error8.txt"), "no-kernel-image")
+
+
+def test_an_old_bitsandbytes_on_windows_is_no_driver_problem():
+    # bitsandbytes-foundation/bitsandbytes#1568: "libcuda.so not found! Do you have a CUDA driver installed?"
+    report = diagnose("bitsandbytes-1568_windows_old_bnb_libcuda_not_found_healthy.txt")
+    assert not [f for f in report.findings if f.severity is Severity.ERROR]
+    assert report.snapshot.system is not None and report.snapshot.system.os == "Windows"
