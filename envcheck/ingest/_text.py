@@ -35,6 +35,7 @@ _PYTEST_PREFIX = re.compile(r"^E {3}")
 _REPL_PROMPT = re.compile(r"^(\s{0,3}(?:>\s?)*?)>>>(?: |$)")
 #: Python logging's default formats ("2024-09-22 16:26:39,791 - root - INFO - ", "INFO:root:") and vLLM's
 #: ("INFO 05-26 07:50:26 [core.py:396] ")
+_LEVELS = ("DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")
 _LOGGING_PREFIX = re.compile(
     r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)? - [\w.]+ - [A-Z]+ - "
     r"|(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[\w.]+:\d+\] )"
@@ -143,7 +144,7 @@ def normalise(text: str, max_line: int | None = MAX_LINE) -> Doc:
             line = service_re.sub("", line, count=1)
         line = _ISO_PREFIX.sub("", line, count=1)
         line = _PYTEST_PREFIX.sub("", line, count=1)
-        if line[:1].isupper() or line[:1].isdigit():
+        if line[:4].isdigit() or line.startswith(_LEVELS):
             line = _LOGGING_PREFIX.sub("", line, count=1)
         stripped = line.strip()
         if len(stripped) >= 2 and stripped[0] == "`" and stripped[-1] == "`" and stripped[1] != "`":

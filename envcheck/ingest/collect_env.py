@@ -112,6 +112,8 @@ _DISTINCTIVE = {
 }
 
 _VERSION = re.compile(r"^\d+(\.\d+)+$")
+#: reports read from one paste at most (the ingest package keeps as many Partials of a kind)
+_MAX_REPORTS = 64
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "ppc64le", "s390x", "i686", "i386", "armv7l"}
 
 
@@ -132,7 +134,10 @@ class _Parsed:
 def read(doc: Doc) -> list[Partial]:
     """One Partial per collect_env report in ``doc`` (fragments too: one distinctive line is enough)."""
     out = []
-    for p in _split(doc):
+    reports = _split(doc)
+    if len(reports) > _MAX_REPORTS:  # a paste of the same lines thousands of times: its ends are enough
+        reports = reports[: _MAX_REPORTS // 2] + reports[-_MAX_REPORTS // 2 :]
+    for p in reports:
         distinctive = set(p.fields) & _DISTINCTIVE
         if not distinctive or (
             len(p.fields) < 2 and not p.libraries and ("PyTorch version" not in distinctive or p.respelled)

@@ -99,8 +99,10 @@ def _compiled(alternative: str) -> re.Pattern[str]:
     return re.compile(lowered)
 
 
-def _p(*alternatives: str) -> Pattern:
-    return Pattern(tuple((a, _needle(a)) for a in alternatives))
+def _p(*alternatives: str | tuple[str, str]) -> Pattern:
+    """Alternatives as written; a (source, needle) pair names the word to test for when the pattern's
+    leading words are too common to skip on ("torch", "cuda")."""
+    return Pattern(tuple((a, _needle(a)) if isinstance(a, str) else a for a in alternatives))
 
 
 def _needle(alternative: str) -> str | None:
@@ -115,14 +117,12 @@ def _needle(alternative: str) -> str | None:
     return best.lower() if len(best) >= 4 else None
 
 
-def _numbered(code: int) -> tuple[str, ...]:
-    """A CUDA error named only by its number: "CUDA Error 802", "cuda runtime error (802)",
-    "code=802(...)", "CUDA error: 802" (the number must follow CUDA's own words, not any "error 35")."""
-    return (
-        rf"cuda(?: runtime| driver)? error\s*[:(]?\s*{code}\b(?![.\d])",
-        rf"cuda\w* failed with (?:code|error) {code}\b",
-        rf"\bcode={code}\(cuda",
-    )
+#: CUDA errors named only by their number ("CUDA Error 802", "cuda runtime error (35)", "code=802(...)",
+#: "cudaGetDeviceCount failed with error 100"): one scan for them all, each hit read as the family of its
+#: number; the number must follow CUDA's own words, not any "error 35"
+_NUMBERED = {"35": "cuda-insufficient-driver", "100": "cuda-no-device", "802": "cuda-system-not-ready",
+             "804": "cuda-compat-unsupported"}  # fmt: skip
+_CODE = r"(?P<code>35|100|802|804)\b(?![.\d])"
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,9 @@ FAMILIES = (
            "the installed torch is a CPU-only build"),
     Family("torch-no-gpu",
            _p(r"Torch is not able to use GPU", r"Invalid CUDA '?device=[^'\n]{0,20}'? requested",
-              r"No CUDA GPUs are available", r"\bCUDA is not available\b",
-              r"torch\.cuda\.is_available(?:\(\))?\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*|=\s*)?\**\s*False\b"),
+              r"No CUDA GPUs are available", r"CUDA is not available\b",
+              (r"torch\.cuda\.is_available(?:\(\))?\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*|=\s*)?\**\s*"
+               r"False\b", "is_available")),
            "torch cannot use a GPU (torch.cuda.is_available() is False): the cause is in other facts"),
     Family("cuda-ext-mismatch",
            _p(r"Installed CUDA version (?P<nvcc>\d+\.\d+) does not match the version torch was compiled with "
@@ -178,20 +179,17 @@ FAMILIES = (
            "a CUDA kernel has no code for this GPU (CUDA error 209)"),
     Family("cuda-insufficient-driver",
            _p(r"CUDA driver version is insufficient for CUDA runtime version", r"cudaErrorInsufficientDriver",
-              r"CUDA_ERROR_INSUFFICIENT_DRIVER", *_numbered(35)),
+              r"CUDA_ERROR_INSUFFICIENT_DRIVER"),
            "CUDA error 35: the driver is older than the CUDA runtime, or missing"),
     Family("cuda-no-device",
-           _p(r"no CUDA-capable device is detected", r"cudaErrorNoDevice\b", r"CUDA_ERROR_NO_DEVICE",
-              *_numbered(100)),
+           _p(r"no CUDA-capable device is detected", r"cudaErrorNoDevice\b", r"CUDA_ERROR_NO_DEVICE"),
            "CUDA error 100 (38 before CUDA 10.1): CUDA sees no GPU"),
     Family("cuda-system-not-ready",
-           _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY",
-              *_numbered(802)),
+           _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY"),
            "CUDA error 802: an NVSwitch system whose fabric manager is not running"),
     Family("cuda-compat-unsupported",
            _p(r"forward compatibility was attempted on non supported HW",
-              r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
-              *_numbered(804)),
+              r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"),
            "CUDA error 804: forward-compatibility libraries on a GPU or driver that does not take them"),
     Family("cuda-unknown-error",
            _p(r"CUDA unknown error\s*-\s*this may be due to an incorrectly set up environment",
@@ -204,8 +202,14 @@ FAMILIES = (
               r"LIB_RM_VERSION_MISMATCH"),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
+    Family("cuda-error-number",
+           _p((rf"cuda(?: runtime| driver)? error\s*[:(]?\s*{_CODE}", "error"),
+              (rf"cuda\w* failed with (?:code|error) {_CODE}", "failed with"),
+              (rf"code={_CODE}\(cuda", "code=")),
+           "a CUDA error named only by its number (35, 100, 802, 804): read as that error's family"),
     Family("gpu-fell-off-bus",
-           _p(r"fallen off the bus", r"\bXid\b[^\n]{0,40}?\b79\b", r"ERROR_GPU_IS_LOST", r"GPU is lost\b"),
+           _p(r"fallen off the bus", (r"xid\b[^\n]{0,40}?\b79\b", "xid"), r"ERROR_GPU_IS_LOST",
+              r"GPU is lost\b"),
            "Xid 79: the GPU fell off the PCIe bus (hardware, power or heat) and is lost until reset"),
     Family("smi-no-driver",
            _p(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
@@ -340,13 +344,15 @@ def read(doc: Doc) -> list[Partial]:
     lowered = lower_ascii(text)
     for fam in FAMILIES:
         for m in fam.pattern.finditer(text, lowered):
-            values = _values(fam.kind, m, text)
-            key = (fam.kind, tuple(sorted(values.items())))
+            kind = _NUMBERED[m.group("code")] if fam.kind == "cuda-error-number" else fam.kind
+            values = _values(kind, m, text)
+            values.pop("code", None)
+            key = (kind, tuple(sorted(values.items())))
             if key in seen:
                 continue
             seen.add(key)
             idx = doc.index_at(m.start())
-            lines.append(PastedLine(kind=fam.kind, text=_shown(doc, idx, m), values=values,
+            lines.append(PastedLine(kind=kind, text=_shown(doc, idx, m), values=values,
                                     line=doc.lines[idx].no if doc.lines else None))  # fmt: skip
     if not lines:
         return []

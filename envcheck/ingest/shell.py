@@ -88,7 +88,9 @@ def read(doc: Doc) -> list[Partial]:
         ):
             hint = text.strip()[:200]
     os_name = _traceback_os(doc)
-    wsl = bool(_ON_WSL_WORDS.search(doc.text)) if "wsl" in doc.text.lower() else False
+    wsl = any(
+        ("WSL" in ln.text or "wsl" in ln.text) and _ON_WSL_WORDS.search(ln.text) for ln in doc.lines
+    )
     if not env and hint is None and os_name is None and not wsl:
         return []
     system = SystemInfo(env=env, os=os_name or ("Linux" if wsl else None),

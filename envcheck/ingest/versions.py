@@ -41,6 +41,11 @@ _DRIVER = re.compile(
     r"^(?:nvidia )?(?:gpu )?driver(?: version)?\s*[:=]\s*(?P<v>\d{3}\.\d{2,3}(?:\.\d{2})?)$", re.I
 )
 _HEADING = re.compile(r"^#{2,4}\s+")
+#: how every line this reader takes starts (a cheap test before its patterns)
+_KEY_STARTS = (
+    "py", "torch", "tensorflow", "tf", "jax", "os", "operating", "platform", "system", "gpu", "graphics",
+    "video", "hardware", "device", "nvidia", "driver",
+)  # fmt: skip
 #: keys those dumps print that this reader would otherwise read again
 _IN_DUMPS = re.compile(r"^(?:python|pytorch|platform|os|gpu[\s\d,]*|jax|jaxlib)\s*:", re.I)
 _LINUX = re.compile(
@@ -84,12 +89,19 @@ def _claimed(text: str) -> bool:
 #: first lines of dumps that print "Python: 3.10" or "OS: Linux" themselves (OpenMMLab, detectron2, Lightning,
 #: jax.print_environment_info)
 _DUMP_MARKERS = re.compile(r"^(?:sys\.platform\b|\* CUDA:$|jax:\s+\d)")
+#: words one of those dumps' lines holds (a cheap test before reading every line)
+_DUMP_WORDS = (
+    "is cuda available", "used to build pytorch", "nvidia driver version", "gpu models", "is debug build",
+    "relevant libraries", "vllm", "version:", "sys.platform", "* cuda:", "jax:",
+)  # fmt: skip
 
 
-def _has_dump(texts: list[str]) -> bool:
+def _has_dump(texts: list[str], lowered: str) -> bool:
     """The paste holds a dump (collect_env, a Hugging Face env, OpenMMLab's...) whose lines are its own."""
     from envcheck.ingest import collect_env, hf_env
 
+    if not any(word in lowered for word in _DUMP_WORDS):
+        return False
     return any(
         collect_env.distinctive(t) or hf_env.names_tool(t) or _DUMP_MARKERS.match(t) for t in texts if t
     )
@@ -99,7 +111,7 @@ def read(doc: Doc) -> list[Partial]:
     texts = [
         strip_bullet(_HEADING.sub("", ln.text)).strip().replace("`", "").replace("**", "") for ln in doc.lines
     ]
-    if _has_dump(texts):  # a dump's own lines are read by its reader, not taken twice
+    if _has_dump(texts, doc.text.lower()):  # a dump's own lines are read by its reader, not taken twice
         texts = ["" if ":" in t and (_claimed(t) or _IN_DUMPS.match(t)) else t for t in texts]
     frameworks: dict[str, Framework] = {}
     system = SystemInfo()
@@ -107,7 +119,7 @@ def read(doc: Doc) -> list[Partial]:
     driver = None
     first = None
     for i, text in enumerate(texts):
-        if not text or len(text) > 160:
+        if not text or len(text) > 160 or not text[:12].lower().startswith(_KEY_STARTS):
             continue
         line_no = doc.lines[i].no
         if m := _FRAMEWORK.match(text):
