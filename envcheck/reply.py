@@ -70,6 +70,30 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     return out
 
 
+#: which missing fact an assumption stands in for, by the words it uses
+_TOPICS = {
+    _HOW["framework"]: ("torch", "tensorflow", "jax", "framework", "build", "wheel"),
+    _HOW["driver"]: ("driver",),
+    _HOW["gpu"]: ("gpu", "nvswitch"),
+    _HOW["cut"]: (),
+}
+
+
+#: facts a verdict's fix depends on even when the verdict itself stands: a driver upgrade is only possible
+#: on a GPU whose generation newer drivers still support
+_FIX_NEEDS = {"driver-too-old": ("gpu",), "no-driver": ("gpu",), "cpu-only-wheel": ("gpu", "driver")}
+
+
+def _asked_by(lacking: list[tuple[str, str]], assumed: list[str]) -> list[tuple[str, str]]:
+    """The missing facts the findings' assumptions name (a cut paste always counts)."""
+    text = " ".join(str(a) for a in assumed).lower()
+    return [
+        (what, how)
+        for what, how in lacking
+        if how == _HOW["cut"] or any(word in text for word in _TOPICS.get(how, ()))
+    ]
+
+
 def _value(v: Any) -> str:
     if isinstance(v, list):
         return ", ".join(str(x) for x in v) if v else "none"
@@ -148,7 +172,11 @@ def to_reply(report: Report) -> str:
     for f in problems:
         out += _finding(f)
     lacking = missing_facts(s)
-    if lacking and (not errors or any("assumed" in f.facts for f in errors)):
+    if errors:  # a verdict was reached: ask only for what its assumptions and its fix hang on
+        wanted = [a for f in errors for a in f.facts.get("assumed") or []]
+        wanted += [topic for f in errors for topic in _FIX_NEEDS.get(f.id, ())]
+        lacking = _asked_by(lacking, wanted)
+    if lacking:
         out += ["**To be sure, the report lacks:**", ""]
         out += [f"- {what}: {how}" for what, how in lacking]
         out += [""]

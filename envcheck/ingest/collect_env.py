@@ -15,6 +15,7 @@ one yields what it holds.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from envcheck.ingest import packages as pk
@@ -85,6 +86,7 @@ _KEY_LINE = re.compile(
     re.IGNORECASE,
 )
 _BANNER = re.compile(r"^\s*={10,}\s*$")
+_COLLECTING = re.compile(r"^\s*Collecting environment information")
 #: keys whose value may continue on the following lines
 _MULTILINE = {
     "GPU models and configuration",
@@ -125,6 +127,7 @@ class _Parsed:
     libraries: list[str] = field(default_factory=list)
     topology: list[str] = field(default_factory=list)
     first: int = 0
+    last: int = 0  # the last input line the report took
     vllm: bool = False
     ended: bool = False  # reached the libraries section (the report was not cut before it)
     #: keys written in another case than collect_env's ("pytorch version:" is ComfyUI's start-up line)
@@ -137,6 +140,7 @@ def read(doc: Doc) -> list[Partial]:
     reports = _split(doc)
     if len(reports) > _MAX_REPORTS:  # a paste of the same lines thousands of times: its ends are enough
         reports = reports[: _MAX_REPORTS // 2] + reports[-_MAX_REPORTS // 2 :]
+    ends = _ends(doc, reports)
     for p in reports:
         distinctive = set(p.fields) & _DISTINCTIVE
         if not distinctive or (
@@ -144,9 +148,40 @@ def read(doc: Doc) -> list[Partial]:
         ):
             continue  # a lone line is a fragment of collect_env only in collect_env's own spelling
         kind = "vllm-collect-env" if p.vllm else "collect_env"
-        truncated = not p.ended and "PyTorch version" in p.fields
+        # cut short: no libraries section and nothing after the report (a report followed by prose or the
+        # end of a fence was pasted whole, whatever it lacks: docTR's copy never prints that section)
+        truncated = not p.ended and "PyTorch version" in p.fields and p.last >= ends.get(p.first, 0)
         out.append(Partial(kind, _snapshot(p), p.first, truncated=truncated, gpu_inventory=True))
     return out
+
+
+def _ends(doc: Doc, reports: list[_Parsed]) -> dict[int, int]:
+    """For each report (by its first line), the last line it would have to reach to be the end of what was
+    pasted: the last line before the next report (or the paste's end) that is not a prompt, collect_env's
+    "Collecting environment information..." or blank."""
+    filler = {doc.lines[i].no for i, _ in doc.commands}
+    meaningful = [
+        ln.no
+        for ln in doc.lines
+        if ln.text.strip()
+        and ln.no not in filler
+        and not _COLLECTING.match(ln.text)
+        and not _cut_key(ln.text.strip())
+    ]
+    starts = sorted(r.first for r in reports)
+    out = {}
+    for i, first in enumerate(starts):
+        nxt = starts[i + 1] if i + 1 < len(starts) else None
+        # the last meaningful line before the next report (bisect: meaningful is in line order)
+        k = bisect_left(meaningful, nxt) if nxt is not None else len(meaningful)
+        out[first] = meaningful[k - 1] if k and meaningful[k - 1] > first else first
+    return out
+
+
+def _cut_key(text: str) -> bool:
+    """ "CUDA used to build": a key line the paste's end cut before its colon."""
+    low = text.lower()
+    return len(low) >= 4 and any(key.startswith(low) for key in _CANONICAL)
 
 
 def parse(text: str, origin: str) -> Snapshot:
@@ -200,9 +235,11 @@ def _split(doc: Doc) -> list[_Parsed]:
             and (m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"))
         ):
             p.libraries.append(line)
+            p.last = ln.no
             continue
         if state == "cpu" and not (m and m.group(1) in ("Versions of relevant libraries", "PyTorch version")):
             p.cpu.append(line)
+            p.last = ln.no
             continue
         if state == "topology" and not m:
             if line.strip():
@@ -216,6 +253,7 @@ def _split(doc: Doc) -> list[_Parsed]:
             if not p.fields:
                 p.first = ln.no
             p.fields[key] = value
+            p.last = ln.no
             if isinstance(m, _Key) and m.spelled != key:
                 p.respelled.add(key)
             p.vllm = p.vllm or key.startswith(("vLLM", "GPU Topology", "Neuron", "ROCM Version"))
@@ -230,6 +268,7 @@ def _split(doc: Doc) -> list[_Parsed]:
         if state in _MULTILINE:
             if line.strip():
                 p.more[state].append(line)
+                p.last = ln.no
             elif p.more[state] or _has_value(p, state):
                 state = None
     if p.fields:

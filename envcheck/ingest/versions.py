@@ -37,6 +37,8 @@ _GPU_KEY = re.compile(
     r"(?:\s*[:=]\s*(?P<v>.*)|\s*)$",
     re.IGNORECASE,
 )
+#: nvidia-smi's own label, quoted in a sentence or a title ("[GTX1080 Driver Version: 375.26 ]")
+_SMI_DRIVER = re.compile(r"\bDriver Version: (?P<v>\d{3}\.\d{2,3}(?:\.\d{2})?)\b")
 _DRIVER = re.compile(
     r"^(?:nvidia )?(?:gpu )?driver(?: version)?\s*[:=]\s*(?P<v>\d{3}\.\d{2,3}(?:\.\d{2})?)$", re.I
 )
@@ -46,6 +48,7 @@ _KEY_STARTS = (
     "py", "torch", "tensorflow", "tf", "jax", "os", "operating", "platform", "system", "gpu", "graphics",
     "video", "hardware", "device", "nvidia", "driver",
 )  # fmt: skip
+#: the nvidia-smi label is read anywhere on a line, so such lines pass the cheap test too
 #: keys those dumps print that this reader would otherwise read again
 _IN_DUMPS = re.compile(r"^(?:python|pytorch|platform|os|gpu[\s\d,]*|jax|jaxlib)\s*:", re.I)
 _LINUX = re.compile(
@@ -119,7 +122,11 @@ def read(doc: Doc) -> list[Partial]:
     driver = None
     first = None
     for i, text in enumerate(texts):
-        if not text or len(text) > 160 or not text[:12].lower().startswith(_KEY_STARTS):
+        if not text or len(text) > 160:
+            continue
+        if not text[:12].lower().startswith(_KEY_STARTS):
+            if driver is None and "Driver Version: " in text and (m0 := _SMI_DRIVER.search(text)):
+                driver, first = m0.group("v"), first or doc.lines[i].no
             continue
         line_no = doc.lines[i].no
         if m := _FRAMEWORK.match(text):
@@ -150,6 +157,9 @@ def read(doc: Doc) -> list[Partial]:
                 first = first or line_no
         elif m5 := _DRIVER.match(text):
             driver = driver or m5.group("v")
+            first = first or line_no
+        if driver is None and "Driver Version: " in text and (m6 := _SMI_DRIVER.search(text)):
+            driver = m6.group("v")
             first = first or line_no
     has_system = bool(system.os or system.python)
     if not frameworks and not gpus and not driver and not system.os:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from envcheck.knowledge import capabilities, drivers
-from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr
+from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr, vtuple
 from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRule, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
@@ -579,11 +579,13 @@ def _image_needs_newer_driver(
     if driver is None and ceiling is None:
         facts |= _assumed("the host driver's version (the paste does not give it)")
     has = facts["driver_cuda"]
-    summary = f"the container image needs CUDA >= {need}" + (
-        f" but the host driver{(' ' + driver) if driver else ''} supports CUDA {has}"
-        if has
-        else ", newer than the host driver supports"
-    )
+    if has:
+        tail = f" but the host driver{(' ' + driver) if driver else ''} supports CUDA {has}"
+    elif driver and want and (vtuple(driver) or ()) < (vtuple(want) or ()):
+        tail = f" but the host driver {driver} is older than CUDA {need}'s own ({want})"
+    else:
+        tail = ", newer than the host driver supports"
+    summary = f"the container image needs CUDA >= {need}{tail}"
     return Finding(
         id="driver-too-old",
         severity=E,

@@ -147,3 +147,24 @@ def test_conda_export_lines():
 def test_wsl_named_in_words_is_taken_as_the_platform():
     s = read("textgen-486_windows11_wsl_libcudnn_libcuda_so_logs.txt")
     assert s.system is not None and s.system.container is not None and s.system.container.wsl
+
+
+def test_the_reply_asks_only_for_what_its_verdict_hangs_on():
+    from envcheck.reply import to_reply
+    from envcheck.report import rejudge
+
+    # NVIDIA/nvidia-docker#1442: the image needs CUDA 11; the verdict stands, only the driver is assumed
+    reply = to_reply(
+        rejudge(load((ROOT / "nvidia-docker-1442_requirement_cuda110_old_driver.txt").read_bytes(), "r"))
+    )
+    assert "the NVIDIA driver version" in reply and "which framework and version" not in reply
+    # a Mac is not asked for an NVIDIA driver or GPU
+    reply = to_reply(
+        rejudge(load((ROOT / "pytorch-177819_macos26_mps_bullets_healthy.txt").read_bytes(), "r"))
+    )
+    assert "nvidia-smi" not in reply and "CUDA or a CPU build" not in reply
+
+
+def test_a_report_followed_by_prose_is_not_cut_and_one_at_the_end_is():
+    assert not read("doctr-345_doctr_collect_env_no_gpu_healthy.txt").paste.truncated  # type: ignore[union-attr]
+    assert read("vllm-19352_new_format_centos7_glibc217_cu124_cut_healthy.txt").paste.truncated  # type: ignore[union-attr]
