@@ -54,16 +54,21 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     fws = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed]
     nvidia = s.nvidia
-    mac = bool(s.system and s.system.os == "Darwin")  # no NVIDIA driver, CUDA GPU or CUDA build to ask about
+    # a Mac, or an AMD/Intel build of the framework: no NVIDIA driver, CUDA GPU or CUDA build to ask about
+    accelerated = [f for f in fws if f.name in ("torch", "tensorflow", "jax") and f.build]
+    not_nvidia = bool(s.system and s.system.os == "Darwin") or (
+        bool(accelerated) and all(f.build in ("rocm", "xpu") for f in accelerated)
+    )
     if not fws:
         out.append(("which framework and version, and the CUDA it was built with", _HOW["framework"]))
-    elif not mac and any(
+    elif not not_nvidia and any(
         f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")
     ):
         out.append(("whether the framework is a CUDA or a CPU build", _HOW["framework"]))
-    if not mac and (nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None)):
+    no_driver = nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None)
+    if not not_nvidia and no_driver:
         out.append(("the NVIDIA driver version", _HOW["driver"]))
-    if not mac and (nvidia is None or not nvidia.gpus):
+    if not not_nvidia and (nvidia is None or not nvidia.gpus):
         out.append(("the GPU model", _HOW["gpu"]))
     if s.paste and s.paste.truncated:
         out.append(("the end of the output (the paste stops part-way)", _HOW["cut"]))

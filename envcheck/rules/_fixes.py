@@ -68,8 +68,8 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     if fw.name == "tensorflow" and s.system and s.system.os == "Windows" and not F.is_wsl(s):
         return Reinstall(
             ["wsl --install  # then, inside WSL2:", 'pip install "tensorflow[and-cuda]"'],
-            "none exists for native Windows after 2.10; run TensorFlow in WSL2 with the and-cuda extra, or "
-            "pin tensorflow<2.11 with CUDA 11.2 and cuDNN 8.1",
+            "No TensorFlow GPU build exists for native Windows after 2.10: run TensorFlow in WSL2 with the "
+            "and-cuda extra, or pin tensorflow<2.11 with CUDA 11.2 and cuDNN 8.1",
         )
     driver, ceiling = F.driver_facts(s)
     m = _Machine(driver, ceiling, machine_ccs(s), F.python_version(s))

@@ -51,7 +51,8 @@ def cpu_only_wheel(s: Snapshot) -> Iterator[Finding]:
                 "build": kinds[fw.name],
                 "gpus": [g.name for g in (s.nvidia.gpus or [])] if s.nvidia else [],
             },
-            fix=f"Reinstall {fw.name} as a CUDA build: {fix.why}.",
+            # a fix that names no build (none exists, or the tables lack the release) is said as it is
+            fix=f"Reinstall {fw.name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}.",
             commands=fix.commands,
             subject=fw.name,
         )
