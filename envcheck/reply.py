@@ -45,6 +45,8 @@ _HOW = {
     '`python -c "import tensorflow as tf; print(tf.sysconfig.get_build_info())"`)',
     "driver": "`nvidia-smi`",
     "gpu": "`nvidia-smi -L`",
+    # nvidia-smi answers nothing while NVML fails (no module, a mismatch): the PCI bus still names the GPU
+    "gpu-pci": "`lspci -nn | grep -i nvidia`",
     "cut": "paste the whole output",
 }
 
@@ -69,7 +71,8 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     if not not_nvidia and no_driver:
         out.append(("the NVIDIA driver version", _HOW["driver"]))
     if not not_nvidia and (nvidia is None or not nvidia.gpus):
-        out.append(("the GPU model", _HOW["gpu"]))
+        nvml_fails = bool(nvidia and nvidia.nvml and not nvidia.nvml.ok)
+        out.append(("the GPU model", _HOW["gpu-pci" if nvml_fails else "gpu"]))
     if s.paste and s.paste.truncated:
         out.append(("the end of the output (the paste stops part-way)", _HOW["cut"]))
     return out
@@ -80,6 +83,7 @@ _TOPICS = {
     _HOW["framework"]: ("torch", "tensorflow", "jax", "framework", "build", "wheel"),
     _HOW["driver"]: ("driver",),
     _HOW["gpu"]: ("gpu", "nvswitch"),
+    _HOW["gpu-pci"]: ("gpu", "nvswitch"),
     _HOW["cut"]: (),
 }
 

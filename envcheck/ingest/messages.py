@@ -26,6 +26,7 @@ from envcheck.models import (
     CudaInfo,
     Framework,
     FrameworksInfo,
+    KernelModule,
     NvidiaInfo,
     NvmlStatus,
     PastedLine,
@@ -199,7 +200,9 @@ FAMILIES = (
     Family("nvml-mismatch",
            _p(r"Driver/library version mismatch"
               r"(?:[\s\S]{0,40}?NVML library version: (?P<lib>\d+(?:\.\d+)*))?",
-              r"LIB_RM_VERSION_MISMATCH"),
+              r"LIB_RM_VERSION_MISMATCH",
+              # TensorFlow/XLA's cuda_diagnostics compare the module's version with libcuda's
+              r"kernel version (?P<module>\d+(?:\.\d+)+) does not match DSO version (?P<dso>\d+(?:\.\d+)+)"),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
     Family("cuda-error-number",
@@ -213,11 +216,12 @@ FAMILIES = (
            "Xid 79: the GPU fell off the PCIe bus (hardware, power or heat) and is lost until reset"),
     Family("smi-no-driver",
            _p(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
-              r"NVML_ERROR_DRIVER_NOT_LOADED"),
+              r"NVML_ERROR_DRIVER_NOT_LOADED", r"nvml error: driver not loaded"),
            "NVML 9: no NVIDIA kernel module is loaded"),
     Family("container-cli-no-nvml",
-           _p(r"nvidia-container-cli: initialization error: load library failed: libnvidia-ml\.so\.1"),
-           "Docker's NVIDIA hook found no driver library (libnvidia-ml) on the host"),
+           _p(r"nvidia-container-cli: initialization error: load library failed: "
+              r"(?P<lib>libnvidia-ml\.so\.1|libcuda\.so\.1)"),
+           "Docker's NVIDIA hook found no driver library (libnvidia-ml, libcuda) on the host"),
     Family("smi-no-nvml",
            _p(r"couldn't find libnvidia-ml\.so library", r"NVML Shared Library Not Found",
               r"libnvidia-ml(?<!failed:.libnvidia-ml)\.so(?:\.1)?: cannot open shared object file"),
@@ -304,7 +308,7 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
             r"supported by this version of PyTorch is\s*\((\d+\.\d+)\)\s*-\s*\((\d+\.\d+)\)", tail, re.I
         ):
             v["min_cc"], v["max_cc"] = rng.group(1), rng.group(2)
-    elif kind == "cuda-no-device":
+    elif kind in ("cuda-no-device", "smi-no-driver"):
         line_start = text.rfind("\n", 0, m.start()) + 1
         if "nvidia-container-cli" in text[line_start : m.start()]:
             v["source"] = "nvidia-container-cli"
@@ -421,6 +425,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
         elif kind in _NVML and nvidia.nvml is None:
             code, name, message = _NVML[kind]
             nvidia.nvml = NvmlStatus(ok=False, code=code, name=name, message=message)
+            if v.get("module"):  # "kernel version 515.48.7 does not match DSO version 510.73.5"
+                nvidia.kernel_module = KernelModule(loaded=True, version=v["module"])
         elif (
             kind in _DEVICE_COUNT
             and cuda.device_count_code is None

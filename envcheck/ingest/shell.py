@@ -88,9 +88,7 @@ def read(doc: Doc) -> list[Partial]:
         ):
             hint = text.strip()[:200]
     os_name = _traceback_os(doc)
-    wsl = any(
-        ("WSL" in ln.text or "wsl" in ln.text) and _ON_WSL_WORDS.search(ln.text) for ln in doc.lines
-    )
+    wsl = any(("WSL" in ln.text or "wsl" in ln.text) and _ON_WSL_WORDS.search(ln.text) for ln in doc.lines)
     if not env and hint is None and os_name is None and not wsl:
         return []
     system = SystemInfo(env=env, os=os_name or ("Linux" if wsl else None),

@@ -125,8 +125,11 @@ def read(doc: Doc) -> list[Partial]:
         if not text or len(text) > 160:
             continue
         if not text[:12].lower().startswith(_KEY_STARTS):
-            if driver is None and "Driver Version: " in text and "NVIDIA-SMI" not in text and (
-                m0 := _SMI_DRIVER.search(text)
+            if (
+                driver is None
+                and "Driver Version: " in text
+                and "NVIDIA-SMI" not in text
+                and (m0 := _SMI_DRIVER.search(text))
             ):
                 driver, first = m0.group("v"), first or doc.lines[i].no
             continue
@@ -160,8 +163,11 @@ def read(doc: Doc) -> list[Partial]:
         elif m5 := _DRIVER.match(text):
             driver = driver or m5.group("v")
             first = first or line_no
-        if driver is None and "Driver Version: " in text and "NVIDIA-SMI" not in text and (
-            m6 := _SMI_DRIVER.search(text)
+        if (
+            driver is None
+            and "Driver Version: " in text
+            and "NVIDIA-SMI" not in text
+            and (m6 := _SMI_DRIVER.search(text))
         ):
             driver = m6.group("v")
             first = first or line_no

@@ -402,16 +402,32 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
     lines = hits(s, "container-cli-no-nvml")
     if not lines:
         return
+    module = s.nvidia.kernel_module if s.nvidia else None
+    nouveau = bool(module and module.nouveau_loaded)
     yield Finding(
         id="container-no-host-driver",
         severity=E,
         summary="nvidia-container-cli found no NVIDIA driver library on the host",
         facts={"error_lines": _quoted(lines)},
-        fix="Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
+        fix=_NOUVEAU_HOST_FIX
+        if nouveau
+        else "Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
         "host, the Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or "
         "Docker Desktop without the WSL2 backend.",
-        commands=["nvidia-smi", "ldconfig -p | grep libnvidia-ml"],
+        commands=(_NOUVEAU_COMMANDS if nouveau else [])
+        + ["nvidia-smi", "ldconfig -p | grep -E 'libnvidia-ml|libcuda'"],
     )
+
+
+_NOUVEAU_HOST_FIX = (
+    "The host's kernel log shows nouveau, not the NVIDIA driver, driving the GPU: blacklist nouveau, "
+    "reboot, install the NVIDIA driver on the host and check `nvidia-smi` there before starting a container."
+)
+_NOUVEAU_COMMANDS = [
+    "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
+    "sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+    "sudo update-initramfs -u && sudo reboot",
+]
 
 
 @rule(

@@ -168,3 +168,28 @@ def test_the_reply_asks_only_for_what_its_verdict_hangs_on():
 def test_a_report_followed_by_prose_is_not_cut_and_one_at_the_end_is():
     assert not read("doctr-345_doctr_collect_env_no_gpu_healthy.txt").paste.truncated  # type: ignore[union-attr]
     assert read("vllm-19352_new_format_centos7_glibc217_cu124_cut_healthy.txt").paste.truncated  # type: ignore[union-attr]
+
+
+def test_a_kernel_log_with_nouveau_on_a_gpu_says_nouveau_is_loaded():
+    s = read("nvidia-docker-636_cli_libcuda_so1_nouveau_dmesg.txt")
+    assert s.nvidia and s.nvidia.kernel_module and s.nvidia.kernel_module.nouveau_loaded
+    assert "dmesg" in s.paste.kinds  # type: ignore[union-attr]
+    # prose that names nouveau and a PCI address is no kernel log
+    text = (
+        b"nvidia-container-cli: initialization error: load library failed: libcuda.so.1\n"
+        b"I blacklisted nouveau 0000:01:00.0: yesterday, no change"
+    )
+    s = load(text, "x").snapshot
+    assert not (s.nvidia and s.nvidia.kernel_module and s.nvidia.kernel_module.nouveau_loaded)
+
+
+def test_a_reply_asks_the_pci_bus_for_the_gpu_while_nvml_fails():
+    from envcheck.reply import to_reply
+    from envcheck.report import rejudge
+
+    reply = to_reply(
+        rejudge(
+            load((ROOT / "nvidia-container-toolkit-260_cli_nvml_driver_not_loaded.txt").read_bytes(), "r")
+        )
+    )
+    assert "lspci" in reply and "nvidia-smi -L" not in reply

@@ -276,7 +276,7 @@ def test_tensorflow_after_2_10_on_native_windows_is_a_cpu_build():
     f = one(diagnose("tensorflow-73368_tf217_windows11_nvcc125_smi_wddm_rtx4050_cut.txt"), "cpu-only-wheel")
     assert f.severity is Severity.ERROR and "native Windows" in f.summary
     assert any("WSL2" in c or "wsl" in c for c in f.commands)
-    assert not any(c.startswith("pip install \"tensorflow[and-cuda]==") for c in f.commands)
+    assert not any(c.startswith('pip install "tensorflow[and-cuda]==') for c in f.commands)
 
 
 def test_a_cuda_mismatch_that_broke_an_extension_build_is_an_error():
@@ -374,3 +374,29 @@ def test_an_old_bitsandbytes_on_windows_is_no_driver_problem():
     report = diagnose("bitsandbytes-1568_windows_old_bnb_libcuda_not_found_healthy.txt")
     assert not [f for f in report.findings if f.severity is Severity.ERROR]
     assert report.snapshot.system is not None and report.snapshot.system.os == "Windows"
+
+
+# --------------------------------------------------------------------------- held-out round 3
+
+
+def test_xla_kernel_version_against_dso_version_is_a_driver_library_mismatch():
+    # jax-ml/jax#11477: "kernel version 515.48.7 does not match DSO version 510.73.5" after an upgrade
+    report = diagnose("jax-11477_kernel_version_does_not_match_dso_version.txt")
+    f = one(report, "driver-library-mismatch")
+    assert "515.48.7" in f.summary and "sudo reboot" in f.commands
+    assert "driver-too-old" not in {x.id for x in report.findings}
+
+
+def test_the_container_hook_names_the_host_state_it_failed_on():
+    # NVIDIA/nvidia-container-toolkit#260: "nvidia-container-cli: initialization error: nvml error: driver
+    # not loaded" -- a host without a loaded module, not a toolkit problem
+    report = diagnose("nvidia-container-toolkit-260_cli_nvml_driver_not_loaded.txt")
+    assert one(report, "no-driver").summary.endswith("kernel module is not loaded")
+    assert "container-toolkit-missing" not in {x.id for x in report.findings}
+    # NVIDIA/nvidia-docker#636: "load library failed: libcuda.so.1", and dmesg shows nouveau on the GPU
+    f = one(diagnose("nvidia-docker-636_cli_libcuda_so1_nouveau_dmesg.txt"), "container-no-host-driver")
+    assert "nouveau" in f.fix and any("blacklist" in c for c in f.commands)
+    # the same hook error without a kernel log says nothing about nouveau
+    text = "nvidia-container-cli: initialization error: load library failed: libcuda.so.1: cannot open"
+    f = one(rejudge(load(text, "log")), "container-no-host-driver")
+    assert "nouveau" not in f.fix
