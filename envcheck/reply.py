@@ -13,6 +13,7 @@ from typing import Any
 from envcheck.knowledge._version import cuda_text
 from envcheck.markdown import cell
 from envcheck.models import Finding, Report, Severity, Snapshot
+from envcheck.rules import _facts as F
 
 __all__ = ["missing_facts", "to_reply"]
 
@@ -47,6 +48,8 @@ _HOW = {
     "gpu": "`nvidia-smi -L`",
     # nvidia-smi answers nothing while NVML fails (no module, a mismatch): the PCI bus still names the GPU
     "gpu-pci": "`lspci -nn | grep -i nvidia`",
+    # a Jetson's GPU and driver come with its L4T release, which also decides the framework build
+    "l4t": "`cat /etc/nv_tegra_release`",
     "cut": "paste the whole output",
 }
 
@@ -61,13 +64,17 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     not_nvidia = bool(s.system and s.system.os == "Darwin") or (
         bool(accelerated) and all(f.build in ("rocm", "xpu") for f in accelerated)
     )
-    if not fws:
+    bundled = bool(s.paste and "ollama-log" in s.paste.kinds)  # an app that brings its own CUDA runtime
+    if not fws and not bundled:
         out.append(("which framework and version, and the CUDA it was built with", _HOW["framework"]))
     elif not not_nvidia and any(
         f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")
     ):
         out.append(("whether the framework is a CUDA or a CPU build", _HOW["framework"]))
     no_driver = nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None)
+    if F.is_jetson(s):
+        out.append(("the L4T (JetPack) release", _HOW["l4t"]))
+        not_nvidia = True  # nvidia-smi says little or nothing on a Jetson
     if not not_nvidia and no_driver:
         out.append(("the NVIDIA driver version", _HOW["driver"]))
     if not not_nvidia and (nvidia is None or not nvidia.gpus):
@@ -84,6 +91,7 @@ _TOPICS = {
     _HOW["driver"]: ("driver",),
     _HOW["gpu"]: ("gpu", "nvswitch"),
     _HOW["gpu-pci"]: ("gpu", "nvswitch"),
+    _HOW["l4t"]: ("gpu", "driver", "jetson"),
     _HOW["cut"]: (),
 }
 
@@ -175,6 +183,11 @@ def to_reply(report: Report) -> str:
         head = f"**envcheck found {len(errors)} environment problem{plural} in this report.**"
     elif problems:
         head = "**envcheck found no environment error in this report, but a few things to check.**"
+    elif s.paste and any(ln.kind.startswith("hip-") for ln in s.paste.lines):
+        head = (
+            "**envcheck found no NVIDIA or CUDA problem in this report: its errors come from a ROCm (AMD) "
+            "build, which envcheck's rules do not judge** (`rocminfo` and AMD's list of supported GPUs do)."
+        )
     else:
         head = "**envcheck found no known environment problem in this report.**"
     out = [head, ""]

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from envcheck.ingest._partial import Partial
+from envcheck.knowledge import builds
 from envcheck.models import Framework, Gpu, NvidiaInfo, PasteInfo, Snapshot
 
 __all__ = ["PRIORITY", "merge"]
@@ -23,8 +24,9 @@ PRIORITY = (
     "envcheck-json", "nvidia-smi-q", "nvidia-smi", "collect_env", "vllm-collect-env", "torch-config",
     "nvidia-smi-L", "transformers-env", "accelerate-env", "diffusers-env", "huggingface-cli-env", "mmcv-env",
     "detectron2-env", "lightning-env", "jax-env", "tf-build-info", "tf-env-collect", "python-repl",
-    "tf-issue-template", "tf-log", "app-banner", "bitsandbytes", "pip-freeze", "pip-list", "conda-list",
-    "versions", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "shell", "log",
+    "tf-issue-template", "tf-log", "app-banner", "ollama-log", "bitsandbytes", "pip-freeze", "pip-list",
+    "conda-list", "versions", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info",
+    "shell", "log",
 )  # fmt: skip
 _DUMPS_FIRST = ("collect_env", "vllm-collect-env")
 
@@ -129,8 +131,16 @@ _TF_LAST_WINDOWS_GPU = (2, 10)
 
 def _derive(snapshot: Snapshot) -> None:
     """Facts that follow from others and a published rule: TensorFlow after 2.10 on native Windows
-    is a CPU build, whatever the user installed CUDA for."""
+    is a CPU build, whatever the user installed CUDA for; a TensorFlow CUDA build of a release the
+    tables hold was built with that release's one CUDA (and cuDNN)."""
     system, fws = snapshot.system, snapshot.frameworks
+    for fw in fws.frameworks if fws else []:
+        if fw.name == "tensorflow" and fw.build == "cuda" and not fw.cuda_build and fw.version:
+            release = builds.release_of("tensorflow", fw.version)
+            rows = builds.builds("tensorflow", release) if release else []
+            if len(rows) == 1:  # PyPI's Linux wheel: one CUDA per release
+                fw.cuda_build = rows[0].cuda
+                fw.cudnn_build = fw.cudnn_build or rows[0].cudnn
     if system is None or system.os != "Windows" or (system.container and system.container.wsl) or fws is None:
         return
     for fw in fws.frameworks:

@@ -135,8 +135,10 @@ class Family:
 
 
 FAMILIES = (
+    # the CUDA version the driver reports, 1000*major + 10*minor (9020, 12040); a CUDA shim that is not
+    # NVIDIA's driver (ZLUDA) reports INT_MAX, 2147483647, which is no version
     Family("torch-driver-too-old", _p(r"NVIDIA driver on your system is too old \(found version "
-                                      r"(?P<found>\d+)\)"),
+                                      r"(?P<found>\d{4,5})\)"),
            "PyTorch: the driver's CUDA version is older than the one the wheel was built with"),
     Family("torch-no-driver", _p(r"Found no NVIDIA driver on your system"),
            "PyTorch found no NVIDIA driver (none installed, or no NVIDIA GPU)"),
@@ -242,6 +244,11 @@ FAMILIES = (
     Family("tf-dlopen",
            _p(r"Could not (?:load dynamic library|dlopen library) '(?P<lib>lib[^'\n]+)'"),
            "TensorFlow could not load a CUDA library"),
+    Family("tf-no-cudart",
+           # tsl/cuda/cudart_stub.cc (TF >= 2.13): printed when the CUDA runtime (libcudart), not the driver,
+           # cannot be loaded, despite its words
+           _p(r"Could not find cuda drivers on your machine, GPU will not be used"),
+           "TensorFlow (2.13+) cannot load the CUDA runtime (libcudart) its CUDA build needs: runs on CPU"),
     Family("tf-skip-gpu", _p(r"Cannot dlopen some GPU libraries"),
            "TensorFlow skips the GPU because CUDA libraries are missing"),
     Family("cudnn-runtime-mismatch",
@@ -273,6 +280,12 @@ FAMILIES = (
               r"Backend '(?P<backend2>cuda|gpu)' failed to initialize",
               r"(?P<backend3>CUDA) backend failed to initialize"),
            "JAX fell back to CPU"),
+    Family("hip-no-device",
+           _p(r"No HIP GPUs are available", r"hipErrorNoDevice"),
+           "a ROCm (AMD) build of the framework finds no AMD GPU: not an NVIDIA problem"),
+    Family("hip-no-binary",
+           _p(r"hipErrorNoBinaryForGpu", r"HIP error: invalid device function"),
+           "a ROCm (AMD) build has no code for this AMD GPU's architecture (gfx...)"),
     Family("jax-cpu-jaxlib", _p(r"An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is "
                                 r"not installed"),
            "JAX: the jaxlib installed is a CPU build"),
@@ -348,7 +361,14 @@ def read(doc: Doc) -> list[Partial]:
     lowered = lower_ascii(text)
     for fam in FAMILIES:
         for m in fam.pattern.finditer(text, lowered):
-            kind = _NUMBERED[m.group("code")] if fam.kind == "cuda-error-number" else fam.kind
+            if fam.kind == "cuda-error-number":
+                # ROCm builds print HIP errors in CUDA's words: "cuda runtime error (100) : hipErrorNoDevice"
+                eol = lowered.find("\n", m.end())
+                if "hiperror" in lowered[m.end() : eol if eol >= 0 else len(lowered)]:
+                    continue
+                kind = _NUMBERED[m.group("code")]
+            else:
+                kind = fam.kind
             values = _values(kind, m, text)
             values.pop("code", None)
             key = (kind, tuple(sorted(values.items())))
@@ -457,6 +477,10 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
                 )
             else:
                 _framework(fws, "tensorflow", build="cuda")
+        elif kind in ("hip-no-device", "hip-no-binary"):
+            _framework(fws, "torch", build="rocm")
+        elif kind == "tf-no-cudart":
+            _framework(fws, "tensorflow", build="cuda")
         elif kind == "cuda-ext-mismatch" and v.get("nvcc") and v.get("torch"):
             cuda.nvcc_version = cuda.nvcc_version or v["nvcc"]
             _framework(fws, "torch", build="cuda", cuda_build=v["torch"])

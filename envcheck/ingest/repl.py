@@ -8,11 +8,14 @@
 
 An expression counts only with its printed answer on the next line (or an IPython ``Out[n]:``),
 and only the few expressions whose answer is a fact: versions, ``torch.version.cuda``,
-``is_available()``, ``is_built_with_cuda()``, the GPU list and a device name.
+``is_available()``, ``is_built_with_cuda()``, the GPU list and a device name. Each interpreter
+start-up banner ("Type "help", "copyright", ...") opens a new session, read on its own: two sessions
+pasted together are often two environments (two containers, before and after a reinstall).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from envcheck.ingest._partial import Partial, is_nvidia_name
@@ -26,6 +29,7 @@ _PROMPT = re.compile(
     r"^\s*(?:>>>|In \[\d+\]:)\s*(?:print\()?\s*(?P<expr>[\w.]+(?:\((?:[^()]|\([^()]*\))*\))?)\s*\)?\s*;?$"
 )
 _OUT = re.compile(r"^\s*(?:Out\[\d+\]:\s*)?(?P<value>\S.*?)\s*$")
+_BANNER = re.compile(r'^\s*Type "help", "copyright", "credits" or "license"')
 _TORCH_ALIASES = ("torch", "pt", "th")
 _TF_ALIASES = ("tf", "tensorflow")
 
@@ -44,11 +48,18 @@ def _answer(doc: Doc, i: int) -> str | None:
 
 
 def read(doc: Doc) -> list[Partial]:
+    starts = [i for i, ln in enumerate(doc.lines) if "copyright" in ln.text and _BANNER.match(ln.text)]
+    bounds = [0, *[s for s in starts if s > 0], len(doc.lines)]
+    return [p for a, b in itertools.pairwise(bounds) for p in _session(doc, a, b)]
+
+
+def _session(doc: Doc, start: int, end: int) -> list[Partial]:
     torch: dict[str, object] = {}
     tf: dict[str, object] = {}
     gpu_name: str | None = None
     first: int | None = None
-    for i, ln in enumerate(doc.lines):
+    for i in range(start, end):
+        ln = doc.lines[i]
         if ">>>" not in ln.text and "In [" not in ln.text:
             continue
         m = _PROMPT.match(ln.text)

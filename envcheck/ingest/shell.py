@@ -88,6 +88,8 @@ def read(doc: Doc) -> list[Partial]:
         ):
             hint = text.strip()[:200]
     os_name = _traceback_os(doc)
+    if os_name is None and "nvcuda.dll" in doc.text.lower():
+        os_name = "Windows"  # the CUDA driver's library on Windows (Linux: libcuda.so)
     wsl = any(("WSL" in ln.text or "wsl" in ln.text) and _ON_WSL_WORDS.search(ln.text) for ln in doc.lines)
     if not env and hint is None and os_name is None and not wsl:
         return []

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import re
 
-from envcheck.ingest._partial import Partial, is_nvidia_name, python_env, strip_bullet, torch_local
+from envcheck.ingest._partial import (
+    Partial,
+    is_nvidia_name,
+    platform_system,
+    python_env,
+    strip_bullet,
+    torch_local,
+)
 from envcheck.ingest._text import Doc
 from envcheck.models import Framework, FrameworksInfo, Gpu, NvidiaInfo, Snapshot, SystemInfo
 
@@ -147,7 +154,11 @@ def read(doc: Doc) -> list[Partial]:
         elif (m3 := _OS_KEY.match(text)) and system.os is None:
             raw = _value(texts, i, m3.group("v") or "")
             family, wsl = os_family(raw)
-            if family and (m3.group("v") or _HEADING.match(doc.lines[i].text)):
+            if (plat := platform_system(raw)) and plat.kernel:  # "Platform: Linux-5.15.148-tegra-aarch64-..."
+                system.os, system.kernel, system.arch = plat.os, plat.kernel, plat.arch
+                system.glibc, system.container = plat.glibc, plat.container
+                first = first or line_no
+            elif family and (m3.group("v") or _HEADING.match(doc.lines[i].text)):
                 system.os, system.distro = family, raw[:80]
                 if wsl:
                     from envcheck.models import ContainerInfo

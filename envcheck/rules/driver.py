@@ -295,6 +295,12 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         upgrade = F.driver_install_commands(s, recommend)
         family = f"{mm[0]}.x" if mm[0] >= drivers.MINOR_COMPAT_FROM else f"{mm[0]}.{mm[1]}"
         upgrade_text = f"upgrade the NVIDIA driver to >= {recommend} (CUDA {family} needs >= {chk.floor}"
+        if F.is_wsl(s) or (s.system and s.system.os == "Windows"):
+            # the floors are Linux driver numbers; a Windows driver is judged by the CUDA it reports
+            upgrade_text = (
+                f"update the Windows NVIDIA driver to one whose nvidia-smi reports CUDA >= {need_text} "
+                f"(Linux drivers need >= {chk.floor} for CUDA {family}; Windows driver numbers differ"
+            )
         alt = _fixes.gpu_build(s, fw).commands if fw.name in ("torch", "jax") else None
         if alt:
             # the pip line needs no root and no reboot, so it is the command; the driver is the other way
@@ -488,18 +494,33 @@ def cuda_init_failed(s: Snapshot) -> Iterator[Finding]:
     nvml_ok = bool(s.nvidia and s.nvidia.nvml and s.nvidia.nvml.ok)
     if F.in_container(s) and not nvml_ok:
         return  # container-gpu-lost covers a container whose device cgroup was reset
+    fix, commands = init_failed_fix(s)
     yield Finding(
         id="cuda-init-failed",
         severity=E,
-        summary="CUDA cannot start (cuInit error 999); typical after the machine resumed from suspend",
+        summary="CUDA cannot start (cuInit error 999)"
+        + ("" if F.is_windows(s) else "; typical after the machine resumed from suspend"),
         facts={"cu_init_code": code, "nvml_ok": nvml_ok, "uptime_s": s.system.uptime_s if s.system else None},
-        fix=(
-            "Reload the nvidia_uvm module (no GPU process may be running) or reboot; on laptops enable "
-            "NVIDIA's suspend services so it does not recur. Also check that no libcuda.so on "
-            "LD_LIBRARY_PATH shadows the driver's own. 'CUDA unknown error' is rarely about "
-            "CUDA_VISIBLE_DEVICES."
-        ),
-        commands=[
+        fix=fix,
+        commands=commands,
+    )
+
+
+def init_failed_fix(s: Snapshot) -> tuple[str, list[str]]:
+    """What to do about cuInit's 999: nvidia_uvm and suspend on Linux; on Windows (no modules to
+    reload) a reboot and the nvcuda.dll actually loaded."""
+    if F.is_windows(s):
+        return (
+            "Reboot, then check that the program loads the driver's own nvcuda.dll (System32), not a copy "
+            "or a CUDA shim placed next to it; reinstall the NVIDIA driver if nvidia-smi fails too.",
+            ["where nvcuda.dll", "nvidia-smi"],
+        )
+    return (
+        "Reload the nvidia_uvm module (no GPU process may be running) or reboot; on laptops enable "
+        "NVIDIA's suspend services so it does not recur. Also check that no libcuda.so on "
+        "LD_LIBRARY_PATH shadows the driver's own. 'CUDA unknown error' is rarely about "
+        "CUDA_VISIBLE_DEVICES.",
+        [
             "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
             "sudo systemctl enable nvidia-suspend.service nvidia-resume.service nvidia-hibernate.service",
         ],

@@ -567,6 +567,12 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
             "Version' must be at least the program's CUDA. Upgrade the driver, or install the program's "
             "build for the driver's CUDA."
         )
+        if F.is_wsl(s):
+            fix += (
+                " Under WSL2 the driver is the Windows one, and error 35 also means Windows is not passing "
+                "CUDA to WSL: a Windows driver without WSL support (before R470), or a Windows build without "
+                "GPU paravirtualization (or with a regression in it)."
+            )
         commands = F.driver_install_commands(s, cuda12)
     return Finding(
         id="driver-too-old",
@@ -624,8 +630,15 @@ def _implied_cuda(driver: str | None) -> str | None:
     return f"{mm[0]}.{mm[1]}" if mm else None
 
 
+def _driver_dlopen(s: Snapshot) -> list[PastedLine]:
+    """TensorFlow's "Could not load dynamic library 'libcuda.so.1'": the driver's own library, not CUDA's."""
+    return [ln for ln in hits(s, "tf-dlopen") if ln.values.get("lib", "").startswith("libcuda.so")]
+
+
 def _no_driver(s: Snapshot) -> Finding | None:
     lines = hits(s, "torch-no-driver", "smi-no-nvml")
+    if not F.is_wsl(s):  # under WSL libcuda lives in /usr/lib/wsl/lib: a loader path, not a missing driver
+        lines += _driver_dlopen(s)
     if not lines or _in_container(s):
         return None
     gpu = F.has_nvidia_gpu(s)
@@ -770,13 +783,14 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         # a CUDA error): the structured rule stays silent without GPU facts, a bare dump stays so too
         cpu = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed
                and f.name in F.CUDA_FRAMEWORKS and F.build_kind(f) == "cpu"]  # fmt: skip
-        if not cpu or F.has_nvidia_gpu(s) or not (s.paste and s.paste.lines):
+        jetson = F.is_jetson(s)  # a Jetson always has its GPU: a CPU build there needs no error line
+        if not cpu or F.has_nvidia_gpu(s) or not (jetson or (s.paste and s.paste.lines)):
             return None
         fw, name = cpu[0], cpu[0].name
         how = "as the report states" if fw.version and "+cpu" not in fw.version else "its version says so"
         lines = hits(s, "torch-no-gpu") if name == "torch" else []
     nv = s.nvidia
-    gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version))
+    gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version)) or F.is_jetson(s)
     fix = _fixes.gpu_build(s, fw)
     facts: dict[str, object] = {
         "error_lines": _quoted(lines),
@@ -792,7 +806,8 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         return Finding(
             id="cpu-only-wheel",
             severity=E,
-            summary=f"{said} but this machine has an NVIDIA driver",
+            summary=f"{said} but this machine "
+            + ("is a Jetson, with an NVIDIA GPU" if F.is_jetson(s) else "has an NVIDIA driver"),
             facts=facts,
             fix=reinstall,
             commands=fix.commands,
@@ -891,8 +906,9 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
 
 
 def _cuda_libs_missing(s: Snapshot) -> Finding | None:
-    tf_lines = [ln for ln in hits(s, "tf-dlopen") if not ln.values.get("optional")]
-    skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text]
+    driver_lib = _driver_dlopen(s)
+    tf_lines = [ln for ln in hits(s, "tf-dlopen") if not ln.values.get("optional") and ln not in driver_lib]
+    skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text] + hits(s, "tf-no-cudart")
     jax_lines = hits(s, "jax-lib-missing")
     if not (tf_lines or skip or jax_lines):
         return None
@@ -909,6 +925,8 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
             subject="jax",
         )
     libs = sorted({ln.values["lib"] for ln in tf_lines})
+    if not libs and hits(s, "tf-no-cudart"):
+        libs = ["libcudart (the CUDA runtime)"]
     tf = s.framework("tensorflow")
     version = tf.version if tf else None
     facts: dict[str, object] = {
@@ -942,6 +960,18 @@ def _cuda_init_failed(s: Snapshot) -> Finding | None:
     lines = hits(s, "cuda-unknown-error")
     if not lines:
         return None
+    if F.is_windows(s):
+        from envcheck.rules.driver import init_failed_fix
+
+        fix, commands = init_failed_fix(s)
+        return Finding(
+            id="cuda-init-failed",
+            severity=E,
+            summary="CUDA cannot start (error 999, 'CUDA unknown error')",
+            facts={"error_lines": _quoted(lines)},
+            fix=fix,
+            commands=commands,
+        )
     return Finding(
         id="cuda-init-failed",
         severity=E,

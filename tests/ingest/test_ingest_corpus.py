@@ -26,7 +26,7 @@ REQUIRED_KINDS = {
     "huggingface-cli-env", "tf-env-collect", "tf-build-info", "tf-issue-template", "tf-log", "jax-env",
     "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list", "lscpu",
     "os-release", "uname", "lsmod", "docker-info", "torch-config", "mmcv-env", "detectron2-env",
-    "lightning-env", "python-repl", "app-banner", "versions", "bitsandbytes",
+    "lightning-env", "python-repl", "app-banner", "versions", "bitsandbytes", "ollama-log", "dmesg",
 }  # fmt: skip
 #: every error line issue 11 names, as message families
 REQUIRED_LINES = {
@@ -37,7 +37,7 @@ REQUIRED_LINES = {
     "jax-found-older", "jax-outdated", "jax-lib-missing", "jax-plugin-mismatch", "jax-backend-failed",
     "torch-not-compiled-cuda", "nvml-unknown", "jax-cpu-jaxlib", "torch-gpu-needs-newer-cuda",
     "container-cuda-requirement", "container-wsl-no-adapters", "torch-no-gpu", "cuda-ext-mismatch",
-    "gpu-fell-off-bus", "cudnn-no-libcuda",
+    "gpu-fell-off-bus", "cudnn-no-libcuda", "tf-no-cudart", "hip-no-device", "hip-no-binary",
 }  # fmt: skip
 
 

@@ -193,3 +193,43 @@ def test_a_reply_asks_the_pci_bus_for_the_gpu_while_nvml_fails():
         )
     )
     assert "lspci" in reply and "nvidia-smi -L" not in reply
+
+
+def test_two_python_sessions_are_two_environments_and_the_first_is_kept():
+    # NVIDIA-ISAAC-ROS/isaac_ros_common#29: PyPI's torch 1.12.0 (False), then NVIDIA's nv22.3 (True)
+    s = read("isaac-ros-common-29_orin_container_pypi_torch1120_false_vs_nv_wheel.txt")
+    torch = torch_of(s)
+    assert torch.version == "1.12.0" and torch.deep is not None and torch.deep.gpu_available is False
+    assert any("gpu_available" in c for c in s.paste.conflicts)  # type: ignore[union-attr]
+
+
+def test_ollama_server_log_lines_of_both_eras():
+    old = (
+        'time=2024-12-12T07:11:11.731Z level=INFO source=types.go:123 msg="inference compute" id=GPU-1 '
+        'library=cuda variant=v12 compute=8.6 driver=12.2 name="NVIDIA GeForce RTX 3090" total="23.7 GiB"'
+    )
+    new = (
+        'time=2026-07-31T10:00:00.000+08:00 level=INFO source=types.go:60 msg="inference compute" id=GPU-2 '
+        'library=CUDA compute=8.6 name=CUDA0 description="NVIDIA RTX A6000" libdirs=ollama,cuda_v12 '
+        "driver=13.2"
+    )
+    rocm = 'msg="inference compute" id=0 library=rocm compute=gfx1100 driver=6.3 name=1002:744c'
+    s = load("\n".join([old, new, rocm]).encode(), "log").snapshot
+    assert s.nvidia is not None and s.nvidia.cuda_driver_version == 12020
+    assert [g.name for g in s.nvidia.gpus or []] == ["NVIDIA GeForce RTX 3090", "NVIDIA RTX A6000"]
+    assert s.nvidia.gpus and s.nvidia.gpus[0].memory_total_mib == round(23.7 * 1024)
+
+
+def test_nvidia_smi_compute_mode_and_the_windows_driver_model_column():
+    s = read("ollama-8980_windows2022_vgpu_rtxa6000_48a_prohibited_smi.txt")
+    assert s.nvidia and s.nvidia.gpus and s.nvidia.gpus[0].compute_mode == "Prohibited"
+    assert s.system is not None and s.system.os == "Windows"  # "TCC/WDDM" exists only on Windows
+    s = read("ollama-12332_cuda13_build_v100_4090s_driver580_smi_healthy.txt")
+    assert s.nvidia and s.nvidia.gpus and s.nvidia.gpus[0].compute_mode == "Default"
+    assert s.system is None or s.system.os != "Windows"
+
+
+def test_a_python_platform_string_gives_kernel_arch_and_glibc():
+    s = read("lerobot-2363_orin_tegra_torch271_cpu_lerobot_env.txt")
+    assert s.system is not None
+    assert (s.system.kernel, s.system.arch, s.system.glibc) == ("5.15.148-tegra", "aarch64", "2.35")

@@ -400,3 +400,79 @@ def test_the_container_hook_names_the_host_state_it_failed_on():
     text = "nvidia-container-cli: initialization error: load library failed: libcuda.so.1: cannot open"
     f = one(rejudge(load(text, "log")), "container-no-host-driver")
     assert "nouveau" not in f.fix
+
+
+# --------------------------------------------------------------------------- held-out round 4
+
+
+def test_a_gpu_in_compute_mode_prohibited_runs_no_cuda(healthy, judge):
+    # ollama/ollama#8980: a vSphere vGPU "NVIDIA RTXA6000-48A" whose nvidia-smi row ends in "Prohibited"
+    f = one(
+        diagnose("ollama-8980_windows2022_vgpu_rtxa6000_48a_prohibited_smi.txt"), "gpu-compute-prohibited"
+    )
+    assert "A-series" in f.fix and f.commands == []
+    # on bare metal the mode is reset with nvidia-smi; Default and the exclusive modes run CUDA
+    gpu = healthy.nvidia.gpus[0]
+    assert "gpu-compute-prohibited" not in judge(healthy).ids
+    gpu.compute_mode = "Prohibited"
+    f = next(x for x in judge(healthy).findings if x.id == "gpu-compute-prohibited")
+    assert f.commands == [f"sudo nvidia-smi -i {gpu.index} -c DEFAULT"]
+    gpu.compute_mode = "Exclusive_Process"
+    assert "gpu-compute-prohibited" not in judge(healthy).ids
+
+
+def test_tensorflow_cudart_stub_names_the_runtime_not_the_driver():
+    # tensorflow/tensorflow#66750: TF 2.13.1 with only CUDA 12.4 installed
+    report = diagnose("tensorflow-66750_tf2131_cuda124_rtx4090_template_cudart_stub.txt")
+    f = one(report, "cuda-libs-missing")
+    assert "libcudart" in f.summary
+    assert not {"no-driver", "driver-too-old"} & {x.id for x in report.findings}
+    # tensorflow/tensorflow#70960: TF 2.15.1 (CUDA 12.2 by the tables) under WSL on a CUDA 11.4 driver
+    f = one(diagnose("tensorflow-70960_wsl_tf2151_template_smi_47506_cuda114.txt"), "driver-too-old")
+    assert "12.2" in f.summary and "Windows" in f.fix
+    assert not any("apt-get" in c for c in f.commands)  # never a Linux driver inside WSL
+
+
+def test_tensorflow_missing_libcuda_is_a_missing_driver_not_missing_cuda_libraries():
+    # tensorflow/tensorflow#53646: "Could not load dynamic library 'libcuda.so.1'" beside nvcc 11.2
+    report = diagnose("tensorflow-53646_tf27_gtx1650_libcuda_so1_missing_cuinit_303.txt")
+    assert one(report, "no-driver")
+    assert "cuda-libs-missing" not in {x.id for x in report.findings}
+
+
+def test_rocm_errors_get_no_nvidia_verdict():
+    from envcheck.reply import to_reply
+
+    # ROCm/ROCm#1159: "cuda runtime error (100) : hipErrorNoDevice" is HIP's, not CUDA's error 100
+    report = diagnose("rocm-1159_rocm35_container_hiperrornodevice_error100_device67b0.txt")
+    assert not [f for f in report.findings if f.severity is Severity.ERROR]
+    assert "cuda-no-device" not in {ln.kind for ln in report.snapshot.paste.lines}  # type: ignore[union-attr]
+    # pytorch/pytorch#73534: hipErrorNoBinaryForGpu in prose is read, and the reply says why nothing is judged
+    report = diagnose("pytorch-73534_rocm_gfx902_hiperrornobinaryforgpu_prose.txt")
+    assert "ROCm (AMD)" in to_reply(report) and not report.findings
+
+
+def test_a_jetson_with_a_cpu_torch_gets_the_jetson_build():
+    # huggingface/lerobot#2363: "Platform: Linux-5.15.148-tegra-aarch64-...", torch 2.7.1+cpu
+    report = diagnose("lerobot-2363_orin_tegra_torch271_cpu_lerobot_env.txt")
+    f = one(report, "cpu-only-wheel")
+    assert f.severity is Severity.ERROR and "Jetson" in f.fix
+    assert not any("download.pytorch.org" in c for c in f.commands)
+    assert report.snapshot.system is not None and report.snapshot.system.kernel == "5.15.148-tegra"
+
+
+def test_a_cuda_shim_reporting_int_max_is_no_old_driver_and_windows_gets_windows_commands():
+    # vosen/ZLUDA#50: "too old (found version 2147483647)", then "CUDA unknown error" (nvcuda.dll swapped)
+    report = diagnose("zluda-50_found_version_2147483647_qq_autoreply.txt")
+    assert "driver-too-old" not in {x.id for x in report.findings}
+    f = one(report, "cuda-init-failed")
+    assert "nvcuda.dll" in f.fix and not any("rmmod" in c for c in f.commands)
+
+
+def test_ollama_inference_compute_lines_name_the_gpus():
+    s = diagnose("ollama-8066_inference_compute_log_lines_m40_healthy.txt").snapshot
+    assert s.nvidia is not None and s.nvidia.cuda_driver_version == 12020
+    assert [(g.name, g.compute_capability) for g in s.nvidia.gpus or []][:2] == [
+        ("NVIDIA GeForce RTX 3090", "8.6"),
+        ("Tesla T4", "7.5"),
+    ]
