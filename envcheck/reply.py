@@ -54,6 +54,12 @@ _HOW = {
 }
 
 
+#: lines that say no driver answers: nvidia-smi cannot name the GPU then, the PCI bus can
+_NO_DRIVER_LINES = (
+    "torch-no-driver", "smi-no-driver", "smi-no-nvml", "nvml-mismatch", "container-cli-no-nvml",
+)  # fmt: skip
+
+
 def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     """(what is missing, how to get it) for the facts a verdict on this paste would need."""
     out: list[tuple[str, str]] = []
@@ -78,7 +84,9 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     if not not_nvidia and no_driver:
         out.append(("the NVIDIA driver version", _HOW["driver"]))
     if not not_nvidia and (nvidia is None or not nvidia.gpus):
-        nvml_fails = bool(nvidia and nvidia.nvml and not nvidia.nvml.ok)
+        nvml_fails = bool(nvidia and nvidia.nvml and not nvidia.nvml.ok) or bool(
+            s.paste and any(ln.kind in _NO_DRIVER_LINES for ln in s.paste.lines)
+        )
         out.append(("the GPU model", _HOW["gpu-pci" if nvml_fails else "gpu"]))
     if s.paste and s.paste.truncated:
         out.append(("the end of the output (the paste stops part-way)", _HOW["cut"]))
