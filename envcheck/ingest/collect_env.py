@@ -180,8 +180,12 @@ def _ends(doc: Doc, reports: list[_Parsed]) -> dict[int, int]:
 
 def _cut_key(text: str) -> bool:
     """ "CUDA used to build": a key line the paste's end cut before its colon."""
-    low = text.lower()
-    return len(low) >= 4 and any(key.startswith(low) for key in _CANONICAL)
+    return len(text) <= _LONGEST_KEY and text.lower() in _KEY_PREFIXES
+
+
+#: every beginning (4 characters or more) of a key, for the test above, asked of every line
+_KEY_PREFIXES = frozenset(key[:n] for key in _CANONICAL for n in range(4, len(key) + 1))
+_LONGEST_KEY = max(map(len, _CANONICAL))
 
 
 def parse(text: str, origin: str) -> Snapshot:

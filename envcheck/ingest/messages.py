@@ -204,7 +204,8 @@ FAMILIES = (
               r"(?:[\s\S]{0,40}?NVML library version: (?P<lib>\d+(?:\.\d+)*))?",
               r"LIB_RM_VERSION_MISMATCH",
               # TensorFlow/XLA's cuda_diagnostics compare the module's version with libcuda's
-              r"kernel version (?P<module>\d+(?:\.\d+)+) does not match DSO version (?P<dso>\d+(?:\.\d+)+)"),
+              (r"kernel version (?P<module>\d+(?:\.\d+)+) does not match DSO version (?P<dso>\d+(?:\.\d+)+)",
+               "dso")),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
     Family("cuda-error-number",
@@ -218,7 +219,7 @@ FAMILIES = (
            "Xid 79: the GPU fell off the PCIe bus (hardware, power or heat) and is lost until reset"),
     Family("smi-no-driver",
            _p(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
-              r"NVML_ERROR_DRIVER_NOT_LOADED", r"nvml error: driver not loaded"),
+              r"NVML_ERROR_DRIVER_NOT_LOADED", (r"nvml error: driver not loaded", "nvml error")),
            "NVML 9: no NVIDIA kernel module is loaded"),
     Family("container-cli-no-nvml",
            _p(r"nvidia-container-cli: initialization error: load library failed: "
@@ -247,7 +248,7 @@ FAMILIES = (
     Family("tf-no-cudart",
            # tsl/cuda/cudart_stub.cc (TF >= 2.13): printed when the CUDA runtime (libcudart), not the driver,
            # cannot be loaded, despite its words
-           _p(r"Could not find cuda drivers on your machine, GPU will not be used"),
+           _p((r"Could not find cuda drivers on your machine, GPU will not be used", "cuda drivers")),
            "TensorFlow (2.13+) cannot load the CUDA runtime (libcudart) its CUDA build needs: runs on CPU"),
     Family("tf-skip-gpu", _p(r"Cannot dlopen some GPU libraries"),
            "TensorFlow skips the GPU because CUDA libraries are missing"),
@@ -281,10 +282,10 @@ FAMILIES = (
               r"(?P<backend3>CUDA) backend failed to initialize"),
            "JAX fell back to CPU"),
     Family("hip-no-device",
-           _p(r"No HIP GPUs are available", r"hipErrorNoDevice"),
+           _p((r"No HIP GPUs are available", "hip gpus"), r"hipErrorNoDevice"),
            "a ROCm (AMD) build of the framework finds no AMD GPU: not an NVIDIA problem"),
     Family("hip-no-binary",
-           _p(r"hipErrorNoBinaryForGpu", r"HIP error: invalid device function"),
+           _p(r"hipErrorNoBinaryForGpu", (r"HIP error: invalid device function", "hip error")),
            "a ROCm (AMD) build has no code for this AMD GPU's architecture (gfx...)"),
     Family("jax-cpu-jaxlib", _p(r"An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is "
                                 r"not installed"),

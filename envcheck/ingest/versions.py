@@ -122,7 +122,16 @@ def read(doc: Doc) -> list[Partial]:
         strip_bullet(_HEADING.sub("", ln.text)).strip().replace("`", "").replace("**", "") for ln in doc.lines
     ]
     if _has_dump(texts, doc.text.lower()):  # a dump's own lines are read by its reader, not taken twice
-        texts = ["" if ":" in t and (_claimed(t) or _IN_DUMPS.match(t)) else t for t in texts]
+        # only lines the loop below reads can be taken twice: those starting with a key, and quoted
+        # nvidia-smi driver labels
+        texts = [
+            ""
+            if ":" in t
+            and (t[:12].lower().startswith(_KEY_STARTS) or "Driver Version: " in t)
+            and (_claimed(t) or _IN_DUMPS.match(t))
+            else t
+            for t in texts
+        ]
     frameworks: dict[str, Framework] = {}
     system = SystemInfo()
     gpus: list[Gpu] = []

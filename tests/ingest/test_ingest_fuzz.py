@@ -120,6 +120,21 @@ def _hostile() -> dict[str, tuple[bytes, bool]]:
         "300000 nvidia-smi rows": (smi + b"|   0  NVIDIA A100   Off  |\n" * 300_000, True),
         "a million backticks": (b"`" * 1_000_000, False),
         "ANSI escapes without end": (b"\x1b[" * 200_000 + b"\n" + smi, True),
+        "an ollama log line 100000 times": (
+            b'msg="inference compute" id=GPU-1 library=cuda compute=8.6 driver=12.2 name="Tesla T4"\n'
+            * 100_000,
+            True,
+        ),
+        "one ollama line of a million pairs": (b'msg="inference compute" ' + b"a=b " * 1_000_000, False),
+        "50000 Python sessions": (
+            b'Type "help", "copyright", "credits" or "license" for more information.\n>>> torch.__version__\n'
+            b"'2.1.0+cpu'\n" * 50_000,
+            True,
+        ),
+        "HIP errors in CUDA's words 100000 times": (
+            b"cuda runtime error (100) : hipErrorNoDevice\n" * 100_000,
+            True,
+        ),
     }
 
 
