@@ -51,6 +51,7 @@ _HOW = {
     # a Jetson's GPU and driver come with its L4T release, which also decides the framework build
     "l4t": "`cat /etc/nv_tegra_release`",
     "cut": "paste the whole output",
+    "docker": "the whole output of the `docker run --gpus all <image> ...` that failed",
 }
 
 
@@ -71,7 +72,13 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
         bool(accelerated) and all(f.build in ("rocm", "xpu") for f in accelerated)
     )
     bundled = bool(s.paste and "ollama-log" in s.paste.kinds)  # an app that brings its own CUDA runtime
-    if not fws and not bundled:
+    # a paste about starting a container: the image's CUDA and Docker's answer matter, not a framework
+    container = bool(
+        s.paste and ("nvidia-container-cli-info" in s.paste.kinds or "docker-info" in s.paste.kinds)
+    )
+    if container and not (s.paste and s.paste.lines):
+        out.append(("the image and the error Docker printed", _HOW["docker"]))
+    elif not fws and not bundled:
         out.append(("which framework and version, and the CUDA it was built with", _HOW["framework"]))
     elif not not_nvidia and any(
         f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")
@@ -101,6 +108,7 @@ _TOPICS = {
     _HOW["gpu-pci"]: ("gpu", "nvswitch"),
     _HOW["l4t"]: ("gpu", "driver", "jetson"),
     _HOW["cut"]: (),
+    _HOW["docker"]: ("container", "image", "docker"),
 }
 
 

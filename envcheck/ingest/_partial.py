@@ -18,7 +18,8 @@ KINDS = (
     "tf-build-info", "tf-issue-template", "tf-log", "jax-env", "python-repl", "app-banner", "ollama-log",
     "bitsandbytes", "versions",
     "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list",
-    "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "shell", "log",
+    "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "nvidia-container-cli-info", "shell",
+    "log",
 )  # fmt: skip
 
 _VERSION = re.compile(r"^\d+(\.\d+)+")

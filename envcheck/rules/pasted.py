@@ -760,6 +760,7 @@ def _arch_unsupported(s: Snapshot) -> Finding | None:
 _CPU_BUILD_LINES = {
     "torch-not-compiled-cuda": ("torch", "Torch not compiled with CUDA enabled"),
     "jax-cpu-jaxlib": ("jax", "a CUDA-enabled jaxlib is not installed"),
+    "conda-cpu-build": ("torch", "conda installed its CPU build beside the CUDA runtime package asked for"),
 }
 
 

@@ -27,6 +27,7 @@ REQUIRED_KINDS = {
     "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list", "lscpu",
     "os-release", "uname", "lsmod", "docker-info", "torch-config", "mmcv-env", "detectron2-env",
     "lightning-env", "python-repl", "app-banner", "versions", "bitsandbytes", "ollama-log", "dmesg",
+    "nvidia-container-cli-info",
 }  # fmt: skip
 #: every error line issue 11 names, as message families
 REQUIRED_LINES = {
@@ -38,6 +39,7 @@ REQUIRED_LINES = {
     "torch-not-compiled-cuda", "nvml-unknown", "jax-cpu-jaxlib", "torch-gpu-needs-newer-cuda",
     "container-cuda-requirement", "container-wsl-no-adapters", "torch-no-gpu", "cuda-ext-mismatch",
     "gpu-fell-off-bus", "cudnn-no-libcuda", "tf-no-cudart", "hip-no-device", "hip-no-binary",
+    "conda-cpu-build",
 }  # fmt: skip
 
 

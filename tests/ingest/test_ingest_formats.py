@@ -233,3 +233,48 @@ def test_a_python_platform_string_gives_kernel_arch_and_glibc():
     s = read("lerobot-2363_orin_tegra_torch271_cpu_lerobot_env.txt")
     assert s.system is not None
     assert (s.system.kernel, s.system.arch, s.system.glibc) == ("5.15.148-tegra", "aarch64", "2.35")
+
+
+def test_condas_plan_is_a_package_list_and_a_cpu_pytorch_beside_cudatoolkit_says_so():
+    # conda/conda#11001: "cudatoolkit=10.1" asked, "pytorch/win-64::pytorch-1.10.0-py3.6_cpu_0" planned
+    s = read("conda-11001_windows_conda_plan_cpuonly_pytorch110.txt")
+    torch = torch_of(s)
+    assert (torch.version, torch.build) == ("1.10.0", "cpu")
+    assert s.system is not None and s.system.os == "Windows"  # the win-64 subdir
+    [line] = [ln for ln in s.paste.lines if ln.kind == "conda-cpu-build"]  # type: ignore[union-attr]
+    assert "py3.6_cpu_0" in line.text and line.values["cuda_package"] == "cudatoolkit"
+    # a CPU pytorch alone is what was asked for: no line
+    plan = (
+        b"The following NEW packages will be INSTALLED:\n\n"
+        b"  cpuonly            pytorch/noarch::cpuonly-2.0-0\n"
+        b"  pytorch            pytorch/linux-64::pytorch-2.1.0-py3.10_cpu_0\n"
+    )
+    s = load(plan, "plan").snapshot
+    assert torch_of(s).build == "cpu" and not s.paste.lines  # type: ignore[union-attr]
+
+
+def test_nvidia_container_cli_info_states_driver_and_gpus():
+    s = read("nvidia-docker-895_cli_info_nvrm384_920m_uname.txt")
+    assert s.nvidia is not None
+    assert (s.nvidia.driver_version, s.nvidia.cuda_driver_version) == ("384.130", 9000)
+    assert [(g.name, g.compute_capability) for g in s.nvidia.gpus or []] == [("GeForce 920M", "3.5")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ROCm/hip#3465: a rocminfo excerpt under an is_available() title
+        '# [Issue]: python -c "import torch;print(torch.cuda.is_available())" returns False\n\nGPU:\n'
+        "  Name:                    gfx1100\n  Marketing Name:          Radeon RX 7900 XTX\n",
+        # pytorch/pytorch#99983: a ROCm wheel's collect_env crashing, in prose
+        "I run a simple line torch.cuda.is_available() which always returns false.\n"
+        'File "/home/ubuntu/.local/lib/python3.10/site-packages/torch/utils/collect_env.py", line 437, in '
+        "get_env_info\n"
+        "    hip_runtime_version = [s.rsplit(None, 1)[-1] for s in cfg if 'HIP Runtime' in s][0]\n"
+        "IndexError: list index out of range\n",
+    ],
+)
+def test_amd_excerpts_without_a_fact_are_refused_in_one_line(text: str):
+    with pytest.raises(UsageError) as exc:
+        load(text.encode(), "paste")
+    assert "\n" not in exc.value.message
