@@ -13,6 +13,7 @@ from typing import Any
 from envcheck.knowledge._version import cuda_text
 from envcheck.markdown import cell
 from envcheck.models import Finding, Report, Severity, Snapshot
+from envcheck.rules import _facts as F
 
 __all__ = ["missing_facts", "to_reply"]
 
@@ -23,6 +24,10 @@ _SHOWN = (
     "compute_capability",
     "driver_version",
     "driver_cuda",
+    "image_needs_cuda",
+    "kernel_module_version",
+    "kernel",
+    "nvcc_version",
     "framework",
     "version",
     "framework_cuda",
@@ -41,8 +46,19 @@ _HOW = {
     '`python -c "import tensorflow as tf; print(tf.sysconfig.get_build_info())"`)',
     "driver": "`nvidia-smi`",
     "gpu": "`nvidia-smi -L`",
+    # nvidia-smi answers nothing while NVML fails (no module, a mismatch): the PCI bus still names the GPU
+    "gpu-pci": "`lspci -nn | grep -i nvidia`",
+    # a Jetson's GPU and driver come with its L4T release, which also decides the framework build
+    "l4t": "`cat /etc/nv_tegra_release`",
     "cut": "paste the whole output",
+    "docker": "the whole output of the `docker run --gpus all <image> ...` that failed",
 }
+
+
+#: lines that say no driver answers: nvidia-smi cannot name the GPU then, the PCI bus can
+_NO_DRIVER_LINES = (
+    "torch-no-driver", "smi-no-driver", "smi-no-nvml", "nvml-mismatch", "container-cli-no-nvml",
+)  # fmt: skip
 
 
 def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
@@ -50,17 +66,65 @@ def missing_facts(s: Snapshot) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     fws = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed]
     nvidia = s.nvidia
-    if not fws:
+    # a Mac, or an AMD/Intel build of the framework: no NVIDIA driver, CUDA GPU or CUDA build to ask about
+    accelerated = [f for f in fws if f.name in ("torch", "tensorflow", "jax") and f.build]
+    not_nvidia = bool(s.system and s.system.os == "Darwin") or (
+        bool(accelerated) and all(f.build in ("rocm", "xpu") for f in accelerated)
+    )
+    bundled = bool(s.paste and "ollama-log" in s.paste.kinds)  # an app that brings its own CUDA runtime
+    # a paste about starting a container: the image's CUDA and Docker's answer matter, not a framework
+    container = bool(
+        s.paste and ("nvidia-container-cli-info" in s.paste.kinds or "docker-info" in s.paste.kinds)
+    )
+    if container and not (s.paste and s.paste.lines):
+        out.append(("the image and the error Docker printed", _HOW["docker"]))
+    elif not fws and not bundled:
         out.append(("which framework and version, and the CUDA it was built with", _HOW["framework"]))
-    elif any(f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")):
+    elif not not_nvidia and any(
+        f.build is None and not f.cuda_build for f in fws if f.name in ("torch", "tensorflow", "jax")
+    ):
         out.append(("whether the framework is a CUDA or a CPU build", _HOW["framework"]))
-    if nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None):
+    no_driver = nvidia is None or (nvidia.driver_version is None and nvidia.cuda_driver_version is None)
+    if F.is_jetson(s):
+        out.append(("the L4T (JetPack) release", _HOW["l4t"]))
+        not_nvidia = True  # nvidia-smi says little or nothing on a Jetson
+    if not not_nvidia and no_driver:
         out.append(("the NVIDIA driver version", _HOW["driver"]))
-    if nvidia is None or not nvidia.gpus:
-        out.append(("the GPU model", _HOW["gpu"]))
+    if not not_nvidia and (nvidia is None or not nvidia.gpus):
+        nvml_fails = bool(nvidia and nvidia.nvml and not nvidia.nvml.ok) or bool(
+            s.paste and any(ln.kind in _NO_DRIVER_LINES for ln in s.paste.lines)
+        )
+        out.append(("the GPU model", _HOW["gpu-pci" if nvml_fails else "gpu"]))
     if s.paste and s.paste.truncated:
         out.append(("the end of the output (the paste stops part-way)", _HOW["cut"]))
     return out
+
+
+#: which missing fact an assumption stands in for, by the words it uses
+_TOPICS = {
+    _HOW["framework"]: ("torch", "tensorflow", "jax", "framework", "build", "wheel"),
+    _HOW["driver"]: ("driver",),
+    _HOW["gpu"]: ("gpu", "nvswitch"),
+    _HOW["gpu-pci"]: ("gpu", "nvswitch"),
+    _HOW["l4t"]: ("gpu", "driver", "jetson"),
+    _HOW["cut"]: (),
+    _HOW["docker"]: ("container", "image", "docker"),
+}
+
+
+#: facts a verdict's fix depends on even when the verdict itself stands: a driver upgrade is only possible
+#: on a GPU whose generation newer drivers still support
+_FIX_NEEDS = {"driver-too-old": ("gpu",), "no-driver": ("gpu",), "cpu-only-wheel": ("gpu", "driver")}
+
+
+def _asked_by(lacking: list[tuple[str, str]], assumed: list[str]) -> list[tuple[str, str]]:
+    """The missing facts the findings' assumptions name (a cut paste always counts)."""
+    text = " ".join(str(a) for a in assumed).lower()
+    return [
+        (what, how)
+        for what, how in lacking
+        if how == _HOW["cut"] or any(word in text for word in _TOPICS.get(how, ()))
+    ]
 
 
 def _value(v: Any) -> str:
@@ -135,13 +199,22 @@ def to_reply(report: Report) -> str:
         head = f"**envcheck found {len(errors)} environment problem{plural} in this report.**"
     elif problems:
         head = "**envcheck found no environment error in this report, but a few things to check.**"
+    elif s.paste and any(ln.kind.startswith("hip-") for ln in s.paste.lines):
+        head = (
+            "**envcheck found no NVIDIA or CUDA problem in this report: its errors come from a ROCm (AMD) "
+            "build, which envcheck's rules do not judge** (`rocminfo` and AMD's list of supported GPUs do)."
+        )
     else:
         head = "**envcheck found no known environment problem in this report.**"
     out = [head, ""]
     for f in problems:
         out += _finding(f)
     lacking = missing_facts(s)
-    if lacking and (not errors or any("assumed" in f.facts for f in errors)):
+    if errors:  # a verdict was reached: ask only for what its assumptions and its fix hang on
+        wanted = [a for f in errors for a in f.facts.get("assumed") or []]
+        wanted += [topic for f in errors for topic in _FIX_NEEDS.get(f.id, ())]
+        lacking = _asked_by(lacking, wanted)
+    if lacking:
         out += ["**To be sure, the report lacks:**", ""]
         out += [f"- {what}: {how}" for what, how in lacking]
         out += [""]

@@ -18,18 +18,26 @@ import re
 from envcheck import __version__
 from envcheck.errors import UsageError
 from envcheck.ingest import (
+    banners,
+    bitsandbytes,
     collect_env,
+    cv_env,
     docker,
     hf_env,
     jax_env,
+    lightning_env,
     lscpu,
     messages,
     nvcc,
     nvidia_smi,
+    ollama,
     os_release,
     packages,
+    repl,
     shell,
     tf_env,
+    torch_config,
+    versions,
 )
 from envcheck.ingest._decode import decode
 from envcheck.ingest._json import load_json
@@ -46,19 +54,27 @@ _HINT = (
 )
 #: one reader per format, each returning the Partials it found
 RECOGNISERS = (
-    collect_env.read, nvidia_smi.read, hf_env.read, tf_env.read, jax_env.read, packages.read, nvcc.read,
-    lscpu.read, os_release.read, docker.read, shell.read, messages.read,
+    collect_env.read, torch_config.read, nvidia_smi.read, hf_env.read, cv_env.read, lightning_env.read,
+    tf_env.read, jax_env.read, repl.read, banners.read, ollama.read, bitsandbytes.read, versions.read,
+    packages.read, nvcc.read, lscpu.read, os_release.read, docker.read, shell.read, messages.read,
 )  # fmt: skip
 #: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536
 #: characters; a log attached as a file can be far longer)
 MAX_CHARS = 2_000_000
+#: likewise in lines (a log of empty or one-character lines is long in lines, short in characters)
+MAX_LINES = 100_000
+#: no real paste holds more dumps of one kind than this; of more, the first and last halves are merged
+MAX_PARTIALS = 64
 
 
 def read_paste(doc: Doc) -> Snapshot | None:
     """The Snapshot the text in ``doc`` states; None when no recogniser found anything."""
     partials: list[Partial] = []
     for recognise in RECOGNISERS:
-        partials.extend(recognise(doc))
+        found = recognise(doc)
+        if len(found) > MAX_PARTIALS:
+            found = found[: MAX_PARTIALS // 2] + found[-MAX_PARTIALS // 2 :]
+        partials.extend(found)
     facts = [p for p in partials if p.kind != "shell"]
     if not facts:
         return None
@@ -73,7 +89,7 @@ def _looks_like_json(body: str) -> bool:
         return False
     try:
         json.JSONDecoder().raw_decode(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -84,6 +100,11 @@ def load(data: str | bytes, origin: str) -> Report:
     cut = len(text) > MAX_CHARS
     if cut:  # a huge log: its start (the environment) and its end (the error) matter
         text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2 :]
+    if text.count("\n") + text.count("\r") > MAX_LINES:
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if len(lines) > MAX_LINES:
+            cut = True
+            text = "\n".join(lines[: MAX_LINES // 2] + lines[-MAX_LINES // 2 :])
     if not text.strip():
         raise UsageError(f"{origin}: empty input", hint=_HINT)
     doc = normalise(text)
@@ -101,12 +122,15 @@ def load(data: str | bytes, origin: str) -> Report:
             full = normalise(text, max_line=None).text
             if start := re.search(r"^\s*\{", full, re.MULTILINE):
                 return load_json(full[start.start() :].strip().rstrip("`").strip(), origin)
-        first = next((ln for ln in body.split("\n") if ln.strip()), "")[:60]
-        raise UsageError(
-            f"{origin}: neither an envcheck JSON report nor a dump or error line envcheck can read "
-            f"(starts {first!r})",
-            hint=_HINT,
-        )
+        if "Traceback (most recent call last)" in body:  # say what it is, not quote a "Traceback" back
+            what = "a Python traceback, but no dump or CUDA/driver error line envcheck can read"
+        else:
+            first = next((ln for ln in body.split("\n") if ln.strip()), "")[:60]
+            what = (
+                "neither an envcheck JSON report nor a dump or error line envcheck can read "
+                f"(starts {first!r})"
+            )
+        raise UsageError(f"{origin}: {what}", hint=_HINT)
     if cut and snapshot.paste is not None:
         snapshot.paste.truncated = True
     return Report(

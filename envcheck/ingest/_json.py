@@ -24,6 +24,8 @@ def load_json(text: str, origin: str) -> Report:
     try:
         # raw_decode: a note pasted after the JSON is not part of the report
         data, _ = json.JSONDecoder().raw_decode(text)
+    except RecursionError:  # "[[[[..." thousands deep: no report nests like that
+        raise UsageError(f"{origin}: not valid JSON: nested too deeply to be a report") from None
     except json.JSONDecodeError as exc:
         body = text.rstrip()
         truncated = (

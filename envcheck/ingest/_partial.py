@@ -13,10 +13,12 @@ from envcheck.models import ContainerInfo, PastedLine, PythonEnv, Snapshot, Syst
 
 #: every dump kind a recogniser can report, for PasteInfo.kinds and the corpus manifest
 KINDS = (
-    "envcheck-json", "collect_env", "vllm-collect-env", "transformers-env", "accelerate-env",
-    "diffusers-env", "huggingface-cli-env", "tf-env-collect", "tf-build-info", "tf-issue-template",
-    "tf-log", "jax-env", "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list",
-    "pip-freeze", "conda-list", "lscpu", "os-release", "uname", "lsmod", "docker-info", "shell",
+    "envcheck-json", "collect_env", "vllm-collect-env", "torch-config", "transformers-env", "accelerate-env",
+    "diffusers-env", "huggingface-cli-env", "mmcv-env", "detectron2-env", "lightning-env", "tf-env-collect",
+    "tf-build-info", "tf-issue-template", "tf-log", "jax-env", "python-repl", "app-banner", "ollama-log",
+    "bitsandbytes", "versions",
+    "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list",
+    "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "nvidia-container-cli-info", "shell",
     "log",
 )  # fmt: skip
 

@@ -3,7 +3,8 @@
 Every recogniser reads the same normalised ``Doc``: Markdown fences and ``>`` quotes gone,
 ``<details>``/``<summary>``/``<pre>`` wrappers and HTML entities undone, ANSI colours and control
 characters removed, log-collector prefixes (``2024-03-14T06:35:42Z``, pytest's ``E   ``,
-``service  | ``) cut, CRLF and lone CR unified. Indentation is kept (``nvidia-smi -q`` needs it):
+``service  | ``, Python logging's ``2024-09-22 16:26:39,791 - root - INFO - ``, vLLM's ``INFO 05-26 07:50:26
+[core.py:396] ``) cut, CRLF and lone CR unified. Indentation is kept (``nvidia-smi -q`` needs it):
 recognisers match with leading whitespace allowed. Shell prompt lines are kept too, and their
 commands are listed, because ``CUDA_VISIBLE_DEVICES=2 python train.py`` or ``docker run --gpus``
 are facts.
@@ -30,6 +31,15 @@ _TAGS = re.compile(
 )
 _ISO_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?:\s|$)")
 _PYTEST_PREFIX = re.compile(r"^E {3}")
+#: quote markers (maybe none) before a Python prompt ">>> code"
+_REPL_PROMPT = re.compile(r"^(\s{0,3}(?:>\s?)*?)>>>(?: |$)")
+#: Python logging's default formats ("2024-09-22 16:26:39,791 - root - INFO - ", "INFO:root:") and vLLM's
+#: ("INFO 05-26 07:50:26 [core.py:396] ")
+_LEVELS = ("DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")
+_LOGGING_PREFIX = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)? - [\w.]+ - [A-Z]+ - "
+    r"|(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[\w.]+:\d+\] )"
+)
 _SERVICE_PREFIX = re.compile(r"^([\w.-]{2,40})\s+\|(?:\s|$)")
 #: "user@host:~/dir$ cmd", "(env) [root@h dir]# cmd", "$ cmd", "PS C:\\x> cmd", "➜ cmd", "~ » cmd"
 _PROMPT = re.compile(
@@ -125,13 +135,17 @@ def normalise(text: str, max_line: int | None = MAX_LINE) -> Doc:
         if _FENCE.match(line):
             continue
         if line.lstrip().startswith(">"):
-            line = _QUOTE.sub("", line, count=1)
+            # ">>> import torch" is Python's prompt, not a third quote level (a quoted one keeps it too)
+            repl = _REPL_PROMPT.match(line)
+            line = line[repl.end(1) :] if repl else _QUOTE.sub("", line, count=1)
             if _FENCE.match(line):
                 continue
         if service_re is not None:
             line = service_re.sub("", line, count=1)
         line = _ISO_PREFIX.sub("", line, count=1)
         line = _PYTEST_PREFIX.sub("", line, count=1)
+        if line[:4].isdigit() or line.startswith(_LEVELS):
+            line = _LOGGING_PREFIX.sub("", line, count=1)
         stripped = line.strip()
         if len(stripped) >= 2 and stripped[0] == "`" and stripped[-1] == "`" and stripped[1] != "`":
             line = line.replace("`", "", 1)[::-1].replace("`", "", 1)[::-1]  # a line in inline code

@@ -15,6 +15,7 @@ one yields what it holds.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from envcheck.ingest import packages as pk
@@ -85,6 +86,7 @@ _KEY_LINE = re.compile(
     re.IGNORECASE,
 )
 _BANNER = re.compile(r"^\s*={10,}\s*$")
+_COLLECTING = re.compile(r"^\s*Collecting environment information")
 #: keys whose value may continue on the following lines
 _MULTILINE = {
     "GPU models and configuration",
@@ -112,6 +114,8 @@ _DISTINCTIVE = {
 }
 
 _VERSION = re.compile(r"^\d+(\.\d+)+$")
+#: reports read from one paste at most (the ingest package keeps as many Partials of a kind)
+_MAX_REPORTS = 64
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "ppc64le", "s390x", "i686", "i386", "armv7l"}
 
 
@@ -123,23 +127,65 @@ class _Parsed:
     libraries: list[str] = field(default_factory=list)
     topology: list[str] = field(default_factory=list)
     first: int = 0
+    last: int = 0  # the last input line the report took
     vllm: bool = False
     ended: bool = False  # reached the libraries section (the report was not cut before it)
+    #: keys written in another case than collect_env's ("pytorch version:" is ComfyUI's start-up line)
+    respelled: set[str] = field(default_factory=set)
 
 
 def read(doc: Doc) -> list[Partial]:
     """One Partial per collect_env report in ``doc`` (fragments too: one distinctive line is enough)."""
     out = []
-    for p in _split(doc):
+    reports = _split(doc)
+    if len(reports) > _MAX_REPORTS:  # a paste of the same lines thousands of times: its ends are enough
+        reports = reports[: _MAX_REPORTS // 2] + reports[-_MAX_REPORTS // 2 :]
+    ends = _ends(doc, reports)
+    for p in reports:
         distinctive = set(p.fields) & _DISTINCTIVE
         if not distinctive or (
-            len(p.fields) < 2 and not p.libraries and "PyTorch version" not in distinctive
+            len(p.fields) < 2 and not p.libraries and ("PyTorch version" not in distinctive or p.respelled)
         ):
-            continue
+            continue  # a lone line is a fragment of collect_env only in collect_env's own spelling
         kind = "vllm-collect-env" if p.vllm else "collect_env"
-        truncated = not p.ended and "PyTorch version" in p.fields
+        # cut short: no libraries section and nothing after the report (a report followed by prose or the
+        # end of a fence was pasted whole, whatever it lacks: docTR's copy never prints that section)
+        truncated = not p.ended and "PyTorch version" in p.fields and p.last >= ends.get(p.first, 0)
         out.append(Partial(kind, _snapshot(p), p.first, truncated=truncated, gpu_inventory=True))
     return out
+
+
+def _ends(doc: Doc, reports: list[_Parsed]) -> dict[int, int]:
+    """For each report (by its first line), the last line it would have to reach to be the end of what was
+    pasted: the last line before the next report (or the paste's end) that is not a prompt, collect_env's
+    "Collecting environment information..." or blank."""
+    filler = {doc.lines[i].no for i, _ in doc.commands}
+    meaningful = [
+        ln.no
+        for ln in doc.lines
+        if ln.text.strip()
+        and ln.no not in filler
+        and not _COLLECTING.match(ln.text)
+        and not _cut_key(ln.text.strip())
+    ]
+    starts = sorted(r.first for r in reports)
+    out = {}
+    for i, first in enumerate(starts):
+        nxt = starts[i + 1] if i + 1 < len(starts) else None
+        # the last meaningful line before the next report (bisect: meaningful is in line order)
+        k = bisect_left(meaningful, nxt) if nxt is not None else len(meaningful)
+        out[first] = meaningful[k - 1] if k and meaningful[k - 1] > first else first
+    return out
+
+
+def _cut_key(text: str) -> bool:
+    """ "CUDA used to build": a key line the paste's end cut before its colon."""
+    return len(text) <= _LONGEST_KEY and text.lower() in _KEY_PREFIXES
+
+
+#: every beginning (4 characters or more) of a key, for the test above, asked of every line
+_KEY_PREFIXES = frozenset(key[:n] for key in _CANONICAL for n in range(4, len(key) + 1))
+_LONGEST_KEY = max(map(len, _CANONICAL))
 
 
 def parse(text: str, origin: str) -> Snapshot:
@@ -193,9 +239,11 @@ def _split(doc: Doc) -> list[_Parsed]:
             and (m is None or m.group(1) not in ("vLLM Version", "ROCM Version", "Neuron SDK Version"))
         ):
             p.libraries.append(line)
+            p.last = ln.no
             continue
         if state == "cpu" and not (m and m.group(1) in ("Versions of relevant libraries", "PyTorch version")):
             p.cpu.append(line)
+            p.last = ln.no
             continue
         if state == "topology" and not m:
             if line.strip():
@@ -209,6 +257,9 @@ def _split(doc: Doc) -> list[_Parsed]:
             if not p.fields:
                 p.first = ln.no
             p.fields[key] = value
+            p.last = ln.no
+            if isinstance(m, _Key) and m.spelled != key:
+                p.respelled.add(key)
             p.vllm = p.vllm or key.startswith(("vLLM", "GPU Topology", "Neuron", "ROCM Version"))
             p.ended = p.ended or key == "Versions of relevant libraries"
             state = {"CPU": "cpu", "Versions of relevant libraries": "libs", "GPU Topology": "topology"}.get(
@@ -221,6 +272,7 @@ def _split(doc: Doc) -> list[_Parsed]:
         if state in _MULTILINE:
             if line.strip():
                 p.more[state].append(line)
+                p.last = ln.no
             elif p.more[state] or _has_value(p, state):
                 state = None
     if p.fields:
@@ -234,8 +286,8 @@ def _split(doc: Doc) -> list[_Parsed]:
 class _Key:
     """A matched "Key: value" line with the key in collect_env's own spelling."""
 
-    def __init__(self, key: str, value: str) -> None:
-        self.key, self.value = key, value
+    def __init__(self, key: str, value: str, spelled: str = "") -> None:
+        self.key, self.value, self.spelled = key, value, spelled
 
     def group(self, n: int) -> str:
         return self.key if n == 1 else self.value
@@ -245,7 +297,18 @@ def _match(line: str) -> _Key | None:
     m = _KEY_LINE.match(line)
     if m is None:
         return None
-    return _Key(_CANONICAL[m.group(1).lower()], m.group(2))
+    return _Key(_CANONICAL[m.group(1).lower()], m.group(2), m.group(1))
+
+
+def distinctive(line: str) -> bool:
+    """True when ``line`` is a "Key: value" line only collect_env prints (not a lone "PyTorch version")."""
+    m = _match(line)
+    return m is not None and m.key in _DISTINCTIVE and m.key != "PyTorch version"
+
+
+def claims(line: str) -> bool:
+    """True when ``line`` is one of collect_env's "Key: value" lines."""
+    return _KEY_LINE.match(line) is not None
 
 
 def _has_value(p: _Parsed, key: str) -> bool:
@@ -282,6 +345,8 @@ def _frameworks(p: _Parsed, packages: list[pk.Package]) -> FrameworksInfo | None
 def _torch(p: _Parsed, packages: list[pk.Package]) -> Framework | None:
     f = p.fields
     version = _known(f.get("PyTorch version"))
+    if version and version[:1].isdigit():
+        version = version.split()[0]  # "1.8.0 (torchvision: 0.9.0)" in other tools' copies of the template
     listed = pk.frameworks_from([x for x in packages if x.name in ("torch", "pytorch", *pk.TORCH_COMPANIONS)])
     pkg_torch = next((x for x in (listed.frameworks if listed else []) if x.name == "torch"), None)
     plugins = pkg_torch.plugins if pkg_torch else {}

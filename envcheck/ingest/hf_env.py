@@ -46,6 +46,17 @@ _KEYS = {
 }  # fmt: skip
 
 
+def names_tool(line: str) -> bool:
+    """True when ``line`` is the tool's own version line ("- `transformers` version: 4.40.0")."""
+    m = _LINE.match(strip_bullet(line).strip())
+    return m is not None and _key(m.group("key")) in _TOOLS
+
+
+def claims(key: str) -> bool:
+    """True when ``key`` (lower-cased) is a key the Hugging Face tools print."""
+    return _key(key) in _KEYS
+
+
 def _key(raw: str) -> str:
     k = raw.replace("`", "").replace("🤗", "").strip().lower()
     return re.sub(r"\s+", " ", k)

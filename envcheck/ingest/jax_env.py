@@ -36,7 +36,7 @@ def read(doc: Doc) -> list[Partial]:
             flag = any(k in listed for k in ("cuda", "gpu")) if listed.strip() else None
         plugins = {"jaxlib": jaxlib}
         fw = available(Framework(name="jax", installed=True, distribution="jax", version=m.group("v"),
-                                 plugins=plugins), flag)  # fmt: skip
+                                 build="cuda" if flag else None, plugins=plugins), flag)  # fmt: skip
         system = None
         if py := next((x.group("v") for w in window if (x := _PYTHON.match(w.text))), None):
             system = SystemInfo(python=python_env(py))

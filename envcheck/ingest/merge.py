@@ -14,18 +14,25 @@ from typing import Any
 import msgspec
 
 from envcheck.ingest._partial import Partial
+from envcheck.knowledge import builds
 from envcheck.models import Framework, Gpu, NvidiaInfo, PasteInfo, Snapshot
 
 __all__ = ["PRIORITY", "merge"]
 
 #: most direct source first
 PRIORITY = (
-    "envcheck-json", "nvidia-smi-q", "nvidia-smi", "collect_env", "vllm-collect-env", "nvidia-smi-L",
-    "transformers-env", "accelerate-env", "diffusers-env", "huggingface-cli-env", "jax-env",
-    "tf-build-info", "tf-env-collect", "tf-issue-template", "tf-log", "pip-freeze", "pip-list",
-    "conda-list", "nvcc", "lscpu", "os-release", "uname", "lsmod", "docker-info", "shell", "log",
+    "envcheck-json", "nvidia-smi-q", "nvidia-smi", "collect_env", "vllm-collect-env", "torch-config",
+    "nvidia-smi-L", "transformers-env", "accelerate-env", "diffusers-env", "huggingface-cli-env", "mmcv-env",
+    "detectron2-env", "lightning-env", "jax-env", "tf-build-info", "tf-env-collect", "python-repl",
+    "tf-issue-template", "tf-log", "app-banner", "ollama-log", "bitsandbytes", "pip-freeze", "pip-list",
+    "conda-list", "versions", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info",
+    "nvidia-container-cli-info", "shell", "log",
 )  # fmt: skip
 _DUMPS_FIRST = ("collect_env", "vllm-collect-env")
+
+
+#: builds that have no CUDA: one source saying "cpu" and another "xpu" agree that CUDA is absent
+_NOT_CUDA = {"cpu", "xpu", "rocm", "mps"}
 
 
 def _empty(value: Any) -> bool:
@@ -93,6 +100,8 @@ def _merge(a: msgspec.Struct, b: msgspec.Struct, path: str, conflicts: list[str]
                 va.setdefault(k, v)
         elif name == "installed":
             setattr(a, name, bool(va or vb))
+        elif name == "build" and {va, vb} <= _NOT_CUDA:
+            continue  # "Torch not compiled with CUDA enabled" (read as cpu) beside a dump's XPU or ROCm build
         elif va != vb and not (isinstance(va, str) and isinstance(vb, str) and _same_version(va, vb)):
             conflicts.append(f"{path}{name}: {va} vs {vb}")
 
@@ -115,6 +124,36 @@ def _attach_ccs(snapshot: Snapshot, ccs: dict[str, str]) -> None:
             snapshot.nvidia = nv
 
 
+#: TensorFlow's install guide (tensorflow/docs site/en/install/pip.md): "TensorFlow 2.10 was the last
+#: TensorFlow release that supported GPU on native Windows"; from 2.11 the Windows package is a CPU build
+_TF_LAST_WINDOWS_GPU = (2, 10)
+
+
+def _derive(snapshot: Snapshot) -> None:
+    """Facts that follow from others and a published rule: TensorFlow after 2.10 on native Windows
+    is a CPU build, whatever the user installed CUDA for; a TensorFlow CUDA build of a release the
+    tables hold was built with that release's one CUDA (and cuDNN)."""
+    system, fws = snapshot.system, snapshot.frameworks
+    for fw in fws.frameworks if fws else []:
+        if fw.name == "tensorflow" and fw.build == "cuda" and not fw.cuda_build and fw.version:
+            release = builds.release_of("tensorflow", fw.version)
+            rows = builds.builds("tensorflow", release) if release else []
+            if len(rows) == 1:  # PyPI's Linux wheel: one CUDA per release
+                fw.cuda_build = rows[0].cuda
+                fw.cudnn_build = fw.cudnn_build or rows[0].cudnn
+    if system is None or system.os != "Windows" or (system.container and system.container.wsl) or fws is None:
+        return
+    for fw in fws.frameworks:
+        version = tuple(int(p) for p in re.findall(r"\d+", fw.version or "")[:2])
+        if (
+            fw.name == "tensorflow"
+            and fw.build is None
+            and len(version) == 2
+            and version > _TF_LAST_WINDOWS_GPU
+        ):
+            fw.build = "cpu"
+
+
 def merge(partials: list[Partial]) -> Snapshot:
     """One Snapshot (with ``paste`` set) from every recogniser's findings."""
     ordered = sorted(partials, key=lambda p: (PRIORITY.index(p.kind) if p.kind in PRIORITY else 99, p.line))
@@ -131,6 +170,7 @@ def merge(partials: list[Partial]) -> Snapshot:
         for name, cc in p.gpu_ccs.items():
             ccs.setdefault(name, cc)
     _attach_ccs(merged, ccs)
+    _derive(merged)
     by_line = sorted(partials, key=lambda p: p.line)
     kinds: list[str] = []
     for p in by_line:

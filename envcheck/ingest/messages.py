@@ -26,6 +26,7 @@ from envcheck.models import (
     CudaInfo,
     Framework,
     FrameworksInfo,
+    KernelModule,
     NvidiaInfo,
     NvmlStatus,
     PastedLine,
@@ -99,8 +100,10 @@ def _compiled(alternative: str) -> re.Pattern[str]:
     return re.compile(lowered)
 
 
-def _p(*alternatives: str) -> Pattern:
-    return Pattern(tuple((a, _needle(a)) for a in alternatives))
+def _p(*alternatives: str | tuple[str, str]) -> Pattern:
+    """Alternatives as written; a (source, needle) pair names the word to test for when the pattern's
+    leading words are too common to skip on ("torch", "cuda")."""
+    return Pattern(tuple((a, _needle(a)) if isinstance(a, str) else a for a in alternatives))
 
 
 def _needle(alternative: str) -> str | None:
@@ -115,6 +118,14 @@ def _needle(alternative: str) -> str | None:
     return best.lower() if len(best) >= 4 else None
 
 
+#: CUDA errors named only by their number ("CUDA Error 802", "cuda runtime error (35)", "code=802(...)",
+#: "cudaGetDeviceCount failed with error 100"): one scan for them all, each hit read as the family of its
+#: number; the number must follow CUDA's own words, not any "error 35"
+_NUMBERED = {"35": "cuda-insufficient-driver", "100": "cuda-no-device", "802": "cuda-system-not-ready",
+             "804": "cuda-compat-unsupported"}  # fmt: skip
+_CODE = r"(?P<code>35|100|802|804)\b(?![.\d])"
+
+
 @dataclass(frozen=True)
 class Family:
     kind: str
@@ -124,8 +135,10 @@ class Family:
 
 
 FAMILIES = (
+    # the CUDA version the driver reports, 1000*major + 10*minor (9020, 12040); a CUDA shim that is not
+    # NVIDIA's driver (ZLUDA) reports INT_MAX, 2147483647, which is no version
     Family("torch-driver-too-old", _p(r"NVIDIA driver on your system is too old \(found version "
-                                      r"(?P<found>\d+)\)"),
+                                      r"(?P<found>\d{4,5})\)"),
            "PyTorch: the driver's CUDA version is older than the one the wheel was built with"),
     Family("torch-no-driver", _p(r"Found no NVIDIA driver on your system"),
            "PyTorch found no NVIDIA driver (none installed, or no NVIDIA GPU)"),
@@ -135,7 +148,9 @@ FAMILIES = (
            "PyTorch has no code for this GPU's compute capability"),
     Family("torch-gpu-too-old",
            _p(r"Found GPU\s*(?P<idx>\d{1,3}) (?P<name>[^\n]{1,120}?) which is of (?:cuda|compute) capability "
-              r"(?:\(CC\) )?(?P<cc>\d+\.\d+)"),
+              r"(?:\(CC\) )?(?P<cc>\d+\.\d+)",
+              # the same warning printed unformatted ("Found GPU%d %s which is of cuda capability %d.%d.")
+              r"PyTorch no longer supports this GPU because it is too old"),
            "PyTorch: this GPU's compute capability is below what the build supports"),
     Family("torch-gpu-needs-newer-cuda",
            # torch 0.3-1.x: "... for optimal performance and fast startup time, but ..."; later "... to work
@@ -146,9 +161,24 @@ FAMILIES = (
            "PyTorch was built with a CUDA too old for this GPU"),
     Family("torch-not-compiled-cuda", _p(r"Torch not compiled with CUDA enabled"),
            "the installed torch is a CPU-only build"),
+    Family("torch-no-gpu",
+           _p(r"Torch is not able to use GPU", r"Invalid CUDA '?device=[^'\n]{0,20}'? requested",
+              r"No CUDA GPUs are available", r"CUDA is not available\b",
+              (r"torch\.cuda\.is_available(?:\(\))?\s*[:=]?\s*(?:returns?\s+|->\s*|is\s+|==\s*|=\s*)?\**\s*"
+               r"False\b", "is_available")),
+           "torch cannot use a GPU (torch.cuda.is_available() is False): the cause is in other facts"),
+    Family("cuda-ext-mismatch",
+           _p(r"Installed CUDA version (?P<nvcc>\d+\.\d+) does not match the version torch was compiled with "
+              r"(?P<torch>\d+\.\d+)",
+              r"The detected CUDA version \((?P<nvcc2>\d+\.\d+)\) mismatches the version that was used to "
+              r"compile PyTorch \((?P<torch2>\d+\.\d+)\)"),
+           "building a CUDA extension: the nvcc found is another CUDA than torch was built with"),
     Family("no-kernel-image",
-           _p(r"no kernel image is available for execution on the device", r"cudaErrorNoKernelImageForDevice",
-              r"CUDA_ERROR_NO_BINARY_FOR_GPU", r"device kernel image is invalid"),
+           _p(r"no kernel image is available(?: for execution on the device)?",
+              r"cudaErrorNoKernelImageForDevice",
+              r"CUDA_ERROR_NO_BINARY_FOR_GPU", r"device kernel image is invalid",
+              # before CUDA 9.2 a kernel without code for the GPU failed as error 8
+              r"cuda runtime error \(8\) : invalid device function", r"cudaErrorInvalidDeviceFunction"),
            "a CUDA kernel has no code for this GPU (CUDA error 209)"),
     Family("cuda-insufficient-driver",
            _p(r"CUDA driver version is insufficient for CUDA runtime version", r"cudaErrorInsufficientDriver",
@@ -172,16 +202,29 @@ FAMILIES = (
     Family("nvml-mismatch",
            _p(r"Driver/library version mismatch"
               r"(?:[\s\S]{0,40}?NVML library version: (?P<lib>\d+(?:\.\d+)*))?",
-              r"LIB_RM_VERSION_MISMATCH"),
+              r"LIB_RM_VERSION_MISMATCH",
+              # TensorFlow/XLA's cuda_diagnostics compare the module's version with libcuda's
+              (r"kernel version (?P<module>\d+(?:\.\d+)+) does not match DSO version (?P<dso>\d+(?:\.\d+)+)",
+               "dso")),
            "NVML 18: the loaded kernel module and the driver libraries are different versions"),
     Family("nvml-unknown", _p(r"Failed to initialize NVML: Unknown Error"), "NVML 999: unknown error"),
+    Family("cuda-error-number",
+           _p((rf"cuda(?: runtime| driver)? error\s*[:(]?\s*{_CODE}", "error"),
+              (rf"cuda\w* failed with (?:code|error) {_CODE}", "failed with"),
+              (rf"code={_CODE}\(cuda", "code=")),
+           "a CUDA error named only by its number (35, 100, 802, 804): read as that error's family"),
+    Family("gpu-fell-off-bus",
+           _p(r"fallen off the bus", (r"xid\b[^\n]{0,40}?\b79\b", "xid"), r"ERROR_GPU_IS_LOST",
+              r"GPU is lost\b"),
+           "Xid 79: the GPU fell off the PCIe bus (hardware, power or heat) and is lost until reset"),
     Family("smi-no-driver",
            _p(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
-              r"NVML_ERROR_DRIVER_NOT_LOADED"),
+              r"NVML_ERROR_DRIVER_NOT_LOADED", (r"nvml error: driver not loaded", "nvml error")),
            "NVML 9: no NVIDIA kernel module is loaded"),
     Family("container-cli-no-nvml",
-           _p(r"nvidia-container-cli: initialization error: load library failed: libnvidia-ml\.so\.1"),
-           "Docker's NVIDIA hook found no driver library (libnvidia-ml) on the host"),
+           _p(r"nvidia-container-cli: initialization error: load library failed: "
+              r"(?P<lib>libnvidia-ml\.so\.1|libcuda\.so\.1)"),
+           "Docker's NVIDIA hook found no driver library (libnvidia-ml, libcuda) on the host"),
     Family("smi-no-nvml",
            _p(r"couldn't find libnvidia-ml\.so library", r"NVML Shared Library Not Found",
               r"libnvidia-ml(?<!failed:.libnvidia-ml)\.so(?:\.1)?: cannot open shared object file"),
@@ -190,9 +233,23 @@ FAMILIES = (
            _p(r'could not select device driver (?:"(?P<driver>[^"\n]*)" )?with capabilities: \[\[gpu\]\]',
               r"unknown or invalid runtime name: nvidia", r"Unknown runtime specified nvidia"),
            "Docker has no NVIDIA runtime for --gpus"),
+    Family("container-cuda-requirement",
+           _p(r"unsatisfied condition: cuda\s*>=?\s*(?P<need>\d+\.\d+)"),
+           "nvidia-container-cli: the image needs a newer CUDA than the host driver reports"),
+    Family("container-wsl-no-adapters", _p(r"WSL environment detected but no adapters were found"),
+           "nvidia-container-cli under WSL finds no GPU adapter (WSL1, no NVIDIA GPU, an old driver)"),
+    Family("cudnn-no-libcuda",
+           _p(r"Could not load library (?P<lib>libcudnn\w*\.so(?:\.\d+)*)\. Error: libcuda\.so: cannot open "
+              r"shared object file"),
+           "cuDNN cannot dlopen the driver's libcuda.so (WSL: /usr/lib/wsl/lib is off the loader path)"),
     Family("tf-dlopen",
            _p(r"Could not (?:load dynamic library|dlopen library) '(?P<lib>lib[^'\n]+)'"),
            "TensorFlow could not load a CUDA library"),
+    Family("tf-no-cudart",
+           # tsl/cuda/cudart_stub.cc (TF >= 2.13): printed when the CUDA runtime (libcudart), not the driver,
+           # cannot be loaded, despite its words
+           _p((r"Could not find cuda drivers on your machine, GPU will not be used", "cuda drivers")),
+           "TensorFlow (2.13+) cannot load the CUDA runtime (libcudart) its CUDA build needs: runs on CPU"),
     Family("tf-skip-gpu", _p(r"Cannot dlopen some GPU libraries"),
            "TensorFlow skips the GPU because CUDA libraries are missing"),
     Family("cudnn-runtime-mismatch",
@@ -208,19 +265,28 @@ FAMILIES = (
               r"[\s\S]{0,60}?Version JAX was built against: (?P<built>\d+)[\s\S]{0,60}?Minimum supported: "
               r"(?P<min>\d+)[\s\S]{0,60}?Installed version: (?P<found>\d+)"),
            "JAX: a CUDA library is below the minimum its CUDA plugin accepts"),
-    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\. Is it "
-                                 r"installed\?"),
+    Family("jax-lib-missing", _p(r"Unable to load (?P<lib>cuDNN|CUDA|cuBLAS|cuSPARSE|cuFFT|cuPTI)\.(?: Is it "
+                                 r"installed\?)?(?![\w.])"),
            "JAX could not load a CUDA library"),
     Family("jax-plugin-mismatch",
            _p(r"Mismatched PJRT plugin PJRT API version \((?P<plugin>[\d.]+)\) and framework PJRT API "
               r"version (?P<framework>[\d.]+)",
-              r"jaxlib version (?P<jaxlib>\S+) is newer than and incompatible with jax version (?P<jax>\S+)"),
+              r"jaxlib version (?P<jaxlib>\S+) is newer than and incompatible with jax version (?P<jax>\S+)",
+              r"jaxlib is version (?P<jaxlib2>[\w.+]+), but this version of jax requires version >= "
+              r"(?P<need>[\w.]+)",
+              r"module 'jaxlib(?:\.\w+)*' has no attribute '(?P<attr>\w+)'"),
            "JAX: the CUDA plugin, jaxlib and jax versions do not match"),
     Family("jax-backend-failed",
            _p(r"Unable to initialize backend '(?P<backend>cuda|gpu|rocm|tpu)'",
               r"Backend '(?P<backend2>cuda|gpu)' failed to initialize",
               r"(?P<backend3>CUDA) backend failed to initialize"),
            "JAX fell back to CPU"),
+    Family("hip-no-device",
+           _p((r"No HIP GPUs are available", "hip gpus"), r"hipErrorNoDevice"),
+           "a ROCm (AMD) build of the framework finds no AMD GPU: not an NVIDIA problem"),
+    Family("hip-no-binary",
+           _p(r"hipErrorNoBinaryForGpu", (r"HIP error: invalid device function", "hip error")),
+           "a ROCm (AMD) build has no code for this AMD GPU's architecture (gfx...)"),
     Family("jax-cpu-jaxlib", _p(r"An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is "
                                 r"not installed"),
            "JAX: the jaxlib installed is a CPU build"),
@@ -245,7 +311,7 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
         tail = text[m.end() : m.end() + 600]
         if archs := re.search(r"supports CUDA capabilities ((?:(?:sm|compute)_\d+\w?\s*)+)", tail):
             v["supports"] = " ".join(archs.group(1).split())
-    elif kind in ("torch-gpu-too-old", "torch-gpu-needs-newer-cuda"):
+    elif kind in ("torch-gpu-too-old", "torch-gpu-needs-newer-cuda") and v.get("name"):
         v["name"] = _clean_name(v["name"])
         tail = text[m.end() : m.end() + 400]
         if lo := re.search(
@@ -256,7 +322,7 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
             r"supported by this version of PyTorch is\s*\((\d+\.\d+)\)\s*-\s*\((\d+\.\d+)\)", tail, re.I
         ):
             v["min_cc"], v["max_cc"] = rng.group(1), rng.group(2)
-    elif kind == "cuda-no-device":
+    elif kind in ("cuda-no-device", "smi-no-driver"):
         line_start = text.rfind("\n", 0, m.start()) + 1
         if "nvidia-container-cli" in text[line_start : m.start()]:
             v["source"] = "nvidia-container-cli"
@@ -272,6 +338,10 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
         v = {"backend": (v.get("backend") or v.get("backend2") or v.get("backend3") or "").lower()}
     elif kind == "tf-dlopen" and v.get("lib", "").startswith("libnvinfer"):
         v["optional"] = "TensorRT"
+    elif kind == "cuda-ext-mismatch":
+        v = {"nvcc": v.get("nvcc") or v.get("nvcc2", ""), "torch": v.get("torch") or v.get("torch2", "")}
+    elif kind == "jax-plugin-mismatch" and "jaxlib2" in v:
+        v["jaxlib"] = v.pop("jaxlib2")
     return v
 
 
@@ -292,16 +362,28 @@ def read(doc: Doc) -> list[Partial]:
     lowered = lower_ascii(text)
     for fam in FAMILIES:
         for m in fam.pattern.finditer(text, lowered):
-            values = _values(fam.kind, m, text)
-            key = (fam.kind, tuple(sorted(values.items())))
+            if fam.kind == "cuda-error-number":
+                # ROCm builds print HIP errors in CUDA's words: "cuda runtime error (100) : hipErrorNoDevice"
+                eol = lowered.find("\n", m.end())
+                if "hiperror" in lowered[m.end() : eol if eol >= 0 else len(lowered)]:
+                    continue
+                kind = _NUMBERED[m.group("code")]
+            else:
+                kind = fam.kind
+            values = _values(kind, m, text)
+            values.pop("code", None)
+            key = (kind, tuple(sorted(values.items())))
             if key in seen:
                 continue
             seen.add(key)
             idx = doc.index_at(m.start())
-            lines.append(PastedLine(kind=fam.kind, text=_shown(doc, idx, m), values=values,
+            lines.append(PastedLine(kind=kind, text=_shown(doc, idx, m), values=values,
                                     line=doc.lines[idx].no if doc.lines else None))  # fmt: skip
     if not lines:
         return []
+    if any(ln.kind == "torch-gpu-too-old" and ln.values.get("name") for ln in lines):
+        # the formatted warning's second line matched the bare alternative too
+        lines = [ln for ln in lines if ln.kind != "torch-gpu-too-old" or ln.values.get("name")]
     lines.sort(key=lambda x: x.line or 0)
     facts = _facts(lines, text)
     return [Partial("log", facts.snapshot, lines[0].line or 1, lines=lines, gpu_ccs=facts.gpu_ccs,
@@ -324,6 +406,11 @@ _NVML = {
     "nvml-unknown": (999, "UNKNOWN", "Unknown Error"),
     "smi-no-nvml": (12, "LIBRARY_NOT_FOUND", "libnvidia-ml.so not found"),
 }
+#: lines printed on the host by Docker or its NVIDIA hook: the paste is about a container
+_CONTAINER_LINES = (
+    "container-cli-no-nvml", "docker-no-gpu-runtime", "container-cuda-requirement",
+    "container-wsl-no-adapters",
+)  # fmt: skip
 _DEVICE_COUNT = {"cuda-system-not-ready": 802, "cuda-insufficient-driver": 35, "cuda-no-device": 100}
 
 
@@ -345,6 +432,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
         if kind == "torch-driver-too-old":
             nvidia.cuda_driver_version = nvidia.cuda_driver_version or int(v["found"])
             _framework(fws, "torch", build="cuda")
+        elif kind == "torch-gpu-too-old" and not v.get("name"):
+            _framework(fws, "torch", build="cuda")  # the unformatted warning names no GPU
         elif kind in ("torch-arch-incompatible", "torch-gpu-too-old", "torch-gpu-needs-newer-cuda"):
             if is_nvidia_name(v.get("name")) and v.get("cc"):
                 gpu_ccs.setdefault(v["name"], v["cc"])
@@ -357,6 +446,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
         elif kind in _NVML and nvidia.nvml is None:
             code, name, message = _NVML[kind]
             nvidia.nvml = NvmlStatus(ok=False, code=code, name=name, message=message)
+            if v.get("module"):  # "kernel version 515.48.7 does not match DSO version 510.73.5"
+                nvidia.kernel_module = KernelModule(loaded=True, version=v["module"])
         elif (
             kind in _DEVICE_COUNT
             and cuda.device_count_code is None
@@ -387,13 +478,17 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
                 )
             else:
                 _framework(fws, "tensorflow", build="cuda")
-        if (
-            kind in ("container-cli-no-nvml", "docker-no-gpu-runtime")
-            or v.get("source") == "nvidia-container-cli"
-        ):
+        elif kind in ("hip-no-device", "hip-no-binary"):
+            _framework(fws, "torch", build="rocm")
+        elif kind == "tf-no-cudart":
+            _framework(fws, "tensorflow", build="cuda")
+        elif kind == "cuda-ext-mismatch" and v.get("nvcc") and v.get("torch"):
+            cuda.nvcc_version = cuda.nvcc_version or v["nvcc"]
+            _framework(fws, "torch", build="cuda", cuda_build=v["torch"])
+        if kind in _CONTAINER_LINES or v.get("source") == "nvidia-container-cli":
             hint = hint or ln.text
     has_nvidia = nvidia.nvml is not None or nvidia.cuda_driver_version is not None
-    has_cuda = cuda.device_count_code is not None or cuda.cu_init_code is not None
+    has_cuda = cuda.device_count_code is not None or cuda.cu_init_code is not None or bool(cuda.nvcc_version)
     snapshot = Snapshot(
         nvidia=nvidia if has_nvidia else None,
         cuda=cuda if has_cuda else None,

@@ -13,7 +13,7 @@ import re
 
 from envcheck.ingest._partial import Partial
 from envcheck.ingest._text import Doc
-from envcheck.models import Gpu, NvidiaInfo, NvmlStatus, Snapshot
+from envcheck.models import Gpu, NvidiaInfo, NvmlStatus, Snapshot, SystemInfo
 
 __all__ = ["cuda_int", "read"]
 
@@ -28,6 +28,9 @@ _ROW = re.compile(
 _BORDER = re.compile(r"\+[-=+]{20,}\+")
 _ROW2 = re.compile(r"(?<!\d)(?P<used>\d{1,9})\s*MiB\s*/\s*(?P<total>\d{1,9})\s*MiB")
 _TEMP = re.compile(r"\|\s*(?:\d+%|N/A)\s+(?P<temp>\d+)C\s")
+#: the second row's last cell: "|      1%   Prohibited |" (E. Process / E. Thread in the table's words)
+_MODE = re.compile(r"(?:\d+%|N/A)\s+(?P<mode>Default|Prohibited|E\. Process|E\. Thread)\s*\|\s*$")
+_MODES = {"E. Process": "Exclusive_Process", "E. Thread": "Exclusive_Thread"}
 _MIG = re.compile(r"^\s*\|[\s|]*\|\s*(?P<mig>Enabled|Disabled|N/A)\s*\|\s*$")
 _LIST = re.compile(
     r"^\s*GPU (?P<idx>\d+): (?P<name>[^(\n]+?)\s*(?:\((?:UUID: (?P<uuid>GPU-[0-9A-Fa-f-]+)|[^)]*)\))?\s*$"
@@ -58,6 +61,7 @@ def _tables(doc: Doc) -> list[Partial]:
             continue
         first = lines[i].no
         gpus: list[Gpu] = []
+        windows = False
         j = i + 1
         last_table = i
         none_found = False
@@ -76,6 +80,10 @@ def _tables(doc: Doc) -> list[Partial]:
                     gpu.memory_used_mib, gpu.memory_total_mib = int(u.group("used")), int(u.group("total"))
                     if t := _TEMP.search(lines[j + 1].text):
                         gpu.temperature_c = int(t.group("temp"))
+                    if cm := _MODE.search(lines[j + 1].text):
+                        gpu.compute_mode = _MODES.get(cm.group("mode"), cm.group("mode"))
+                if r.group("pm") in ("WDDM", "TCC"):
+                    windows = True  # the driver-model column exists only in Windows' nvidia-smi
                 if j + 2 < len(lines) and (mg := _MIG.match(lines[j + 2].text)):
                     gpu.mig_mode_current = {"Enabled": True, "Disabled": False}.get(mg.group("mig"))
                 gpus.append(gpu)
@@ -92,9 +100,9 @@ def _tables(doc: Doc) -> list[Partial]:
             gpus=gpus or ([] if none_found else None),
             nvml=NvmlStatus(ok=True) if (gpus or none_found) else None,
         )
-        out.append(
-            Partial("nvidia-smi", Snapshot(nvidia=info), first, truncated=truncated, gpu_inventory=True)
-        )
+        system = SystemInfo(os="Windows") if windows else None
+        snap = Snapshot(nvidia=info, system=system)
+        out.append(Partial("nvidia-smi", snap, first, truncated=truncated, gpu_inventory=True))
         i = max(j, i + 1)
     return out
 

@@ -31,6 +31,9 @@ _NVRM = re.compile(
     r"NVRM version: NVIDIA UNIX (?:Open )?(?:\S+ )?Kernel Module(?: for \S+)?\s+(?P<v>\d+(?:\.\d+)+)"
 )
 _LSMOD = re.compile(r"^\s*(?P<mod>nvidia|nouveau)\s+\d+\s+\d+")
+#: a kernel log line from nouveau about a PCI device ("[  4.51] nouveau 0000:01:00.0: DRM: ..."): nouveau
+#: is loaded and bound to that GPU (it binds nothing but NVIDIA GPUs)
+_DMESG_NOUVEAU = re.compile(r"^\s*(?:\[\s*\d+\.\d+\]\s*)?nouveau [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d: ")
 
 
 def read(doc: Doc) -> list[Partial]:
@@ -38,6 +41,7 @@ def read(doc: Doc) -> list[Partial]:
     fields: dict[str, str] = {}
     first_os = None
     lsmod: dict[str, int] = {}
+    dmesg: int | None = None
     for ln in doc.lines:
         text = ln.text
         if m := _OS_RELEASE.match(text):
@@ -65,6 +69,8 @@ def read(doc: Doc) -> list[Partial]:
             out.append(Partial("os-release", Snapshot(nvidia=NvidiaInfo(kernel_module=module)), ln.no))
         elif m := _LSMOD.match(text):
             lsmod.setdefault(m.group("mod"), ln.no)
+        elif dmesg is None and _DMESG_NOUVEAU.match(text):
+            dmesg = ln.no
     if "PRETTY_NAME" in fields or ("NAME" in fields and "VERSION_ID" in fields):
         distro = fields.get("PRETTY_NAME") or f"{fields['NAME']} {fields['VERSION_ID']}"
         out.append(
@@ -75,4 +81,7 @@ def read(doc: Doc) -> list[Partial]:
             loaded=True if "nvidia" in lsmod else None, nouveau_loaded=True if "nouveau" in lsmod else None
         )
         out.append(Partial("lsmod", Snapshot(nvidia=NvidiaInfo(kernel_module=module)), min(lsmod.values())))
+    if dmesg is not None and "nouveau" not in lsmod:
+        module = KernelModule(nouveau_loaded=True)
+        out.append(Partial("dmesg", Snapshot(nvidia=NvidiaInfo(kernel_module=module)), dmesg))
     return out

@@ -3,7 +3,13 @@ collect_env's ``[pip3] torch==2.5.1`` / ``[conda] pytorch 1.3.0 py3.7_cuda10.1.2
 
 The versions name the frameworks and how they were built: a local tag (``+cu121``, ``+cpu``), a
 conda build string (``cuda10.1.243_cudnn7.6.3``), ``tensorflow-gpu``/``-cpu``, ``jaxlib`` tags and
-``jax-cuda12-plugin``; every ``nvidia-*`` wheel is listed as such.
+``jax-cuda12-plugin``; every ``nvidia-*`` wheel is listed as such. conda's transaction plan ("The
+following NEW packages will be INSTALLED:", rows like ``pytorch/win-64::pytorch-1.10.0-py3.6_cpu_0``)
+is a package list too, and its platform subdir names the OS.
+
+A conda list or plan holding a CPU pytorch beside ``cudatoolkit``/``pytorch-cuda`` (installed or asked
+for) states a contradiction of its own: the solver fell back to the CPU build because no CUDA build
+fits the request. It is reported as a ``conda-cpu-build`` line.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import re
 from dataclasses import dataclass
 
 from envcheck.ingest._partial import Partial, strip_bullet, torch_local
-from envcheck.ingest._text import Doc
-from envcheck.models import Framework, FrameworkDevices, FrameworksInfo, Snapshot
+from envcheck.ingest._text import Doc, Line
+from envcheck.models import Framework, FrameworkDevices, FrameworksInfo, PastedLine, Snapshot, SystemInfo
 
 __all__ = ["Package", "bracket_packages", "frameworks_from", "read"]
 
@@ -31,6 +37,19 @@ _VER = r"\d[\w.+!\-]*"
 _FREEZE = re.compile(rf"^({_NAME})\s*==\s*({_VER})$")
 _COLUMNS = re.compile(rf"^({_NAME})\s+({_VER})(?:\s+(\S+))?(?:\s+(\S+))?\s*$")
 _BRACKET = re.compile(r"^\s*\[(pip\d?|conda)\]\s+(.*)$")
+#: ``conda list --export`` and ``conda env export``: "pytorch=1.9.0=py3.8_cpu_0"
+_EXPORT = re.compile(rf"^({_NAME})=({_VER})=(\S+)$")
+#: conda's plan: "The following NEW packages will be INSTALLED:" (or UPDATED, DOWNGRADED, SUPERSEDED ...)
+_PLAN = re.compile(r"^The following (?:NEW )?packages will be (?:INSTALLED|UPDATED|DOWNGRADED|SUPERSEDED)")
+#: "pytorch   pytorch/win-64::pytorch-1.10.0-py3.6_cpu_0", or an update's "old --> channel::new"
+_PLAN_ROW = re.compile(
+    r"^(?P<short>[\w.-]+)\s+(?:\S+\s+-->\s+)?(?:(?P<channel>[\w.-]+)(?:/(?P<subdir>[\w-]+))?::)?"
+    r"(?P<spec>[\w.-]+-\d[\w.!+]*-[\w.]+)\s*$"
+)
+_SPEC = re.compile(r"^\s*-\s+(?P<name>[\w.-]+)\s*(?:[=<>!~]|$)")
+_SUBDIR_OS = {"win": "Windows", "linux": "Linux", "osx": "Darwin"}
+#: conda packages that bring the CUDA runtime: asking for them means a CUDA build was wanted
+_CUDA_PACKAGES = ("cudatoolkit", "pytorch-cuda", "cuda-toolkit", "cuda-runtime")
 
 
 @dataclass
@@ -167,6 +186,11 @@ def _rows(doc: Doc, start: int, pattern: re.Pattern[str], manager: str) -> tuple
     return out, i
 
 
+def _next(lines: list[Line], i: int) -> str:
+    """The text of the line after ``i`` as a list row would be read."""
+    return strip_bullet(lines[i + 1].text).strip().strip("`") if i + 1 < len(lines) else ""
+
+
 def read(doc: Doc) -> list[Partial]:
     """Every pip/conda package list in ``doc`` (not collect_env's bracketed ones: collect_env reads those)."""
     out: list[Partial] = []
@@ -189,6 +213,15 @@ def read(doc: Doc) -> list[Partial]:
                 j += 1
             packages, end = _rows(doc, j, _COLUMNS, "pip")
             kind = "pip-list"
+        elif (m0 := _EXPORT.match(text)) and (
+            _INTERESTING.match(m0.group(1)) or _EXPORT.match(_next(lines, i))
+        ):
+            packages, end = _rows(doc, i, _EXPORT, "conda")
+            kind = "conda-list"
+        elif _PLAN.match(text):
+            out.extend(_plan(doc, i))
+            i += 1
+            continue
         elif _FREEZE.match(text):
             packages, end = _rows(doc, i, _FREEZE, "pip")
             if len(packages) < 2 and not any(_INTERESTING.match(p.name) for p in packages):
@@ -205,14 +238,59 @@ def read(doc: Doc) -> list[Partial]:
                 if p.manager == "conda" and p.build == "pypi_0":
                     p.channel = p.channel or "pypi"
             fw = frameworks_from(packages)
-            if fw is not None:
-                out.append(Partial(kind, Snapshot(frameworks=fw), lines[i].no))
-            else:
-                out.append(Partial(kind, Snapshot(), lines[i].no))
+            snap = Snapshot(frameworks=fw) if fw is not None else Snapshot()
+            rows = lines[i:end]
+            out.append(Partial(kind, snap, lines[i].no, lines=_cpu_beside_cuda(packages, set(), rows)))
             i = max(end, i + 1)
             continue
         i += 1
     return out
+
+
+def _plan(doc: Doc, start: int) -> list[Partial]:
+    """conda's plan from its header at ``start``: the rows under it (skipping "......" a user put for
+    rows left out), the specs asked for above it, and the OS its subdirs name."""
+    lines = doc.lines
+    packages: list[Package] = []
+    subdirs: set[str] = set()
+    j = start + 1
+    while j < len(lines) and j < start + 2000:
+        text = lines[j].text.strip()
+        if m := _PLAN_ROW.match(text):
+            name, version, build = m.group("spec").rsplit("-", 2)
+            packages.append(Package("conda", _norm(name), version, build, m.group("channel")))
+            if m.group("subdir"):
+                subdirs.add(m.group("subdir").split("-", 1)[0])
+        elif text and not set(text) <= {".", "…"} and not _PLAN.match(text):
+            break
+        j += 1
+    specs = set()
+    for ln in lines[max(0, start - 40) : start]:
+        if m := _SPEC.match(ln.text):
+            specs.add(_norm(m.group("name")))
+    if not packages:
+        return []
+    fw = frameworks_from(packages)
+    os_name = _SUBDIR_OS.get(next(iter(subdirs))) if len(subdirs - {"noarch"}) == 1 else None
+    if os_name is None and len(subdirs) > 1:
+        os_name = next((_SUBDIR_OS[d] for d in subdirs if d in _SUBDIR_OS), None)
+    snap = Snapshot(frameworks=fw, system=SystemInfo(os=os_name) if os_name else None)
+    rows = lines[start:j]
+    return [Partial("conda-list", snap, lines[start].no, lines=_cpu_beside_cuda(packages, specs, rows))]
+
+
+def _cpu_beside_cuda(packages: list[Package], specs: set[str], rows: list[Line]) -> list[PastedLine]:
+    """A ``conda-cpu-build`` line (the pytorch row) when conda holds a CPU pytorch beside a CUDA runtime
+    package, installed or asked for."""
+    torch = next((p for p in packages if p.manager == "conda" and p.name in ("pytorch", "torch")), None)
+    if torch is None or not torch.build or "cpu" not in torch.build.lower():
+        return []
+    wanted = sorted({p.name for p in packages if p.name in _CUDA_PACKAGES} | (specs & set(_CUDA_PACKAGES)))
+    row = next((ln for ln in rows if torch.build in ln.text and "torch" in ln.text), None)
+    if not wanted or row is None:
+        return []
+    text = " ".join(row.text.split())
+    return [PastedLine(kind="conda-cpu-build", text=text, values={"cuda_package": wanted[0]}, line=row.no)]
 
 
 def available(fw: Framework, flag: bool | None) -> Framework:

@@ -7,6 +7,7 @@ which rules turn into a skip (``need``) rather than a verdict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -101,9 +102,26 @@ def in_container(s: Snapshot) -> bool | None:
     return bool(c.runtime) or bool(c.kubernetes)
 
 
+def is_windows(s: Snapshot) -> bool:
+    """Native Windows (WSL reports Linux)."""
+    return bool(s.system and s.system.os == "Windows" and not is_wsl(s))
+
+
 def is_wsl(s: Snapshot) -> bool | None:
     c = s.system.container if s.system else None
     return c.wsl if c else None
+
+
+_JETSON = re.compile(r"\b(?:orin|xavier|jetson|tegra)\b", re.IGNORECASE)
+
+
+def is_jetson(s: Snapshot) -> bool:
+    """An NVIDIA Jetson: NVIDIA's L4T kernel ("5.15.148-tegra") or a GPU named as one ("Orin (nvgpu)").
+    It always has its integrated NVIDIA GPU, which only NVIDIA's Jetson builds of a framework use."""
+    kernel = s.system.kernel if s.system else None
+    if kernel and "tegra" in kernel.lower():
+        return True
+    return any(_JETSON.search(g.name or "") for g in (s.nvidia.gpus or [] if s.nvidia else []))
 
 
 def no_driver(s: Snapshot) -> bool:
@@ -208,7 +226,13 @@ def distro_is(s: Snapshot, *names: str) -> bool:
 
 
 def driver_install_commands(s: Snapshot, minimum: str) -> list[str]:
-    """How to install a driver at least ``minimum``: the distro's package where we know it."""
+    """How to install a driver at least ``minimum``: the distro's package where we know it. Under WSL
+    the driver is the Windows one (a Linux driver must not be installed inside WSL), and Windows driver
+    numbers are not Linux ones, so there the way is NVIDIA's Windows installer."""
+    if is_wsl(s):
+        return ["update the NVIDIA driver on Windows (nvidia.com/Download), not inside WSL", "wsl --shutdown"]
+    if s.system and s.system.os == "Windows":
+        return ["update the NVIDIA driver (nvidia.com/Download or the NVIDIA App), then reboot"]
     branch = max(580, int(minimum.split(".", maxsplit=1)[0]))
     if distro_is(s, "ubuntu"):
         return [f"sudo apt-get install -y nvidia-driver-{branch}", "sudo reboot"]

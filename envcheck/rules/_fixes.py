@@ -65,6 +65,19 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     newest release whose CUDA knows every GPU when the installed one's does not. JAX:
     the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
     """
+    if fw.name == "tensorflow" and s.system and s.system.os == "Windows" and not F.is_wsl(s):
+        return Reinstall(
+            ["wsl --install  # then, inside WSL2:", 'pip install "tensorflow[and-cuda]"'],
+            "No TensorFlow GPU build exists for native Windows after 2.10: run TensorFlow in WSL2 with the "
+            "and-cuda extra, or pin tensorflow<2.11 with CUDA 11.2 and cuDNN 8.1",
+        )
+    if F.is_jetson(s):
+        return Reinstall(
+            ["cat /etc/nv_tegra_release  # the L4T release (JetPack) picks the build"],
+            f"On a Jetson only NVIDIA's Jetson builds of {fw.name} use the GPU: install the one for this "
+            "JetPack (NVIDIA's 'PyTorch for Jetson' wheels, the jetson-ai-lab pip index, or an l4t / "
+            "jetson-containers image); PyPI's and pytorch.org's aarch64 wheels are CPU or server-GPU builds",
+        )
     driver, ceiling = F.driver_facts(s)
     m = _Machine(driver, ceiling, machine_ccs(s), F.python_version(s))
     if fw.name in ("torch", "tensorflow"):

@@ -107,7 +107,8 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
             fit = fits[cc]
             cuda_why = fit.reason if fit is not None and fit.ok is False else ""
             built = F.framework_cuda(fw)
-            summary = f"{fw.name} {fw.version or ''} has no code for {name or 'GPU'} (sm_{cc[0]}{cc[1]})"
+            named = f"{fw.name} {fw.version}" if fw.version else fw.name
+            summary = f"{named} has no code for {name or 'GPU'} (sm_{cc[0]}{cc[1]})"
             if cuda_why and built:
                 summary += f": built with CUDA {F.cuda_text(fw, built)}, {cuda_why}"
             yield Finding(

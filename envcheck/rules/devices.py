@@ -3,6 +3,7 @@ remapping, throttling, the PCIe link, debugger/profiler variables (diagnostics-a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from envcheck.models import Finding, Gpu, Severity, Snapshot
@@ -341,3 +342,33 @@ def cuda_debug_env(s: Snapshot) -> Iterator[Finding]:
         fix="Unset them unless you are debugging or profiling right now.",
         commands=["unset " + " ".join(sorted(found))],
     )
+
+
+@rule(
+    "gpu-compute-prohibited",
+    "a GPU's compute mode is Prohibited: no CUDA context can be created on it, so every CUDA program "
+    "falls back to the CPU or fails",
+    E,
+)
+def gpu_compute_prohibited(s: Snapshot) -> Iterator[Finding]:
+    windows = bool(s.system and s.system.os == "Windows")
+    for g in _gpus(s):
+        if (g.compute_mode or "").lower() != "prohibited":
+            continue
+        # a vGPU profile name ends in its series letter ("RTXA6000-48A", "A100-40C"): A-series profiles
+        # serve virtual applications and have no CUDA (NVIDIA vGPU user guide, CUDA support by series)
+        name = (g.name or "").rstrip()
+        vgpu_a = bool(re.search(r"-\d+A$", name))
+        reset = f"{'' if windows else 'sudo '}nvidia-smi -i {g.index} -c DEFAULT"
+        yield Finding(
+            id="gpu-compute-prohibited",
+            severity=E,
+            summary=f"{F.gpu_subject(g)} is in compute mode Prohibited: no CUDA program can use it",
+            facts={"compute_mode": g.compute_mode, "gpu": g.name},
+            fix="This vGPU is an A-series (virtual applications) profile, which has no CUDA: ask the "
+            "administrator for a C- or Q-series profile."
+            if vgpu_a
+            else "Set the compute mode back to Default (as root or an administrator).",
+            commands=[] if vgpu_a else [reset],
+            subject=F.gpu_subject(g),
+        )

@@ -3,6 +3,7 @@ frameworks, and able to start CUDA (diagnostics-anchors b2, b8, b12, b13, b14)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from envcheck.knowledge import builds, capabilities, cuda_archs, drivers
@@ -294,6 +295,12 @@ def driver_too_old(s: Snapshot) -> Iterator[Finding]:
         upgrade = F.driver_install_commands(s, recommend)
         family = f"{mm[0]}.x" if mm[0] >= drivers.MINOR_COMPAT_FROM else f"{mm[0]}.{mm[1]}"
         upgrade_text = f"upgrade the NVIDIA driver to >= {recommend} (CUDA {family} needs >= {chk.floor}"
+        if F.is_wsl(s) or (s.system and s.system.os == "Windows"):
+            # the floors are Linux driver numbers; a Windows driver is judged by the CUDA it reports
+            upgrade_text = (
+                f"update the Windows NVIDIA driver to one whose nvidia-smi reports CUDA >= {need_text} "
+                f"(Linux drivers need >= {chk.floor} for CUDA {family}; Windows driver numbers differ"
+            )
         alt = _fixes.gpu_build(s, fw).commands if fw.name in ("torch", "jax") else None
         if alt:
             # the pip line needs no root and no reboot, so it is the command; the driver is the other way
@@ -351,7 +358,16 @@ def driver_library_mismatch(s: Snapshot) -> Iterator[Finding]:
     yield Finding(
         id="driver-library-mismatch",
         severity=E,
-        summary=f"kernel module {module or '?'} does not match the driver libraries {lib_version or '?'}",
+        summary=(
+            f"kernel module {module} does not match the driver libraries {lib_version}"
+            if module and lib_version
+            else "the loaded kernel module"
+            + (f" ({module})" if module else "")
+            + " and the driver libraries"
+            + (f" ({lib_version})" if lib_version else "")
+            + " are different versions (NVML: Driver/library "
+            "version mismatch)"
+        ),
         facts={
             "nvml": nvml.model_dump(exclude_none=True),
             "kernel_module_version": module,
@@ -441,6 +457,28 @@ def wsl_linux_driver(s: Snapshot) -> Iterator[Finding]:
     )
 
 
+#: WSL1 runs on a translation layer that reports a fixed kernel "4.4.0-<Windows build>-Microsoft"; WSL2
+#: kernels read "5.15.153.1-microsoft-standard-WSL2" (Microsoft's WSL docs: GPU compute needs WSL2)
+_WSL1_KERNEL = re.compile(r"^\d+\.\d+\.\d+-\d+-Microsoft$")
+
+
+@rule("wsl1-no-gpu", "the Linux side runs under WSL1, which has no GPU access: CUDA needs WSL2", E)
+def wsl1_no_gpu(s: Snapshot) -> Iterator[Finding]:
+    kernel = need(s.system.kernel if s.system else None, "kernel version")
+    if not _WSL1_KERNEL.match(kernel):
+        return
+    wants_gpu = any(F.build_kind(fw) == "cuda" for fw in (s.frameworks.frameworks if s.frameworks else []))
+    yield Finding(
+        id="wsl1-no-gpu",
+        severity=E if wants_gpu else W,
+        summary=f"this is WSL1 (kernel {kernel}): WSL1 gives Linux programs no GPU",
+        facts={"kernel": kernel},
+        fix="Convert the distribution to WSL2 (from Windows: wsl --set-version <distro> 2), keep the Windows "
+        "NVIDIA driver up to date, and do not install a Linux driver inside WSL.",
+        commands=["wsl -l -v  # in Windows: VERSION 1 is the problem", "wsl --set-version <distro> 2"],
+    )
+
+
 @rule(
     "cuda-init-failed",
     "cuInit fails with 999 (unknown error) while NVML works: usually after suspend/resume",
@@ -456,18 +494,33 @@ def cuda_init_failed(s: Snapshot) -> Iterator[Finding]:
     nvml_ok = bool(s.nvidia and s.nvidia.nvml and s.nvidia.nvml.ok)
     if F.in_container(s) and not nvml_ok:
         return  # container-gpu-lost covers a container whose device cgroup was reset
+    fix, commands = init_failed_fix(s)
     yield Finding(
         id="cuda-init-failed",
         severity=E,
-        summary="CUDA cannot start (cuInit error 999); typical after the machine resumed from suspend",
+        summary="CUDA cannot start (cuInit error 999)"
+        + ("" if F.is_windows(s) else "; typical after the machine resumed from suspend"),
         facts={"cu_init_code": code, "nvml_ok": nvml_ok, "uptime_s": s.system.uptime_s if s.system else None},
-        fix=(
-            "Reload the nvidia_uvm module (no GPU process may be running) or reboot; on laptops enable "
-            "NVIDIA's suspend services so it does not recur. Also check that no libcuda.so on "
-            "LD_LIBRARY_PATH shadows the driver's own. 'CUDA unknown error' is rarely about "
-            "CUDA_VISIBLE_DEVICES."
-        ),
-        commands=[
+        fix=fix,
+        commands=commands,
+    )
+
+
+def init_failed_fix(s: Snapshot) -> tuple[str, list[str]]:
+    """What to do about cuInit's 999: nvidia_uvm and suspend on Linux; on Windows (no modules to
+    reload) a reboot and the nvcuda.dll actually loaded."""
+    if F.is_windows(s):
+        return (
+            "Reboot, then check that the program loads the driver's own nvcuda.dll (System32), not a copy "
+            "or a CUDA shim placed next to it; reinstall the NVIDIA driver if nvidia-smi fails too.",
+            ["where nvcuda.dll", "nvidia-smi"],
+        )
+    return (
+        "Reload the nvidia_uvm module (no GPU process may be running) or reboot; on laptops enable "
+        "NVIDIA's suspend services so it does not recur. Also check that no libcuda.so on "
+        "LD_LIBRARY_PATH shadows the driver's own. 'CUDA unknown error' is rarely about "
+        "CUDA_VISIBLE_DEVICES.",
+        [
             "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
             "sudo systemctl enable nvidia-suspend.service nvidia-resume.service nvidia-hibernate.service",
         ],

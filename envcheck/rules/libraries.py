@@ -197,8 +197,14 @@ def cuda_toolkit_mismatch(s: Snapshot) -> Iterator[Finding]:
         if mm is None or nv_mm is None or mm[0] == nv_mm[0]:
             continue
         match = next((t for t in cuda.toolkits or [] if (tm := cuda_mm(t.version)) and tm[0] == mm[0]), None)
+        windows = s.system is not None and s.system.os == "Windows"
         if match:
             commands = [f"export CUDA_HOME={match.path} PATH={match.path}/bin:$PATH"]
+        elif windows:
+            commands = [
+                f"install CUDA Toolkit {mm[0]}.{mm[1]} (developer.nvidia.com/cuda-toolkit-archive), "
+                "then set CUDA_HOME to its folder"
+            ]
         else:
             commands = [f"sudo apt-get install -y cuda-toolkit-{mm[0]}-{mm[1]}"]
         yield Finding(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from envcheck.knowledge import drivers
-from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr
+from envcheck.knowledge import capabilities, drivers
+from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr, vtuple
 from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRule, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
@@ -36,6 +36,8 @@ PASTE_ONLY = (
     "jax-plugin-mismatch",
     "container-toolkit-missing",
     "container-no-host-driver",
+    "gpu-fell-off-bus",
+    "wsl-libcuda-path",
 )
 
 
@@ -123,22 +125,47 @@ def no_kernel_image(s: Snapshot) -> Iterator[Finding]:
             ],
         )
         return
-    facts["assumed"] = ["the paste does not say which GPU, or which build and arch list the failing code has"]
+    named = ""
+    fix = (
+        "Compare the GPU's compute capability with the code the framework and each CUDA extension "
+        "carry; install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) "
+        "or rebuild the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU "
+        "older than the build's minimum needs an older release or the CPU build."
+    )
+    if gpus:
+        g, cc = gpus[0]
+        named = f"{g.name or 'the GPU'} (compute capability {cc[0]}.{cc[1]})"
+        facts |= {"gpu": g.name, "compute_capability": f"{cc[0]}.{cc[1]}"}
+        facts["assumed"] = ["which build and arch list the failing code has (the paste does not say)"]
+        end = _support_end(cc)
+        if end is not None and end.torch_last:
+            fix += (
+                f" PyTorch's own binaries last carried code for {cc[0]}.{cc[1]} in {end.torch_last} "
+                f"({end.torch_note})."
+            )
+    else:
+        facts["assumed"] = [
+            "the paste does not say which GPU, or which build and arch list the failing code has"
+        ]
     yield Finding(
         id="no-kernel-image",
         severity=E,
-        summary="a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
+        summary=f"a CUDA kernel has no code for {named}: 'no kernel image is available'"
+        if named
+        else "a CUDA kernel has no code for this GPU's architecture ('no kernel image is available')",
         facts=facts,
-        fix="Compare the GPU's compute capability with the code the framework and each CUDA extension "
-        "carry; install a build that includes it (PyTorch: the wheel index for a CUDA that knows the GPU) "
-        "or rebuild the extension with TORCH_CUDA_ARCH_LIST set to the GPU's compute capability. A GPU "
-        "older than the build's minimum needs an older release or the CPU build.",
+        fix=fix,
         commands=[
             'python -c "import torch; print(torch.cuda.get_device_name(), '
             "torch.cuda.get_device_capability(), "
             'torch.cuda.get_arch_list())"'
         ],
     )
+
+
+def _support_end(cc: tuple[int, int]) -> capabilities.SupportEnd | None:
+    end = capabilities.support_end(cc)
+    return end if end is not None and not end.still_served else None
 
 
 def _covering(codes: list[str], cc: tuple[int, int]) -> list[str]:
@@ -244,6 +271,8 @@ def _cuda_lib_version(lib: str, raw: str) -> str:
         return f"{n // 1000}.{(n % 1000) // 10}"
     if n >= 100000:
         return f"{n // 10000}.{(n % 10000) // 100}.{n % 100}"
+    if n >= 10000:  # cuSOLVER, cuFFT, cuSPARSE: major * 1000 + minor * 100 + patch ("11401" -> 11.4.1)
+        return f"{n // 1000}.{(n % 1000) // 100}.{n % 100}"
     return raw
 
 
@@ -351,18 +380,110 @@ def _asks_for_gpu(s: Snapshot) -> bool:
     E,
 )
 def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
+    wsl = hits(s, "container-wsl-no-adapters")
+    if wsl:
+        yield Finding(
+            id="container-no-host-driver",
+            severity=E,
+            summary="nvidia-container-cli runs under WSL but finds no GPU adapter to give the container",
+            facts={"error_lines": _quoted(wsl)},
+            fix="The hook sees no NVIDIA GPU through WSL (no /dev/dxg): WSL1 has no GPU access (convert the "
+            "distribution to WSL2), the machine may have no NVIDIA GPU (then run the image without --gpus), "
+            "or the Windows driver, WSL or Docker Desktop is too old for GPU paravirtualization (update "
+            "them, then `wsl --shutdown`). Check `nvidia-smi` inside the WSL distribution first.",
+            commands=[
+                "wsl -l -v  # in Windows: VERSION must be 2",
+                "wsl --update",
+                "wsl --shutdown",
+                "nvidia-smi  # inside the WSL distribution",
+            ],
+        )
+        return
     lines = hits(s, "container-cli-no-nvml")
     if not lines:
         return
+    module = s.nvidia.kernel_module if s.nvidia else None
+    nouveau = bool(module and module.nouveau_loaded)
     yield Finding(
         id="container-no-host-driver",
         severity=E,
         summary="nvidia-container-cli found no NVIDIA driver library on the host",
         facts={"error_lines": _quoted(lines)},
-        fix="Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
+        fix=_NOUVEAU_HOST_FIX
+        if nouveau
+        else "Install the NVIDIA driver on the host and check `nvidia-smi` there first. If it works on the "
         "host, the Docker daemon cannot see the host's libraries: a snap-installed or rootless Docker, or "
         "Docker Desktop without the WSL2 backend.",
-        commands=["nvidia-smi", "ldconfig -p | grep libnvidia-ml"],
+        commands=(_NOUVEAU_COMMANDS if nouveau else [])
+        + ["nvidia-smi", "ldconfig -p | grep -E 'libnvidia-ml|libcuda'"],
+    )
+
+
+_NOUVEAU_HOST_FIX = (
+    "The host's kernel log shows nouveau, not the NVIDIA driver, driving the GPU: blacklist nouveau, "
+    "reboot, install the NVIDIA driver on the host and check `nvidia-smi` there before starting a container."
+)
+_NOUVEAU_COMMANDS = [
+    "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
+    "sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+    "sudo update-initramfs -u && sudo reboot",
+]
+
+
+@rule(
+    "gpu-fell-off-bus",
+    "the GPU fell off the PCIe bus (Xid 79, 'GPU is lost'): a hardware, power or heat fault no driver or "
+    "framework setting fixes",
+    E,
+)
+def gpu_fell_off_bus(s: Snapshot) -> Iterator[Finding]:
+    lines = hits(s, "gpu-fell-off-bus")
+    if not lines:
+        return
+    yield Finding(
+        id="gpu-fell-off-bus",
+        severity=E,
+        summary="the GPU fell off the PCIe bus (Xid 79): it is lost until a reset, whatever the software",
+        facts={
+            "error_lines": _quoted(lines),
+            "driver_version": s.nvidia.driver_version if s.nvidia else None,
+        },
+        fix="Reset or reboot to get the GPU back; then find the cause, which is below the software: "
+        "overheating, an under-sized or badly seated power connection, the card's seating in its slot, "
+        "PCIe riser or link errors, or an outdated system BIOS. Watch temperatures and power under load; "
+        "a GPU that keeps falling off after that needs replacing. Reinstalling drivers or frameworks does "
+        "not help.",
+        commands=[
+            "sudo dmesg -T | grep -i -e xid -e 'fallen off'",
+            "nvidia-smi -q -d TEMPERATURE,POWER,PERFORMANCE",
+            "sudo lspci -vvv -d 10de: | grep -i -e lnksta -e uncorr",
+        ],
+    )
+
+
+@rule(
+    "wsl-libcuda-path",
+    "under WSL, cuDNN cannot load the driver's libcuda.so because /usr/lib/wsl/lib is not on the loader path",
+    E,
+)
+def wsl_libcuda_path(s: Snapshot) -> Iterator[Finding]:
+    lines = hits(s, "cudnn-no-libcuda")
+    if not lines or not F.is_wsl(s):
+        return  # off WSL a missing libcuda.so is a missing driver (or its dev symlink): no-driver's case
+    yield Finding(
+        id="wsl-libcuda-path",
+        severity=E,
+        summary="cuDNN cannot find libcuda.so: under WSL it lives in /usr/lib/wsl/lib, which the loader "
+        "does not search",
+        facts={"error_lines": _quoted(lines)},
+        fix="WSL provides the driver's libraries in /usr/lib/wsl/lib (from the Windows driver); cuDNN opens "
+        "the unversioned libcuda.so, which the loader cache often lacks there. Put the directory on the "
+        "loader path (or refresh the cache), and never install a Linux driver inside WSL.",
+        commands=[
+            "export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",
+            "sudo ldconfig /usr/lib/wsl/lib",
+            "ls -l /usr/lib/wsl/lib/libcuda.so*",
+        ],
     )
 
 
@@ -370,7 +491,8 @@ def container_no_host_driver(s: Snapshot) -> Iterator[Finding]:
 
 
 def _assumed(*items: str) -> dict[str, object]:
-    return {"assumed": [i for i in items if i]}
+    given = [i for i in items if i]
+    return {"assumed": given} if given else {}
 
 
 def _driver_too_old(s: Snapshot) -> Finding | None:
@@ -380,9 +502,12 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
         return None  # gpu-too-old: no driver upgrade helps
     torch_lines = hits(s, "torch-driver-too-old")
     insufficient = hits(s, "cuda-insufficient-driver")
-    if not torch_lines and not insufficient:
+    required = hits(s, "container-cuda-requirement")
+    if not torch_lines and not insufficient and not required:
         return None
     driver, ceiling = F.driver_facts(s)
+    if required:
+        return _image_needs_newer_driver(s, required, driver, ceiling)
     cuda12 = drivers.recommended_driver(12) or "525.60.13"
     cuda13 = drivers.recommended_driver(13) or "580.65.06"
     if torch_lines:
@@ -442,6 +567,12 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
             "Version' must be at least the program's CUDA. Upgrade the driver, or install the program's "
             "build for the driver's CUDA."
         )
+        if F.is_wsl(s):
+            fix += (
+                " Under WSL2 the driver is the Windows one, and error 35 also means Windows is not passing "
+                "CUDA to WSL: a Windows driver without WSL support (before R470), or a Windows build without "
+                "GPU paravirtualization (or with a regression in it)."
+            )
         commands = F.driver_install_commands(s, cuda12)
     return Finding(
         id="driver-too-old",
@@ -453,8 +584,61 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
     )
 
 
+def _image_needs_newer_driver(
+    s: Snapshot, lines: list[PastedLine], driver: str | None, ceiling: int | None
+) -> Finding:
+    """nvidia-container-cli's ``unsatisfied condition: cuda>=12.8``: the image's NVIDIA_REQUIRE_CUDA
+    is compared with the CUDA version the host driver reports, without minor-version compatibility,
+    so the driver must be the one NVIDIA ships with that toolkit (or newer)."""
+    need = max((ln.values["need"] for ln in lines), key=lambda v: cuda_mm(v) or (0, 0))
+    want = drivers.toolkit_driver(need)
+    facts: dict[str, object] = {
+        "error_lines": _quoted(lines),
+        "image_needs_cuda": need,
+        "driver_version": driver,
+        "driver_cuda": cuda_text(ceiling) or _implied_cuda(driver),
+    }
+    if driver is None and ceiling is None:
+        facts |= _assumed("the host driver's version (the paste does not give it)")
+    has = facts["driver_cuda"]
+    if has:
+        tail = f" but the host driver{(' ' + driver) if driver else ''} supports CUDA {has}"
+    elif driver and want and (vtuple(driver) or ()) < (vtuple(want) or ()):
+        tail = f" but the host driver {driver} is older than CUDA {need}'s own ({want})"
+    else:
+        tail = ", newer than the host driver supports"
+    summary = f"the container image needs CUDA >= {need}{tail}"
+    return Finding(
+        id="driver-too-old",
+        severity=E,
+        summary=summary,
+        facts=facts,
+        fix=f"Upgrade the host driver to one that reports CUDA >= {need}"
+        + (f" (>= {want}, the driver NVIDIA ships with CUDA {need})" if want else "")
+        + ", or use an image built for the CUDA the driver reports (nvidia-smi's 'CUDA Version'). "
+        "The check compares versions only: NVIDIA_DISABLE_REQUIRE=1 skips it, and the image then runs if "
+        "the driver meets its CUDA family's floor (minor-version compatibility, limited features).",
+        commands=[
+            *F.driver_install_commands(s, want or "580.65.06"),
+            "nvidia-smi  # CUDA Version on the host",
+        ],
+    )
+
+
+def _implied_cuda(driver: str | None) -> str | None:
+    mm = drivers.highest_cuda(driver) if driver else None
+    return f"{mm[0]}.{mm[1]}" if mm else None
+
+
+def _driver_dlopen(s: Snapshot) -> list[PastedLine]:
+    """TensorFlow's "Could not load dynamic library 'libcuda.so.1'": the driver's own library, not CUDA's."""
+    return [ln for ln in hits(s, "tf-dlopen") if ln.values.get("lib", "").startswith("libcuda.so")]
+
+
 def _no_driver(s: Snapshot) -> Finding | None:
     lines = hits(s, "torch-no-driver", "smi-no-nvml")
+    if not F.is_wsl(s):  # under WSL libcuda lives in /usr/lib/wsl/lib: a loader path, not a missing driver
+        lines += _driver_dlopen(s)
     if not lines or _in_container(s):
         return None
     gpu = F.has_nvidia_gpu(s)
@@ -576,6 +760,7 @@ def _arch_unsupported(s: Snapshot) -> Finding | None:
 _CPU_BUILD_LINES = {
     "torch-not-compiled-cuda": ("torch", "Torch not compiled with CUDA enabled"),
     "jax-cpu-jaxlib": ("jax", "a CUDA-enabled jaxlib is not installed"),
+    "conda-cpu-build": ("torch", "conda installed its CPU build beside the CUDA runtime package asked for"),
 }
 
 
@@ -586,12 +771,27 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
     from envcheck.rules.driver import too_old_gpus
 
     lines = hits(s, *_CPU_BUILD_LINES)
-    if not lines or too_old_gpus(s):
-        return None
-    name, words = _CPU_BUILD_LINES[lines[0].kind]
-    fw = s.framework(name) or Framework(name=name, installed=True, build="cpu")
+    if too_old_gpus(s) or _os(s) == "Darwin":
+        return None  # a Mac has no CUDA build to install; a GPU below every build: gpu-too-old
+    if lines:
+        name, words = _CPU_BUILD_LINES[lines[0].kind]
+        how = f"'{words}'"
+        fw = s.framework(name) or Framework(name=name, installed=True, build="cpu")
+        if F.build_kind(fw) in ("xpu", "rocm", "mps"):
+            return None  # an Intel/AMD build: the code that asked for CUDA is at fault, not the wheel
+    else:
+        # a dump names a CPU build and the paste's error lines show a GPU was wanted (is_available() False,
+        # a CUDA error): the structured rule stays silent without GPU facts, a bare dump stays so too
+        cpu = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed
+               and f.name in F.CUDA_FRAMEWORKS and F.build_kind(f) == "cpu"]  # fmt: skip
+        jetson = F.is_jetson(s)  # a Jetson always has its GPU: a CPU build there needs no error line
+        if not cpu or F.has_nvidia_gpu(s) or not (jetson or (s.paste and s.paste.lines)):
+            return None
+        fw, name = cpu[0], cpu[0].name
+        how = "as the report states" if fw.version and "+cpu" not in fw.version else "its version says so"
+        lines = hits(s, "torch-no-gpu") if name == "torch" else []
     nv = s.nvidia
-    gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version))
+    gpu_seen = bool(nv and (nv.gpus or nv.driver_version or nv.cuda_driver_version)) or F.is_jetson(s)
     fix = _fixes.gpu_build(s, fw)
     facts: dict[str, object] = {
         "error_lines": _quoted(lines),
@@ -602,12 +802,13 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         "gpus": [g.name for g in nv.gpus or []] if nv else [],
     }
     reinstall = f"Reinstall {name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}."
-    said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ('{words}')"
+    said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ({how})"
     if gpu_seen:
         return Finding(
             id="cpu-only-wheel",
             severity=E,
-            summary=f"{said} but this machine has an NVIDIA driver",
+            summary=f"{said} but this machine "
+            + ("is a Jetson, with an NVIDIA GPU" if F.is_jetson(s) else "has an NVIDIA driver"),
             facts=facts,
             fix=reinstall,
             commands=fix.commands,
@@ -706,8 +907,9 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
 
 
 def _cuda_libs_missing(s: Snapshot) -> Finding | None:
-    tf_lines = [ln for ln in hits(s, "tf-dlopen") if not ln.values.get("optional")]
-    skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text]
+    driver_lib = _driver_dlopen(s)
+    tf_lines = [ln for ln in hits(s, "tf-dlopen") if not ln.values.get("optional") and ln not in driver_lib]
+    skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text] + hits(s, "tf-no-cudart")
     jax_lines = hits(s, "jax-lib-missing")
     if not (tf_lines or skip or jax_lines):
         return None
@@ -724,6 +926,8 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
             subject="jax",
         )
     libs = sorted({ln.values["lib"] for ln in tf_lines})
+    if not libs and hits(s, "tf-no-cudart"):
+        libs = ["libcudart (the CUDA runtime)"]
     tf = s.framework("tensorflow")
     version = tf.version if tf else None
     facts: dict[str, object] = {
@@ -757,6 +961,18 @@ def _cuda_init_failed(s: Snapshot) -> Finding | None:
     lines = hits(s, "cuda-unknown-error")
     if not lines:
         return None
+    if F.is_windows(s):
+        from envcheck.rules.driver import init_failed_fix
+
+        fix, commands = init_failed_fix(s)
+        return Finding(
+            id="cuda-init-failed",
+            severity=E,
+            summary="CUDA cannot start (error 999, 'CUDA unknown error')",
+            facts={"error_lines": _quoted(lines)},
+            fix=fix,
+            commands=commands,
+        )
     return Finding(
         id="cuda-init-failed",
         severity=E,
@@ -768,9 +984,51 @@ def _cuda_init_failed(s: Snapshot) -> Finding | None:
     )
 
 
+def _os(s: Snapshot) -> str | None:
+    return s.system.os if s.system else None
+
+
+def _driver_library_mismatch(s: Snapshot) -> Finding | None:
+    """NVML's "Driver/library version mismatch" when the structured rule could not see it (a later
+    dump in the same paste shows a working nvidia-smi, or NVML's result was not pasted whole)."""
+    lines = hits(s, "nvml-mismatch")
+    if not lines:
+        return None
+    nv = s.nvidia
+    module = nv.kernel_module.version if nv and nv.kernel_module else None
+    working = nv.driver_version if nv else None
+    facts: dict[str, object] = {"error_lines": _quoted(lines), "kernel_module_version": module}
+    fix = (
+        "The driver libraries were upgraded under a running kernel module (often by unattended-upgrades or a "
+        "package that pulls another driver). Reboot, or, with no GPU process running, reload the modules; "
+        "hold the driver packages so it does not recur."
+    )
+    if working:
+        facts["driver_version"] = working
+        fix += (
+            f" The paste also shows the driver ({working}) answering: if that output was taken after a "
+            "reboot, the mismatch is already gone."
+        )
+    return Finding(
+        id="driver-library-mismatch",
+        severity=E,
+        summary="NVML reports 'Driver/library version mismatch': the loaded kernel module"
+        + (f" ({module})" if module else "")
+        + " and the driver libraries are different versions",
+        facts=facts,
+        fix=fix,
+        commands=[
+            "sudo reboot",
+            "cat /proc/driver/nvidia/version",
+            "sudo apt-mark hold 'nvidia-*' 'libnvidia-*'",
+        ],
+    )
+
+
 #: (finding id, builder): verdicts error lines prove when the structured rule lacked facts
 FALLBACKS: tuple[tuple[str, Callable[[Snapshot], Finding | None]], ...] = (
     ("driver-too-old", _driver_too_old),
+    ("driver-library-mismatch", _driver_library_mismatch),
     ("no-driver", _no_driver),
     ("container-no-gpu", _container_no_gpu),
     ("fabric-manager-missing", _fabric_manager),
@@ -804,8 +1062,13 @@ def complete(
         if f is not None:
             added.append(f)
     out: list[Finding] = []
+    ext = hits(s, "cuda-ext-mismatch")
     for f in [*findings, *added]:
-        if f.id in _COUNTS_GPUS and s.paste.gpus_complete is not True and f.severity is E:
+        if f.id == "cuda-toolkit-mismatch" and ext:
+            # the paste shows the extension build that the mismatch broke: no longer a mere note
+            facts = {**f.facts, "error_lines": _quoted(ext)}
+            out.append(f.model_copy(update={"severity": E, "facts": facts}))
+        elif f.id in _COUNTS_GPUS and s.paste.gpus_complete is not True and f.severity is E:
             facts = dict(f.facts)
             facts["assumed"] = [*facts.get("assumed", []), "the paste lists every GPU of the machine"]
             out.append(f.model_copy(update={"severity": W, "facts": facts}))

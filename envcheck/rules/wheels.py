@@ -36,10 +36,14 @@ def cpu_only_wheel(s: Snapshot) -> Iterator[Finding]:
         if kinds[fw.name] != "cpu":
             continue
         fix = _fixes.gpu_build(s, fw)
+        windows = (
+            fw.name == "tensorflow" and s.system is not None and s.system.os == "Windows" and not F.is_wsl(s)
+        )
         yield Finding(
             id="cpu-only-wheel",
             severity=E,
-            summary=f"{fw.name} {fw.version or ''} is a CPU-only build but this machine has an NVIDIA GPU",
+            summary=f"{fw.name} {fw.version or ''} is a CPU-only build but this machine has an NVIDIA GPU"
+            + (" (TensorFlow has no GPU build for native Windows after 2.10)" if windows else ""),
             facts={
                 "framework": fw.name,
                 "version": fw.version,
@@ -47,7 +51,8 @@ def cpu_only_wheel(s: Snapshot) -> Iterator[Finding]:
                 "build": kinds[fw.name],
                 "gpus": [g.name for g in (s.nvidia.gpus or [])] if s.nvidia else [],
             },
-            fix=f"Reinstall {fw.name} as a CUDA build: {fix.why}.",
+            # a fix that names no build (none exists, or the tables lack the release) is said as it is
+            fix=f"Reinstall {fw.name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}.",
             commands=fix.commands,
             subject=fw.name,
         )

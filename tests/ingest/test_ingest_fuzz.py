@@ -88,3 +88,71 @@ def test_the_cli_never_shows_a_traceback(case: int) -> None:
     assert b"Traceback" not in proc.stderr
     if proc.returncode == 2:
         assert proc.stderr.strip() and proc.stdout == b""
+
+
+def _nested_report(depth: int) -> bytes:
+    return b'{"schema_version": "1.1", "snapshot": ' + b'{"a": ' * depth + b"1" + b"}" * (depth + 1)
+
+
+def _hostile() -> dict[str, tuple[bytes, bool]]:
+    """Inputs no fuzzer finds by chance: name -> (bytes, whether a verdict must come out of it)."""
+    big = b"\n".join(CORPUS)
+    smi = b"| NVIDIA-SMI 535.54.03    Driver Version: 535.54.03    CUDA Version: 12.2     |\n"
+    traceback = (
+        b'Traceback (most recent call last):\n  File "train.py", line 10, in <module>\n    model.cuda()\n'
+        b"KeyError: 'model'\n"
+    )
+    return {
+        "10 MB of real pastes": ((big * (10_000_000 // len(big) + 1))[:10_000_000], True),
+        "one 10 MB line": (b"PyTorch version: " + b"1.2." * 2_500_000, True),
+        "binary with NULs around a paste": (b"\x00" * 5000 + CORPUS[3] + b"\x00\x01\x02" * 3000, True),
+        "an ELF binary": (b"\x7fELF\x02\x01\x01" + random.Random(1).randbytes(200_000), False),
+        "quotes 3000 deep": (b"> " * 3000 + b"Is CUDA available: True\nPyTorch version: 2.1.0+cu121\n", True),
+        "details 20000 deep": (b"<details>" * 20_000 + b"\nNvidia driver version: 535.54.03\n", False),
+        "only a traceback": (traceback, False),
+        "JSON that is not a report": (b'{"name": "x", "dependencies": {"torch": "2.1.0"}}', False),
+        "a JSON array": (b'[{"a": 1}, {"b": [1, 2]}]', False),
+        "a future envcheck report": (b'{"schema_version": "7.0", "tool": "envcheck", "snapshot": {}}', False),
+        "JSON nested 100000 deep": (b"[" * 100_000 + b"]" * 100_000, False),
+        "a report nested 50000 deep": (_nested_report(50_000), False),
+        "two million carriage returns": (b"\r" * 2_000_000 + smi, True),
+        "the same key 200000 times": (b"PyTorch version: 2.1.0\n" * 200_000, True),
+        "300000 nvidia-smi rows": (smi + b"|   0  NVIDIA A100   Off  |\n" * 300_000, True),
+        "a million backticks": (b"`" * 1_000_000, False),
+        "ANSI escapes without end": (b"\x1b[" * 200_000 + b"\n" + smi, True),
+        "an ollama log line 100000 times": (
+            b'msg="inference compute" id=GPU-1 library=cuda compute=8.6 driver=12.2 name="Tesla T4"\n'
+            * 100_000,
+            True,
+        ),
+        "one ollama line of a million pairs": (b'msg="inference compute" ' + b"a=b " * 1_000_000, False),
+        "50000 Python sessions": (
+            b'Type "help", "copyright", "credits" or "license" for more information.\n>>> torch.__version__\n'
+            b"'2.1.0+cpu'\n" * 50_000,
+            True,
+        ),
+        "HIP errors in CUDA's words 100000 times": (
+            b"cuda runtime error (100) : hipErrorNoDevice\n" * 100_000,
+            True,
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_hostile()))
+def test_hostile_input_gets_a_verdict_or_one_clear_error(name: str) -> None:
+    data, readable = _hostile()[name]
+    try:
+        report = rejudge(load(data, "hostile"))
+    except UsageError as exc:
+        assert not readable, f"{name}: refused: {exc.message}"
+        assert exc.exit_code == 2 and exc.message.startswith("hostile: ") and "\n" not in exc.message
+        return
+    assert readable, f"{name}: read as a report"
+    assert to_reply(report)
+
+
+@pytest.mark.parametrize("name", ["only a traceback", "a future envcheck report", "JSON nested 100000 deep"])
+def test_the_cli_says_one_line_for_unusable_input(name: str) -> None:
+    proc = _envcheck(["diagnose", "-", "--markdown"], _hostile()[name][0])
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert b"Traceback" not in proc.stderr and proc.stderr.decode().startswith("error: ")
