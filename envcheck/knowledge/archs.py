@@ -92,6 +92,38 @@ def find_arch_flags(
         pos = i + 1
 
 
+#: nvcc's architecture flags as torch 1.2-1.5 compile them into ``torch.__config__.show()``
+#: ("-gencode;arch=compute_37,code=sm_37;...;-gencode;arch=compute_37,code=compute_37"), NUL-terminated
+GENCODE_FLAGS = re.compile(rb"(?:-gencode;)?arch=compute_\d{2,3},code=[^\x00]{1,2000}?\x00")
+_GENCODE_CODE = re.compile(r"\b((?:sm|compute)_\d{2,3}[af]?)\b")
+
+
+def find_gencode_flags(data: bytes | bytearray | mmap.mmap) -> tuple[str, ...] | None:
+    """The compiled codes named by the first nvcc ``-gencode`` flags string in a binary, as an arch
+    list ("sm_37 ... compute_37"): every ``code=`` target, SASS first, each once; None if none."""
+    m = GENCODE_FLAGS.search(data)
+    if not m:
+        return None
+    return parse_gencode(m.group(0).decode("ascii", "replace"))
+
+
+def parse_gencode(flags: str) -> tuple[str, ...] | None:
+    """ "-gencode;arch=compute_50,code=sm_50;...,code=[sm_70,compute_70]" -> ("sm_50", "sm_70",
+    "compute_70"): the ``code=`` targets only (``arch=`` names the virtual arch they were built from)."""
+    targets: list[str] = []
+    for part in re.split(r"[;\s]+", flags):
+        _, found, value = part.partition("code=")
+        if found:
+            targets += _GENCODE_CODE.findall(value)
+    return sort_codes(targets) or None
+
+
+def sort_codes(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """An arch list in torch's order: SASS by compute capability, then PTX; duplicates dropped."""
+    parsed = {c: p for c in codes if (p := parse_code(c)) is not None}
+    return tuple(sorted(parsed, key=lambda c: (parsed[c].kind != "sm", parsed[c].cc, parsed[c].suffix)))
+
+
 def runs_on(code: Code, cc: tuple[int, int]) -> bool:
     """Does this compiled code run on a GPU of compute capability ``cc``?"""
     if code.suffix == "a":

@@ -5,6 +5,7 @@ variant that fits a machine (driver, GPUs, Python) together with the exact insta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,6 +16,8 @@ from envcheck.knowledge._table import rows
 from envcheck.knowledge._version import Version, cuda_mm, cuda_tag, vstr, vtuple
 
 TORCH_INDEX = "https://download.pytorch.org/whl/"
+#: the find-links page pytorch.org's previous-versions page installs torch 1.2-1.10 variants from
+TORCH_STABLE = "https://download.pytorch.org/whl/torch_stable.html"
 FRAMEWORKS = ("torch", "tensorflow", "jax")
 
 
@@ -47,8 +50,12 @@ class Build:
     nccl: str | None = None
     cublas: str | None = None
     cuda_runtime: str | None = None
-    #: the patch release the facts were read from ("2.15.0"), when read from an artifact
+    #: the patch release the facts were read from ("2.15.0"); for a hand row, the patch its source names
     version: str | None = None
+    #: the PyPI project that is this build ("tensorflow-gpu" for TensorFlow before 2.1); "" = the framework
+    package: str = ""
+    #: every patch release built this way ("1.12.0" alone; "2.1.0 ... 2.1.4"), when recorded
+    patches: tuple[str, ...] | None = None
     #: the wheel read (file name) and its sha256; empty for hand-sourced rows
     artifact: str = ""
     sha256: str = ""
@@ -113,13 +120,62 @@ class Build:
         """The pip line that installs this build; ``version`` pins an exact release ("2.6.0"),
         ``with_`` adds requirements from the same index ("torchvision==0.21.0")."""
         if self.framework == "torch":
-            v = version or newest_patch(self.release) or self.release
-            pin = f"torch=={v}" if vtuple(v) and len(vtuple(v) or ()) >= 3 else f'"torch=={v}.*"'
-            return f"pip install {' '.join([pin, *with_])} --index-url {self.index_url}"
+            return self._torch_command(version, with_)
         if self.framework == "tensorflow":
-            return f'pip install "tensorflow[and-cuda]=={version or self.release}"'
+            v = version or self.release
+            if self.extra == "and-cuda":
+                return f'pip install "tensorflow[and-cuda]=={v}"'
+            return f'pip install "{self.package or "tensorflow"}=={v}"'
         pin = f"=={version}" if version else ""
         return f'pip install -U "jax[{self.extra}]{pin}"'
+
+    def _torch_command(self, version: str | None, with_: Sequence[str]) -> str:
+        """torch's pip line the way pytorch.org's previous-versions page gives it for the release:
+        from 2.0 the variant's index; 1.11-1.13 that index as an extra index with the local tag
+        ("torch==1.12.1+cu116"); 1.2-1.10 the local tag from the torch_stable.html find-links page;
+        1.0-1.1 the variant's own find-links page only (its wheels carry no local tag, so PyPI's
+        build of the same version must not compete). A PyPI build before 2.0 is plain PyPI."""
+        v = version or self.version or newest_patch(self.release) or self.release
+        exact = len(vtuple(v) or ()) >= 3
+        release = vtuple(self.release) or ()
+        if release >= (2, 0):
+            pin = f"torch=={v}" if exact else f'"torch=={v}.*"'
+            return f"pip install {' '.join([pin, *with_])} --index-url {self.index_url}"
+        pin = f"torch=={v}" if exact else f'"torch=={v}.*"'
+        if self.pypi_default:
+            return f"pip install {' '.join([pin, *with_])}"
+        if not exact:  # a local tag needs an exact version: the newest patch the tables know
+            v = newest_patch(self.release) or v
+        tagged = " ".join([f"torch=={v}+{self.tag}", *(_local(w, self.tag) for w in with_)])
+        if release >= (1, 11):
+            return f"pip install {tagged} --extra-index-url {self.index_url}"
+        if release >= (1, 2):
+            return f"pip install {tagged} -f {TORCH_STABLE}"
+        return f"pip install torch=={v} --no-index -f {TORCH_INDEX}{self.tag}/torch_stable.html"
+
+
+#: a TensorFlow version PyPI's final releases never carry: a local tag, a pre-release, a nightly
+_NOT_PYPI_TF = re.compile(r"\+|\d(?:a|b|rc|\.?dev)\d", re.IGNORECASE)
+
+
+def wheel_cuda(framework: str, version: str | None) -> bool | None:
+    """Does this TensorFlow release load CUDA and cuDNN from pip wheels (the and-cuda extra, from
+    2.14), or from the system (before)? None when unknown or not TensorFlow (torch bundles or pins
+    its own, JAX's plugins always pin wheels). Only a wheel-fed build is fixed with
+    ``pip install nvidia-cudnn-cuNN``, and those wheels exist for CUDA 11 and later only."""
+    if framework != "tensorflow" or not version:
+        return None
+    release = release_of(framework, version)
+    rows = builds(framework, release) if release else []
+    return rows[0].extra == "and-cuda" if rows else None
+
+
+def _local(requirement: str, tag: str) -> str:
+    """ "torchvision==0.8.2" -> "torchvision==0.8.2+cu110" (torchaudio before 2.0 has no CUDA variants)."""
+    name, sep, version = requirement.partition("==")
+    if not sep or "+" in version or name.strip() != "torchvision":
+        return requirement
+    return f"{requirement}+{tag}"
 
 
 @dataclass(frozen=True)
@@ -131,17 +187,20 @@ class Choice:
 
 
 def release_of(framework: str, version: str) -> str | None:
-    """The knowledge row key for an installed version: torch "2.6.0+cu124" -> "2.6",
-    tensorflow "2.18.1" -> "2.18.0" (same major.minor); None when the release is not in the tables."""
+    """The knowledge row key for an installed version: torch "2.6.0+cu124" -> "2.6"; tensorflow
+    "1.12.0" -> the row built like 1.12.0 ("1.12.0", not 1.12.3's 3.7-only build), a patch the rows
+    do not list -> the newest row of its major.minor; None when the release is not in the tables."""
     v = vtuple(version)
     if v is None or len(v) < 2:
         return None
-    releases = {b.release for b in builds(framework)}
-    for r in releases:
-        rv = vtuple(r)
-        if rv is not None and rv[:2] == v[:2]:
-            return r
-    return None
+    if framework == "tensorflow" and _NOT_PYPI_TF.search(version):
+        return None  # NVIDIA's "1.15.5+nv22.12", a nightly or a release candidate: built otherwise
+    same = [b for b in builds(framework) if (vtuple(b.release) or ())[:2] == v[:2]]
+    plain = ".".join(str(p) for p in v)
+    exact = next((b.release for b in same if b.patches and plain in b.patches), None)
+    if exact is not None:
+        return exact
+    return max((b.release for b in same), key=lambda r: vtuple(r) or (), default=None)
 
 
 def builds(framework: str, release: str | None = None) -> list[Build]:
@@ -171,6 +230,23 @@ def releases(framework: str) -> list[str]:
     return sorted(seen, key=lambda r: vtuple(r) or ())
 
 
+@cache
+def _current_pythons(framework: str) -> frozenset[str]:
+    newest = max(builds(framework), key=lambda b: vtuple(b.release) or (), default=None)
+    return frozenset(p.rstrip("t") for p in (newest.pythons or ()) if newest) if newest else frozenset()
+
+
+def is_current(b: Build) -> bool:
+    """Is ``b``'s release one a user of today's newest release could still install: does it publish
+    a wheel for a Python that the newest release also supports? (torch 1.13 and 2.0 do, through
+    3.11; torch 1.12 and TensorFlow 2.7 do not.) Fixes never send a user back further than that,
+    and a GPU served only by older releases is too old for every current build. Builds without a
+    Python list (JAX's plugins) are current."""
+    if b.framework == "jax" or not b.pythons:
+        return True
+    return bool(_current_pythons(b.framework) & {p.rstrip("t") for p in b.pythons})
+
+
 def resolve(
     framework: str,
     release: str | None = None,
@@ -181,15 +257,17 @@ def resolve(
     python: str | None = None,
     experimental: bool = True,
     cuda_major: int | None = None,
+    current_only: bool = False,
 ) -> Choice:
     """The best build for a machine: runs on its driver, covers every GPU, has a wheel for its Python.
 
-    ``release`` None means "newest release that fits" (torch/tensorflow). Facts that are None are
-    not used to reject. Among fitting builds of the newest release: known GPU coverage before an
+    ``release`` None means "newest release that fits" (torch/tensorflow); ``current_only`` leaves
+    out releases no Python of the newest release can install (``is_current``). Facts that are None
+    are not used to reject. Among fitting builds of the newest release: known GPU coverage before an
     unrecorded arch list, SASS before PTX-JIT-only, stable before experimental, then newest CUDA.
     """
     ccs = list(compute_capabilities)
-    pool = builds(framework, release)
+    pool = [b for b in builds(framework, release) if not current_only or is_current(b)]
     rejected: list[tuple[Build, str]] = []
     fits: list[Build] = []
     for b in pool:
@@ -311,6 +389,8 @@ def _tensorflow() -> tuple[Build, ...]:
             pypi_default=True,
             extra="and-cuda" if r["and_cuda"] == "1" else "",
             version=r["tensorflow"],
+            package=r.get("package") or "tensorflow",
+            patches=_words(r.get("versions", "")),
         )
         for r in rows("tensorflow_builds.csv")
     ]
@@ -419,6 +499,7 @@ __all__ = [
     "Choice",
     "builds",
     "companions",
+    "is_current",
     "jax_first_release",
     "jax_last_release",
     "jax_release",
@@ -431,4 +512,5 @@ __all__ = [
     "releases",
     "resolve",
     "vstr",
+    "wheel_cuda",
 ]

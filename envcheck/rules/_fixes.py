@@ -40,7 +40,9 @@ class _Machine:
     def resolve(
         self, framework: str, release: str | None = None, *, with_driver: bool = True
     ) -> builds.Choice:
-        """``builds.resolve`` for this machine (``with_driver=False``: as if the driver were new)."""
+        """``builds.resolve`` for this machine (``with_driver=False``: as if the driver were new).
+        Without a ``release`` only current releases are candidates: a fix may move a user to
+        another release, never back to one today's Pythons cannot install (torch 1.x, TF 2.7)."""
         return builds.resolve(
             framework,
             release,
@@ -48,6 +50,7 @@ class _Machine:
             driver_cuda=self.ceiling if with_driver else None,
             compute_capabilities=self.ccs,
             python=self.py,
+            current_only=release is None,
         )
 
 
@@ -66,11 +69,7 @@ def gpu_build(s: Snapshot, fw: Framework) -> Reinstall:
     the cuda13 plugin, or cuda12 for drivers older than R580 and GPUs below CC 7.5.
     """
     if fw.name == "tensorflow" and s.system and s.system.os == "Windows" and not F.is_wsl(s):
-        return Reinstall(
-            ["wsl --install  # then, inside WSL2:", 'pip install "tensorflow[and-cuda]"'],
-            "No TensorFlow GPU build exists for native Windows after 2.10: run TensorFlow in WSL2 with the "
-            "and-cuda extra, or pin tensorflow<2.11 with CUDA 11.2 and cuDNN 8.1",
-        )
+        return _tensorflow_windows(fw)
     if F.is_jetson(s):
         return Reinstall(
             ["cat /etc/nv_tegra_release  # the L4T release (JetPack) picks the build"],
@@ -198,18 +197,72 @@ def _driver_unlocks(fw: str, picked: builds.Build, m: _Machine) -> str:
     return f" ({fw} {best.release} for CUDA {best.cuda} needs driver >= {need})" if need else ""
 
 
+#: TensorFlow's install guide: "TensorFlow 2.10 was the last TensorFlow release that supported GPU on
+#: native Windows" (the same boundary envcheck.ingest.merge applies to pasted Windows reports)
+TF_LAST_WINDOWS_GPU = (2, 10)
+
+
+def _system_libs(b: builds.Build) -> str:
+    """How a TensorFlow build without the and-cuda wheels (before 2.14) finds CUDA: the system's."""
+    exact = "exactly " if b.cuda_mm < (11, 0) else ""
+    cudnn = f" and cuDNN {b.cudnn}" if b.cudnn else ""
+    return (
+        f"TensorFlow {b.release} loads the system's CUDA and cuDNN (it has no and-cuda wheels): it needs "
+        f"CUDA {exact}{b.cuda}{cudnn}"
+        + (" (its library names carry the CUDA x.y, libcudart.so." + b.cuda + ")" if exact else "")
+    )
+
+
+def _tensorflow_windows(fw: Framework) -> Reinstall:
+    """Native Windows: up to 2.10 the release's own CUDA/cuDNN from the system; after, WSL2."""
+    release = builds.release_of("tensorflow", fw.version or "") if fw.version else None
+    mine = builds.builds("tensorflow", release) if release else []
+    if mine and (vtuple(release) or ())[:2] <= TF_LAST_WINDOWS_GPU:
+        b = mine[0]
+        return Reinstall(
+            [
+                f"install CUDA Toolkit {b.cuda} (developer.nvidia.com/cuda-toolkit-archive) and cuDNN "
+                f"{b.cudnn or b.cuda_mm[0]} for CUDA {b.cuda}, and put their bin folders on PATH"
+            ],
+            _system_libs(b) + " (on Windows, cudart64_" + f"{b.cuda_mm[0]}{b.cuda_mm[1]}" + ".dll)",
+            b,
+        )
+    last = max(
+        (r for r in builds.releases("tensorflow") if (vtuple(r) or ())[:2] <= TF_LAST_WINDOWS_GPU),
+        key=lambda r: vtuple(r) or (),
+        default=None,
+    )
+    old = builds.builds("tensorflow", last)[0] if last else None
+    pin = (
+        f", or pin tensorflow=={old.release} with CUDA {old.cuda} and cuDNN {old.cudnn} installed"
+        if old
+        else ", or pin tensorflow<2.11 with that release's CUDA and cuDNN installed"
+    )
+    return Reinstall(
+        ["wsl --install  # then, inside WSL2:", 'pip install "tensorflow[and-cuda]"'],
+        "No TensorFlow GPU build exists for native Windows after 2.10: run TensorFlow in WSL2 with the "
+        "and-cuda extra" + pin,
+    )
+
+
 def _tensorflow(fw: Framework, m: _Machine) -> Reinstall:
-    """The and-cuda extra of the installed version, or of the newest release whose CUDA knows every GPU."""
+    """The and-cuda extra of the installed version (before 2.14: the release's CUDA build and the
+    system CUDA/cuDNN it loads), or the newest current release whose CUDA knows every GPU."""
     first = ["pip uninstall -y tensorflow-cpu"] if fw.distribution == "tensorflow-cpu" else []
     version = F.version_pin(fw)
     release = builds.release_of("tensorflow", fw.version or "") if fw.version else None
     mine = builds.builds("tensorflow", release) if release else []
     if not any(b.supports_cc(cc) is False for b in mine for cc in m.ccs):
+        b = mine[0] if mine else None
+        if b is not None and b.extra != "and-cuda":
+            if fw.distribution and fw.distribution != b.package and not first:
+                first = [f"pip uninstall -y {fw.distribution}"]  # tensorflow 1.x is the CPU build
+            return Reinstall([*first, b.install_command(version)], _system_libs(b), b)
         pin = f"=={version}" if version else ""
         return Reinstall(
             [*first, f'pip install "tensorflow[and-cuda]{pin}"'],
             "the and-cuda extra pulls the CUDA and cuDNN wheels TensorFlow was built with",
-            mine[0] if mine else None,
+            b,
         )
     choice = m.resolve("tensorflow")
     b = choice.build
@@ -221,8 +274,7 @@ def _tensorflow(fw: Framework, m: _Machine) -> Reinstall:
             f"no TensorFlow release in envcheck's tables fits compute capability {m.cc_text} and this "
             f"machine{built}; build TensorFlow from source with a CUDA that knows this GPU",
         )
-    return Reinstall(
-        [*first, b.install_command()],
-        f"TensorFlow {b.release} is built with CUDA {b.cuda}, which knows compute capability {m.cc_text}",
-        b,
-    )
+    why = f"TensorFlow {b.release} is built with CUDA {b.cuda}, which knows compute capability {m.cc_text}"
+    if b.extra != "and-cuda":
+        why += "; " + _system_libs(b)
+    return Reinstall([*first, b.install_command()], why, b)

@@ -80,6 +80,14 @@ def arch_unsupported(s: Snapshot) -> Iterator[Finding]:
         if F.has_nvidia_gpu(s) is False or (s.nvidia is not None and s.nvidia.gpus == []):
             return
         raise MissingFacts("compute capability of the GPUs unknown")
+    from envcheck.rules.driver import too_old_gpus
+
+    # a GPU no current build serves is gpu-too-old's (with the last release that served it); an old
+    # release from the tables that lacks its code would only repeat that, with a worse fix
+    old = {(g.index, cc) for g, cc, _ in too_old_gpus(s)}
+    gpus = [(g, cc) for g, cc in gpus if (g.index, cc) not in old]
+    if not gpus:
+        return
     judged = 0
     for fw in cuda_fws:
         codes, floor = arch_list(fw), _min_cc(fw)

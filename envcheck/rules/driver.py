@@ -34,8 +34,12 @@ _NAMES = {"torch": "torch", "tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 def newest_serving(framework: str, cc: tuple[int, int]) -> str | None:
-    """The newest release of ``framework`` in the tables with a CUDA build that has code for ``cc``."""
-    releases = [b.release for b in builds.builds(framework) if b.supports_cc(cc) is True]
+    """The newest current release of ``framework`` (``builds.is_current``: installable on a Python
+    its newest release supports) with a CUDA build that has code for ``cc``; the tables reach back
+    to torch 1.0, whose builds do not make an old GPU current."""
+    releases = [
+        b.release for b in builds.builds(framework) if b.supports_cc(cc) is True and builds.is_current(b)
+    ]
     return max(releases, key=lambda r: vtuple(r) or (), default=None)
 
 

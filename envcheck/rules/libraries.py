@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from envcheck.knowledge import builds
 from envcheck.knowledge._version import cuda_mm, cudnn_tuple, vstr
 from envcheck.models import Finding, Framework, Severity, Snapshot
 from envcheck.rules import _facts as F
@@ -83,8 +84,10 @@ def cudnn_mismatch(s: Snapshot) -> Iterator[Finding]:
             continue
         cuda_major = mm[0] if mm else 12
         want = vstr(b[:2]) if len(b) >= 2 else str(b[0])
-        commands = [f'pip install "nvidia-cudnn-cu{cuda_major}>={want},<{b[0] + 1}"']
-        fix = f"Install cuDNN {b[0]}.x >= {want} for CUDA {cuda_major}"
+        # nvidia-cudnn-cuNN wheels exist from CUDA 11, and TensorFlow before 2.14 never loads them
+        wheel = cuda_major >= 11 and builds.wheel_cuda(fw.name, fw.version) is not False
+        commands = [f'pip install "nvidia-cudnn-cu{cuda_major}>={want},<{b[0] + 1}"'] if wheel else []
+        fix = f"Install cuDNN {b[0]}.x >= {want} for CUDA {cuda_major}" + ("" if wheel else " system-wide")
         if "(ld_library_path)" in l_from or "(system)" in l_from or "(toolkit)" in l_from:
             fix += " and take the older system cuDNN off LD_LIBRARY_PATH"
         yield Finding(

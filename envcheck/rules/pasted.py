@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from envcheck.knowledge import capabilities, drivers
+from envcheck.knowledge import builds, capabilities, drivers
 from envcheck.knowledge._version import cuda_mm, cuda_text, cudnn_tuple, vstr, vtuple
 from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRule, Snapshot
 from envcheck.rules import _facts as F
@@ -885,7 +885,8 @@ def _cudnn_mismatch(s: Snapshot) -> Finding | None:
     cuda = F.framework_cuda(fw) if fw else None
     want = vstr(built[:2]) if built and len(built) >= 2 else (vstr(built) if built else "?")
     commands = []
-    if cuda and built:
+    # nvidia-cudnn-cuNN wheels exist from CUDA 11, and TensorFlow before 2.14 never loads them
+    if cuda and built and cuda[0] >= 11 and builds.wheel_cuda(owner, fw.version if fw else None) is not False:
         commands.append(f'pip install "nvidia-cudnn-cu{cuda[0]}>={want},<{built[0] + 1}"')
     commands.append("ldconfig -p | grep libcudnn  # an older system cuDNN found first is the usual culprit")
     return Finding(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from envcheck.knowledge import builds, coverage
 from envcheck.knowledge._version import cudnn_tuple, vtuple
-from envcheck.models import Finding, Severity, Snapshot
+from envcheck.models import Finding, Framework, Severity, Snapshot
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
 from envcheck.rules._base import MissingFacts, need, rule
@@ -158,6 +158,9 @@ def cuda_libs_missing(s: Snapshot) -> Iterator[Finding]:
     tf = next((fw for fw in F.frameworks(s) if fw.name == "tensorflow"), None)
     if tf is None or F.build_kind(tf) != "cuda":
         return
+    if builds.wheel_cuda("tensorflow", tf.version) is False:
+        yield from _system_cuda_missing(s, tf)
+        return
     wheels = need(s.frameworks.nvidia_wheels if s.frameworks else None, "nvidia-* wheels")
     major = (cudnn_tuple(tf.cudnn_build) or (None,))[0]
     cuda_major = (F.framework_cuda(tf) or (None, None))[0]
@@ -189,6 +192,56 @@ def cuda_libs_missing(s: Snapshot) -> Iterator[Finding]:
         },
         fix="Install TensorFlow with its and-cuda extra, which pulls matching CUDA and cuDNN wheels.",
         commands=commands,
+        subject="tensorflow",
+    )
+
+
+def _runs_with(lib_version: str | None, built: tuple[int, int]) -> bool:
+    """Can a libcudart of ``lib_version`` stand in for the CUDA ``built`` names? Before CUDA 11 the
+    library name carries x.y (libcudart.so.10.1, cudart64_101.dll), so only that x.y; from 11 one
+    soname (libcudart.so.11.0) serves the whole major."""
+    v = vtuple(lib_version)
+    if v is None or len(v) < 2:
+        return False
+    return v[0] == built[0] if built[0] >= 11 else v[:2] == built
+
+
+def _system_cuda_missing(s: Snapshot, tf: Framework) -> Iterator[Finding]:
+    """TensorFlow before 2.14 has no and-cuda wheels: it dlopens the system's CUDA runtime of the
+    release it was built with, and sees no GPU (silently, on CPU) when only another CUDA is there."""
+    release = builds.release_of("tensorflow", tf.version or "")
+    row = builds.builds("tensorflow", release)[0] if release else None
+    mm = F.framework_cuda(tf) or (row.cuda_mm if row else None)
+    if mm is None:
+        raise MissingFacts("the CUDA TensorFlow was built with unknown")
+    libs = need(s.cuda.libraries if s.cuda else None, "system CUDA libraries")
+    cudart = [lib for lib in libs if lib.name == "cudart" and lib.path and not lib.error]
+    if not cudart:
+        raise MissingFacts("no CUDA runtime (libcudart) listed")  # a listing that never looked for it
+    if any(_runs_with(lib.version, mm) for lib in cudart):
+        return
+    exact = "exactly " if mm[0] < 11 else ""
+    cudnn = tf.cudnn_build or (row.cudnn if row else None)
+    found = sorted({lib.version or lib.soname or "?" for lib in cudart})
+    yield Finding(
+        id="cuda-libs-missing",
+        severity=E,
+        summary=f"TensorFlow {tf.version or ''} loads the system's CUDA {exact}{mm[0]}.{mm[1]}, and the "
+        f"system has only CUDA {', '.join(found)}",
+        facts={
+            "tensorflow_cuda": f"{mm[0]}.{mm[1]}",
+            "tensorflow_cudnn": cudnn,
+            "cudart_found": [lib.path for lib in cudart],
+            "and_cuda_wheels": False,
+        },
+        fix=(
+            f"TensorFlow {tf.version or ''} predates the and-cuda wheels (2.14): install CUDA {mm[0]}.{mm[1]}"
+            + (f" and cuDNN {cudnn}" if cudnn else "")
+            + " beside the other toolkit and put its lib64 on LD_LIBRARY_PATH"
+            + (f" (TensorFlow looks for libcudart.so.{mm[0]}.{mm[1]})" if mm[0] < 11 else "")
+            + ", or move to TensorFlow 2.14 or later with its and-cuda extra."
+        ),
+        commands=[f"sudo apt-get install -y cuda-toolkit-{mm[0]}-{mm[1]}"] if mm >= (11, 0) else [],
         subject="tensorflow",
     )
 

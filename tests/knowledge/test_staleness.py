@@ -30,9 +30,13 @@ def test_the_shipped_tables_have_no_staleness_problem():
 def test_generated_tables_claim_what_the_refresh_read():
     claims = {r["table"]: r for r in _table.rows("coverage.csv")}
     torch = claims["torch_builds.csv"]["releases"].split()
-    assert torch[0] == "2.1" and "2.15" in torch  # every torch release from 2.1 to 2.15
+    # every torch release from 1.0 to 2.15, every TensorFlow GPU release from 1.5 (tensorflow-gpu) to 2.21
+    assert torch[0] == "1.0" and "2.15" in torch and len(torch) == 15 + 15
     tf = claims["tensorflow_builds.csv"]["releases"].split()
-    assert tf[0] == "2.14" and "2.21" in tf
+    assert tf[0] == "1.5" and "1.15" in tf and "2.0" in tf and "2.21" in tf
+    # what the rows cannot say is said: no arch list in the 1.0/1.1 wheels, old jaxlib CUDA builds
+    assert "1.0 1.1" in claims["torch_builds.csv"]["note"]
+    assert "storage.googleapis.com/jax-releases" in claims["jax_releases.csv"]["note"]
     assert "0.12.1" in claims["jax_releases.csv"]["releases"].split()
     # the refresh says which index it could not read, and the rows that depend on it say so too
     assert "download.pytorch.org" in claims["torch_builds.csv"]["indexes_unreachable"]

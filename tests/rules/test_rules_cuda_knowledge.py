@@ -157,7 +157,8 @@ def test_highest_cuda_a_driver_runs_in_full():
     assert drivers.highest_cuda("410.104") == (10, 0)
     assert drivers.highest_cuda("570.124.04") == (12, 8)  # 12.8 U1 needs 570.124.06
     assert drivers.highest_cuda("580.95.05") == (13, 0)
-    assert drivers.highest_cuda("375.26") is None
+    assert drivers.highest_cuda("375.26") == (8, 0)  # CUDA 8.0 GA2's driver
+    assert drivers.highest_cuda("340.107") is None  # older than CUDA 7.0's 346.46
 
 
 # --------------------------------------------------------------------------- resolve
@@ -213,7 +214,8 @@ def test_tensorflow_and_jax_builds_respect_the_cuda_window():
 
 def test_newest_patch_pins_exactly():
     assert builds.newest_patch("2.7") == "2.7.1"
-    assert builds.newest_patch("1.13") is None
+    assert builds.newest_patch("1.13") == "1.13.1"
+    assert builds.newest_patch("0.4") is None
     b = next(b for b in builds.builds("torch", "2.7") if b.tag == "cu126")
     assert (
         b.install_command() == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu126"

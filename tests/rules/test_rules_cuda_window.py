@@ -64,18 +64,38 @@ def test_blackwell_on_r580_gets_the_newest_release(healthy, judge):
     assert f.commands[-1] == "pip install torch==2.15.0 --index-url https://download.pytorch.org/whl/cu132"
 
 
-def test_unknown_arch_list_but_cuda_too_old(healthy, judge):
-    # torch 1.8.1+cu102 is older than the tables: its arch list is unknown, its CUDA is not
+def test_old_release_from_the_tables_moves_to_its_own_cuda_11_variant(healthy, judge):
+    # torch 1.8.1+cu102 on an A100: the PyPI wheel's arch list (read from it) stops at sm_70 and
+    # CUDA 10.2 predates 8.0; 1.8.1 also shipped +cu111 (pytorch.org's previous-versions page)
     s = healthy
     s.nvidia.driver_version, s.nvidia.cuda_driver_version = "450.80.02", 11000
     s.cuda.driver_version = 11000
     s.system.python.version = "3.8.10"
     _torch(s, "1.8.1+cu102", "10.2")
     f = judge(s).one("arch-unsupported")
-    assert f.facts["arch_list"] is None and f.facts["framework_cuda"] == "10.2"
+    assert (
+        f.facts["arch_list"] == ["sm_37", "sm_50", "sm_60", "sm_70"] and f.facts["framework_cuda"] == "10.2"
+    )
+    assert "compute capability 8.0 needs CUDA >= 11.0" in f.summary
+    assert (
+        f.commands[-1]
+        == "pip install torch==1.8.1+cu111 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+    assert "not verified against the wheel" in f.fix  # the cu111 row is a hand row
+
+
+def test_unknown_arch_list_but_cuda_too_old(healthy, judge):
+    # torch 0.4.1 is older than the tables (they start at 1.0): its arch list is unknown, its CUDA is not
+    s = healthy
+    s.nvidia.driver_version, s.nvidia.cuda_driver_version = "450.80.02", 11000
+    s.cuda.driver_version = 11000
+    s.system.python.version = "3.6.9"
+    _torch(s, "0.4.1", "9.0")
+    f = judge(s).one("arch-unsupported")
+    assert f.facts["arch_list"] is None and f.facts["framework_cuda"] == "9.0"
     assert "compute capability 8.0 needs CUDA >= 11.0" in f.summary
     # older than the tables: no jump to a release they pick; the driver's reach is named instead
-    assert f.commands == [] and "older than envcheck's tables" in f.fix
+    assert f.commands == [] and "older than envcheck's tables (1.0..2.15)" in f.fix
 
 
 def test_same_major_binary_compatibility_is_not_flagged(healthy, judge):
@@ -98,7 +118,7 @@ def test_hopper_needs_cuda_11_8_even_without_an_arch_list(healthy, judge):
 def test_known_cuda_without_arch_list_still_skips(healthy, judge):
     # a CUDA that knows the GPU says nothing about which archs a build compiled: no verdict
     s = healthy
-    _torch(s, "1.13.1+cu117", "11.7")
+    _torch(s, "1.13.1+cu116", "11.6")  # a hand row (pytorch.org): its arch list is not known
     v = judge(s)
     assert v.of("arch-unsupported") == []
     assert "arch list" in v.skipped["arch-unsupported"]

@@ -98,8 +98,10 @@ def test_torch_tables_are_consistent():
         assert default.verified, f"{release}: the PyPI build must be read from its wheel"
         assert {b.python_min for b in rows} == {default.python_min}, release
         for b in rows:
-            # cuDNN 8 before torch 2.4, 9 since; the cu129 rows from the audit carry none
-            assert b.cudnn is None or cudnn_tuple(b.cudnn)[0] == (8 if vtuple(release) < (2, 4) else 9), b
+            # cuDNN 7 before torch 1.13 (linked in, named by caffe2's macros.h), 8 before 2.4, 9 since;
+            # the cu129 rows from the audit and the pytorch.org hand rows carry none
+            want = 7 if vtuple(release) < (1, 13) else (8 if vtuple(release) < (2, 4) else 9)
+            assert b.cudnn is None or cudnn_tuple(b.cudnn)[0] == want, b
             if b.archs and b.cuda_mm[0] >= 13:  # CUDA 13 cannot build for CC < 7.5
                 assert all(archs.parse_cc(a) >= (7, 5) for a in b.archs), b
 
@@ -260,7 +262,8 @@ def test_build_install_commands():
     assert builds.builds("jax")[-1].install_command() == 'pip install -U "jax[cuda13]"'
     assert builds.release_of("torch", "2.6.0+cu124") == "2.6"
     assert builds.release_of("tensorflow", "2.18.0") == "2.18.1"
-    assert builds.release_of("torch", "1.13.1") is None
+    assert builds.release_of("torch", "1.13.1") == "1.13"
+    assert builds.release_of("torch", "0.4.1") is None
     assert (
         b.install_command("2.6.0", with_=["torchvision==0.21.0"])
         == "pip install torch==2.6.0 torchvision==0.21.0 --index-url https://download.pytorch.org/whl/cu124"

@@ -58,12 +58,25 @@ def test_torch_2_1_stays_on_2_1_with_its_companions(torch, cuda, driver, finding
 
 
 def test_a_release_older_than_the_tables_is_not_answered_with_a_jump():
-    report = _diagnose("2.0.1+cpu", "None", "550.54.15", "+cpu")
+    report = _diagnose("0.4.1+cpu", "None", "550.54.15", "+cpu")
     [f] = [f for f in report.findings if f.id == "cpu-only-wheel"]
     assert f.commands == []
-    assert "2.0.1+cpu is older than envcheck's tables (2.1..2.15)" in (f.fix or "")
+    assert "0.4.1+cpu is older than envcheck's tables (1.0..2.15)" in (f.fix or "")
     assert "driver 550.54.15 runs CUDA <= 12.4" in (f.fix or "")
     assert [x.id for x in report.findings if x.id == "knowledge-partial"] == ["knowledge-partial"]
+
+
+def test_torch_2_0_stays_on_2_0_from_its_pypi_wheel_row():
+    # 2.0.1 is in the tables now (its PyPI wheel: +cu117, sm_37-sm_86): the fix stays on 2.0.1;
+    # no torchvision release in the tables pins torch 2.0.1, so it is named, not guessed
+    report = _diagnose("2.0.1+cpu", "None", "550.54.15", "+cpu")
+    [f] = [f for f in report.findings if f.id == "cpu-only-wheel"]
+    assert f.commands == [
+        "pip uninstall -y torch torchaudio torchvision",
+        "pip install torch==2.0.1 --index-url https://download.pytorch.org/whl/cu117",
+    ]
+    assert "the tables know no torchvision or torchaudio release for torch 2.0.1" in (f.fix or "")
+    assert [x.id for x in report.findings if x.id == "knowledge-partial"] == []
 
 
 def test_companions_without_a_known_release_are_named(healthy, judge):

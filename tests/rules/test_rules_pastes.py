@@ -42,18 +42,19 @@ def test_rtx_5090d_with_cu126_gets_a_build_whose_cuda_knows_blackwell():
 
 
 def test_a100_with_torch_built_for_cuda_10_2():
-    # pytorch/pytorch#57922: torch 1.8.1+cu102 on an A100 (MIG), arch list not in any table
+    # pytorch/pytorch#57922: torch 1.8.1+cu102 on an A100 (MIG); the cu102 wheel's arch list (read
+    # from the PyPI wheel) stops at sm_70, and 1.8.1 also shipped +cu111, which driver 450.80.02 runs
     report = diagnose("pytorch-57922_a100_mig_cu102.txt")
     f = one(report, "arch-unsupported")
-    assert f.facts["compute_capability"] == "8.0" and f.facts["arch_list"] is None
+    assert f.facts["compute_capability"] == "8.0"
+    assert f.facts["arch_list"] == ["sm_37", "sm_50", "sm_60", "sm_70"]
     assert "built with CUDA 10.2, compute capability 8.0 needs CUDA >= 11.0" in f.summary
-    # torch 1.8 is older than the tables: never a jump to a release picked from tables that do not
-    # know 1.8 (a 1.8.1+cu111 wheel exists); say what the driver runs instead
-    assert f.commands == []
-    assert "1.8.1+cu102 is older than envcheck's tables (2.1..2.15)" in f.fix
-    assert "driver 450.80.02 runs CUDA <= 11.0" in f.fix
-    [note] = [x for x in report.findings if x.id == "knowledge-partial"]
-    assert note.severity == Severity.INFO and note.facts["facts_from"] == "report"
+    assert (
+        f.commands[-1]
+        == "pip install torch==1.8.1+cu111 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+    assert "runs on driver 450.80.02" in f.fix and "not verified against the wheel" in f.fix
+    assert [x for x in report.findings if x.id == "knowledge-partial"] == []
 
 
 def test_driver_410_with_torch_built_for_cuda_10_1():

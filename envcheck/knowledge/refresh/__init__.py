@@ -27,6 +27,8 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 #: PyTorch's own index: every CUDA variant (``torch-2.6.0+cu126-...``) under /whl/torch/
 PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 FRAMEWORKS = ("torch", "tensorflow", "jax")
+#: the hand table of TensorFlow's tested build configurations (cuDNN minors the wheels do not record)
+TENSORFLOW_TESTED = "tensorflow_tested.csv"
 
 
 @dataclass
@@ -94,22 +96,36 @@ def refresh(options: Options) -> Result:
         new["torch_releases.csv"] = release_rows
         new["torch_companions.csv"] = derive.companion_rows(reader, pypi, as_of=today, log=own)
         coverage.append(
-            _coverage("torch_builds.csv", "torch", [r["release"] for r in release_rows], own, options)
+            _coverage(
+                "torch_builds.csv",
+                "torch",
+                [r["release"] for r in release_rows],
+                own,
+                options,
+                note=_torch_note(builds, release_rows),
+            )
         )
         log.merge(own)
     if "tensorflow" in options.frameworks:
         own = derive.Log()
-        tf = derive.tensorflow_rows(reader, pypi, as_of=today, log=own)
+        tested = tables.read(options.data_dir / TENSORFLOW_TESTED)
+        tf = derive.tensorflow_rows(reader, pypi, as_of=today, log=own, tested=tested)
         new["tensorflow_builds.csv"] = tf
-        releases = [_mm(r["tensorflow"]) for r in tf]
-        coverage.append(_coverage("tensorflow_builds.csv", "tensorflow", releases, own, options))
+        releases = list(dict.fromkeys(_mm(r["tensorflow"]) for r in tf))
+        coverage.append(
+            _coverage("tensorflow_builds.csv", "tensorflow", releases, own, options, note=TENSORFLOW_NOTE)
+        )
         log.merge(own)
     if "jax" in options.frameworks:
         own = derive.Log()
         cuda_rows, jax_releases = derive.jax_rows(reader, pypi, old["jax_cuda.csv"], as_of=today, log=own)
         new["jax_cuda.csv"] = cuda_rows
         new["jax_releases.csv"] = jax_releases
-        coverage.append(_coverage("jax_releases.csv", "jax", [r["jax"] for r in jax_releases], own, options))
+        coverage.append(
+            _coverage(
+                "jax_releases.csv", "jax", [r["jax"] for r in jax_releases], own, options, note=JAX_NOTE
+            )
+        )
         log.merge(own)
     if coverage:
         kept = [r for r in old["coverage.csv"] if r["framework"] not in {c["framework"] for c in coverage}]
@@ -130,8 +146,36 @@ def _mm(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+#: what the TensorFlow rows cannot cover
+TENSORFLOW_NOTE = (
+    "the CUDA build is tensorflow-gpu before 2.1 (tensorflow there is the CPU build); 1.0-1.4 wheels "
+    "record no CUDA (no cuda_config.h), so they are not covered; windows native GPU builds end at 2.10"
+)
+#: what the JAX rows cannot cover (jaxlib on PyPI has no CUDA build at any version)
+JAX_NOTE = (
+    "jaxlib on PyPI is CPU-only; before the jax-cudaNN-plugin wheels (on PyPI from 0.4.22) jaxlib's "
+    "CUDA builds (jaxlib==X+cuda11.cudnn86 ...) were published only at "
+    "storage.googleapis.com/jax-releases, never on PyPI: those releases are not covered; "
+    "jax-cuda11-plugin 0.4.22-0.4.25 is on PyPI but has no row (no driver floor recorded)"
+)
+
+
+def _torch_note(builds: list[tables.Row], release_rows: list[tables.Row]) -> str:
+    """Which torch releases the rows know only partly: other CUDA variants, or the PyPI build's arch list."""
+    unknown = [r["release"] for r in release_rows if r["other_variants"] == "unknown"]
+    no_archs = [r["torch"] for r in builds if r["pypi_default"] == "1" and r["artifact"] and not r["archs"]]
+    parts = []
+    if unknown:
+        parts.append("other CUDA variants unknown (PyPI build only) for " + " ".join(unknown))
+    if no_archs:
+        parts.append(
+            "the PyPI wheel keeps no arch list (no arch-flags or -gencode string) for " + " ".join(no_archs)
+        )
+    return "; ".join(parts)
+
+
 def _coverage(
-    table: str, framework: str, releases: list[str], log: derive.Log, options: Options
+    table: str, framework: str, releases: list[str], log: derive.Log, options: Options, *, note: str = ""
 ) -> tables.Row:
     read = sorted(base for base, why in log.indexes.items() if not why)
     unreachable = sorted(f"{base} ({why})" for base, why in log.indexes.items() if why)
@@ -142,6 +186,7 @@ def _coverage(
         "newest": releases[-1] if releases else "",
         "indexes_read": " ".join(read),
         "indexes_unreachable": "; ".join(unreachable),
+        "note": note,
         "source": f"scripts/refresh_knowledge.py reading {options.pypi}",
         "as_of": options.today,
     }

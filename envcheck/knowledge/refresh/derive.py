@@ -14,20 +14,34 @@ from dataclasses import dataclass, field
 
 from packaging.version import Version
 
+from envcheck.knowledge import archs
 from envcheck.knowledge.refresh._http import FetchError
 from envcheck.knowledge.refresh.index import IndexFile, SimpleIndex
 from envcheck.knowledge.refresh.wheel import Metadata, WheelError, WheelReader, literal_assignments
 
 Row = dict[str, str]
 
-TORCH_FIRST = Version("2.1")
-TENSORFLOW_FIRST = Version("2.14")
+TORCH_FIRST = Version("1.0")
+#: the first release whose wheel records its CUDA (``cuda_config.h``; ``build_info.py`` from 2.3)
+TENSORFLOW_FIRST = Version("1.5")
+#: before 2.1 the CUDA build is its own project on PyPI (``tensorflow`` is the CPU build there)
+TENSORFLOW_GPU_PROJECT_BEFORE = Version("2.1")
 JAX_FIRST = Version("0.4.14")
 TORCHVISION_FIRST = Version("0.16")
 TORCHAUDIO_FIRST = Version("2.1")
-#: the library whose arch-flags string is ``torch.cuda.get_arch_list()``
+#: the library whose arch-flags string is ``torch.cuda.get_arch_list()`` (from torch 1.6)
 TORCH_ARCH_LIBRARY = ("torch/lib/libtorch_python.so",)
-TF_BUILD_INFO = "tensorflow/python/platform/build_info.py"
+#: before 1.6 no arch-flags string exists; torch 1.2-1.5 keep nvcc's ``-gencode`` flags (what
+#: ``torch.__config__.show()`` prints) in the CUDA library. torch 1.0/1.1 keep neither.
+TORCH_GENCODE_LIBRARIES = ("torch/lib/libtorch_cuda.so", "torch/lib/libtorch.so")
+#: the generated header that records CUDNN_VERSION (torch 1.8-1.12 link cuDNN statically, so no
+#: libcudnn file or nvidia-cudnn pin names it)
+TORCH_MACROS = ("torch/include/caffe2/core/macros.h",)
+#: build_info.py: CUDA, cuDNN major and the compiled arch list from 2.3 (under tensorflow_core/
+#: in 1.15-2.1, under <dist>.data/purelib/ in 1.x wheels)
+TF_BUILD_INFO = ("tensorflow/python/platform/build_info.py", "tensorflow_core/python/platform/build_info.py")
+#: the header bazel's cuda_configure wrote: TF_CUDA_VERSION, TF_CUDNN_VERSION, TF_CUDA_CAPABILITIES
+TF_CUDA_CONFIG = ("local_config_cuda/cuda/cuda/cuda_config.h",)
 #: marker in ``source`` of a row that no artifact backed at the last refresh
 UNVERIFIED = "not verified against the artifact"
 
@@ -51,11 +65,15 @@ class Log:
             if why or base not in self.indexes:
                 self.indexes[base] = why
 
-    def index(self, idx: SimpleIndex, project: str) -> list[IndexFile] | None:
-        """``idx.files(project)``, with the outcome recorded; None when unreadable."""
+    def index(self, idx: SimpleIndex, project: str, *, optional: bool = False) -> list[IndexFile] | None:
+        """``idx.files(project)``, with the outcome recorded; None when unreadable. An ``optional``
+        project the index does not have (404) is no files, not an unreadable index."""
         try:
             files = idx.files(project)
         except FetchError as exc:
+            if optional and exc.status == 404:
+                self.problems.append(f"{idx.project_url(project)}: no such project")
+                return []
             self.indexes[idx.base] = exc.reason
             self.errors[idx.base] = exc
             self.problems.append(f"{idx.project_url(project)}: {exc.reason}")
@@ -148,34 +166,63 @@ class TorchFacts:
     cuda_runtime: str
     requires_python: str
     archs: list[str] | None
+    #: where each fact came from, for the row's source
+    read: list[str] = field(default_factory=list)
+
+
+def torch_cuda(reader: WheelReader, f: IndexFile) -> str | None:
+    """The CUDA release a torch wheel was built with, major.minor, from ``torch/version.py``
+    ("9.0.176" in 1.0 -> "9.0"); None for a CPU build."""
+    values = literal_assignments(reader.text_member(f, "torch/version.py") or "")
+    cuda = values.get("cuda")
+    return _mm(cuda) if isinstance(cuda, str) and cuda else None
 
 
 def torch_facts(reader: WheelReader, pypi: SimpleIndex | None, f: IndexFile, log: Log) -> TorchFacts | None:
-    """CUDA from ``torch/version.py``, the nvidia-* pins from METADATA (through the
-    ``cuda-toolkit`` metapackage where torch pins that), the arch flags from the binary."""
+    """CUDA from ``torch/version.py``, the nvidia-* pins from METADATA (through the ``cuda-toolkit``
+    metapackage where torch pins that; before 1.13 the libraries are bundled and cuDNN comes from
+    ``caffe2/core/macros.h`` where that records it), the arch list from the binary (the arch-flags
+    string from 1.6, nvcc's -gencode flags in 1.2-1.5)."""
     md = reader.metadata(f)
-    values = literal_assignments(reader.text_member(f, "torch/version.py") or "")
-    cuda = values.get("cuda")
-    if not isinstance(cuda, str) or not cuda:
+    cuda = torch_cuda(reader, f)
+    if cuda is None:
         log.problems.append(f"{f.filename}: torch/version.py names no CUDA (a CPU build)")
         return None
+    read = ["METADATA", "torch/version.py"]
     pins = md.pins()
     toolkit = pins.get("cuda-toolkit", "")
     runtime = _pin(pins, "nvidia-cuda-runtime") or toolkit
     cublas = _pin(pins, "nvidia-cublas")
     if not cublas and toolkit and pypi is not None:
         cublas = _toolkit_pin(reader, pypi, toolkit, extra="cublas", name="nvidia-cublas", log=log)
+    cudnn = _pin(pins, "nvidia-cudnn")
+    if not cudnn:
+        macros = reader.text_member_ending(f, TORCH_MACROS)
+        found = re.search(r'"CUDNN_VERSION",\s*"([0-9.]+)"', macros[1]) if macros else None
+        if macros and found:
+            cudnn = found.group(1)
+            read.append(f"cuDNN from {macros[0]}")
     flags = reader.arch_flags(f, TORCH_ARCH_LIBRARY)
-    if flags is None:
-        log.problems.append(f"{f.filename}: no arch-flags string in {TORCH_ARCH_LIBRARY[0]}")
+    if flags is not None:
+        read.append(f"arch flags in {flags[1]}")
+    else:
+        flags = reader.gencode_flags(f, TORCH_GENCODE_LIBRARIES)
+        if flags is not None:
+            read.append(f"nvcc -gencode flags in {flags[1]}")
+        else:
+            log.problems.append(
+                f"{f.filename}: no arch-flags string in {TORCH_ARCH_LIBRARY[0]} and no -gencode flags in "
+                + " or ".join(TORCH_GENCODE_LIBRARIES)
+            )
     return TorchFacts(
         cuda=cuda,
-        cudnn=_pin(pins, "nvidia-cudnn"),
+        cudnn=cudnn,
         nccl=_pin(pins, "nvidia-nccl"),
         cublas=cublas,
         cuda_runtime=runtime,
         requires_python=md.requires_python or "",
         archs=flags[0] if flags else None,
+        read=read,
     )
 
 
@@ -217,6 +264,12 @@ def torch_rows(
         if row:
             row["source"] = f"PyPI {pypi.project_url('torch')}: " + row["source"]
             built.append(row)
+        older_rows = _older_pypi_variants(
+            reader, pypi, files, versions, newest=row, minor=minor, as_of=as_of, log=log
+        )
+        for older in older_rows:
+            older["source"] = f"PyPI {pypi.project_url('torch')}: " + older["source"]
+            built.append(older)
     variant_note = _read_variants(reader, pypi, variants, by_minor, built, as_of=as_of, log=log)
     rows = _merge_hand_rows(built, committed, variant_note, as_of=as_of)
     release_rows = []
@@ -262,7 +315,7 @@ def _torch_row(
     log.read.append(f.filename)
     found = pythons(wheels)
     lo, hi = _py_range(found)
-    what = "METADATA, torch/version.py" + (", arch flags in " + TORCH_ARCH_LIBRARY[0] if facts.archs else "")
+    what = ", ".join(facts.read)
     return {
         "torch": minor,
         "cuda": facts.cuda,
@@ -280,6 +333,36 @@ def _torch_row(
         "version": str(version.public),
         **_artifact(f, f"{what} of {f.filename}", as_of),
     }
+
+
+def _older_pypi_variants(
+    reader: WheelReader,
+    pypi: SimpleIndex,
+    files: list[IndexFile],
+    versions: list[Version],
+    *,
+    newest: Row | None,
+    minor: str,
+    as_of: str,
+    log: Log,
+) -> list[Row]:
+    """Rows for older patches of a release whose PyPI wheel was built for another CUDA than the
+    newest patch's (only ``torch/version.py`` of each is read to find out)."""
+    out: list[Row] = []
+    seen = {newest["cuda"]} if newest else set()
+    for v in reversed(versions[:-1]):
+        try:
+            cuda = torch_cuda(reader, pick(wheels_of(files, v)))
+        except WheelError as exc:
+            log.problems.append(str(exc))
+            continue
+        if cuda is None or cuda in seen:
+            continue
+        row = _torch_row(reader, pypi, files, v, minor, pypi_default=False, as_of=as_of, log=log)
+        if row:
+            seen.add(cuda)
+            out.append(row)
+    return out
 
 
 def _read_variants(
@@ -394,53 +477,159 @@ def companion_rows(reader: WheelReader, pypi: SimpleIndex, *, as_of: str, log: L
 # --------------------------------------------------------------------------- tensorflow
 
 
-def tensorflow_rows(reader: WheelReader, pypi: SimpleIndex, *, as_of: str, log: Log) -> list[Row]:
-    """The newest patch of every TensorFlow release from 2.14 on: the CUDA/cuDNN it was built with
-    and its compiled arch list (``build_info.py``), the and-cuda pins (METADATA), its Pythons."""
+@dataclass(frozen=True)
+class TfFacts:
+    """What one TensorFlow GPU wheel says about its build."""
+
+    cuda: str
+    #: the cuDNN TF names: "8" (major only, build_info/cuda_config) or the and-cuda floor
+    cudnn: str
+    archs: tuple[str, ...]
+    #: the files they were read from (not part of the facts: 1.x paths name the patch)
+    read: tuple[str, ...] = field(compare=False)
+
+
+def tf_facts(reader: WheelReader, f: IndexFile) -> TfFacts | None:
+    """CUDA, cuDNN and arch list of a TensorFlow wheel: ``build_info.py`` (2.3 on), else the
+    ``cuda_config.h`` bazel generated (1.5-2.2). None for a CPU build or a wheel that records neither."""
+    found = reader.text_member_ending(f, TF_BUILD_INFO)
+    info = _build_info(found[1]) if found else {}
+    if info.get("is_cuda_build") is False:
+        return None
+    caps = info.get("cuda_compute_capabilities")
+    if info.get("cuda_version") and isinstance(caps, (list, tuple)) and found:
+        codes = archs.sort_codes([str(c) for c in caps])
+        return TfFacts(str(info["cuda_version"]), str(info.get("cudnn_version") or ""), codes, (found[0],))
+    config = reader.text_member_ending(f, TF_CUDA_CONFIG)
+    if config is None:
+        return None
+    text = config[1]
+    cuda = re.search(r'#define TF_CUDA_VERSION "([0-9.]+)"', text)
+    cudnn = re.search(r'#define TF_CUDNN_VERSION "([0-9.]+)"', text)
+    caps_line = re.search(r"#define TF_CUDA_CAPABILITIES (.*)", text)
+    if not cuda:
+        return None
+    # each listed capability X.Y is compiled as SASS and PTX (TF's nvcc crosstool wrapper passes
+    # -gencode=arch=compute_XY,"code=sm_XY,compute_XY" for every entry)
+    ccs = re.findall(r"(\d+)\.(\d+)", caps_line.group(1)) if caps_line else []
+    codes = archs.sort_codes([f"{k}_{a}{b}" for a, b in ccs for k in ("sm", "compute")])
+    return TfFacts(cuda.group(1), cudnn.group(1) if cudnn else "", codes, (config[0],))
+
+
+def tensorflow_rows(
+    reader: WheelReader, pypi: SimpleIndex, *, as_of: str, log: Log, tested: Iterable[Row] = ()
+) -> list[Row]:
+    """Every TensorFlow GPU build on PyPI from 1.5 on (``tensorflow-gpu`` before 2.1): the CUDA
+    and cuDNN it was built with and its compiled arch list (``build_info.py`` / ``cuda_config.h``),
+    the and-cuda pins (METADATA), its Pythons. A row stands for the newest patch of a release and
+    lists every patch built the same way; an older patch built differently (tensorflow-gpu 1.12.3 is
+    compiled for 3.7 only) gets its own row. ``tested`` (TensorFlow's tested build configurations)
+    adds the cuDNN minor the wheels do not record."""
     files = log.index(pypi, "tensorflow")
     if files is None:
         raise log.errors[pypi.base]
+    gpu_files = log.index(pypi, "tensorflow-gpu", optional=True) or []
+    by_minor = {
+        m: ("tensorflow-gpu", gpu_files, vs)
+        for m, vs in releases(gpu_files, TENSORFLOW_FIRST).items()
+        if Version(m) < TENSORFLOW_GPU_PROJECT_BEFORE
+    }
+    by_minor |= {
+        m: ("tensorflow", files, vs)
+        for m, vs in releases(files, TENSORFLOW_FIRST).items()
+        if Version(m) >= TENSORFLOW_GPU_PROJECT_BEFORE
+    }
+    hand = {r["release"]: r for r in tested}
     out = []
-    for versions in releases(files, TENSORFLOW_FIRST).values():
-        wheels = wheels_of(files, versions[-1])
-        f = pick(wheels)
-        try:
-            md = reader.metadata(f)
-            info = _build_info(reader.text_member(f, TF_BUILD_INFO) or "")
-        except WheelError as exc:
-            log.problems.append(str(exc))
-            continue
-        if not info.get("cuda_version"):
-            log.problems.append(f"{f.filename}: {TF_BUILD_INFO} names no CUDA version")
-            continue
-        log.read.append(f.filename)
-        pins = md.floors(extra="and-cuda")
-        found = pythons(wheels)
-        lo, hi = _py_range(found)
-        caps = info.get("cuda_compute_capabilities")
-        out.append(
-            {
-                "tensorflow": str(versions[-1]),
-                "cuda": _mm(str(info["cuda_version"])),
-                "cuda_build": str(info["cuda_version"]),
-                "cudnn": _pin(pins, "nvidia-cudnn") or str(info.get("cudnn_version") or ""),
-                "nccl": _pin(pins, "nvidia-nccl"),
-                "cublas": _pin(pins, "nvidia-cublas"),
-                "cuda_runtime": _pin(pins, "nvidia-cuda-runtime"),
-                "python_min": lo,
-                "python_max": hi,
-                "pythons": " ".join(found),
-                "requires_python": md.requires_python or "",
-                "archs": " ".join(str(c) for c in caps) if isinstance(caps, (list, tuple)) else "",
-                "and_cuda": "1" if _has_extra(md, "and-cuda") else "0",
-                **_artifact(
-                    f,
-                    f"PyPI {pypi.project_url('tensorflow')}: METADATA and {TF_BUILD_INFO} of {f.filename}",
-                    as_of,
-                ),
-            }
+    for minor, (project, pfiles, versions) in sorted(by_minor.items(), key=lambda kv: Version(kv[0])):
+        groups: list[tuple[TfFacts, list[Version], IndexFile]] = []
+        for v in reversed(versions):  # newest first: a row is keyed by the newest patch built its way
+            f = pick(wheels_of(pfiles, v))
+            try:
+                facts = tf_facts(reader, f)
+            except WheelError as exc:
+                log.problems.append(str(exc))
+                continue
+            if facts is None:
+                log.problems.append(f"{f.filename}: no CUDA in {TF_BUILD_INFO[0]} or {TF_CUDA_CONFIG[0]}")
+                continue
+            if groups and groups[-1][0] == facts:
+                groups[-1][1].append(v)
+            else:
+                groups.append((facts, [v], f))
+        for facts, patches, f in groups:
+            row = _tf_row(
+                reader,
+                pypi,
+                project,
+                pfiles,
+                facts=facts,
+                patches=patches,
+                f=f,
+                tested=hand.get(minor),
+                as_of=as_of,
+                log=log,
+            )
+            if row:
+                out.append(row)
+    return sorted(out, key=lambda r: Version(r["tensorflow"]))
+
+
+def _tf_row(
+    reader: WheelReader,
+    pypi: SimpleIndex,
+    project: str,
+    files: list[IndexFile],
+    *,
+    facts: TfFacts,
+    patches: list[Version],
+    f: IndexFile,
+    tested: Row | None,
+    as_of: str,
+    log: Log,
+) -> Row | None:
+    try:
+        md = reader.metadata(f)
+    except WheelError as exc:
+        log.problems.append(str(exc))
+        return None
+    log.read.append(f.filename)
+    wheels = wheels_of(files, patches[0])
+    pins = md.floors(extra="and-cuda")
+    found = pythons(wheels)
+    lo, hi = _py_range(found)
+    cudnn = _pin(pins, "nvidia-cudnn")
+    source = f"PyPI {pypi.project_url(project)}: METADATA and {', '.join(facts.read)} of {f.filename}"
+    if not cudnn and tested and tested["cudnn"].split(".")[0] == facts.cudnn.split(".")[0] and facts.cudnn:
+        cudnn = tested["cudnn"]
+        source += f"; cuDNN {cudnn} from {tested['source']}"
+    elif not cudnn:
+        cudnn = facts.cudnn
+    if tested and _mm(facts.cuda) != _mm(tested["cuda"]) and not facts.cuda.startswith(tested["cuda"] + "."):
+        log.problems.append(
+            f"{f.filename}: built with CUDA {facts.cuda}, TensorFlow's tested configurations say "
+            f"{tested['cuda']} (the wheel wins)"
         )
-    return out
+    if len(patches) > 1:
+        source += f"; {', '.join(str(v) for v in sorted(patches)[:-1])} built the same way"
+    return {
+        "tensorflow": str(patches[0]),
+        "package": project,
+        "versions": " ".join(str(v) for v in sorted(patches)),
+        "cuda": _mm(facts.cuda),
+        "cuda_build": facts.cuda,
+        "cudnn": cudnn,
+        "nccl": _pin(pins, "nvidia-nccl"),
+        "cublas": _pin(pins, "nvidia-cublas"),
+        "cuda_runtime": _pin(pins, "nvidia-cuda-runtime"),
+        "python_min": lo,
+        "python_max": hi,
+        "pythons": " ".join(found),
+        "requires_python": md.requires_python or "",
+        "archs": " ".join(facts.archs),
+        "and_cuda": "1" if _has_extra(md, "and-cuda") else "0",
+        **_artifact(f, source, as_of),
+    }
 
 
 def _build_info(source: str) -> dict[str, object]:

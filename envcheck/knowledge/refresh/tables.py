@@ -116,6 +116,8 @@ SCHEMAS = {
             "tensorflow_builds.csv",
             (
                 "tensorflow",
+                "package",
+                "versions",
                 "cuda",
                 "cuda_build",
                 "cudnn",
@@ -137,10 +139,19 @@ SCHEMAS = {
             _doc(
                 _GENERATED,
                 (
-                    "The newest patch of each TensorFlow release (x86_64 Linux wheel): "
-                    "cuda/cuda_build and archs from tensorflow/python/platform/build_info.py, "
-                    "cudnn/nccl/cublas/cuda_runtime from the and-cuda pins in METADATA (TF needs the "
-                    "same cuDNN major, equal or newer minor), pythons from the wheel tags."
+                    "TensorFlow's CUDA builds (x86_64 Linux wheel), one row per release and per way a "
+                    "patch was built: tensorflow is the newest patch built that way, versions every "
+                    "patch that was (tensorflow-gpu 1.12.3 was compiled for 3.7 only, 1.12.0-1.12.2 "
+                    "for 3.5-7.0). package: the PyPI project that is the CUDA build (tensorflow-gpu "
+                    "before 2.1). cuda/cuda_build and archs from tensorflow/python/platform/"
+                    "build_info.py (2.3 on), else from the cuda_config.h bazel wrote (1.5-2.2: each "
+                    "capability X.Y compiled as sm_XY and compute_XY). cudnn/nccl/cublas/cuda_runtime "
+                    "from the and-cuda pins in METADATA (2.14 on); before, the wheel records only the "
+                    "cuDNN major and the minor comes from TensorFlow's tested build configurations "
+                    "(tensorflow_tested.csv) when the majors agree. TF needs the same cuDNN major, equal "
+                    "or newer minor. Before 2.14 (no and-cuda) TensorFlow loads the system's CUDA and "
+                    "cuDNN; before CUDA 11 it needs that exact CUDA x.y (libcudart.so.10.1). Native "
+                    "Windows GPU builds end at 2.10. pythons from the wheel tags."
                 ),
             ),
         ),
@@ -194,6 +205,7 @@ SCHEMAS = {
                 "newest",
                 "indexes_read",
                 "indexes_unreachable",
+                "note",
                 "source",
                 "as_of",
             ),
@@ -203,7 +215,7 @@ SCHEMAS = {
                 (
                     "What each generated table claims to cover: every release listed here must have "
                     "rows (tests/knowledge/test_staleness.py). indexes_unreachable: indexes the "
-                    "refresh could not read."
+                    "refresh could not read. note: what the rows cannot say, and why."
                 ),
             ),
         ),

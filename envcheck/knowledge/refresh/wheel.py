@@ -35,6 +35,8 @@ ENVIRONMENT = {
 
 #: bump when the arch-flags search changes, so cached answers (including "none found") are re-read
 ARCH_FLAGS_READER = 2
+#: the same for the nvcc ``-gencode`` flags search
+GENCODE_READER = 1
 
 
 class WheelError(Exception):
@@ -175,6 +177,41 @@ class WheelReader:
             return None
 
         value = self._cached(f, f"arch_flags-v{ARCH_FLAGS_READER}:" + ",".join(libraries), read)
+        if not value:
+            return None
+        return list(value[1:]), value[0]
+
+    def text_member_ending(self, f: IndexFile, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
+        """(name, text) of the first small member whose name ends with one of ``suffixes`` (the same
+        file sits under ``tensorflow/``, ``tensorflow_core/`` or ``<dist>.data/purelib/`` by release);
+        None when the wheel has none."""
+
+        def read() -> list[str] | None:
+            for suffix in suffixes:
+                member = self._zip(f).find(lambda n, s=suffix: n.endswith(s))  # type: ignore[misc]
+                if member is not None:
+                    text = self._zip(f).read(member, limit=1 << 20).decode("utf-8", "replace")
+                    return [member.name, text]
+            return None
+
+        value = self._cached(f, "member:" + ",".join(suffixes), read)
+        return (value[0], value[1]) if value else None
+
+    def gencode_flags(self, f: IndexFile, libraries: tuple[str, ...]) -> tuple[list[str], str] | None:
+        """The arch list named by nvcc's ``-gencode`` flags string in the first of ``libraries`` that
+        holds one (torch 1.2-1.5 keep it for ``torch.__config__.show()``), and that library's path."""
+
+        def read() -> list[str] | None:
+            for suffix in libraries:
+                member = self._zip(f).members().get(suffix)
+                if member is None:
+                    continue
+                found = self._zip(f).scan(member, archs.find_gencode_flags)
+                if found is not None:
+                    return [member.name, *found]
+            return None
+
+        value = self._cached(f, f"gencode-v{GENCODE_READER}:" + ",".join(libraries), read)
         if not value:
             return None
         return list(value[1:]), value[0]
