@@ -315,7 +315,8 @@ def test_randomized_attack_leaks_nothing_and_touches_nothing_foreign(
     with capsys.disabled():
         print(f"\nattack seed {seed} (replay: MLRIG_ATTACK_SEED={seed})", flush=True)
     start = time.monotonic()
-    env = {**cloud_env, "PROVISION_STORE_TIMEOUT": "5", "PROVISION_DEBUG": os.environ.get("PROVISION_DEBUG", "")}
+    debug = os.environ.get("PROVISION_DEBUG", "")  # a failure then carries the child's traceback
+    env = {**cloud_env, "PROVISION_STORE_TIMEOUT": "5", "PROVISION_DEBUG": debug}
     regions = ("us-east-1", "us-west-2")  # where launches fail over and look-alikes live
 
     # --- not ours: look-alikes, and two machines of another store (same user, other state dir)
