@@ -46,9 +46,13 @@ class Interrupted(BaseException):
 
 
 def _on_signal(signum: int, frame: Any) -> None:
-    from envcheck import _child
-
-    _child.kill_all()  # now, before any `with` block waits for its workers to finish
+    # No import here, not even a cached one: a handler that imports while the interrupted code sits
+    # inside an import corrupts importlib's per-thread bookkeeping on Python < 3.12 (the outer
+    # import then fails with KeyError(thread id) instead of unwinding with Interrupted).
+    # A process that never imported _child has no children to kill.
+    child = sys.modules.get("envcheck._child")
+    if child is not None:
+        child.kill_all()  # now, before any `with` block waits for its workers to finish
     raise Interrupted(signum)
 
 

@@ -26,3 +26,11 @@ class CredentialsError(ProvisionError):
 
 class MissingDependencyError(ProvisionError):
     """An optional extra (aws, gcp, docker, plot) is not installed; the hint names it (exit 3)."""
+
+
+class CleanupInterrupted(ProvisionError):
+    """A second signal stopped the cleanup of a failed launch; the store says what is left."""
+
+    def __init__(self, message: str, hint: str, exit_code: int) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

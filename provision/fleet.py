@@ -1,24 +1,32 @@
 """``provision ls`` and ``provision gc``: the state store reconciled with what the clouds report.
 
-The clouds are the truth for *what exists* (found by our launch-id tag); the store is the truth
-for *what we meant* (name, price at launch, when it started). ``ls`` shows both side by side, so a
-machine terminated in the console shows as gone and a machine the store never heard of shows as
-untracked; ``gc`` removes the latter.
+The clouds are the truth for *what exists*; the store is the truth for *what we meant* (name,
+price at launch, when it started) and for *who we are* (its owner id). A resource counts as ours
+only when the owner id and a launch id we tagged on it are re-checked here, item by item, whatever
+the cloud's filter returned; a name prefix or a bare ``mlrig-launch`` key proves nothing.
+
+``ls`` shows the store's launches with their cloud state, plus resources of ours the store does not
+hold (untracked). ``gc`` lists every region of every cloud it can reach, and deletes only those
+untracked resources of ours, plus the private keys of launches the store no longer holds.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource, owner_label
-from provision.errors import CredentialsError, ProvisionError
+from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource
+from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 from provision.settings import Settings
-from provision.state import LaunchRow, Store
+from provision.state import LaunchRow, LaunchStatus, Store
 
 #: provider keys: gcp VMs and Cloud TPU are separate drivers of the same cloud
 DRIVERS = {"aws": ("aws",), "gcp": ("gcp", "gcp-tpu")}
+
+_KEY_FILE = re.compile(r"^[a-z][a-z0-9-]*-(?P<launch>[0-9a-f]{12})(?:\.pub)?$")
 
 
 @dataclass
@@ -43,129 +51,214 @@ class MachineView:
         return asdict(self)
 
 
+@dataclass
+class Scan:
+    """What listing the clouds gave: resources per driver, and what could not be looked at."""
+
+    found: dict[str, list[Resource]] = field(default_factory=dict)
+    #: driver key -> why it could not be listed (a failure: the answer is incomplete)
+    problems: dict[str, str] = field(default_factory=dict)
+    #: driver key -> why it was not asked (no SDK or credentials, and nothing of ours known there)
+    skipped: dict[str, str] = field(default_factory=dict)
+    regions: dict[str, int] = field(default_factory=dict)
+    #: the first error per distinct message, for the one-line refusal when nothing could be listed
+    errors: list[ProvisionError] = field(default_factory=list)
+
+    def resources(self) -> list[Resource]:
+        unique = {(r.cloud, r.kind, r.region, r.id): r for rs in self.found.values() for r in rs}
+        return list(unique.values())  # gcp VM and TPU drivers both list the firewall rules
+
+    def note(self, key: str, exc: ProvisionError, *, problem: bool) -> None:
+        why = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        (self.problems if problem else self.skipped)[key] = why
+        if all(e.message != exc.message for e in self.errors):
+            self.errors.append(exc)
+
+    def nothing_checked(self) -> ProvisionError:
+        """One error for "no cloud could be looked at", keeping the first cause's kind and hint."""
+        first = self.errors[0] if self.errors else ProvisionError("no cloud to check")
+        text = "; ".join(e.message for e in self.errors) or first.message
+        return type(first)(f"no cloud could be checked: {text}", hint=first.hint)
+
+
 def driver_key(row: LaunchRow) -> str:
     return "gcp-tpu" if row.kind == "tpu-vm" else row.cloud
 
 
+def key_of(res: Resource) -> str:
+    return "gcp-tpu" if res.kind == "tpu_node" else res.cloud
+
+
 def regions_for(settings: Settings, store: Store, key: str) -> list[str]:
-    """Regions to list: the configured ones plus every region the store has used for that cloud."""
+    """Regions to list by default: the configured ones plus every region the store has used."""
     cloud = key.split("-", maxsplit=1)[0]
     used = {r.region for r in store.launches(include_finished=True) if r.cloud == cloud}
     base = list(settings.aws_regions) if cloud == "aws" else []
     return base + sorted(used - set(base))
 
 
-def _list(provider: Provider, regions: list[str]) -> tuple[list[Resource] | None, str | None]:
-    try:
-        return provider.list_ours(regions), None
-    except CredentialsError as exc:
-        return None, f"unknown: {exc.message}"
-    except ProvisionError as exc:
-        return None, f"unknown: {exc.message}"
+def scan(
+    keys: Iterable[str],
+    get_provider: Callable[[str], Provider],
+    regions: Callable[[str, Provider], list[str]],
+    required: set[str],
+) -> Scan:
+    """List every driver of ``keys``. A driver whose SDK or credentials are missing is a problem
+    when it is ``required`` (asked for, or the store has launches there), else it is skipped."""
+    out = Scan()
+    for key in keys:
+        try:
+            provider = get_provider(key)
+            provider.check_credentials()
+        except (MissingDependencyError, CredentialsError) as exc:
+            out.note(key, exc, problem=key in required)
+            continue
+        except ProvisionError as exc:
+            out.note(key, exc, problem=True)
+            continue
+        try:
+            where = regions(key, provider)
+            out.found[key] = provider.list_tagged(where)
+            out.regions[key] = len(where)
+        except ProvisionError as exc:
+            out.note(key, exc, problem=True)
+    return out
+
+
+def _launching_note(store: Store, row: LaunchRow) -> str:
+    holder = store.holder(row.name) if store.is_claimed(row.name) else None
+    if holder is not None:
+        return f"being launched ({holder.describe()})"
+    if store.is_claimed(row.name):
+        return "being launched by another provision command"
+    return (
+        f"interrupted: `provision down {row.name}` removes what it left "
+        "(or `up` again with the same arguments finishes it)"
+    )
 
 
 def inventory(
     store: Store,
     settings: Settings,
     get_provider: Callable[[str], Provider],
+    *,
     refresh: bool = True,
+    all_regions: bool = False,
     now: float | None = None,
-) -> tuple[list[MachineView], list[Resource], list[str]]:
-    """(machines in the store with their cloud state, tagged resources the store lacks, warnings)."""
+) -> tuple[list[MachineView], list[Resource], Scan]:
+    """(machines in the store with their cloud state, resources of ours the store lacks, the scan)."""
     now = time.time() if now is None else now
     launches = store.launches()
-    keys = sorted({driver_key(r) for r in launches})
-    seen: dict[str, list[Resource]] = {}
-    problems: dict[str, str] = {}
-    warnings: list[str] = []
+    held = {driver_key(r) for r in launches}
+    keys = [k for ks in DRIVERS.values() for k in ks] if all_regions else sorted(held)
+    result = Scan()
     if refresh:
-        for key in keys:
-            found, why = _list(get_provider(key), regions_for(settings, store, key))
-            if found is None:
-                problems[key] = why or "unknown"
-                warnings.append(f"{key}: {why}")
-            else:
-                seen[key] = found
-    views: list[MachineView] = []
-    for row in launches:
-        key = driver_key(row)
-        state, note = row.status, None
-        if key in problems:
-            state = problems[key]
-        elif key in seen:
-            mine = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind in MACHINE_KINDS]
-            alive = [r for r in mine if r.alive]
-            if alive:
-                state = alive[0].state or "?"
-            elif row.status == "running":
-                state, note = "gone", "terminated outside mlrig (autostop, spot preemption or console)"
-            else:
-                state = "none"
-            leftovers = [r for r in seen[key] if r.launch_id == row.launch_id and r.kind not in MACHINE_KINDS]
-            if row.status in ("cleanup-incomplete", "cleaning", "failed") and (alive or leftovers):
-                note = f"cleanup incomplete: run `provision down {row.name}`"
-        hours = None
-        if row.running_at:
-            hours = round(max(0.0, (row.ended_at or now) - row.running_at) / 3600.0, 3)
-        views.append(
-            MachineView(
-                name=row.name,
-                cloud=row.cloud,
-                instance_type=row.instance_type,
-                zone=row.zone or row.region,
-                spot=row.spot,
-                state=state,
-                status=row.status,
-                price_per_hour=row.price_per_hour,
-                cost_so_far=row.cost_so_far(now),
-                hours=hours,
-                ssh=row.ssh_host and row.name,
-                launch_id=row.launch_id,
-                note=note,
-            )
-        )
-    known = store.known_launch_ids()
-    untracked = {
-        (r.kind, r.id): r for found in seen.values() for r in found if r.alive and r.launch_id not in known
-    }
-    return views, list(untracked.values()), warnings
+
+        def where(key: str, provider: Provider) -> list[str]:
+            return provider.all_regions() if all_regions else regions_for(settings, store, key)
+
+        result = scan(keys, get_provider, where, required=held)
+        if all_regions and not result.found:
+            raise result.nothing_checked()
+    # read after listing: a launch that began meanwhile is already recorded before it creates anything
+    launches = store.launches()
+    views = [_view(store, row, result, now) for row in launches]
+    active = {r.launch_id for r in launches}
+    untracked = [
+        r for r in result.resources() if r.alive and r.owned_by(store.owner_id) and r.launch_id not in active
+    ]
+    return views, sorted(untracked, key=_order), result
+
+
+def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView:
+    key = driver_key(row)
+    state, note = row.status.value, None
+    if key in result.problems:
+        state = "unknown"
+    elif key in result.found:
+        mine = [r for r in result.found[key] if r.owned_by(row.owner_tag, row.launch_id)]
+        alive = [r for r in mine if r.alive and r.kind in MACHINE_KINDS]
+        leftovers = [r for r in mine if r.alive and r.kind not in MACHINE_KINDS]
+        if alive:
+            state = alive[0].state or "?"
+        elif row.status == LaunchStatus.RUNNING:
+            state, note = "gone", "terminated outside mlrig (autostop, spot preemption or console)"
+        else:
+            state = "none"
+        if row.status not in (LaunchStatus.RUNNING, LaunchStatus.LAUNCHING) and (alive or leftovers):
+            note = f"cleanup incomplete: run `provision down {row.name}`"
+    if row.status == LaunchStatus.LAUNCHING:
+        note = _launching_note(store, row)
+    elif row.status in (LaunchStatus.CLEANUP_INCOMPLETE, LaunchStatus.CLEANING) and note is None:
+        note = f"cleanup incomplete: run `provision down {row.name}`"
+    hours = None
+    if row.running_at:
+        hours = round(max(0.0, (row.ended_at or now) - row.running_at) / 3600.0, 3)
+    return MachineView(
+        name=row.name,
+        cloud=row.cloud,
+        instance_type=row.instance_type,
+        zone=row.zone or row.region,
+        spot=row.spot,
+        state=state,
+        status=row.status.value,
+        price_per_hour=row.price_per_hour,
+        cost_so_far=row.cost_so_far(now),
+        hours=hours,
+        ssh=row.ssh_host and row.name,
+        launch_id=row.launch_id,
+        note=note,
+    )
+
+
+def _order(r: Resource) -> tuple[int, str, str]:
+    return (DELETE_ORDER.get(r.kind, 9), r.region, r.id)
 
 
 def untracked(
     store: Store,
-    settings: Settings,
     get_provider: Callable[[str], Provider],
     clouds: list[str],
-    all_owners: bool = False,
-) -> tuple[list[Resource], list[str]]:
-    """Resources tagged as mlrig's (by this owner unless ``all_owners``) that the store doesn't know.
+    *,
+    explicit: bool,
+    owners: Iterable[str] = (),
+) -> tuple[list[Resource], Scan]:
+    """Resources of ours (the store's owner id, or one of ``owners`` claimed on the command line)
+    in every region of ``clouds`` that no launch of the store holds: leaks by definition.
 
-    A resource of a launch the store has finished (terminated/failed) but that still exists counts
-    too: it is a leak by definition.
+    ``explicit``: the clouds were asked for by name, so one that cannot be checked is a failure.
     """
-    me = owner_label(settings.owner)
-    out: list[Resource] = []
-    warnings: list[str] = []
-    finished = {
-        r.launch_id
-        for r in store.launches(include_finished=True)
-        if r.status in ("terminated", "failed") and not store.pending_resources(r.launch_id)
-    }
-    known = store.known_launch_ids() - finished
-    for cloud in clouds:
-        for key in DRIVERS[cloud]:
-            found, why = _list(get_provider(key), regions_for(settings, store, key))
-            if found is None:
-                warnings.append(f"{key}: {why}")
-                continue
-            for res in found:
-                if not res.alive or res.launch_id in known:
-                    continue
-                if not all_owners and res.owner not in (None, me):
-                    continue
-                out.append(res)
-    unique = {(r.cloud, r.kind, r.id): r for r in out}  # gcp VM and TPU drivers both list firewalls
-    return sorted(unique.values(), key=lambda r: (DELETE_ORDER.get(r.kind, 9), r.region, r.id)), warnings
+    required = {k for c in clouds for k in DRIVERS[c]} if explicit else set()
+    required |= {driver_key(r) for r in store.launches()}
+    keys = [k for c in clouds for k in DRIVERS[c]]
+    result = scan(keys, get_provider, lambda _key, provider: provider.all_regions(), required)
+    if not result.found:
+        raise result.nothing_checked()
+    mine = {store.owner_id, *owners}
+    # read after listing: a launch that began meanwhile is recorded before it creates anything
+    active = {r.launch_id for r in store.launches()}
+    out = [
+        r
+        for r in result.resources()
+        if r.alive and any(r.owned_by(o) for o in mine) and r.launch_id not in active
+    ]
+    return sorted(out, key=_order), result
+
+
+def orphan_keys(store: Store, settings: Settings) -> list[Path]:
+    """Private/public key files of launches the store no longer holds (lost with it, or left by a
+    crash before 0.2): only files named ``NAME-LAUNCHID`` in our own key directory."""
+    try:
+        files = sorted(p for p in settings.key_dir.iterdir() if _KEY_FILE.match(p.name) and p.is_file())
+    except OSError:
+        return []
+    active = {r.launch_id for r in store.launches()}  # read after listing the files
+    out = []
+    for path in files:
+        m = _KEY_FILE.match(path.name)
+        if m and m["launch"] not in active:
+            out.append(path)
+    return out
 
 
 def collect(
@@ -175,12 +268,11 @@ def collect(
 ) -> list[tuple[Resource, str]]:
     """Delete ``resources`` (machines first); returns (resource, outcome) for each."""
     results: list[tuple[Resource, str]] = []
-    for res in sorted(resources, key=lambda r: DELETE_ORDER.get(r.kind, 9)):
-        key = "gcp-tpu" if res.kind == "tpu_node" else res.cloud
+    for res in sorted(resources, key=_order):
         if on_delete:
             on_delete(res)
         try:
-            outcome = "deleted" if get_provider(key).delete(res) else "already gone"
+            outcome = "deleted" if get_provider(key_of(res)).delete(res) else "already gone"
         except ProvisionError as exc:
             outcome = f"failed: {exc.message}"
         results.append((res, outcome))

@@ -1,18 +1,30 @@
 """``provision up`` and ``provision down`` acting on a Plan: failover, journalling, cleanup.
 
-The rule this module keeps: whatever happens after the first create call (an API error, a fatal
-failover, Ctrl-C, a crash of the SSH wait), everything this launch created is deleted before the
-exception leaves ``up``. If that cleanup is itself interrupted, the state store still lists what
-remains and ``provision down NAME`` finishes the job; ``down`` also finds resources by their
-launch-id tag, so a resource whose create call was sent but never answered is not forgotten.
+The rules this module keeps:
+
+* **One process per name.** ``up`` and ``down`` hold the name's lock in the store for as long as
+  they act (``Store.claim``); a second one is refused at once with who holds it and since when.
+* **Resume only the same launch.** An ``up`` that finds an interrupted launch of its name resumes
+  it only when its plan creates the same things (``Plan.resume_identity``); otherwise it is
+  refused with the ``down`` command that finishes the old one.
+* **Nothing is left behind.** Whatever happens after the launch is recorded (an API error, a fatal
+  failover, SIGINT/SIGTERM/SIGHUP, a store that stops answering), everything this launch created
+  is deleted before the exception leaves ``up``. The journal is mirrored in memory, so cleanup
+  works even when the store does not, and prints what it could not record. A second signal stops
+  the cleanup, leaves the record saying what remains, and names ``provision down NAME``.
+* **Only what is ours.** Cleanup deletes a resource only after looking it up (by its recorded id,
+  or by the name recorded with the intent before the create call) and finding the owner id and
+  launch id we tagged on it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,20 +32,21 @@ from typing import Protocol
 from provision import sshconfig
 from provision.clouds.base import (
     DELETE_ORDER,
+    MACHINE_KINDS,
     Attempt,
     AttemptError,
     FailureKind,
-    Journal,
     LaunchFailed,
     Placement,
     Plan,
     Provider,
     Resource,
+    resume_identity,
 )
-from provision.errors import ProvisionError
+from provision.errors import CleanupInterrupted, ProvisionError, UsageError
 from provision.planning import placements
 from provision.settings import Settings
-from provision.state import LaunchRow, Store
+from provision.state import LaunchRow, LaunchStatus, ResourceRow, ResourceStatus, Store, StoreError
 
 _RETRIES = 3
 
@@ -45,12 +58,18 @@ class Progress(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    def tick(self, message: str) -> None:
+        """Update the current step in place (elapsed time); shown on a terminal only."""
+
 
 class SilentProgress:
     def step(self, message: str) -> None:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def tick(self, message: str) -> None:
         pass
 
 
@@ -64,14 +83,17 @@ class UpResult:
 
 # --------------------------------------------------------------------------- keys
 def ensure_key(settings: Settings, plan: Plan) -> None:
-    """Generate the launch's ed25519 key pair locally (private key 0600) unless --key-name is used."""
-    if plan.key_name:
+    """Generate the launch's ed25519 key pair at ``plan.key_path`` (private key 0600), unless
+    --key-name names an existing one. Runs after the launch is recorded, so no key is ever made
+    for a launch the store does not know."""
+    if plan.key_name or not plan.key_path:
         return
-    key = settings.key_dir / f"{plan.name}-{plan.launch_id}"
-    plan.key_path = str(key)
+    key = Path(plan.key_path)
     if key.exists() and Path(f"{key}.pub").exists():
         return
-    settings.key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in (key, Path(f"{key}.pub")):  # half a pair from an interrupted ssh-keygen
+        stale.unlink(missing_ok=True)
     try:
         proc = subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"mlrig-{plan.name}", "-f", str(key)],
@@ -90,18 +112,31 @@ def ensure_key(settings: Settings, plan: Plan) -> None:
     os.chmod(key, 0o600)
 
 
-def _forget_key(row: LaunchRow) -> None:
-    if row.key_path and Path(row.key_path).parent.name == "keys":
-        for path in (Path(row.key_path), Path(f"{row.key_path}.pub")):
+def forget_key(key_path: str | None) -> None:
+    """Delete a launch's key pair files (only ever ours: files in a ``keys`` directory)."""
+    if key_path and Path(key_path).parent.name == "keys":
+        for path in (Path(key_path), Path(f"{key_path}.pub")):
             path.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- ssh wait
-def wait_ssh(host: str, port: int, timeout: float, interval: float) -> None:
-    """Until something on ``host:port`` says ``SSH-`` (sshd answers before the key is exchanged)."""
-    deadline = time.monotonic() + timeout
+def wait_ssh(
+    host: str,
+    port: int,
+    timeout: float,
+    interval: float,
+    on_tick: Callable[[float], None] | None = None,
+) -> None:
+    """Until something on ``host:port`` says ``SSH-`` (sshd answers before the key is exchanged).
+
+    ``on_tick(elapsed)`` is called between attempts (the CLI shows elapsed/limit on a terminal).
+    """
+    start = time.monotonic()
+    deadline = start + timeout
     last = "no answer"
     while time.monotonic() < deadline:
+        if on_tick:
+            on_tick(time.monotonic() - start)
         try:
             with socket.create_connection((host, port), timeout=min(5.0, timeout)) as sock:
                 sock.settimeout(min(5.0, timeout))
@@ -113,35 +148,231 @@ def wait_ssh(host: str, port: int, timeout: float, interval: float) -> None:
         time.sleep(interval)
     raise ProvisionError(
         f"SSH on {host}:{port} did not answer within {timeout:g}s ({last})",
-        hint="raise PROVISION_SSH_TIMEOUT, or launch with --wait running",
+        hint="raise --ssh-timeout (PROVISION_SSH_TIMEOUT), or launch with --wait running",
     )
 
 
+# --------------------------------------------------------------------------- the record of a launch
+@dataclass
+class Entry:
+    """One journal row, held in memory too (cleanup must not depend on the store answering)."""
+
+    kind: str
+    region: str
+    zone: str | None
+    name: str | None
+    resource_id: str | None
+    status: ResourceStatus
+    #: the row in the store (None: it could not be written)
+    row: int | None = None
+
+
+@dataclass
+class Record:
+    """What cleanup needs to know of a launch: from the store, or from memory when it failed."""
+
+    launch_id: str
+    name: str
+    cloud: str
+    owner_tag: str
+    region: str
+    key_path: str | None
+    entries: list[Entry]
+
+    @classmethod
+    def from_store(cls, row: LaunchRow, store: Store) -> Record:
+        return cls(
+            row.launch_id,
+            row.name,
+            row.cloud,
+            row.owner_tag,
+            row.region,
+            row.key_path,
+            [_entry(r) for r in store.resources(row.launch_id)],
+        )
+
+    @classmethod
+    def from_plan(cls, plan: Plan, entries: list[Entry]) -> Record:
+        return cls(
+            plan.launch_id, plan.name, plan.cloud, plan.owner or "", plan.region, plan.key_path, entries
+        )
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({self.region, *(e.region for e in self.entries)} - {"global"} or {self.region})
+
+
+def _entry(r: ResourceRow) -> Entry:
+    return Entry(r.kind, r.region, r.zone, r.name, r.resource_id, r.status, r.id)
+
+
+class Book:
+    """Store writes that never stop cleanup: the first failure is kept, later writes skipped
+    (each would wait out the store's timeout again), and everything unrecorded is listed."""
+
+    def __init__(self, store: Store | None) -> None:
+        self.store = store
+        self.unrecorded: list[str] = []
+        self.failure: StoreError | None = None
+
+    def _write(self, what: str, fn: Callable[[Store], None]) -> None:
+        if self.store is None or self.failure is not None:
+            self.unrecorded.append(what)
+            return
+        try:
+            fn(self.store)
+        except StoreError as exc:
+            self.failure = exc
+            self.unrecorded.append(what)
+
+    def launch(self, launch_id: str, what: str, **values: object) -> None:
+        self._write(what, lambda s: s.update_launch(launch_id, **values))
+
+    def resource(self, entry: Entry, status: ResourceStatus, error: str | None = None) -> None:
+        entry.status = status
+        if entry.row is None:
+            self.unrecorded.append(f"{entry.kind} {entry.resource_id or entry.name}: {status.value}")
+            return
+        row = entry.row
+        self._write(
+            f"{entry.kind} {entry.resource_id or entry.name}: {status.value}",
+            lambda s: s.set_resource(row, status, error=error),
+        )
+
+
+class MirroredJournal:
+    """The Journal a driver writes to: the store first (an intent that cannot be written stops the
+    launch before the create call), and always the in-memory copy."""
+
+    def __init__(self, store: Store, launch_id: str, cloud: str, entries: list[Entry]) -> None:
+        self.store, self.launch_id, self.cloud, self.entries = store, launch_id, cloud, entries
+        self._rows: dict[int, Entry] = {}
+
+    def intent(self, kind: str, region: str, zone: str | None, name: str | None, token: str | None) -> int:
+        row = self.store.intent(self.launch_id, self.cloud, kind, region, zone=zone, name=name, token=token)
+        entry = Entry(kind, region, zone, name, None, ResourceStatus.INTENT, row)
+        self.entries.append(entry)
+        self._rows[row] = entry
+        return row
+
+    def created(self, row: int, resource_id: str) -> None:
+        entry = self._rows[row]
+        entry.resource_id, entry.status = resource_id, ResourceStatus.CREATED
+        self.store.set_resource(row, ResourceStatus.CREATED, resource_id=resource_id)
+
+    def failed(self, row: int, error: str) -> None:
+        self._rows[row].status = ResourceStatus.FAILED
+        self.store.set_resource(row, ResourceStatus.FAILED, error=error[:500])
+
+
+# --------------------------------------------------------------------------- resume
+def check_resumable(previous: LaunchRow, plan: Plan, now: float | None = None) -> None:
+    """Raise unless ``plan`` may continue ``previous`` (an interrupted launch of the same name)."""
+    name = plan.name
+    if previous.status != LaunchStatus.LAUNCHING:
+        leftover = previous.status != LaunchStatus.RUNNING
+        raise UsageError(
+            f"a machine named {name!r} already exists ({previous.status.value})",
+            hint=f"`provision down {name}` removes what is left of it"
+            if leftover
+            else f"pick another --name, or `provision down {name}` first",
+        )
+    before, wanted = resume_identity(previous.plan), plan.resume_identity()
+    changed = [k for k in wanted if before.get(k) != wanted[k]]
+    if changed:
+        age = max(0.0, (time.time() if now is None else now) - previous.created_at)
+        what = ", ".join(f"{k} {_show(before.get(k))} -> {_show(wanted[k])}" for k in changed[:4])
+        raise UsageError(
+            f"{name!r} has an interrupted launch ({previous.cloud} {previous.instance_type}, "
+            f"started {age / 60:.0f} min ago) that this one does not match: {what}",
+            hint=f"run `provision down {name}` to remove what it left, then launch again "
+            "(the same command as before finishes it instead)",
+        )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
+def _resumed_machine(plan: Plan, provider: Provider, store: Store, progress: Progress) -> Resource | None:
+    """The machine an interrupted run of this launch created, looked up by what its journal says."""
+    for r in store.pending_resources(plan.launch_id):
+        if r.kind not in MACHINE_KINDS:
+            continue
+        entry = _entry(r)
+        where = _addressable(entry, plan.cloud)
+        found = provider.refresh(where) if where else provider.find(plan, r.region)
+        if found is not None and found.alive and found.owned_by(plan.owner or "", plan.launch_id):
+            store.set_resource(r.id, ResourceStatus.CREATED, resource_id=found.id)
+            progress.note(f"found this launch's machine {found.id} already in {found.zone}; reusing it")
+            return found
+        store.set_resource(r.id, ResourceStatus.FAILED, error="not found when the launch was resumed")
+    return None
+
+
 # --------------------------------------------------------------------------- up
+def preflight(plan: Plan, store: Store) -> LaunchRow | None:
+    """Before asking the user: refuse a plan that clashes with a launch of the same name now (the
+    authoritative check is repeated under the name's lock by ``up``). The previous launch to
+    resume, if any."""
+    if store.is_claimed(plan.name):
+        raise store.busy(plan.name)
+    previous = store.active_by_name(plan.name)
+    if previous is not None:
+        check_resumable(previous, plan)
+    return previous
+
+
 def up(
     plan: Plan, provider: Provider, store: Store, settings: Settings, progress: Progress | None = None
 ) -> UpResult:
-    """Launch ``plan``; on any exception (Ctrl-C included) delete what was created, then re-raise."""
+    """Launch ``plan`` (or resume its interrupted launch); on any exception, signals included,
+    delete what was created, then re-raise."""
     progress = progress or SilentProgress()
-    provider.check_credentials()
-    ensure_key(settings, plan)
-    existing = store.launch(plan.launch_id)
-    if existing is None:
-        store.begin_launch(plan)
-    journal = store.journal(plan.launch_id, plan.cloud)
-    attempts: list[Attempt] = []
-    try:
-        machine = None
-        for region in plan.regions:
-            machine = provider.find(plan, region)
-            if machine:
-                for r in store.pending_resources(plan.launch_id):
-                    if r.kind == machine.kind and r.status == "intent":
-                        store.set_resource(r.id, "created", resource_id=machine.id)
-                progress.note(
-                    f"found this launch's machine {machine.id} already in {machine.zone}; reusing it"
-                )
-                break
+    provider.check_credentials()  # imports the SDK before anything is recorded (Ctrl-C there is free)
+    with store.claim(plan.name, "provision up"):
+        previous = store.active_by_name(plan.name)
+        if previous is None:
+            store.begin_launch(plan)
+        else:
+            check_resumable(previous, plan)
+            plan = plan.resuming(
+                previous.launch_id, previous.created_at, previous.key_path, previous.owner_tag
+            )
+            progress.note(f"resuming the interrupted launch {plan.launch_id} of {plan.name}")
+        run = _Run(plan, provider, store, settings, progress)
+        try:
+            return run.launch(resumed=previous is not None)
+        except BaseException as exc:
+            run.clean_up_after(exc)
+            raise
+
+
+@dataclass
+class _Run:
+    """One ``up`` of one plan, with the in-memory copy of its journal."""
+
+    plan: Plan
+    provider: Provider
+    store: Store
+    settings: Settings
+    progress: Progress
+    entries: list[Entry] = field(default_factory=list)
+
+    def launch(self, *, resumed: bool) -> UpResult:
+        plan, provider, store, settings, progress = (
+            self.plan,
+            self.provider,
+            self.store,
+            self.settings,
+            self.progress,
+        )
+        journal = MirroredJournal(store, plan.launch_id, plan.cloud, self.entries)
+        attempts: list[Attempt] = []
+        ensure_key(settings, plan)
+        machine = _resumed_machine(plan, provider, store, progress) if resumed else None
         if machine is None:
             machine = _failover(plan, provider, journal, attempts, progress)
         placement_spot = machine.spot if machine.spot is not None else plan.spot
@@ -157,47 +388,118 @@ def up(
         machine = provider.wait_running(machine, settings.launch_timeout)
         host = machine.public_ip or machine.private_ip
         user = settings.aws_ssh_user if plan.cloud == "aws" else settings.gcp_ssh_user
-        store.update_launch(
-            plan.launch_id, status="running", running_at=time.time(), ssh_host=host, ssh_user=user
-        )
+        # billing runs from here; the launch becomes "running" only once it is complete
+        store.update_launch(plan.launch_id, running_at=time.time(), ssh_host=host, ssh_user=user)
         if plan.wait == "ssh":
             if not host:
                 raise ProvisionError(f"{machine.id} has no IP address to SSH to")
-            progress.step(f"waiting for SSH on {host}")
-            wait_ssh(host, 22, settings.ssh_timeout, settings.poll_interval)
+            message = f"waiting for SSH on {host}"
+            progress.step(message)
+            limit = settings.ssh_timeout
+            wait_ssh(
+                host,
+                22,
+                limit,
+                settings.poll_interval,
+                on_tick=lambda elapsed: progress.tick(f"{message} ({elapsed:.0f}s/{limit:g}s)"),
+            )
         alias = None
         if host:
             entry = sshconfig.render_entry(plan.name, host, user, plan.key_path, settings.known_hosts)
             sshconfig.add(settings.ssh_config, settings.ssh_include, plan.name, entry)
             alias = plan.name
+        store.update_launch(plan.launch_id, status=LaunchStatus.RUNNING)
         return UpResult(plan=plan, machine=machine, attempts=attempts, ssh_alias=alias)
-    except BaseException as exc:
+
+    def clean_up_after(self, exc: BaseException) -> None:
+        """Delete what this launch created after ``exc``; raises only when cleanup itself fails."""
+        plan, progress = self.plan, self.progress
         reason = _why(exc)
-        store.update_launch(plan.launch_id, error=reason)
+        book = Book(self.store)
+        book.launch(plan.launch_id, f"launch {plan.launch_id}: error {reason}", error=reason)
         progress.note(f"launch failed ({reason}); removing what was created")
+        record = _record_for_cleanup(plan, self.store, self.entries, book)
+        down_hint = f"run `provision down {plan.name}` to remove what is left"
+        # after a signal, new clients: the old ones may hold a lock the signal left taken
+        provider = self.provider.fresh() if _signal_of(exc) else self.provider
         try:
-            row = store.launch(plan.launch_id)
-            assert row is not None
-            teardown(row, provider, store, settings, progress=progress, final_status="failed")
+            teardown(
+                record,
+                provider,
+                book,
+                self.settings,
+                progress=progress,
+                final_status=LaunchStatus.FAILED,
+            )
         except BaseException as cleanup_exc:
-            store.update_launch(plan.launch_id, status="cleanup-incomplete")
+            book.launch(
+                plan.launch_id,
+                f"launch {plan.launch_id}: status cleanup-incomplete",
+                status=LaunchStatus.CLEANUP_INCOMPLETE,
+            )
+            _report_unrecorded(book, progress)
+            stopped = _signal_of(cleanup_exc)
+            if stopped is not None:
+                signame, code = stopped
+                raise CleanupInterrupted(
+                    f"cleanup stopped by a second {signame}: what is left of {plan.name} is recorded",
+                    hint=down_hint,
+                    exit_code=code,
+                ) from exc
             raise ProvisionError(
-                f"launch failed ({reason}) and cleanup did not finish ({_why(cleanup_exc)})",
-                hint=f"run `provision down {plan.name}` to remove what is left",
+                f"launch failed ({reason}) and cleanup did not finish ({_why(cleanup_exc)})", hint=down_hint
             ) from exc
-        raise
+        _report_unrecorded(book, progress)
+
+
+def _record_for_cleanup(plan: Plan, store: Store, entries: list[Entry], book: Book) -> Record:
+    """The store's record of the launch (it includes rows of a resumed earlier run) plus anything
+    only memory knows; memory alone when the store cannot be read."""
+    try:
+        row = store.launch(plan.launch_id)
+        stored = Record.from_store(row, store) if row else None
+    except StoreError as exc:
+        book.failure = book.failure or exc
+        stored = None
+    if stored is None:
+        return Record.from_plan(plan, entries)
+    known = {e.row for e in stored.entries}
+    stored.entries += [e for e in entries if e.row not in known]
+    return stored
+
+
+def _report_unrecorded(book: Book, progress: Progress) -> None:
+    if book.unrecorded:
+        reason = book.failure.message if book.failure else "the state store could not be written"
+        progress.note(f"could not record in the state store ({reason}):")
+        for what in book.unrecorded:
+            progress.note(f"  {what}")
+
+
+def _signal_of(exc: BaseException) -> tuple[str, int] | None:
+    """(signal name, exit code) when ``exc`` is an interruption: Ctrl-C's KeyboardInterrupt, or the
+    exception the CLI's handlers raise for SIGINT, SIGTERM and SIGHUP (it carries ``signum``)."""
+    signum = getattr(exc, "signum", None)
+    if isinstance(signum, int):
+        return signal.Signals(signum).name, 128 + signum
+    if isinstance(exc, KeyboardInterrupt):
+        return "SIGINT", 130
+    return None
 
 
 def _why(exc: BaseException) -> str:
     """One line saying why, for the state store and the error message."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
+    stopped = _signal_of(exc)
+    if stopped is not None:
+        return f"interrupted ({stopped[0]})"
+    if isinstance(exc, ProvisionError):
+        return exc.message.splitlines()[0][:300] if exc.message else type(exc).__name__
     lines = str(exc).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__
 
 
 def _failover(
-    plan: Plan, provider: Provider, journal: Journal, attempts: list[Attempt], progress: Progress
+    plan: Plan, provider: Provider, journal: MirroredJournal, attempts: list[Attempt], progress: Progress
 ) -> Resource:
     zones: dict[str, list[str]] = {}
 
@@ -256,62 +558,115 @@ def _failover(
 
 
 # --------------------------------------------------------------------------- down
-def _as_resources(row: LaunchRow, store: Store, provider: Provider) -> list[Resource]:
-    """What to delete: recorded ids plus anything tagged with this launch id (covers lost answers)."""
-    targets: dict[tuple[str, str], Resource] = {}
-    regions = {row.region}
-    for r in store.pending_resources(row.launch_id):
-        regions.add(r.region)
-        if r.resource_id:
-            targets[(r.kind, r.resource_id)] = Resource(
-                row.cloud, r.kind, r.region, r.resource_id, zone=r.zone, name=r.name, launch_id=row.launch_id
-            )
-    for res in provider.list_ours(sorted(regions)):
-        if res.launch_id == row.launch_id and res.alive:
-            targets.setdefault((res.kind, res.id), res)
-    return sorted(targets.values(), key=lambda x: DELETE_ORDER.get(x.kind, 9))
+def _addressable(entry: Entry, cloud: str) -> Resource | None:
+    """The journal row as something a driver can look up directly: by the id the create call
+    answered, or by the name recorded with the intent (Google ids are names; AWS security groups
+    and key pairs have names too). An AWS instance whose answer was lost has neither."""
+    if entry.resource_id:
+        return Resource(cloud, entry.kind, entry.region, entry.resource_id, zone=entry.zone, name=entry.name)
+    if entry.name and not (cloud == "aws" and entry.kind == "instance"):
+        return Resource(cloud, entry.kind, entry.region, entry.name, zone=entry.zone, name=entry.name)
+    return None
+
+
+def _key(res: Resource) -> tuple[str, str, str]:
+    return (res.kind, res.region, res.id)
 
 
 def teardown(
-    row: LaunchRow,
+    record: Record,
     provider: Provider,
-    store: Store,
+    book: Book,
     settings: Settings,
     *,
     progress: Progress | None = None,
-    final_status: str = "terminated",
+    final_status: LaunchStatus = LaunchStatus.TERMINATED,
 ) -> list[Resource]:
-    """Delete everything of launch ``row``; safe to repeat. Returns what was actually deleted."""
+    """Delete everything of launch ``record`` that is provably its own; safe to repeat.
+
+    Each journal row is looked up directly (id, or the name recorded with the intent); the launch's
+    regions are also listed by tag for anything whose create answer was lost. A resource is deleted
+    only when its owner and launch tags are this launch's. Returns what was actually deleted.
+    """
     progress = progress or SilentProgress()
-    store.update_launch(row.launch_id, status="cleaning")
+    book.launch(record.launch_id, f"launch {record.launch_id}: status cleaning", status=LaunchStatus.CLEANING)
+    targets: dict[tuple[str, str, str], tuple[Resource, list[Entry]]] = {}
+    unresolved: list[Entry] = []
+    for entry in record.entries:
+        if not entry.status.may_exist:
+            continue
+        where = _addressable(entry, record.cloud)
+        if where is None:
+            unresolved.append(entry)
+            continue
+        found = provider.refresh(where)
+        if not found.alive:
+            book.resource(entry, ResourceStatus.DELETED, error="already gone")
+        elif not found.owned_by(record.owner_tag, record.launch_id):
+            progress.note(f"{entry.kind} {found.id} does not carry this launch's tags: left alone")
+            book.resource(entry, ResourceStatus.FAILED, error="not this launch's (tags differ): left alone")
+        else:
+            targets.setdefault(_key(found), (found, []))[1].append(entry)
+    try:
+        tagged = provider.list_tagged(record.regions)
+    except ProvisionError as exc:
+        if unresolved:
+            raise ProvisionError(
+                f"could not list {record.cloud} to find what an unanswered create call made: {exc.message}",
+                hint=f"run `provision down {record.name}` again",
+            ) from None
+        progress.note(f"could not list {record.cloud} to double-check ({exc.message}); went by the record")
+        tagged = []
+    for res in tagged:
+        if res.alive and res.owned_by(record.owner_tag, record.launch_id):
+            targets.setdefault(_key(res), (res, []))
     deleted: list[Resource] = []
-    for res in _as_resources(row, store, provider):
-        rows = [r for r in store.pending_resources(row.launch_id) if r.resource_id == res.id]
-        for r in rows:
-            store.set_resource(r.id, "deleting")
+    for res, rows in sorted(targets.values(), key=lambda t: DELETE_ORDER.get(t[0].kind, 9)):
+        for entry in rows:
+            book.resource(entry, ResourceStatus.DELETING)
         progress.step(f"deleting {res.kind} {res.name or res.id} in {res.zone or res.region}")
         if provider.delete(res):
             deleted.append(res)
-        for r in rows:
-            store.set_resource(r.id, "deleted")
-    # rows left: intents whose resource never appeared under our tag (never created), and outcomes
-    # of kinds already confirmed gone above
-    left = {
-        (r.kind, r.id)
-        for r in provider.list_ours(sorted({row.region, *_regions(store, row)}))
-        if r.launch_id == row.launch_id and r.alive
-    }
+        for entry in rows:
+            book.resource(entry, ResourceStatus.DELETED)
+    left = [res for res, _ in targets.values() if provider.refresh(res).alive]
     if left:
         raise ProvisionError(
-            f"still present after cleanup: {sorted(left)}", hint=f"run `provision down {row.name}` again"
+            f"still present after cleanup: {', '.join(f'{r.kind} {r.id}' for r in left)}",
+            hint=f"run `provision down {record.name}` again",
         )
-    for r in store.pending_resources(row.launch_id):
-        store.set_resource(r.id, "deleted", error=r.error or "not found under the launch tag")
-    sshconfig.remove(settings.ssh_include, row.name)
-    _forget_key(row)
-    store.update_launch(row.launch_id, status=final_status, ended_at=row.ended_at or time.time())
+    for entry in unresolved:
+        book.resource(entry, ResourceStatus.DELETED, error="not found under the launch tag")
+    try:
+        sshconfig.remove(settings.ssh_include, record.name)
+        forget_key(record.key_path)
+    except OSError as exc:  # the cloud is clean; a local file we could not edit is only a note
+        progress.note(f"could not remove {record.name}'s ssh entry or key file: {exc}")
+    book.launch(
+        record.launch_id,
+        f"launch {record.launch_id}: status {final_status.value}",
+        status=final_status,
+        ended_at=time.time(),
+    )
     return deleted
 
 
-def _regions(store: Store, row: LaunchRow) -> set[str]:
-    return {r.region for r in store.resources(row.launch_id)}
+def down(
+    row: LaunchRow, provider: Provider, store: Store, settings: Settings, progress: Progress | None = None
+) -> list[Resource]:
+    """``provision down`` of one launch: under the name's lock, from the store's record."""
+    progress = progress or SilentProgress()
+    with store.claim(row.name, "provision down"):
+        current = store.launch(row.launch_id) or row
+        book = Book(store)
+        try:
+            deleted = teardown(Record.from_store(current, store), provider, book, settings, progress=progress)
+        except BaseException:
+            book.launch(row.launch_id, "status cleanup-incomplete", status=LaunchStatus.CLEANUP_INCOMPLETE)
+            raise
+        if book.failure is not None:
+            raise StoreError(
+                f"removed {row.name}, but the state file could not record it: {book.failure.message}",
+                hint=f"`provision down {row.name}` again records it once the state file is usable",
+            )
+        return deleted

@@ -5,6 +5,7 @@ Pure functions over the catalog's Offerings and the request; the cloud drivers o
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.clouds.base import Placement, Plan, check_name
+from provision.clouds.base import Placement, Plan, check_name, setup_fingerprint
 from provision.errors import ProvisionError, UsageError
 from provision.models import Offering
 from provision.settings import Settings
@@ -60,6 +61,31 @@ class Request:
     ssh_cidr: str | None = None
     key_name: str | None = None
     on_demand_fallback: bool = True
+    allow_ssh_from_anywhere: bool = False
+
+
+#: the shortest prefix --ssh-cidr takes without --allow-ssh-from-anywhere (a /8 is 16.7M addresses)
+MIN_SSH_PREFIX = 8
+
+
+def ssh_cidr(text: str, allow_anywhere: bool = False) -> str:
+    """``--ssh-cidr`` checked and normalised: 203.0.113.7 -> 203.0.113.7/32, 1.2.3.4/24 -> 1.2.3.0/24.
+
+    A prefix shorter than /8 (1.2.3.4/0 is the whole internet) is refused unless ``allow_anywhere``.
+    """
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise UsageError(
+            f"bad --ssh-cidr {text!r}", hint="give an address or range, e.g. --ssh-cidr 203.0.113.7/32"
+        ) from None
+    if net.prefixlen < MIN_SSH_PREFIX and not allow_anywhere:
+        raise UsageError(
+            f"--ssh-cidr {text} would let {net.num_addresses:.3g} addresses reach SSH ({net})",
+            hint="give your own address or network (e.g. 203.0.113.7/32); "
+            "if you really mean it, add --allow-ssh-from-anywhere",
+        )
+    return str(net)
 
 
 def parse_gpu(text: str) -> tuple[str, int]:
@@ -152,10 +178,14 @@ def make_plan(
     offers: list[Offering],
     settings: Settings,
     *,
+    owner: str | None = None,
     now: float | None = None,
     launch_id: str | None = None,
 ) -> Plan:
-    """The Plan for ``req``: the cheapest matching offer unless an instance type or TPU is pinned."""
+    """The Plan for ``req``: the cheapest matching offer unless an instance type or TPU is pinned.
+
+    ``owner``: the store's owner id (None for a dry run, which records nothing).
+    """
     if req.cloud not in ("aws", "gcp"):
         raise UsageError(f"unknown cloud {req.cloud!r}", hint="choose --cloud aws or --cloud gcp")
     if sum(x is not None for x in (req.gpu, req.instance_type, req.tpu)) == 0:
@@ -170,6 +200,7 @@ def make_plan(
         raise UsageError(f"bad --wait {req.wait!r}", hint="choose --wait ssh or --wait running")
     if not 10 <= req.disk_gb <= 16384:
         raise UsageError(f"bad --disk {req.disk_gb}", hint="give the boot disk size in GB, 10-16384")
+    cidr = None if req.ssh_cidr is None else ssh_cidr(req.ssh_cidr, req.allow_ssh_from_anywhere)
     now = time.time() if now is None else now
     launch_id = launch_id or uuid.uuid4().hex[:12]
     found = matching_offers(req, offers)
@@ -236,7 +267,7 @@ def make_plan(
         region=region,
         spot=req.spot,
         disk_gb=req.disk_gb,
-        owner=settings.owner,
+        owner=owner,
         created_at=now,
         regions=regions,
         zone=req.zone,
@@ -244,9 +275,11 @@ def make_plan(
         autostop_minutes=parse_minutes(req.autostop) if req.autostop else None,
         setup_script=setup_script,
         setup_path=str(req.setup_path) if req.setup_path else None,
+        setup_sha256=setup_fingerprint(setup_script),
         wait=req.wait,
-        ssh_cidr=req.ssh_cidr,
+        ssh_cidr=cidr,
         key_name=req.key_name,
+        key_path=None if req.key_name else str(settings.key_dir / f"{name}-{launch_id}"),
         price_per_hour=price,
         price_on_demand=offer.price_on_demand if offer else None,
         price_source=offer.source if offer else None,
@@ -261,8 +294,8 @@ def make_plan(
         plan.notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
     if len(regions) > 1:
         plan.notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
-    if req.ssh_cidr == "0.0.0.0/0":
-        plan.notes.append("WARNING: SSH will be open to the whole internet (--ssh-cidr 0.0.0.0/0)")
+    if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
+        plan.notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
     return plan
 
 

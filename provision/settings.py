@@ -6,7 +6,7 @@ can point the clients at loopback servers, move the state store and shorten the 
 
 from __future__ import annotations
 
-import getpass
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -39,7 +39,6 @@ class Settings:
 
     state_dir: Path = field(default_factory=_default_state_dir)
     ssh_config: Path = field(default_factory=lambda: Path.home() / ".ssh" / "config")
-    owner: str = field(default_factory=lambda: _safe_user())  # noqa: PLW0108 - defined below
     #: JSON list of Offering objects that replaces the catalog (private price lists, tests)
     offers_file: Path | None = None
     # --- AWS
@@ -60,11 +59,14 @@ class Settings:
     #: where the caller's public IP is asked (plain-text answer); tests point it at loopback
     ip_url: str = "https://checkip.amazonaws.com"
     api_timeout: float = 60.0
+    #: how long a state-store write waits for another process holding the file
+    store_timeout: float = 10.0
     poll_interval: float = 5.0
     launch_timeout: float = 900.0
     ssh_timeout: float = 600.0
-    #: what the first-boot script pip-installs to run envcheck on the new machine
-    envcheck_spec: str = "mlrig"
+    #: what the first-boot script pip-installs to run envcheck on the new machine: the release that
+    #: launched it, never whatever is newest on PyPI
+    envcheck_spec: str = field(default_factory=lambda: f"mlrig=={_release()}")
 
     @property
     def db_path(self) -> Path:
@@ -90,18 +92,16 @@ class Settings:
         return "rest" if self.gcp_tpu_endpoint else "grpc"
 
 
-def _safe_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def _release() -> str:
+    from envcheck import __version__
+
+    return __version__
 
 
 #: field name -> environment variables, first one set wins
 _ENV: dict[str, tuple[str, ...]] = {
     "state_dir": ("PROVISION_STATE_DIR",),
     "ssh_config": ("PROVISION_SSH_CONFIG",),
-    "owner": ("PROVISION_OWNER",),
     "offers_file": ("PROVISION_OFFERS_FILE",),
     "aws_endpoint": ("PROVISION_AWS_ENDPOINT", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"),
     "aws_profile": ("PROVISION_AWS_PROFILE",),
@@ -117,6 +117,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "gcp_ssh_user": ("PROVISION_GCP_SSH_USER",),
     "ip_url": ("PROVISION_IP_URL",),
     "api_timeout": ("PROVISION_API_TIMEOUT",),
+    "store_timeout": ("PROVISION_STORE_TIMEOUT",),
     "poll_interval": ("PROVISION_POLL_INTERVAL",),
     "launch_timeout": ("PROVISION_LAUNCH_TIMEOUT",),
     "ssh_timeout": ("PROVISION_SSH_TIMEOUT",),
@@ -141,11 +142,16 @@ def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
                 values[name] = Path(raw).expanduser()
             elif "float" in kind:
                 values[name] = float(raw)
+                if not math.isfinite(values[name]) or values[name] < 0:
+                    raise ValueError(raw)
             elif "tuple" in kind:
                 values[name] = _csv(raw)
             else:
                 values[name] = raw
         except ValueError:
             raise UsageError(f"{names[0]}={raw!r} is not a valid value") from None
+    for key, value in overrides.items():
+        if isinstance(value, float) and (not math.isfinite(value) or value < 0):
+            raise UsageError(f"--{key.replace('_', '-')} {value} is not a usable number of seconds")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return replace(Settings(), **values)

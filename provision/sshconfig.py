@@ -1,10 +1,11 @@
 """~/.ssh/config entries for launched machines, kept in their own file behind one ``Include``.
 
 The ``Include`` line goes at the very top of the user's config: ssh uses the first value it finds
-for each option, so an entry included first wins over a later ``Host *`` block (SkyPilot #1022),
-and an ``Include`` placed after a ``Host`` line would only apply inside that block. Files are written
-atomically with mode 0600. Host keys go to a known_hosts file of our own, because cloud IPs are
-reused and a stale key in the user's known_hosts would block the next machine.
+for each option, so an entry included first wins over a later ``Host *`` block (SkyPilot #1022), and
+an ``Include`` placed after a ``Host`` line would only apply inside that block. Files are written
+atomically with mode 0600, through symlinks (dotfiles setups keep their link). Host keys go to a
+known_hosts file of our own, because cloud IPs are reused and a stale key in the user's known_hosts
+would block the next machine.
 """
 
 from __future__ import annotations
@@ -40,13 +41,23 @@ def render_entry(name: str, host: str, user: str, key_path: str | None, known_ho
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``text`` to ``path`` as a shell redirect would, but atomically where that is safe.
+
+    A symlink (a dotfiles setup) is written through: its target is replaced, the link stays. A
+    target that is not a regular file (a FIFO, a device) is written in place, never replaced.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if target.exists() and not target.is_file():
+        with open(target, "w") as fh:
+            fh.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

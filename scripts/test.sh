@@ -20,6 +20,16 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 # CPU builds only: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet -r scripts/test-frameworks.txt
+# the real aws CLI: the cloud tests check moto's state with it as an independent client. It lives in
+# a venv of its own because awscli pins a botocore release other than the one boto3 wants.
+if ! command -v aws >/dev/null 2>&1; then
+    if [ ! -x .venv-awscli/bin/aws ]; then
+        echo "== installing the aws CLI into .venv-awscli"
+        "$PY" -m venv .venv-awscli
+        .venv-awscli/bin/python -m pip install --quiet awscli
+    fi
+    export PATH="$PWD/.venv-awscli/bin:$PATH"
+fi
 
 echo "== cluster engines for tests/cluster (Slurm, munge, sshd from Debian; ray/asyncssh come with .[dev])"
 scripts/cluster-engines.sh || echo "== cluster engines missing: those suites skip and say why" >&2

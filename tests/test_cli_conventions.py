@@ -86,7 +86,11 @@ def test_version_help_and_completion_for_both() -> None:
     assert run("envcheck", "--version").stdout.strip() == f"envcheck {__version__}"
     for prog in ("envcheck", "provision"):
         assert "Usage" in run(prog, "-h").stdout
-        completion = run(prog, "--show-completion", "bash")
+        # typer detects the shell from the parent processes (none when the suite runs detached);
+        # with detection off, the shell is the option's value, as a user's shell would pass it
+        completion = run(
+            prog, "--show-completion", "bash", env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+        )
         assert completion.returncode == 0 and f"_{prog.upper()}_COMPLETE" in completion.stdout
 
 

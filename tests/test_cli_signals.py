@@ -89,3 +89,34 @@ def test_no_child_survives_a_signal_at_a_random_moment(command: str, sig: int) -
         for pid in _tagged(tag):  # never leave our own strays behind, even when the test fails
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+HANDLER_PROBE = """
+import sys
+from envcheck import clirun
+if {with_child}:
+    from envcheck import _child
+imports = []
+sys.addaudithook(lambda event, args: imports.append(args[0]) if event == "import" else None)
+try:
+    clirun._on_signal(2, None)
+except clirun.Interrupted as exc:
+    print(exc.signum, imports)
+"""
+
+
+@pytest.mark.parametrize("with_child", [False, True])
+def test_the_signal_handler_imports_nothing(with_child: bool) -> None:
+    """A handler that imports while the interrupted code is inside an import breaks importlib's
+    per-thread bookkeeping on Python < 3.12: the launch died with "internal error: KeyError(<thread
+    id>)" instead of cleaning up (the randomized attack found it at a Ctrl-C during start-up)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", HANDLER_PROBE.format(with_child=with_child)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2 []"

@@ -13,9 +13,10 @@ settings alone. Two rules learnt the hard way (research/provisioning-anchors.md 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from provision.errors import CredentialsError, MissingDependencyError, UsageError
+from provision.errors import CredentialsError, MissingDependencyError, ProvisionError, UsageError
 from provision.settings import Settings
 
 AWS_HINT = "run `aws configure` (or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
@@ -25,12 +26,34 @@ GCP_HINT = (
 )
 
 
+#: what each driver imports, with the message and install hint when it is missing
+_SDKS = {
+    "aws": (("boto3", "botocore.exceptions", "botocore.parsers"), "AWS support needs boto3", "aws"),
+    "gcp": (
+        ("google.api_core.exceptions", "google.auth", "google.cloud.compute_v1"),
+        "Google Cloud support needs google-cloud-compute",
+        "gcp",
+    ),
+    "tpu": (("google.cloud.tpu_v2",), "Cloud TPU support needs google-cloud-tpu", "gcp"),
+}
+
+
+def load_sdk(which: str) -> None:
+    """Import a driver's SDK now: before anything is recorded (an interrupted import then costs
+    nothing), and as one MissingDependencyError with the install command if it is absent."""
+    modules, message, extra = _SDKS[which]
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError:
+        raise MissingDependencyError(message, hint=f"pip install 'mlrig[{extra}]'") from None
+
+
 # --------------------------------------------------------------------------- AWS
 def _boto3() -> Any:
-    try:
-        import boto3
-    except ImportError:
-        raise MissingDependencyError("AWS support needs boto3", hint="pip install 'mlrig[aws]'") from None
+    load_sdk("aws")
+    import boto3
+
     return boto3
 
 
@@ -79,30 +102,24 @@ def aws_client(settings: Settings, service: str, region: str, *, launch: bool = 
 
 # --------------------------------------------------------------------------- Google Cloud
 def _compute() -> Any:
-    try:
-        from google.cloud import compute_v1
-    except ImportError:
-        raise MissingDependencyError(
-            "Google Cloud support needs google-cloud-compute", hint="pip install 'mlrig[gcp]'"
-        ) from None
+    load_sdk("gcp")
+    from google.cloud import compute_v1
+
     return compute_v1
 
 
 def gcp_credentials(settings: Settings, endpoint: str | None) -> tuple[Any, str]:
     """(credentials, project). Anonymous credentials only together with an endpoint override."""
+    load_sdk("gcp")
     if endpoint:
         from google.auth.credentials import AnonymousCredentials
 
         if not settings.gcp_project:
             raise UsageError("PROVISION_GCP_PROJECT must be set together with an endpoint override")
         return AnonymousCredentials(), settings.gcp_project
-    try:
-        import google.auth
-        import google.auth.exceptions
-    except ImportError:
-        raise MissingDependencyError(
-            "Google Cloud support needs google-auth", hint="pip install 'mlrig[gcp]'"
-        ) from None
+    import google.auth
+    import google.auth.exceptions
+
     try:
         creds, project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except google.auth.exceptions.DefaultCredentialsError:
@@ -128,12 +145,9 @@ def gcp_project(settings: Settings) -> str:
 
 def tpu_client(settings: Settings) -> Any:
     """A tpu_v2 client; REST transport when the endpoint is overridden (grpc needs TLS otherwise)."""
-    try:
-        from google.cloud import tpu_v2
-    except ImportError:
-        raise MissingDependencyError(
-            "Cloud TPU support needs google-cloud-tpu", hint="pip install 'mlrig[gcp]'"
-        ) from None
+    load_sdk("tpu")
+    from google.cloud import tpu_v2
+
     endpoint = settings.gcp_tpu_endpoint
     creds, _ = gcp_credentials(settings, endpoint)
     options = {"api_endpoint": endpoint} if endpoint else None
@@ -154,7 +168,7 @@ def public_ip(settings: Settings) -> str:
             text = resp.read(64).decode("ascii", "replace").strip()
         return str(ipaddress.IPv4Address(text))
     except (OSError, ValueError) as exc:
-        raise UsageError(
+        raise ProvisionError(
             f"could not find your public IP address from {settings.ip_url} ({exc})",
             hint="pass --ssh-cidr with the address range allowed to SSH in, e.g. --ssh-cidr 203.0.113.7/32",
         ) from None

@@ -1,15 +1,20 @@
 """AWS driver (boto3): key pair, security group and one EC2 instance per launch, all tagged.
 
 Only this module (and the client factory) touches boto3. Every create call is journalled before
-it is sent; launches use a retry-free client and a ClientToken derived from the launch id.
+it is sent; launches use a retry-free client and a ClientToken derived from the launch id. Every
+method raises only ProvisionError (``translate`` maps what boto3 raises, malformed answers too),
+and nothing found by a tag filter is used before its owner tag is re-checked here.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provision.clouds import _clients, firstboot
 from provision.clouds.base import (
@@ -23,9 +28,14 @@ from provision.clouds.base import (
     Plan,
     Resource,
     poll,
+    translate_errors,
+    translating,
+    unexpected,
 )
 from provision.errors import CredentialsError, ProvisionError, UsageError
 from provision.settings import Settings
+
+_T = TypeVar("_T")
 
 #: EC2 vCPU quotas by instance family letter and market, as named in Service Quotas.
 #: source: AWS Service Quotas console, service "Amazon Elastic Compute Cloud (Amazon EC2)",
@@ -82,8 +92,47 @@ def _msg(exc: Any) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Message", exc))
 
 
-def classify(exc: Exception, plan: Plan, placement: Placement, vcpus: int | None = None) -> AttemptError:
-    """Turn a RunInstances error into an AttemptError whose kind drives failover."""
+class AwsApiError(ProvisionError):
+    """EC2 refused a call; ``code`` is its error code (callers that expect one test it)."""
+
+    def __init__(self, action: str, code: str, message: str) -> None:
+        super().__init__(f"AWS refused {action}: {code}: {message}")
+        self.code = code
+
+
+def translate(exc: Exception) -> ProvisionError:
+    """Any boto3/botocore failure (or a malformed answer) as the error to show; never raises."""
+    try:
+        import botocore.exceptions as bce
+        from botocore.parsers import ResponseParserError
+    except ImportError:  # pragma: no cover - the driver could not have run without it
+        return unexpected("AWS", exc)
+    if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+        return CredentialsError("no usable AWS credentials found", hint=_clients.AWS_HINT)
+    if isinstance(exc, bce.ClientError):
+        code, msg = _code(exc), _msg(exc)
+        if code in _AUTH:
+            return CredentialsError(f"AWS refused the credentials: {code}: {msg}", hint=_clients.AWS_HINT)
+        return AwsApiError(str(getattr(exc, "operation_name", "") or "the call"), code, msg)
+    offline = (
+        bce.EndpointConnectionError,
+        bce.ConnectTimeoutError,
+        bce.ReadTimeoutError,
+        bce.ConnectionClosedError,
+    )
+    if isinstance(exc, offline):
+        return ProvisionError(f"AWS did not answer: {exc}", hint="check the network or AWS_ENDPOINT_URL")
+    if isinstance(exc, ResponseParserError):
+        return ProvisionError(
+            "AWS answered with something that is not a valid API response",
+            hint="run the command again; a proxy or endpoint override may be mangling answers",
+        )
+    return unexpected("AWS", exc)
+
+
+def classify(exc: Exception, plan: Plan, placement: Placement, vcpus: int | None = None) -> ProvisionError:
+    """A RunInstances refusal as an AttemptError whose kind drives failover (refused credentials as
+    CredentialsError, which stops the launch). Returns, never raises."""
     code, msg = _code(exc), _msg(exc)
     if code in _CAPACITY:
         return AttemptError(FailureKind.CAPACITY, code, msg)
@@ -106,10 +155,21 @@ def classify(exc: Exception, plan: Plan, placement: Placement, vcpus: int | None
     if code in _THROTTLE:
         return AttemptError(FailureKind.THROTTLE, code, msg)
     if code in _AUTH:
-        raise CredentialsError(f"AWS refused the credentials: {code}: {msg}", hint=_clients.AWS_HINT)
+        return CredentialsError(f"AWS refused the credentials: {code}: {msg}", hint=_clients.AWS_HINT)
     return AttemptError(FailureKind.FATAL, code, msg)
 
 
+def _ssh_rule(cidr: str) -> dict[str, Any]:
+    """The tcp/22 ingress permission for ``cidr`` (IPv4 or IPv6)."""
+    rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+    if ipaddress.ip_network(cidr, strict=False).version == 6:
+        rule["Ipv6Ranges"] = [{"CidrIpv6": cidr, "Description": "mlrig ssh"}]
+    else:
+        rule["IpRanges"] = [{"CidrIp": cidr, "Description": "mlrig ssh"}]
+    return rule
+
+
+@translate_errors(translate)
 class AwsProvider:
     """EC2 through boto3."""
 
@@ -131,34 +191,33 @@ class AwsProvider:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[tuple[str, str, bool], Any] = {}
+        self._lock = threading.Lock()
         self._sg: dict[str, str] = {}
         self._key: dict[str, str] = {}
 
     # ------------------------------------------------------------------ plumbing
     def _c(self, region: str, service: str = "ec2", launch: bool = False) -> Any:
         key = (region, service, launch)
-        if key not in self._clients:
-            self._clients[key] = _clients.aws_client(self.settings, service, region, launch=launch)
-        return self._clients[key]
+        with self._lock:
+            client = self._clients.get(key)
+        if client is None:
+            client = _clients.aws_client(self.settings, service, region, launch=launch)
+            with self._lock:
+                client = self._clients.setdefault(key, client)
+        return client
 
     def _call(self, fn: Any, **kw: Any) -> Any:
-        """Call boto3, turning connection/credential failures into ProvisionError."""
-        import botocore.exceptions as bce
-
-        try:
+        """Call boto3; every failure leaves as a ProvisionError (a refusal as AwsApiError with its code)."""
+        with translating(translate):
             return fn(**kw)
-        except bce.NoCredentialsError:
-            raise CredentialsError("no AWS credentials found", hint=_clients.AWS_HINT) from None
-        except bce.ClientError as exc:
-            if _code(exc) in _AUTH:
-                raise CredentialsError(
-                    f"AWS refused the credentials: {_code(exc)}", hint=_clients.AWS_HINT
-                ) from None
-            raise
-        except (bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError) as exc:
-            raise ProvisionError(
-                f"AWS did not answer: {exc}", hint="check the network or AWS_ENDPOINT_URL"
-            ) from None
+
+    @staticmethod
+    def _per_region(regions: list[str], fn: Callable[[str], list[_T]]) -> list[_T]:
+        """``fn`` for every region, a few at a time (``gc`` scans every region of the account)."""
+        if len(regions) <= 2:
+            return [x for region in regions for x in fn(region)]
+        with ThreadPoolExecutor(max_workers=min(8, len(regions))) as pool:
+            return [x for chunk in pool.map(fn, regions) for x in chunk]
 
     def _create(
         self,
@@ -175,16 +234,15 @@ class AwsProvider:
         """A journalled create of a launch's side resource: the intent is recorded before it is sent.
 
         The journal gets the answer's ``id_field`` (or ``name``); a refusal is journalled and raised
-        as "could not ``action`` in REGION".
+        as "could not ``action`` in REGION". Any other failure leaves the intent row open: the
+        resource may exist, and its name (recorded with the intent) finds it.
         """
-        import botocore.exceptions as bce
-
         row = journal.intent(kind, region, None, name, None)
         try:
             resp = self._call(fn, **params)
-        except bce.ClientError as exc:
-            journal.failed(row, _code(exc))
-            raise ProvisionError(f"could not {action} in {region}: {_msg(exc)}") from None
+        except AwsApiError as exc:
+            journal.failed(row, exc.code)
+            raise ProvisionError(f"could not {action} in {region}: {exc.message}") from None
         journal.created(row, resp.get(id_field) or name)
         return resp
 
@@ -197,9 +255,22 @@ class AwsProvider:
     def _names(plan: Plan) -> str:
         return f"mlrig-{plan.name}-{plan.launch_id[:8]}"
 
+    @staticmethod
+    def _ours(tags: list[dict[str, str]] | None, plan: Plan) -> bool:
+        """A side resource found by the launch tag is adopted only with the owner tag re-checked."""
+        return _tag(tags, TAG_LAUNCH) == plan.launch_id and _tag(tags, TAG_OWNER) == plan.owner
+
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> AwsProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
+        _clients.load_sdk("aws")  # before anything is recorded: an interrupted import costs nothing
         _clients.aws_check_credentials(self.settings)
+
+    def all_regions(self) -> list[str]:
+        resp = self._call(self._c(self.settings.aws_regions[0]).describe_regions)
+        return sorted(r["RegionName"] for r in resp.get("Regions", []))
 
     def zones(self, plan: Plan, region: str) -> list[str]:
         ec2 = self._c(region)
@@ -216,8 +287,6 @@ class AwsProvider:
         return [z for z in ordered if z in offered]
 
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
-        import botocore.exceptions as bce
-
         ec2 = self._c(region)
         name = self._names(plan)
         # --- key pair: the user's, or our public key imported under a tagged name
@@ -225,16 +294,20 @@ class AwsProvider:
             if plan.key_name:
                 try:
                     self._call(ec2.describe_key_pairs, KeyNames=[plan.key_name])
-                except bce.ClientError:
+                except AwsApiError:
                     raise UsageError(f"key pair {plan.key_name!r} does not exist in {region}") from None
                 self._key[region] = plan.key_name
             else:
-                found = self._call(
-                    ec2.describe_key_pairs,
-                    Filters=[{"Name": f"tag:{TAG_LAUNCH}", "Values": [plan.launch_id]}],
-                )
-                if found.get("KeyPairs"):
-                    self._key[region] = found["KeyPairs"][0]["KeyName"]
+                found = [
+                    kp
+                    for kp in self._call(
+                        ec2.describe_key_pairs,
+                        Filters=[{"Name": f"tag:{TAG_LAUNCH}", "Values": [plan.launch_id]}],
+                    ).get("KeyPairs", [])
+                    if self._ours(kp.get("Tags"), plan)
+                ]
+                if found:
+                    self._key[region] = found[0]["KeyName"]
                 else:
                     public = Path(str(plan.key_path) + ".pub").read_bytes()
                     self._create(
@@ -253,14 +326,19 @@ class AwsProvider:
                     )
                     self._key[region] = name
         # --- security group: SSH from one CIDR, in the default VPC
-        if region not in self._sg:
-            found = self._call(
+        if region in self._sg:
+            return
+        found = [
+            sg
+            for sg in self._call(
                 ec2.describe_security_groups,
                 Filters=[{"Name": f"tag:{TAG_LAUNCH}", "Values": [plan.launch_id]}],
-            )
-            if found.get("SecurityGroups"):
-                self._sg[region] = found["SecurityGroups"][0]["GroupId"]
-                return
+            ).get("SecurityGroups", [])
+            if self._ours(sg.get("Tags"), plan)
+        ]
+        if found:  # an earlier run of this launch made it, and may have died before opening SSH
+            group_id = str(found[0]["GroupId"])
+        else:
             vpcs = self._call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])
             if not vpcs.get("Vpcs"):
                 raise ProvisionError(
@@ -282,45 +360,38 @@ class AwsProvider:
                 id_field="GroupId",
                 action="create the security group",
             )
-            group_id = resp["GroupId"]
-            self._sg[region] = group_id
-            try:
-                self._call(
-                    ec2.authorize_security_group_ingress,
-                    GroupId=group_id,
-                    IpPermissions=[
-                        {
-                            "IpProtocol": "tcp",
-                            "FromPort": 22,
-                            "ToPort": 22,
-                            "IpRanges": [{"CidrIp": plan.ssh_cidr, "Description": "mlrig ssh"}],
-                        }
-                    ],
-                )
-            except bce.ClientError as exc:
-                if _code(exc) != "InvalidPermission.Duplicate":
-                    raise ProvisionError(f"could not open SSH in {group_id}: {_msg(exc)}") from None
+            group_id = str(resp["GroupId"])
+        if not plan.ssh_cidr:
+            raise ProvisionError("internal: the plan has no SSH CIDR")
+        try:
+            self._call(
+                ec2.authorize_security_group_ingress,
+                GroupId=group_id,
+                IpPermissions=[_ssh_rule(plan.ssh_cidr)],
+            )
+        except AwsApiError as exc:
+            if exc.code != "InvalidPermission.Duplicate":
+                raise ProvisionError(f"could not open SSH in {group_id}: {exc.message}") from None
+        self._sg[region] = group_id
 
     def _image(self, plan: Plan, region: str) -> tuple[str, str]:
         """(AMI id, root device name): --image, or the DLAMI published in SSM."""
-        import botocore.exceptions as bce
-
         ec2 = self._c(region)
         image = plan.image
         if not image:
             try:
                 resp = self._call(self._c(region, "ssm").get_parameter, Name=self.settings.aws_ami_param)
-            except bce.ClientError as exc:
+            except AwsApiError as exc:
                 raise ProvisionError(
                     f"cannot read the Deep Learning AMI id from SSM {self.settings.aws_ami_param} "
-                    f"in {region}: {_code(exc)}",
+                    f"in {region}: {exc.code}",
                     hint="pass --image ami-... or set PROVISION_AWS_AMI_PARAM",
                 ) from None
             image = resp["Parameter"]["Value"]
         try:
             imgs = self._call(ec2.describe_images, ImageIds=[image]).get("Images", [])
-        except bce.ClientError as exc:
-            raise UsageError(f"AMI {image} is not usable in {region}: {_code(exc)}") from None
+        except AwsApiError as exc:
+            raise UsageError(f"AMI {image} is not usable in {region}: {exc.code}") from None
         if not imgs:
             raise UsageError(f"AMI {image} not found in {region}")
         return image, imgs[0].get("RootDeviceName") or "/dev/sda1"
@@ -349,11 +420,14 @@ class AwsProvider:
         )
         for res in resp.get("Reservations", []):
             for inst in res.get("Instances", []):
-                return _instance(inst, region)
+                found = _instance(inst, region)
+                if found.owned_by(plan.owner or "", plan.launch_id) and found.alive:
+                    return found
         return None
 
     def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
         import botocore.exceptions as bce
+        from botocore.parsers import ResponseParserError
 
         region = placement.region
         image, root = self._image(plan, region)
@@ -396,28 +470,35 @@ class AwsProvider:
         row = journal.intent("instance", region, placement.zone, plan.name, params["ClientToken"])
         try:
             resp = self._c(region, launch=True).run_instances(**params)
+            inst = resp["Instances"][0]
+            instance_id = str(inst["InstanceId"])
         except bce.ClientError as exc:
             journal.failed(row, f"{_code(exc)}: {_msg(exc)}")
             raise classify(exc, plan, placement, plan.vcpus) from None
-        except (bce.ReadTimeoutError, bce.ConnectionClosedError, bce.EndpointConnectionError) as exc:
+        except (
+            bce.ReadTimeoutError,
+            bce.ConnectionClosedError,
+            bce.EndpointConnectionError,
+            ResponseParserError,
+            KeyError,
+            IndexError,
+            TypeError,
+        ) as exc:
             # the call may have created the instance: look for it by tag before deciding
             found = self.find(plan, region)
             if found:
                 journal.created(row, found.id)
                 return found
-            journal.failed(row, f"timeout: {exc}")
-            raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "Timeout", str(exc)) from None
-        inst = resp["Instances"][0]
-        journal.created(row, inst["InstanceId"])
+            journal.failed(row, f"no usable answer: {type(exc).__name__}: {exc}"[:300])
+            raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "NoAnswer", str(exc)) from None
+        journal.created(row, instance_id)
         return _instance(inst, region)
 
     def _describe(self, region: str, instance_id: str) -> dict[str, Any] | None:
-        import botocore.exceptions as bce
-
         try:
             resp = self._call(self._c(region).describe_instances, InstanceIds=[instance_id])
-        except bce.ClientError as exc:
-            if _code(exc).startswith("InvalidInstanceID"):
+        except AwsApiError as exc:
+            if exc.code.startswith("InvalidInstanceID"):
                 return None
             raise
         for res in resp.get("Reservations", []):
@@ -439,8 +520,6 @@ class AwsProvider:
         return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")
 
     def delete(self, res: Resource) -> bool:
-        import botocore.exceptions as bce
-
         ec2 = self._c(res.region)
         interval = self.settings.poll_interval
         if res.kind == "instance":
@@ -461,72 +540,88 @@ class AwsProvider:
                 try:
                     self._call(ec2.delete_security_group, GroupId=res.id)
                     return True
-                except bce.ClientError as exc:
-                    code = _code(exc)
-                    if code in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
+                except AwsApiError as exc:
+                    if exc.code in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
                         return False
                     # an instance still terminating holds the group for a while
-                    if code != "DependencyViolation" or time.monotonic() > deadline:
+                    if exc.code != "DependencyViolation" or time.monotonic() > deadline:
                         raise ProvisionError(
-                            f"could not delete security group {res.id}: {_msg(exc)}"
+                            f"could not delete security group {res.id}: {exc.message}"
                         ) from None
                 time.sleep(interval)
         if res.kind == "key_pair":
-            name = res.name or res.id
-            try:
-                found = self._call(ec2.describe_key_pairs, KeyNames=[name]).get("KeyPairs", [])
-            except bce.ClientError:
-                found = []
-            if not found:
+            current = self.refresh(res)
+            if not current.alive:
                 return False
-            self._call(ec2.delete_key_pair, KeyName=name)
+            self._call(ec2.delete_key_pair, KeyName=current.name)
             return True
+        if res.kind == "volume":
+            try:
+                self._call(ec2.delete_volume, VolumeId=res.id)
+                return True
+            except AwsApiError as exc:
+                if exc.code == "InvalidVolume.NotFound":
+                    return False
+                raise
         raise ProvisionError(f"aws cannot delete a {res.kind}")
 
-    def list_ours(self, regions: list[str]) -> list[Resource]:
-        out: list[Resource] = []
+    def list_tagged(self, regions: list[str]) -> list[Resource]:
         tag_filter = [{"Name": "tag-key", "Values": [TAG_LAUNCH]}]
-        for region in regions:
+
+        def region_list(region: str) -> list[Resource]:
             ec2 = self._c(region)
-            resp = self._call(ec2.describe_instances, Filters=tag_filter)
-            for r in resp.get("Reservations", []):
-                out += [_instance(i, region) for i in r.get("Instances", [])]
-            for sg in self._call(ec2.describe_security_groups, Filters=tag_filter).get("SecurityGroups", []):
-                out.append(
-                    Resource(
-                        "aws",
-                        "security_group",
-                        region,
-                        sg["GroupId"],
-                        name=sg.get("GroupName"),
-                        launch_id=_tag(sg.get("Tags"), TAG_LAUNCH),
-                        owner=_tag(sg.get("Tags"), TAG_OWNER),
-                        state="exists",
-                    )
+            out = [
+                _instance(i, region)
+                for r in self._call(ec2.describe_instances, Filters=tag_filter).get("Reservations", [])
+                for i in r.get("Instances", [])
+            ]
+            out += [
+                _security_group(sg, region)
+                for sg in self._call(ec2.describe_security_groups, Filters=tag_filter).get(
+                    "SecurityGroups", []
                 )
-            for kp in self._call(ec2.describe_key_pairs, Filters=tag_filter).get("KeyPairs", []):
-                out.append(
-                    Resource(
-                        "aws",
-                        "key_pair",
-                        region,
-                        kp.get("KeyPairId") or kp["KeyName"],
-                        name=kp["KeyName"],
-                        launch_id=_tag(kp.get("Tags"), TAG_LAUNCH),
-                        owner=_tag(kp.get("Tags"), TAG_OWNER),
-                        state="exists",
-                    )
-                )
-        return out
+            ]
+            out += [
+                _key_pair(kp, region)
+                for kp in self._call(ec2.describe_key_pairs, Filters=tag_filter).get("KeyPairs", [])
+            ]
+            # a detached volume bills on its own; attached ones go with their instance
+            out += [
+                _volume(v, region)
+                for v in self._call(ec2.describe_volumes, Filters=tag_filter).get("Volumes", [])
+                if v.get("State") == "available"
+            ]
+            return out
+
+        return self._per_region(regions, region_list)
 
     def refresh(self, res: Resource) -> Resource:
-        if res.kind != "instance":
-            return res
-        inst = self._describe(res.region, res.id)
-        if inst is None:
-            res.state = "gone"
-            return res
-        return _instance(inst, res.region)
+        ec2 = self._c(res.region)
+        gone = Resource(res.cloud, res.kind, res.region, res.id, zone=res.zone, name=res.name, state="gone")
+        if res.kind == "instance":
+            inst = self._describe(res.region, res.id)
+            return gone if inst is None else _instance(inst, res.region)
+        try:
+            if res.kind == "security_group":
+                # an intent whose answer was lost knows only the group's name
+                by = (
+                    {"GroupIds": [res.id]}
+                    if res.id.startswith("sg-")
+                    else {"Filters": [{"Name": "group-name", "Values": [res.name or res.id]}]}
+                )
+                found = self._call(ec2.describe_security_groups, **by).get("SecurityGroups", [])
+                return _security_group(found[0], res.region) if found else gone
+            if res.kind == "key_pair":
+                keys = self._call(ec2.describe_key_pairs, KeyNames=[res.name or res.id]).get("KeyPairs", [])
+                return _key_pair(keys[0], res.region) if keys else gone
+            if res.kind == "volume":
+                vols = self._call(ec2.describe_volumes, VolumeIds=[res.id]).get("Volumes", [])
+                return _volume(vols[0], res.region) if vols else gone
+        except AwsApiError as exc:
+            if exc.code.endswith((".NotFound", ".Malformed")):
+                return gone
+            raise
+        return res
 
 
 def _tag(tags: list[dict[str, str]] | None, key: str) -> str | None:
@@ -534,6 +629,31 @@ def _tag(tags: list[dict[str, str]] | None, key: str) -> str | None:
         if t.get("Key") == key:
             return t.get("Value")
     return None
+
+
+def _tagged(kind: str, region: str, rid: str, tags: list[dict[str, str]] | None, **kw: Any) -> Resource:
+    """A listed side resource with the launch id and owner it is tagged with (ownership is checked
+    by the caller, on these values)."""
+    return Resource(
+        "aws", kind, region, rid, launch_id=_tag(tags, TAG_LAUNCH), owner=_tag(tags, TAG_OWNER), **kw
+    )
+
+
+def _security_group(sg: dict[str, Any], region: str) -> Resource:
+    return _tagged(
+        "security_group", region, sg["GroupId"], sg.get("Tags"), name=sg.get("GroupName"), state="exists"
+    )
+
+
+def _key_pair(kp: dict[str, Any], region: str) -> Resource:
+    rid = kp.get("KeyPairId") or kp["KeyName"]
+    return _tagged("key_pair", region, rid, kp.get("Tags"), name=kp["KeyName"], state="exists")
+
+
+def _volume(v: dict[str, Any], region: str) -> Resource:
+    return _tagged(
+        "volume", region, v["VolumeId"], v.get("Tags"), zone=v.get("AvailabilityZone"), state=v.get("State")
+    )
 
 
 def _instance(inst: dict[str, Any], region: str) -> Resource:

@@ -8,11 +8,14 @@ Cloud TPU, and against moto or the loopback fake in tests.
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from provision.errors import ProvisionError, UsageError
 
@@ -40,9 +43,31 @@ def check_name(name: str) -> str:
     return name
 
 
-def owner_label(owner: str) -> str:
-    """The owner as a tag/label value (GCE labels allow only lowercase letters, digits, _ and -)."""
-    return re.sub(r"[^a-z0-9_-]", "-", owner.lower())[:63] or "unknown"
+#: launch ids are 12 lowercase hex digits (what planning generates); anything else is not ours
+_LAUNCH_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+
+#: the Plan fields that decide what a launch creates: an interrupted launch is resumed only by an
+#: ``up`` whose plan agrees on all of them (``wait`` and prices decide nothing in the cloud)
+RESUME_FIELDS = (
+    "cloud",
+    "kind",
+    "instance_type",
+    "regions",
+    "zone",
+    "spot",
+    "on_demand_fallback",
+    "disk_gb",
+    "image",
+    "tpu_runtime",
+    "autostop_minutes",
+    "setup_sha256",
+    "ssh_cidr",
+    "key_name",
+)
+
+
+def is_launch_id(value: str | None) -> bool:
+    return bool(value) and bool(_LAUNCH_ID_RE.match(value or ""))
 
 
 @dataclass(frozen=True)
@@ -80,7 +105,8 @@ class Plan:
     region: str
     spot: bool
     disk_gb: int
-    owner: str
+    #: the owner id of the store that launches it (tagged on every resource); None in a dry run
+    owner: str | None
     created_at: float
     #: regions to try in order (the first is ``region``)
     regions: list[str]
@@ -90,6 +116,8 @@ class Plan:
     autostop_minutes: int | None = None
     setup_script: str | None = None
     setup_path: str | None = None
+    #: fingerprint of the setup script (the script itself is never stored: it may hold secrets)
+    setup_sha256: str | None = None
     wait: str = "ssh"
     ssh_cidr: str | None = None
     key_name: str | None = None
@@ -111,18 +139,40 @@ class Plan:
 
     def tags(self) -> dict[str, str]:
         """The labels every created resource carries (values valid for both AWS and GCE)."""
+        if not self.owner:
+            raise ProvisionError("internal: a plan without an owner id cannot be launched")
         expiry = "never" if self.expires_at is None else str(int(self.expires_at))
         return {
             TAG_LAUNCH: self.launch_id,
-            TAG_OWNER: owner_label(self.owner),
+            TAG_OWNER: self.owner,
             TAG_NAME: self.name,
             TAG_EXPIRY: expiry,
         }
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("setup_script", None)  # may hold secrets; only its path is kept
+        data.pop("setup_script", None)  # may hold secrets; only its path and fingerprint are kept
         return data
+
+    def resume_identity(self) -> dict[str, Any]:
+        """What this plan creates, comparable with the identity of an interrupted launch."""
+        return resume_identity(self.to_dict())
+
+    def resuming(self, launch_id: str, created_at: float, key_path: str | None, owner: str) -> Plan:
+        """This plan continuing an interrupted launch: its id, start time, key and owner."""
+        return replace(self, launch_id=launch_id, created_at=created_at, key_path=key_path, owner=owner)
+
+
+def resume_identity(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The RESUME_FIELDS of a stored plan (a field missing from an old store's plan reads as None)."""
+    out = {k: plan.get(k) for k in RESUME_FIELDS}
+    if isinstance(out["regions"], (list, tuple)):
+        out["regions"] = list(out["regions"])
+    return out
+
+
+def setup_fingerprint(script: str | None) -> str | None:
+    return None if script is None else hashlib.sha256(script.encode()).hexdigest()
 
 
 class FailureKind(str, enum.Enum):
@@ -192,6 +242,13 @@ class Resource:
         """Still costing money or blocking cleanup (anything but terminated/deleted)."""
         return (self.state or "").lower() not in {"terminated", "deleted", "shutting-down", "gone"}
 
+    def owned_by(self, owner: str, launch_id: str | None = None) -> bool:
+        """Proof of ownership, checked on our side for every item a cloud lists: the owner tag we
+        wrote, a well-formed launch id, and (when given) exactly that launch."""
+        if not owner or self.owner != owner or not is_launch_id(self.launch_id):
+            return False
+        return launch_id is None or self.launch_id == launch_id
+
 
 class Journal(Protocol):
     """Where a driver records intent before a create call and its outcome after."""
@@ -207,13 +264,29 @@ class Journal(Protocol):
 
 @runtime_checkable
 class Provider(Protocol):
-    """A cloud driver. Every method is safe to repeat; deletes of things already gone succeed."""
+    """A cloud driver. Every method is safe to repeat; deletes of things already gone succeed.
+
+    Every method raises only ProvisionError (the class is wrapped by ``translate_errors``), and
+    finding or listing never decides ownership: callers check ``Resource.owned_by``.
+    """
 
     cloud: str
     features: Mapping[str, Feature]
 
     def check_credentials(self) -> None:
-        """Raise CredentialsError (with the command that fixes it) when no credentials are usable."""
+        """Raise CredentialsError (with the command that fixes it) when no credentials are usable.
+
+        Also imports the cloud SDK, so an interrupt during that import happens before anything is
+        recorded or created."""
+
+    def all_regions(self) -> list[str]:
+        """Every region the account can use (for ``ls --all-regions`` and ``gc``)."""
+
+    def fresh(self) -> Provider:
+        """The same driver with new clients. Cleanup after a signal uses it: the signal may have
+        landed while a client's connection pool held its lock (a Python-level ``__enter__`` took
+        it and the handler raised before the ``with`` began), and the next request through that
+        client would wait on it for ever."""
 
     def zones(self, plan: Plan, region: str) -> list[str]:
         """Zones of ``region`` where ``plan.instance_type`` can be tried, best first."""
@@ -222,7 +295,7 @@ class Provider(Protocol):
         """Create what the machine needs in ``region`` (key pair, firewall); idempotent."""
 
     def find(self, plan: Plan, region: str) -> Resource | None:
-        """The machine of this launch if one already exists (idempotent re-runs)."""
+        """The machine of this launch if one already exists, its tags re-checked (idempotent re-runs)."""
 
     def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
         """Create the machine in ``placement``; raise AttemptError classified by FailureKind."""
@@ -233,11 +306,14 @@ class Provider(Protocol):
     def delete(self, res: Resource) -> bool:
         """Delete; False when it was already gone. Waits until an instance no longer blocks cleanup."""
 
-    def list_ours(self, regions: list[str]) -> list[Resource]:
-        """Everything tagged/labelled as mlrig's in these regions (for ls, gc and leak checks)."""
+    def list_tagged(self, regions: list[str]) -> list[Resource]:
+        """Everything carrying mlrig's launch tag in these regions, with the launch id and owner as
+        tagged: whose it is, is for the caller to prove (``Resource.owned_by``)."""
 
     def refresh(self, res: Resource) -> Resource:
-        """The resource's current state (``state='gone'`` when it no longer exists)."""
+        """The resource looked up directly by its id or name, with its tags; ``state='gone'`` when it
+        no longer exists. Works for every kind the driver creates (names known before the create
+        call are enough: a lost answer still leaves a findable resource)."""
 
 
 def poll(fn: Any, *, timeout: float, interval: float, what: str) -> Any:
@@ -250,3 +326,63 @@ def poll(fn: Any, *, timeout: float, interval: float, what: str) -> Any:
         if time.monotonic() >= deadline:
             raise ProvisionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+_P = TypeVar("_P")
+
+#: the Provider methods translate_errors guards
+PROVIDER_METHODS = (
+    "check_credentials",
+    "all_regions",
+    "zones",
+    "prepare",
+    "find",
+    "create",
+    "wait_running",
+    "delete",
+    "list_tagged",
+    "refresh",
+)
+
+
+@contextmanager
+def translating(classifier: Callable[[Exception], ProvisionError]) -> Iterator[None]:
+    """Inside, any exception leaves as the ProvisionError ``classifier`` returns for it (an SDK
+    error, or a malformed answer: KeyError, ValueError, ...). The classifier returns, never raises.
+    ProvisionError and BaseExceptions (Ctrl-C, signals) pass through untouched."""
+    try:
+        yield
+    except ProvisionError:
+        raise
+    except Exception as exc:
+        raise classifier(exc) from exc
+
+
+def translate_errors(classifier: Callable[[Exception], ProvisionError]) -> Callable[[type[_P]], type[_P]]:
+    """Class decorator: every Provider method runs inside ``translating(classifier)``."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def guarded(*args: Any, **kw: Any) -> Any:
+            with translating(classifier):
+                return method(*args, **kw)
+
+        return guarded
+
+    def decorate(cls: type[_P]) -> type[_P]:
+        for name in PROVIDER_METHODS:
+            if name in vars(cls):
+                setattr(cls, name, wrap(vars(cls)[name]))
+        return cls
+
+    return decorate
+
+
+def unexpected(cloud: str, exc: Exception) -> ProvisionError:
+    """The last resort of every classifier: an answer the driver could not make sense of."""
+    text = str(exc).strip().splitlines()
+    detail = text[0][:200] if text else ""
+    return ProvisionError(
+        f"{cloud} gave an answer mlrig could not use ({type(exc).__name__}{': ' + detail if detail else ''})",
+        hint="run the command again; if it persists, PROVISION_DEBUG=1 shows where it failed",
+    )

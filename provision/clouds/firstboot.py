@@ -32,14 +32,20 @@ def render(plan: Plan, envcheck_spec: str, ssh_user: str) -> str:
             f"systemd-run --on-active={int(plan.autostop_minutes)}m /sbin/poweroff",
         ]
     spec = shlex.quote(envcheck_spec)
+    user = shlex.quote(ssh_user)
     lines += [
-        "# envcheck report of the fresh machine, kept for `provision ssh NAME cat " + REPORT_PATH + "`",
-        f"(python3 -m pip install --quiet --user {spec} || python3 -m pip install --quiet {spec}) "
-        f"&& python3 -m envcheck --deep --output {REPORT_PATH} >/var/lib/mlrig/envcheck.txt "
-        "|| echo 'envcheck could not run'",
+        "# envcheck report of the fresh machine, kept for `provision ssh NAME cat " + REPORT_PATH + "`:",
+        "# the mlrig release that launched it (pinned), wheels only, in a virtualenv of its own, and",
+        "# installed and run as the login user (nobody if it does not exist yet), never pip as root",
+        f'MLRIG_USER={user}; id -u "$MLRIG_USER" >/dev/null 2>&1 || MLRIG_USER=nobody',
+        'install -d -m 0755 -o "$MLRIG_USER" /opt/mlrig',
+        'AS_USER="runuser -u $MLRIG_USER --"; PY=/opt/mlrig/venv/bin/python',
+        "$AS_USER python3 -m venv /opt/mlrig/venv"
+        f" && $AS_USER $PY -m pip install --quiet --only-binary=:all: {spec}"
+        f" && $AS_USER $PY -m envcheck --deep --json >{REPORT_PATH}"
+        " || echo 'envcheck could not run'",
     ]
     if plan.setup_script:
-        user = shlex.quote(ssh_user)
         lines += [
             "# user setup script (--setup), run as the login user",
             "cat >/var/lib/mlrig/setup.sh <<'MLRIG_SETUP_EOF'",

@@ -9,6 +9,7 @@ lost answer is deduplicated by Compute Engine.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,7 +28,10 @@ from provision.clouds.base import (
     Placement,
     Plan,
     Resource,
+    is_launch_id,
     poll,
+    translate_errors,
+    unexpected,
 )
 from provision.errors import CredentialsError, ProvisionError
 
@@ -68,6 +72,36 @@ def net_tag(launch_id: str) -> str:
 
 def firewall_name(launch_id: str) -> str:
     return f"mlrig-{launch_id}-ssh"
+
+
+_FW_DESCRIPTION = re.compile(r"^mlrig launch=(?P<launch>[0-9a-f]{12}) owner=(?P<owner>[a-z0-9_-]+) name=\S+$")
+
+
+def firewall_description(plan: Plan) -> str:
+    """Firewall rules have no labels: the owner and launch go into the description, checked on read."""
+    return f"mlrig launch={plan.launch_id} owner={plan.owner} name={plan.name}"
+
+
+def translate(exc: Exception, service: str = "Google Cloud") -> ProvisionError:
+    """Any google-cloud failure (or a malformed answer) as the error to show; never raises."""
+    try:
+        from google.api_core import exceptions as gexc
+    except ImportError:  # pragma: no cover - the driver could not have run without it
+        return unexpected(service, exc)
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = int(getattr(exc, "code", 0) or 0)
+        message = str(getattr(exc, "message", exc))
+        if code == 401 or (code == 403 and "quota" not in message.lower()):
+            return CredentialsError(f"{service} refused the call: {message}", hint=_clients.GCP_HINT)
+        return ProvisionError(f"{service} answered HTTP {code}: {message}"[:400])
+    if isinstance(exc, (gexc.RetryError, OSError, ConnectionError)):
+        return ProvisionError(f"{service} did not answer: {exc}")
+    if isinstance(exc, ValueError):  # JSON the client could not parse (json_format.ParseError is one)
+        return ProvisionError(
+            f"{service} answered with something that is not a valid API response",
+            hint="run the command again; a proxy or endpoint override may be mangling answers",
+        )
+    return unexpected(service, exc)
 
 
 def classify_codes(codes: list[str], message: str, region: str) -> AttemptError:
@@ -154,6 +188,7 @@ def adopt_on_conflict(
     return found
 
 
+@translate_errors(translate)
 class GcpProvider:
     """Compute Engine VMs with GPUs."""
 
@@ -175,6 +210,7 @@ class GcpProvider:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self._clients: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}
         self._firewall_done = False
 
     def _c(self, kind: str) -> Any:
@@ -218,14 +254,32 @@ class GcpProvider:
             return None
         return [e.code for e in errors], "; ".join(e.message for e in errors)
 
+    def _zones(self) -> dict[str, list[str]]:
+        """region -> its zones that are up (asked once)."""
+        if "zones" not in self._cache:
+            out: dict[str, list[str]] = {}
+            for z in self._api(self._c("ZonesClient").list, project=self.project):
+                if z.status in ("UP", ""):
+                    out.setdefault(z.region.rsplit("/", 1)[-1], []).append(z.name)
+            self._cache["zones"] = {r: sorted(zs) for r, zs in out.items()}
+        return dict(self._cache["zones"])
+
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> GcpProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
+        _clients.load_sdk("gcp")  # before anything is recorded: an interrupted import costs nothing
         _ = self.project
 
+    def all_regions(self) -> list[str]:
+        return sorted(self._zones())
+
     def zones(self, plan: Plan, region: str) -> list[str]:
-        pager = self._api(self._c("ZonesClient").list, project=self.project)
-        out = [z.name for z in pager if z.region.rsplit("/", 1)[-1] == region and z.status in ("UP", "")]
-        return sorted(out)
+        return self.region_zones(region)
+
+    def region_zones(self, region: str) -> list[str]:
+        return self._zones().get(region, [])
 
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
         """One global firewall rule: tcp/22 from the caller only, to this launch's network tag."""
@@ -243,7 +297,7 @@ class GcpProvider:
             allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
             source_ranges=[plan.ssh_cidr or ""],
             target_tags=[net_tag(plan.launch_id)],
-            description=f"mlrig launch={plan.launch_id} owner={plan.tags()[TAG_OWNER]} name={plan.name}",
+            description=firewall_description(plan),
         )
         row = journal.intent("firewall", "global", None, name, request_id(plan.launch_id, "firewall"))
         try:
@@ -257,7 +311,14 @@ class GcpProvider:
             )
             op = self._wait(op, None)
         except gexc.Conflict:
-            op = None  # created by an earlier attempt of this same launch
+            # created by an earlier attempt of this same launch, or someone else's rule of that name
+            existing = self.refresh(Resource("gcp", "firewall", "global", name, name=name))
+            if not existing.owned_by(plan.owner or "", plan.launch_id):
+                journal.failed(row, "name taken by a firewall rule that is not ours")
+                raise ProvisionError(
+                    f"a firewall rule named {name} exists and is not this launch's"
+                ) from None
+            op = None
         except gexc.GoogleAPICallError as exc:
             journal.failed(row, str(exc))
             raise ProvisionError(f"could not create the SSH firewall rule {name}: {exc.message}") from None
@@ -280,7 +341,9 @@ class GcpProvider:
 
     def find(self, plan: Plan, region: str) -> Resource | None:
         for res in self._list_instances(f'labels.{TAG_LAUNCH} = "{plan.launch_id}"'):
-            if res.alive and res.state not in ("STOPPING", "TERMINATED"):
+            # the server's filter= is a hint: labels are re-checked here on every item
+            mine = res.owned_by(plan.owner or "", plan.launch_id) and res.region == region
+            if mine and res.alive and res.state not in ("STOPPING", "TERMINATED"):
                 return res
         return None
 
@@ -454,36 +517,50 @@ class GcpProvider:
         return out
 
     def list_firewalls(self) -> list[Resource]:
-        out = []
-        for fw in self._api(self._c("FirewallsClient").list, project=self.project):
-            if not fw.name.startswith("mlrig-"):
-                continue
-            meta = dict(p.split("=", 1) for p in fw.description.split() if "=" in p)
-            out.append(
-                Resource(
-                    "gcp",
-                    "firewall",
-                    "global",
-                    fw.name,
-                    name=fw.name,
-                    launch_id=meta.get("launch"),
-                    owner=meta.get("owner"),
-                    state="exists",
-                )
-            )
-        return out
+        """Firewall rules that carry an mlrig description (a name prefix proves nothing)."""
+        rules = [_firewall(fw) for fw in self._api(self._c("FirewallsClient").list, project=self.project)]
+        return [r for r in rules if r is not None]
 
-    def list_ours(self, regions: list[str]) -> list[Resource]:
-        return self._list_instances(f"labels.{TAG_LAUNCH}:*") + self.list_firewalls()
+    def list_tagged(self, regions: list[str]) -> list[Resource]:
+        # aggregated: every zone at once; the label filter is re-checked on each item
+        wanted = set(regions)
+        instances = [
+            r
+            for r in self._list_instances(f"labels.{TAG_LAUNCH}:*")
+            if r.launch_id is not None and (not wanted or r.region in wanted)
+        ]
+        return instances + self.list_firewalls()
 
     def refresh(self, res: Resource) -> Resource:
-        if res.kind != "instance":
-            return res
-        inst = self._get(res)
-        if inst is None:
-            res.state = "gone"
-            return res
-        return _instance(inst)
+        from google.api_core import exceptions as gexc
+
+        gone = Resource(res.cloud, res.kind, res.region, res.id, zone=res.zone, name=res.name, state="gone")
+        if res.kind == "instance":
+            inst = self._get(res)
+            return gone if inst is None else _instance(inst)
+        if res.kind == "firewall":
+            try:
+                fw = self._api(self._c("FirewallsClient").get, project=self.project, firewall=res.id)
+            except gexc.NotFound:
+                return gone
+            # a rule without our description is somebody else's: shown with no owner
+            return _firewall(fw) or Resource(
+                "gcp", "firewall", "global", fw.name, name=fw.name, state="exists"
+            )
+        return res
+
+
+def _firewall(fw: Any) -> Resource | None:
+    """An mlrig firewall rule: description, name and target tag must all agree, else None."""
+    m = _FW_DESCRIPTION.match(fw.description or "")
+    if m is None or not is_launch_id(m["launch"]):
+        return None
+    launch = m["launch"]
+    if fw.name != firewall_name(launch) or list(fw.target_tags) != [net_tag(launch)]:
+        return None
+    return Resource(
+        "gcp", "firewall", "global", fw.name, name=fw.name, launch_id=launch, owner=m["owner"], state="exists"
+    )
 
 
 def _instance(inst: Any) -> Resource:

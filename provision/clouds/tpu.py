@@ -8,7 +8,7 @@ is the machine name, so a repeated create of the same launch answers 409 and is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,22 @@ from provision.clouds.base import (
     Plan,
     Resource,
     poll,
+    translate_errors,
 )
-from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, launched, net_tag
+from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, launched, net_tag, translate
 from provision.errors import CredentialsError, ProvisionError
 
 _GONE = {"DELETING", "TERMINATED", "PREEMPTED", "HIDDEN"}
 
 
-def classify(exc: Any, region: str) -> AttemptError:
-    """A create_node / operation error -> AttemptError. TPU reports stockouts as RESOURCE_EXHAUSTED."""
+def classify(exc: Any, region: str) -> ProvisionError:
+    """A create_node / operation error -> AttemptError (refused credentials: CredentialsError).
+    TPU reports stockouts as RESOURCE_EXHAUSTED. Returns, never raises."""
     code = int(getattr(exc, "code", 0) or 0)
     message = str(getattr(exc, "message", exc))
     low = message.lower()
     if code == 401 or (code == 403 and "quota" not in low):
-        raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
+        return CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
     if "quota" in low:
         return AttemptError(
             FailureKind.QUOTA,
@@ -52,6 +54,7 @@ def classify(exc: Any, region: str) -> AttemptError:
     return AttemptError(FailureKind.FATAL, f"HTTP {code}", message)
 
 
+@translate_errors(partial(translate, service="Cloud TPU"))
 class TpuProvider:
     """Cloud TPU VMs (tpu_v2)."""
 
@@ -94,9 +97,16 @@ class TpuProvider:
         return f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
 
     # ------------------------------------------------------------------ Provider
+    def fresh(self) -> TpuProvider:
+        return type(self)(self.settings)
+
     def check_credentials(self) -> None:
+        _clients.load_sdk("tpu")  # before anything is recorded: an interrupted import costs nothing
         _ = self.project
         self.gcp.check_credentials()
+
+    def all_regions(self) -> list[str]:
+        return self.gcp.all_regions()
 
     def zones(self, plan: Plan, region: str) -> list[str]:
         return self.gcp.zones(plan, region)
@@ -105,9 +115,12 @@ class TpuProvider:
         self.gcp.prepare(plan, region, journal)
 
     def find(self, plan: Plan, region: str) -> Resource | None:
-        for res in self._list():
-            if res.launch_id == plan.launch_id and res.alive:
-                return res
+        """The node id is the machine name: looked up directly in each zone of ``region``."""
+        zones = [plan.zone] if plan.zone else self.gcp.region_zones(region)
+        for zone in zones:
+            node = self.refresh(Resource("gcp", "tpu_node", region, plan.name, zone=zone, name=plan.name))
+            if node.alive and node.owned_by(plan.owner or "", plan.launch_id):
+                return node
         return None
 
     def node_body(self, plan: Plan, placement: Placement) -> Any:
@@ -194,7 +207,7 @@ class TpuProvider:
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
 
-        if res.kind == "firewall":
+        if res.kind != "tpu_node":
             return self.gcp.delete(res)
         try:
             op = self._api(self.tpu.delete_node, name=self._node_name(res.zone or "", res.id))
@@ -205,18 +218,31 @@ class TpuProvider:
         except gexc.GoogleAPICallError as exc:
             raise ProvisionError(f"could not delete TPU node {res.id}: {exc.message}") from None
 
-    def _list(self) -> list[Resource]:
-        pager = self._api(self.tpu.list_nodes, parent=f"projects/{self.project}/locations/-")
+    def _list(self, parent: str) -> list[Resource]:
+        pager = self._api(self.tpu.list_nodes, parent=f"projects/{self.project}/locations/{parent}")
         return [_node(n) for n in pager if TAG_LAUNCH in n.labels]
 
-    def list_ours(self, regions: list[str]) -> list[Resource]:
-        return self._list() + self.gcp.list_firewalls()
+    def list_tagged(self, regions: list[str]) -> list[Resource]:
+        """Nodes of every zone (``locations/-``); zone by zone if that wildcard is refused."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            nodes = self._list("-")
+        except (ProvisionError, gexc.GoogleAPICallError):
+            zones = [z for r in (regions or self.all_regions()) for z in self.gcp.region_zones(r)]
+            nodes = [n for z in zones for n in self._list(z)]
+        if regions:
+            nodes = [n for n in nodes if n.region in regions]
+        return nodes + self.gcp.list_firewalls()
 
     def refresh(self, res: Resource) -> Resource:
+        if res.kind != "tpu_node":
+            return self.gcp.refresh(res)
         node = self._get(res)
         if node is None:
-            res.state = "gone"
-            return res
+            return Resource(
+                res.cloud, res.kind, res.region, res.id, zone=res.zone, name=res.name, state="gone"
+            )
         return _node(node)
 
 

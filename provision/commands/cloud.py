@@ -2,6 +2,8 @@
 
 Parsing and rendering only; deciding is in provision/planning.py, acting in provision/launch.py and
 provision/fleet.py. stdout carries data (tables, --json), stderr carries progress and questions.
+SIGINT, SIGTERM and SIGHUP all raise an exception while a command acts (the handlers the CLI
+installs, envcheck.clirun), so each runs the same cleanup; the exit code says which (130, 143, 129).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import json
 import os
 import shutil
 import sys
-import time
+from contextlib import suppress
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from envcheck.clirun import bounded
 from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import ProvisionError, UsageError
 
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
     from provision.settings import Settings
     from provision.state import Store
 
+#: version of every JSON document these commands print ("major.minor": a new field is minor)
+SCHEMA_VERSION = "1.0"
+
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.", envvar="PROVISION_YES")
 ]
@@ -35,7 +42,7 @@ YesOpt = Annotated[
 def _store(settings: Settings) -> Store:
     from provision.state import Store
 
-    return Store(settings.db_path)
+    return Store(settings.db_path, timeout=settings.store_timeout)
 
 
 def _getter(settings: Settings) -> Any:
@@ -51,8 +58,14 @@ def _getter(settings: Settings) -> Any:
     return get
 
 
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+def _emit(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, default=str))
+
+
+def _say(console: Console, text: str) -> None:
+    """A line on stderr that never stops the work (after SIGHUP the terminal may be gone)."""
+    with suppress(OSError, ValueError):
+        console.print(text)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -65,26 +78,34 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 class RichProgress:
-    """Spinner with the current step; notes printed above it (all on stderr)."""
+    """Spinner with the current step on a terminal; plain lines when piped (all on stderr)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.status = console.status("starting")
 
     def __enter__(self) -> RichProgress:
-        self.status.start()
+        if self.console.is_terminal:
+            self.status.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.status.stop()
+        with suppress(OSError, ValueError):
+            self.status.stop()
 
     def step(self, message: str) -> None:
-        self.status.update(escape(message))
-        if not self.console.is_terminal:
-            self.console.print(f"… {escape(message)}")
+        if self.console.is_terminal:
+            self.tick(message)
+        else:
+            _say(self.console, f"… {escape(message)}")
+
+    def tick(self, message: str) -> None:
+        if self.console.is_terminal:
+            with suppress(OSError, ValueError):
+                self.status.update(escape(message))
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]![/] {escape(message)}")
+        _say(self.console, f"[yellow]![/] {escape(message)}")
 
 
 def _money(value: float | None) -> str:
@@ -164,15 +185,35 @@ def up(
     ] = None,
     setup: Annotated[
         Path | None,
-        typer.Option(help="Script run once on first boot as the login user.", envvar="PROVISION_SETUP"),
+        typer.Option(
+            help="Script run once on first boot as the login user. It travels in the instance's "
+            "user-data / metadata, readable by anyone with describe rights on the instance: no secrets.",
+            envvar="PROVISION_SETUP",
+        ),
     ] = None,
     wait: Annotated[
         str, typer.Option(help="ssh: until SSH answers; running: until it runs.", envvar="PROVISION_WAIT")
     ] = "ssh",
+    ssh_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="With --wait ssh: give up after this many seconds [default: 600].",
+            envvar="PROVISION_SSH_TIMEOUT",
+            callback=bounded(1, 86400),
+        ),
+    ] = None,
     ssh_cidr: Annotated[
         str | None,
         typer.Option(help="Who may SSH in (default: your public IP /32).", envvar="PROVISION_SSH_CIDR"),
     ] = None,
+    allow_ssh_from_anywhere: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ssh-from-anywhere",
+            help="Accept an --ssh-cidr wider than /8 (e.g. 0.0.0.0/0).",
+            envvar="PROVISION_ALLOW_SSH_FROM_ANYWHERE",
+        ),
+    ] = False,
     key_name: Annotated[
         str | None,
         typer.Option(
@@ -185,14 +226,18 @@ def up(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Launch a GPU or TPU machine: cheapest matching offer, zone/region failover, SSH config entry."""
+    """Launch a GPU or TPU machine: cheapest matching offer, zone/region failover, SSH config entry.
+
+    Ctrl-C, SIGTERM or SIGHUP at any point removes what was created; running the same command
+    again after a crash finishes the interrupted launch.
+    """
     from provision import launch, planning
     from provision import settings as settings_mod
-    from provision.clouds import provider_for_plan
+    from provision.clouds import provider_for
     from provision.clouds._clients import public_ip
 
-    settings = settings_mod.load()
     err = err_console()
+    settings = settings_mod.load(ssh_timeout=ssh_timeout)
     req = planning.Request(
         cloud=cloud,
         gpu=gpu,
@@ -210,6 +255,7 @@ def up(
         ssh_cidr=ssh_cidr,
         key_name=key_name,
         on_demand_fallback=on_demand_fallback,
+        allow_ssh_from_anywhere=allow_ssh_from_anywhere,
     )
     try:
         offers = planning.load_offers(settings)
@@ -218,8 +264,8 @@ def up(
             raise
         offers = []
     plan = planning.make_plan(req, offers, settings)
-    if ssh_cidr == "0.0.0.0/0":
-        err.print("[bold yellow]warning:[/] SSH will be reachable from the whole internet")
+    if any("WARNING: SSH" in n for n in plan.notes):
+        err.print(f"[bold yellow]warning:[/] SSH will be reachable from {plan.ssh_cidr}")
     if dry_run:
         if as_json:
             _emit({"dry_run": True, "plan": plan.to_dict()})
@@ -227,22 +273,17 @@ def up(
             _show_plan(plan, out_console())  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
+    provider = provider_for(cloud, settings, tpu=bool(tpu))
+    provider.check_credentials()  # loads the cloud SDK before anything is recorded
     store = _store(settings)
-    previous = store.active_by_name(plan.name)
+    if req.ssh_cidr is None:
+        req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
+    plan = planning.make_plan(
+        req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
+    )
+    previous = launch.preflight(plan, store)
     if previous is not None:
-        if previous.status != "launching":
-            raise UsageError(
-                f"a machine named {plan.name!r} already exists ({previous.status})",
-                hint=f"pick another --name, or `provision down {plan.name}` first",
-            )
-        # an earlier `up` of this name died mid-launch: resume it under the same launch id
-        plan.launch_id, plan.created_at = previous.launch_id, previous.created_at
-        plan.key_path = previous.key_path
-        err.print(f"resuming the interrupted launch {plan.launch_id} of {plan.name}")
-    provider = provider_for_plan(plan, settings)
-    provider.check_credentials()
-    if plan.ssh_cidr is None:
-        plan.ssh_cidr = f"{public_ip(settings)}/32"
+        err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
     _show_plan(plan, err)
     for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
         feat = provider.features.get(feature)
@@ -255,7 +296,7 @@ def up(
     _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
         result = launch.up(plan, provider, store, settings, progress)
-    m = result.machine
+    plan, m = result.plan, result.machine
     row = store.launch(plan.launch_id)
     out = {
         "name": plan.name,
@@ -283,62 +324,118 @@ def up(
         err.print(f"  remove:  provision down {plan.name}")
 
 
+#: ls layouts, widest first: the first that fits the terminal is used. Low-value columns go first
+#: (SSH is the name again, HOURS is COST / $/H), then CLOUD and MARKET fold into TYPE, then ZONE.
+_LS_LAYOUTS = (
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST", "SSH"),
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST"),
+    ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "COST"),
+    ("NAME", "MACHINE", "ZONE", "STATE", "$/H", "COST"),
+    ("NAME", "MACHINE", "STATE", "$/H", "COST"),
+)
+_NUMERIC = {"$/H", "HOURS", "COST"}
+
+
+def _ls_cells(views: list[Any], untracked: list[Any]) -> list[dict[str, str]]:
+    rows = []
+    for v in views:
+        market = "spot" if v.spot else "on-demand"
+        rows.append(
+            {
+                "NAME": v.name,
+                "CLOUD": v.cloud,
+                "TYPE": v.instance_type,
+                "MACHINE": f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else ""),
+                "ZONE": v.zone or "",
+                "MARKET": market,
+                "STATE": v.state,
+                "$/H": _money(v.price_per_hour),
+                "HOURS": "" if v.hours is None else f"{v.hours:.2f}",
+                "COST": _money(v.cost_so_far),
+                "SSH": v.ssh or "",
+            }
+        )
+    for r in untracked:
+        what = r.instance_type or r.kind
+        rows.append(
+            {"NAME": r.id, "CLOUD": r.cloud, "TYPE": what, "MACHINE": f"{r.cloud} {what}"}
+            | {"ZONE": r.zone or r.region, "STATE": "untracked"}
+        )
+    return rows
+
+
+def _ls_table(views: list[Any], untracked: list[Any], width: int) -> Any:
+    """The ls table in the widest layout that fits ``width``: numbers are never cut or wrapped."""
+    from rich import box
+    from rich.table import Table
+
+    rows = _ls_cells(views, untracked)
+
+    def need(layout: tuple[str, ...]) -> int:
+        widths = [max(len(c), *(len(r.get(c, "")) for r in rows)) + 1 for c in layout]  # +1: padding
+        return sum(widths) + len(layout) - 1  # and one space of the box between columns
+
+    layout = next((lay for lay in _LS_LAYOUTS if need(lay) <= width), _LS_LAYOUTS[-1])
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
+    for col in layout:
+        if col in _NUMERIC:
+            t.add_column(col, justify="right", no_wrap=True)
+        else:  # only a very narrow terminal wraps names (never cuts them)
+            t.add_column(col, overflow="fold", no_wrap=col != "NAME")
+    for r in rows:
+        t.add_row(*(escape(r.get(c, "")) for c in layout))
+    return t
+
+
 def ls(
     refresh: Annotated[
         bool, typer.Option(help="Ask the clouds (off: the state store only).", envvar="PROVISION_REFRESH")
     ] = True,
+    all_regions: Annotated[
+        bool,
+        typer.Option(
+            "--all-regions",
+            help="Look in every region of every cloud, for machines of ours the store lost.",
+            envvar="PROVISION_ALL_REGIONS",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Machines mlrig launched, reconciled with what the clouds report, with cost so far."""
-    from rich.table import Table
-
     from provision import fleet
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
     store = _store(settings)
-    views, untracked, warnings = fleet.inventory(store, settings, _getter(settings), refresh=refresh)
     err = err_console()
-    for w in warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}")
+    views, untracked, scan = fleet.inventory(
+        store, settings, _getter(settings), refresh=refresh, all_regions=all_regions
+    )
+    for key, why in scan.problems.items():
+        err.print(f"[yellow]warning:[/] {key}: could not list: {escape(why)}")
+    for key, why in scan.skipped.items():
+        err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
     if as_json:
-        _emit({"machines": [v.to_dict() for v in views], "untracked": [vars(r) for r in untracked]})
-        return
-    if not views and not untracked:
+        _emit(
+            {
+                "owner_id": store.owner_id,
+                "machines": [v.to_dict() for v in views],
+                "untracked": [asdict(r) for r in untracked],
+                "not_checked": {**scan.skipped, **scan.problems},
+            }
+        )
+    elif not views and not untracked:
         err.print("no machines (launch one with `provision up`)")
-        return
-    t = Table()
-    for col in ("NAME", "CLOUD", "TYPE", "ZONE", "MARKET", "STATE", "$/H", "HOURS", "COST", "SSH"):
-        t.add_column(col)
-    for v in views:
-        t.add_row(
-            v.name,
-            v.cloud,
-            v.instance_type,
-            v.zone or "",
-            "spot" if v.spot else "on-demand",
-            escape(v.state + (f" ({v.note})" if v.note else "")),
-            _money(v.price_per_hour),
-            "" if v.hours is None else f"{v.hours:.2f}",
-            _money(v.cost_so_far),
-            v.ssh or "",
-        )
-    for r in untracked:
-        t.add_row(
-            "?",
-            r.cloud,
-            r.instance_type or r.kind,
-            r.zone or r.region,
-            "",
-            f"untracked {r.kind} {r.id}",
-            "",
-            "",
-            "",
-            "",
-        )
-    out_console().print(t)
-    if untracked:
-        err.print(f"{len(untracked)} tagged resource(s) unknown to the state store: see `provision gc`")
+    else:
+        console = out_console()
+        console.print(_ls_table(views, untracked, console.width))
+        for v in views:
+            if v.note:
+                console.print(f"{escape(v.name)}: {escape(v.note)}", soft_wrap=False)
+        if untracked:
+            err.print(f"{len(untracked)} resource(s) of ours unknown to the state store: see `provision gc`")
+    if scan.problems:
+        raise typer.Exit(3)
 
 
 def ssh(
@@ -355,10 +452,11 @@ def ssh(
     """Connect to a machine (extra arguments go to ssh, e.g. a command to run)."""
     from provision import settings as settings_mod
     from provision import sshconfig
+    from provision.state import LaunchStatus
 
     settings = settings_mod.load()
     row = _store(settings).active_by_name(name)
-    if row is None or row.status != "running":
+    if row is None or row.status != LaunchStatus.RUNNING:
         raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
     if not row.ssh_host:
         raise ProvisionError(f"{name} has no address recorded")
@@ -389,7 +487,10 @@ def down(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Terminate machines and remove everything mlrig created for them; safe to repeat."""
+    """Terminate machines and remove everything mlrig created for them; safe to repeat.
+
+    Refuses a machine that another `provision up` or `down` is acting on right now.
+    """
     from provision import launch
     from provision import settings as settings_mod
     from provision.clouds import provider_for
@@ -418,24 +519,23 @@ def down(
         raise UsageError("say which machines", hint="provision down NAME, or provision down --all")
     if not rows:
         if as_json:
-            _emit([])
+            _emit({"results": []})
         else:
             err.print("nothing to remove")
         return
     _confirm(f"Terminate and remove {', '.join(r.name for r in rows)}?", yes)
     results = []
-    failed = False
     with RichProgress(err) as progress:
         for row in rows:
             key = driver_key(row)
-            provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
             try:
-                deleted = launch.teardown(row, provider, store, settings, progress=progress)
+                provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
+                deleted = launch.down(row, provider, store, settings, progress)
             except ProvisionError as exc:
-                store.update_launch(row.launch_id, status="cleanup-incomplete")
-                err.print(f"[red]✗[/] {row.name}: {escape(exc.message)}")
-                results.append({"name": row.name, "ok": False, "error": exc.message})
-                failed = True
+                _say(err, f"[red]✗[/] {escape(row.name)}: {escape(exc.message)}")
+                if exc.hint:
+                    _say(err, f"  [dim]hint:[/] {escape(exc.hint)}")
+                results.append({"name": row.name, "ok": False, "error": exc.message, "hint": exc.hint})
                 continue
             results.append(
                 {
@@ -446,29 +546,42 @@ def down(
             )
             if not as_json:
                 what = ", ".join(f"{r.kind} {r.id}" for r in deleted) or "nothing left in the cloud"
-                err.print(f"[green]✓[/] {row.name}: removed {escape(what)}")
+                _say(err, f"[green]✓[/] {escape(row.name)}: removed {escape(what)}")
     if as_json:
-        _emit(results)
-    if failed:
+        _emit({"results": results})
+    if any(not r["ok"] for r in results):
         raise typer.Exit(3)
 
 
 def gc(
     cloud: Annotated[
         list[str] | None,
-        typer.Option(help="Cloud(s) to sweep (default: aws and gcp).", envvar="PROVISION_GC_CLOUD"),
+        typer.Option(
+            help="Cloud(s) to sweep (default: every cloud with an SDK and credentials).",
+            envvar="PROVISION_GC_CLOUD",
+        ),
     ] = None,
-    all_owners: Annotated[
-        bool,
-        typer.Option(help="Include resources tagged with other owners.", envvar="PROVISION_GC_ALL_OWNERS"),
-    ] = False,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also sweep resources of this owner id (a lost store's; `provision ls --json` shows "
+            "this store's).",
+            envvar="PROVISION_GC_OWNER",
+        ),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete what is listed.", envvar="PROVISION_YES")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List (and with --yes delete) resources tagged as mlrig's that the state store does not know."""
-    from provision import fleet
+    """List (with --yes delete), in every region, resources of ours the state store does not hold.
+
+    Ours means: tagged with this store's owner id (or an --owner given) and a launch id. Resources
+    of other stores, other people or other tools are never touched, whatever their names.
+    """
+    import re
+
+    from provision import fleet, launch
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
@@ -476,12 +589,18 @@ def gc(
     for c in clouds:
         if c not in fleet.DRIVERS:
             raise UsageError(f"unknown cloud {c!r}", hint="choose aws or gcp")
+    for o in owner or []:
+        if not re.fullmatch(r"[0-9a-f]{16,32}", o):
+            raise UsageError(f"bad --owner {o!r}", hint="an owner id is 16-32 hex digits")
     store = _store(settings)
     getter = _getter(settings)
     err = err_console()
-    found, warnings = fleet.untracked(store, settings, getter, clouds, all_owners=all_owners)
-    for w in warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}")
+    keys = fleet.orphan_keys(store, settings)
+    found, scan = fleet.untracked(store, getter, clouds, explicit=bool(cloud), owners=owner or [])
+    for key, why in scan.problems.items():
+        err.print(f"[red]error:[/] {key}: could not check: {escape(why)}")
+    for key, why in scan.skipped.items():
+        err.print(f"[dim]{key}: not checked ({escape(why)})[/]")
     rows = [
         {
             "cloud": r.cloud,
@@ -496,25 +615,40 @@ def gc(
         }
         for r in found
     ]
-    if not yes:
-        if as_json:
-            _emit({"untracked": rows, "deleted": []})
-        else:
-            for r in found:
-                typer.echo(
-                    f"{r.cloud}\t{r.kind}\t{r.id}\t{r.zone or r.region}\t{r.state}\tlaunch={r.launch_id}"
-                )
-            err.print(f"{len(found)} untracked resource(s)" + (" — delete them with --yes" if found else ""))
-        return
-    start = time.monotonic()
-    results = fleet.collect(found, getter, on_delete=lambda r: err.print(f"deleting {r.kind} {r.id}"))
+    checked = ", ".join(f"{k} ({n} regions)" for k, n in scan.regions.items())
+    results: list[tuple[Any, str]] = []
+    if yes:
+        results = fleet.collect(found, getter, on_delete=lambda r: _say(err, f"deleting {r.kind} {r.id}"))
+        for path in keys:
+            launch.forget_key(str(path).removesuffix(".pub"))
     if as_json:
         _emit(
-            {"untracked": rows, "deleted": [{"id": r.id, "kind": r.kind, "outcome": o} for r, o in results]}
+            {
+                "owner_id": store.owner_id,
+                "untracked": rows,
+                "deleted": [{"id": r.id, "kind": r.kind, "outcome": o} for r, o in results],
+                "keys": [str(p) for p in keys],
+                "keys_removed": yes,
+                "checked": scan.regions,
+                "not_checked": {**scan.skipped, **scan.problems},
+            }
         )
+    elif not yes:
+        for r in found:
+            typer.echo(f"{r.cloud}\t{r.kind}\t{r.id}\t{r.zone or r.region}\t{r.state}\tlaunch={r.launch_id}")
+        for path in keys:
+            typer.echo(f"local\tkey\t{path}")
+        total = len(found) + len(keys)
+        err.print(f"{total} untracked item(s)" + (" — delete them with --yes" if total else ""))
     else:
         for r, o in results:
             typer.echo(f"{r.cloud}\t{r.kind}\t{r.id}\t{o}")
-        err.print(f"done in {time.monotonic() - start:.1f}s")
-    if any(o.startswith("failed") for _, o in results):
+        for path in keys:
+            typer.echo(f"local\tkey\t{path}\tdeleted")
+    failed = [r for r, o in results if o.startswith("failed")]
+    if scan.problems or failed:
+        if not as_json:
+            err.print(f"[red]incomplete:[/] checked {checked or 'nothing'}; see the errors above")
         raise typer.Exit(3)
+    if not as_json:
+        err.print(f"checked {checked}" + (f"; {len(results)} removed" if yes else ""))

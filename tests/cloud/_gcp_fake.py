@@ -29,11 +29,14 @@ _COMPUTE = "/compute/v1/projects/"
 
 @dataclass
 class GFault:
-    """``op`` is insert / delete / firewall_insert / tpu_create / tpu_delete.
+    """``op`` is insert / delete / firewall_insert / tpu_create / tpu_delete, or one of the reads
+    zones_list / instances_list / instance_get / firewall_list / firewall_get / tpu_list / tpu_get.
 
     kind "operation": the call is accepted, the operation ends DONE with ``error`` (how GCE reports
     ZONE_RESOURCE_POOL_EXHAUSTED and QUOTA_EXCEEDED); kind "http": the call itself fails with
-    ``status``; kind "slow": answered after ``delay`` seconds (the resource is created).
+    ``status``; kind "slow": answered after ``delay`` seconds (the resource is created); kind
+    "hold": the request is logged, then held ``delay`` seconds BEFORE anything happens (a client
+    killed meanwhile never reached the server); kind "malformed": 200 with a body that is not JSON.
     """
 
     op: str
@@ -56,6 +59,22 @@ class State:
     request_ids: dict[str, str] = field(default_factory=dict)
     log: list[tuple[str, str, dict[str, list[str]], Any]] = field(default_factory=list)
     faults: list[GFault] = field(default_factory=list)
+    #: answer list calls as a server that ignores ``filter=`` (the client must re-check labels)
+    ignore_filters: bool = False
+    #: (zone, node id) -> the name of the operation that creates it
+    node_ops: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request (the attack tests do that) is not an error worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class FakeGcp:
@@ -65,6 +84,8 @@ class FakeGcp:
         self.state = State()
         self.lock = threading.RLock()
         self._ids = itertools.count(1000)
+        #: set by reset(): requests still held by a "hold" fault are dropped, never acted on
+        self.cancel = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -85,7 +106,7 @@ class FakeGcp:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -104,6 +125,8 @@ class FakeGcp:
     def reset(self) -> None:
         with self.lock:
             self.state = State()
+            self.cancel.set()
+            self.cancel = threading.Event()
 
     def inject(self, **kw: Any) -> GFault:
         fault = GFault(**kw)
@@ -123,7 +146,7 @@ class FakeGcp:
                 for (z, n), i in self.state.instances.items()
                 if "mlrig-launch" in i.get("labels", {})
             ]
-            out += [f"firewall {n}" for n in self.state.firewalls if n.startswith("mlrig-")]
+            out += [f"firewall {n}" for n, fw in self.state.firewalls.items() if _fw_launch(fw)]
             out += [
                 f"tpu {z}/{n}"
                 for (z, n), node in self.state.nodes.items()
@@ -141,11 +164,7 @@ class FakeGcp:
                 for (z, n), i in s.instances.items()
                 if key in i.get("labels", {})
             ]
-            out += [
-                (f"firewall {n}", n.removeprefix("mlrig-").removesuffix("-ssh"))
-                for n in s.firewalls
-                if n.startswith("mlrig-")
-            ]
+            out += [(f"firewall {n}", _fw_launch(fw)) for n, fw in s.firewalls.items() if _fw_launch(fw)]
             out += [
                 (f"tpu {z}/{n}", node["labels"][key])
                 for (z, n), node in s.nodes.items()
@@ -166,6 +185,33 @@ class FakeGcp:
                 f.hits += 1
                 return f
         return None
+
+    def _fault_for(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        *,
+        kinds: tuple[str, ...],
+        reads_only: bool = False,
+    ) -> GFault | None:
+        """The first matching fault of ``kinds`` for this request (by the op name of its route)."""
+        op = _op_name(method, path)
+        if op is None or (reads_only and op not in _READS):
+            return None
+        zone = _zone_of(path, query)
+        for f in self.state.faults:
+            if f.kind in kinds and f.op == op and f.hits < f.times and (f.zone is None or f.zone == zone):
+                f.hits += 1
+                return f
+        return None
+
+    def _send_raw(self, h: BaseHTTPRequestHandler, status: int, data: bytes) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -218,6 +264,19 @@ class FakeGcp:
         delay = 0.0
         with self.lock:
             self.state.log.append((h.command, path, query, body))
+            hold = self._fault_for(h.command, path, query, kinds=("hold",))
+            cancel = self.cancel
+        if hold is not None and cancel.wait(hold.delay):
+            self._send_raw(h, 503, b"")  # the test moved on: this request never happened
+            return
+        with self.lock:
+            early = self._fault_for(h.command, path, query, kinds=("http", "malformed"), reads_only=True)
+            if early is not None:
+                if early.kind == "malformed":
+                    self._send_raw(h, 200, b'{"kind": "compute#broken", "items": [')
+                else:
+                    self._send(h, early.status, _error_body(early.status, early.message, early.error))
+                return
             try:
                 if path.startswith(_COMPUTE):
                     status, answer, delay = self._compute(h.command, path[len(_COMPUTE) :], query, body)
@@ -257,7 +316,7 @@ class FakeGcp:
             flt = (query.get("filter") or [""])[0]
             items: dict[str, Any] = {}
             for (zone, _n), inst in s.instances.items():
-                if _matches(inst, flt):
+                if s.ignore_filters or _matches(inst, flt):
                     items.setdefault(f"zones/{zone}", {"instances": []})["instances"].append(inst)
             return 200, {"kind": "compute#instanceAggregatedList", "items": items}, 0.0
         if tail[:1] == ["global"]:
@@ -313,7 +372,11 @@ class FakeGcp:
             return 200, op, (fault.delay if fault and fault.kind == "slow" else 0.0)
         if method == "GET" and not tail:
             flt = (query.get("filter") or [""])[0]
-            items = [i for (z, _n), i in s.instances.items() if z == zone and _matches(i, flt)]
+            items = [
+                i
+                for (z, _n), i in s.instances.items()
+                if z == zone and (s.ignore_filters or _matches(i, flt))
+            ]
             return 200, {"kind": "compute#instanceList", "items": items}, 0.0
         name = tail[0]
         if method == "GET":
@@ -371,6 +434,14 @@ class FakeGcp:
                 del s.firewalls[tail[1]]
                 return 200, self._op(project, "global", "delete", f"firewalls/{tail[1]}"), 0.0
         return 404, _error_body(404, "no route"), 0.0
+
+    def _creation_succeeds(self, zone: str, node_id: str) -> bool:
+        """Whether the node's create operation ends well (polled or not yet)."""
+        op = self.state.ops.get(self.state.node_ops.get((zone, node_id), ""))
+        if op is None:
+            return True
+        pending = op.get("_result")
+        return (pending["error"] is None) if pending is not None else "error" not in op
 
     # ------------------------------------------------------------------ Cloud TPU v2
     def _tpu_op(
@@ -435,12 +506,17 @@ class FakeGcp:
                 }
             )
             s.nodes[(zone, node_id)] = node
-            return 200, self._tpu_op(project, zone, node), 0.0
+            op = self._tpu_op(project, zone, node)
+            s.node_ops[(zone, node_id)] = op["name"]
+            return 200, op, 0.0
         if method == "GET" and item is None:
             nodes = [n for (z, _i), n in s.nodes.items() if zone in ("-", z)]
             return 200, {"nodes": nodes}, 0.0
         if method == "GET":
-            return 200, s.nodes[(zone, item)], 0.0
+            node = s.nodes[(zone, item)]
+            if node.get("state") == "CREATING" and self._creation_succeeds(zone, item):
+                node["state"] = "READY"  # the node comes up whether or not its creator polls
+            return 200, node, 0.0
         if method == "DELETE":
             node = s.nodes.pop((zone, item))
             node["state"] = "DELETING"
@@ -469,6 +545,56 @@ def _error_body(
 def _already_exists(name: str) -> dict[str, Any]:
     """Compute Engine's 409 for an insert whose name is taken."""
     return _error_body(409, f"The resource '{name}' already exists", "alreadyExists", "exists")
+
+
+#: ops whose "http" and "malformed" faults are answered before routing (the writes with their
+#: own fault handling, insert / delete / firewall_insert / tpu_create, are not among them)
+_READS = {
+    "firewall_delete",
+    "tpu_delete",
+    "zones_list",
+    "instances_list",
+    "instance_get",
+    "firewall_list",
+    "firewall_get",
+    "tpu_list",
+    "tpu_get",
+}
+
+
+def _op_name(method: str, path: str) -> str | None:
+    """The fault name of a request: what a test calls it in GFault.op."""
+    rules = [
+        ("GET", r"/compute/v1/projects/[^/]+/zones", "zones_list"),
+        ("GET", r"/compute/v1/projects/[^/]+/aggregated/instances", "instances_list"),
+        ("GET", r"/compute/v1/projects/[^/]+/zones/[^/]+/instances", "instances_list"),
+        ("GET", r"/compute/v1/projects/[^/]+/zones/[^/]+/instances/[^/]+", "instance_get"),
+        ("POST", r"/compute/v1/projects/[^/]+/zones/[^/]+/instances", "insert"),
+        ("DELETE", r"/compute/v1/projects/[^/]+/zones/[^/]+/instances/[^/]+", "delete"),
+        ("GET", r"/compute/v1/projects/[^/]+/global/firewalls", "firewall_list"),
+        ("GET", r"/compute/v1/projects/[^/]+/global/firewalls/[^/]+", "firewall_get"),
+        ("POST", r"/compute/v1/projects/[^/]+/global/firewalls", "firewall_insert"),
+        ("DELETE", r"/compute/v1/projects/[^/]+/global/firewalls/[^/]+", "firewall_delete"),
+        ("GET", r"/v2/projects/[^/]+/locations/[^/]+/nodes", "tpu_list"),
+        ("GET", r"/v2/projects/[^/]+/locations/[^/]+/nodes/[^/]+", "tpu_get"),
+        ("POST", r"/v2/projects/[^/]+/locations/[^/]+/nodes", "tpu_create"),
+        ("DELETE", r"/v2/projects/[^/]+/locations/[^/]+/nodes/[^/]+", "tpu_delete"),
+    ]
+    for m, pattern, name in rules:
+        if method == m and re.fullmatch(pattern, path):
+            return name
+    return None
+
+
+def _zone_of(path: str, query: dict[str, list[str]]) -> str | None:
+    m = re.search(r"/(?:zones|locations)/([^/]+)", path)
+    return m.group(1) if m else None
+
+
+def _fw_launch(fw: dict[str, Any]) -> str:
+    """The launch id an mlrig firewall rule names in its description ('' for anybody else's)."""
+    m = re.search(r"\blaunch=([a-z0-9]+)", fw.get("description") or "")
+    return m.group(1) if m and (fw.get("description") or "").startswith("mlrig ") else ""
 
 
 def _public(op: dict[str, Any]) -> dict[str, Any]:

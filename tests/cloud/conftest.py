@@ -24,6 +24,11 @@ import pytest
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures" / "cloud"
 REGIONS = ("us-east-1", "us-west-2")
+#: where the leak oracle looks on moto: the configured regions and the one tests pin with --region
+ORACLE_REGIONS = (*REGIONS, "eu-west-1")
+#: the regions the test account has enabled (DescribeRegions): moto would answer all 38, and a real
+#: account has opt-in regions disabled too. ap-south-1 is enabled and never used: gc must still look.
+ACCOUNT_REGIONS = (*ORACLE_REGIONS, "ap-south-1")
 AMI_PARAM = "/mlrig-test/dlami/ami-id"
 TAG = "mlrig-launch"
 
@@ -38,6 +43,8 @@ def _load(name: str) -> Any:
 
 
 gcp_fake = _load("_gcp_fake")
+kit = _load("_kit")
+ec2 = kit.ec2
 
 
 # --------------------------------------------------------------------------- AWS fault layer
@@ -54,6 +61,10 @@ class Fault:
     message: str = "injected by the test"
     #: seconds to sleep AFTER forwarding to moto (the call succeeds but the answer comes too late)
     delay_after: float = 0.0
+    #: seconds to hold the request BEFORE forwarding it (a client killed meanwhile never reached moto)
+    delay_before: float = 0.0
+    #: answer 200 with a body that is not XML (after forwarding: the call took effect)
+    malformed: bool = False
     hits: int = 0
 
 
@@ -65,6 +76,8 @@ class FaultLayer:
     faults: list[Fault] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: set by clear(): requests still held by ``delay_before`` are dropped, never forwarded
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def add(self, *faults: Fault) -> None:
         with self.lock:
@@ -79,6 +92,8 @@ class FaultLayer:
         with self.lock:
             self.faults.clear()
             self.log.clear()
+            self.cancel.set()
+            self.cancel = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         import io
@@ -89,6 +104,10 @@ class FaultLayer:
         text = body.decode("utf-8", "replace")
         action = (parse_qs(text).get("Action") or [""])[0]
         fault = None
+        if action == "DescribeRegions" and not any(f.action == action for f in self.faults):
+            with self.lock:
+                self.log.append(action)
+            return _regions_answer(start_response)
         with self.lock:
             if action:
                 self.log.append(action)
@@ -97,6 +116,17 @@ class FaultLayer:
                     f.hits += 1
                     fault = f
                     break
+        if fault is not None and fault.delay_before:
+            with self.lock:
+                cancel = self.cancel
+            if cancel.wait(fault.delay_before):  # the test moved on: this request never happened
+                start_response("503 DROPPED", [("Content-Length", "0")])
+                return [b""]
+        if fault is not None and fault.malformed:
+            list(self.app(environ, lambda *a, **k: None))
+            junk = b"<?xml version='1.0'?><DescribeInstancesResponse><reservationSet><item><oops"
+            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(junk)))])
+            return [junk]
         if fault is not None and fault.code:
             xml = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{fault.code}</Code>'
@@ -110,6 +140,21 @@ class FaultLayer:
         if fault is not None and fault.delay_after:
             time.sleep(fault.delay_after)
         return result
+
+
+def _regions_answer(start_response: Any) -> list[bytes]:
+    items = "".join(
+        f"<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com</regionEndpoint>"
+        "<optInStatus>opt-in-not-required</optInStatus></item>"
+        for r in ACCOUNT_REGIONS
+    )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><DescribeRegionsResponse '
+        'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>regions</requestId>'
+        f"<regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
+    ).encode()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+    return [xml]
 
 
 @dataclass
@@ -235,7 +280,6 @@ def cloud_env(
         "PROVISION_API_TIMEOUT": "5",
         "PROVISION_LAUNCH_TIMEOUT": "20",
         "PROVISION_SSH_TIMEOUT": "2",
-        "PROVISION_OWNER": "tester",
     }
     for k in list(os.environ):
         if k.startswith(("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")):
@@ -248,11 +292,15 @@ def cloud_env(
     db = tmp_path / "state" / "state.db"
     running: set[str] = set()
     if db.exists():
+        from provision.errors import ProvisionError
         from provision.state import Store
 
-        store = Store(db)
-        running = {r.launch_id for r in store.launches() if r.status == "running"}
-        store.close()
+        try:  # a test may have damaged the store on purpose: then nothing counts as running
+            store = Store(db)
+            running = {r.launch_id for r in store.launches() if r.status == "running"}
+            store.close()
+        except ProvisionError:
+            pass
     leaked = [what for what, launch_id in leftovers if launch_id not in running | expect_leftover]
     assert leaked == [], f"leaked: {leaked}"
 
@@ -264,7 +312,7 @@ def _seed_ami(url: str) -> None:
     """moto has no DLAMI parameters: publish one of its own AMIs under our test prefix."""
     import boto3
 
-    for region in REGIONS:
+    for region in ORACLE_REGIONS:
         kw = {
             "endpoint_url": url,
             "region_name": region,
@@ -272,32 +320,14 @@ def _seed_ami(url: str) -> None:
             "aws_secret_access_key": "testing",
         }
         if region not in _AMIS:  # listing moto's ~1300 AMIs takes seconds: once per session
-            _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"])["Images"][0][
-                "ImageId"
-            ]
-        if ("ssm", region) not in _EC2:
-            _EC2[("ssm", region)] = boto3.client("ssm", **kw)
-        _EC2[("ssm", region)].put_parameter(
+            _AMIS[region] = boto3.client("ec2", **kw).describe_images(Owners=["amazon"], MaxResults=5)[
+                "Images"
+            ][0]["ImageId"]
+        if ("ssm", region) not in kit.CLIENTS:
+            kit.CLIENTS[("ssm", region)] = boto3.client("ssm", **kw)
+        kit.CLIENTS[("ssm", region)].put_parameter(
             Name=AMI_PARAM, Value=_AMIS[region], Type="String", Overwrite=True
         )
-
-
-_EC2: dict[tuple[str, str], Any] = {}
-
-
-def ec2(url: str, region: str = "us-east-1") -> Any:
-    """A boto3 EC2 client of the tests' own (cached: building a client costs ~0.3 s)."""
-    import boto3
-
-    if (url, region) not in _EC2:
-        _EC2[(url, region)] = boto3.client(
-            "ec2",
-            endpoint_url=url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-    return _EC2[(url, region)]
 
 
 def _launch_tag(tags: list[dict[str, str]] | None) -> str:
@@ -310,7 +340,7 @@ def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
     Terminated instances don't count: they cost nothing and EC2 forgets them after an hour.
     """
     out = []
-    for region in REGIONS:
+    for region in ORACLE_REGIONS:
         c = ec2(url, region)
         flt = [{"Name": "tag-key", "Values": [TAG]}]
         for r in c.describe_instances(Filters=flt)["Reservations"]:
@@ -322,6 +352,9 @@ def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
             out.append((f"{region} sg {g['GroupId']}", _launch_tag(g.get("Tags"))))
         for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]:
             out.append((f"{region} key {k['KeyName']}", _launch_tag(k.get("Tags"))))
+        for v in c.describe_volumes(Filters=flt)["Volumes"]:
+            if v["State"] == "available":  # attached ones go with their instance
+                out.append((f"{region} volume {v['VolumeId']}", _launch_tag(v.get("Tags"))))
     return out
 
 
@@ -333,15 +366,12 @@ def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 60, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     """The real CLI in a child process (as a user runs it)."""
-    skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith(skip)}, **env}
-    full["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "provision", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full,
+        env=kit.cli_env(env),
         stdin=subprocess.DEVNULL,
         check=False,
         **kw,
@@ -359,9 +389,37 @@ def leaks(moto_server: MotoServer, gcp_server: Any) -> Any:
 
 
 @pytest.fixture
+def cli_here(cloud_env: dict[str, str]) -> Any:
+    """``cli_here([...])`` runs the CLI's own code path (``envcheck.clirun.outcome``, as ``main()``
+    does) in this process: for the set-up and clean-up steps of a test, where starting a Python
+    that imports boto3 or google-cloud-compute again would only cost seconds."""
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        import contextlib
+        import io
+
+        from envcheck.clirun import outcome
+        from provision.cli import app
+        from provision.errors import ProvisionError
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = outcome(app, args, prog="provision", errors=(ProvisionError,), debug_var="PROVISION_DEBUG")
+        return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
 def cli(cloud_env: dict[str, str]) -> Any:
     """``cli([...])`` runs the real ``provision`` CLI in a child process against the fakes."""
     return lambda args, env=None, **kw: run_cli(args, cloud_env if env is None else env, **kw)
+
+
+@pytest.fixture
+def amis(cloud_env: dict[str, str]) -> dict[str, str]:
+    """An AMI id per test region on moto (the one published as the DLAMI)."""
+    return dict(_AMIS)
 
 
 @pytest.fixture

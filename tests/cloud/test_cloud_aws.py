@@ -26,8 +26,9 @@ def _setup(**kw: Any) -> tuple[Any, Any, Store, Any]:
     kw.setdefault("wait", "running")
     kw.setdefault("ssh_cidr", "203.0.113.7/32")
     req = planning.Request(cloud="aws", **kw)
-    plan = planning.make_plan(req, planning.load_offers(s), s)
-    return s, plan, Store(s.db_path), provider_for_plan(plan, s)
+    store = Store(s.db_path)
+    plan = planning.make_plan(req, planning.load_offers(s), s, owner=store.owner_id)
+    return s, plan, store, provider_for_plan(plan, s)
 
 
 def _instances(ec2: Any, launch_id: str) -> list[dict[str, Any]]:
@@ -67,7 +68,7 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(
     assert inst["ClientToken"] == f"{plan.launch_id}-0"  # what makes a retried RunInstances idempotent on EC2
     assert inst["PublicIpAddress"] and inst["Placement"]["AvailabilityZone"] == "us-east-1a"
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
-    assert tags["mlrig-owner"] == "tester" and tags["Name"] == "box1"
+    assert tags["mlrig-owner"] == store.owner_id and tags["Name"] == "box1"
     assert int(tags["mlrig-expiry"]) == int(plan.created_at + 90 * 60)
     attr = ec2.describe_instance_attribute(
         InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior"
@@ -75,7 +76,7 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(
     assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     udata = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
     script = base64.b64decode(udata["UserData"]["Value"]).decode()
-    assert "shutdown -h +90" in script and "envcheck --deep --output" in script
+    assert "shutdown -h +90" in script and "envcheck --deep --json" in script
     (sg,) = ec2.describe_security_groups(Filters=[{"Name": "tag:mlrig-launch", "Values": [plan.launch_id]}])[
         "SecurityGroups"
     ]
@@ -99,13 +100,13 @@ def test_up_creates_tagged_locked_down_machine_and_down_removes_all(
         ("instance", "created"),
     }
 
-    deleted = launch.teardown(row, prov, store, s)
+    deleted = launch.down(row, prov, store, s)
     assert {r.kind for r in deleted} == {"instance", "security_group", "key_pair"}
     assert leaks() == []
     assert not key.exists() and "Host box1" not in s.ssh_include.read_text()
     assert store.active_by_name("box1") is None
     # safe to repeat: nothing left to delete, no error
-    assert launch.teardown(row, prov, store, s) == []
+    assert launch.down(row, prov, store, s) == []
 
 
 def test_spot_launch_is_spot_and_priced_as_spot(cloud_env: Any, leaks: Any, ec2_client: Any) -> None:
@@ -123,7 +124,7 @@ def test_existing_key_pair_is_used_and_never_deleted(cloud_env: Any, leaks: Any,
     launch.up(plan, prov, store, s)
     (inst,) = _instances(ec2, plan.launch_id)
     assert inst["KeyName"] == "mine"
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["mine"]
     assert leaks() == []
 
@@ -152,7 +153,7 @@ def test_whole_region_without_capacity_moves_to_next_region(
     res = launch.up(plan, prov, store, s)
     assert res.machine.region == "us-west-2"
     assert len(res.attempts) >= 4 and all(a.placement.region == "us-east-1" for a in res.attempts)
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []  # security groups and key pairs of both regions are gone
 
 
@@ -258,7 +259,7 @@ def test_timeout_after_create_adopts_the_instance_instead_of_launching_twice(
     res = launch.up(plan, prov, store, s)
     assert len(_instances(ec2_client(), plan.launch_id)) == 1
     assert res.machine.state == "running"
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
@@ -303,7 +304,7 @@ def test_ctrl_c_at_each_call_leaves_nothing(
     assert fired["n"] == 1
     assert leaks() == []
     row = store.launch(plan.launch_id)
-    assert row and row.status == "failed" and row.error == "interrupted"
+    assert row and row.status == "failed" and row.error == "interrupted (SIGINT)"
     assert store.pending_resources(plan.launch_id) == []
 
 
@@ -328,6 +329,31 @@ def test_ctrl_c_at_each_step_leaves_nothing(n: int, cloud_env: Any, leaks: Any) 
     progress = _InterruptAt(n)
     with pytest.raises(KeyboardInterrupt):
         launch.up(plan, prov, store, s, progress)
+    assert leaks() == []
+
+
+def test_cleanup_after_a_signal_never_reuses_the_interrupted_clients(
+    cloud_env: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack found it: a signal that lands while urllib3's pool takes its queue lock leaves the
+    lock held (Condition.__enter__ is Python code), and the cleanup's next request through that
+    client waited for ever. Cleanup after a signal runs on fresh clients."""
+    s, plan, store, prov = _setup()
+
+    def poisoned(*_: Any, **__: Any) -> Any:
+        raise AssertionError("cleanup reused the client the signal interrupted")
+
+    class CtrlCThenPoison(_InterruptAt):
+        def step(self, message: str) -> None:
+            if len(self.steps) + 1 == self.n:  # from now on the old driver's clients are unusable
+                for name in ("refresh", "delete", "list_tagged", "find", "wait_running"):
+                    monkeypatch.setattr(prov, name, poisoned)
+            super().step(message)
+
+    with pytest.raises(KeyboardInterrupt):
+        launch.up(plan, prov, store, s, CtrlCThenPoison(3))  # Ctrl-C while waiting for the instance
+    row = store.launch(plan.launch_id)
+    assert row and row.status == "failed" and row.error == "interrupted (SIGINT)"
     assert leaks() == []
 
 
@@ -361,9 +387,9 @@ def test_interrupted_cleanup_is_finished_by_down(
     assert len(leaks()) == 3  # expected: the instance, its security group and key pair remain
     row = store.active_by_name("half")
     assert row and row.status == "cleanup-incomplete"
-    launch.teardown(row, prov, store, s)
+    launch.down(row, prov, store, s)
     assert leaks() == []
-    assert launch.teardown(row, prov, store, s) == []  # and again: nothing to do
+    assert launch.down(row, prov, store, s) == []  # and again: nothing to do
 
 
 def _crash_after_create(s: Any, plan: Any, store: Store, prov: Any) -> None:
@@ -395,7 +421,7 @@ def test_crash_between_create_and_record_then_down_finds_it_by_tag(
     fresh = Store(s.db_path)
     row = fresh.active_by_name("crashy")
     assert row is not None
-    deleted = launch.teardown(row, provider_for_plan(plan, s), fresh, s)
+    deleted = launch.down(row, provider_for_plan(plan, s), fresh, s)
     assert "instance" in {r.kind for r in deleted}
     assert leaks() == []
 
@@ -408,7 +434,7 @@ def test_crash_between_create_and_record_then_up_again_adopts_it(
     res = launch.up(plan, provider_for_plan(plan, s), Store(s.db_path), s)
     assert len(_instances(ec2_client(), plan.launch_id)) == 1 and res.attempts == []
     assert res.machine.state == "running"
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
@@ -423,7 +449,7 @@ def test_down_when_everything_was_deleted_out_of_band(cloud_env: Any, leaks: Any
         if r.kind == "key_pair":
             ec2.delete_key_pair(KeyName=r.name)
     assert leaks() == []
-    assert launch.teardown(store.launch(plan.launch_id), prov, store, s) == []  # type: ignore[arg-type]
+    assert launch.down(store.launch(plan.launch_id), prov, store, s) == []  # type: ignore[arg-type]
     assert store.launch(plan.launch_id).status == "terminated"  # type: ignore[union-attr]
 
 
@@ -456,6 +482,6 @@ def test_security_group_still_in_use_is_retried(cloud_env: Any, moto_server: Any
         times=2,
         message="resource sg-x has a dependent object",
     )
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert moto_server.faults.log.count("DeleteSecurityGroup") == 3
     assert leaks() == []

@@ -25,8 +25,9 @@ def _setup(**kw: Any) -> tuple[Any, Any, Store, Any]:
     if "tpu" not in kw:
         kw.setdefault("gpu", "T4:1")
     req = planning.Request(cloud="gcp", **kw)
-    plan = planning.make_plan(req, planning.load_offers(s), s)
-    return s, plan, Store(s.db_path), provider_for_plan(plan, s)
+    store = Store(s.db_path)
+    plan = planning.make_plan(req, planning.load_offers(s), s, owner=store.owner_id)
+    return s, plan, store, provider_for_plan(plan, s)
 
 
 def _inserts(fake: Any) -> list[tuple[str, str, dict[str, list[str]], Any]]:
@@ -47,7 +48,9 @@ def test_gpu_vm_up_sends_what_gpus_need_and_down_removes_all(
     assert body["scheduling"]["provisioningModel"] == "STANDARD"
     assert body["scheduling"]["maxRunDuration"]["seconds"] == str(2 * 3600)
     assert body["scheduling"]["instanceTerminationAction"] == "DELETE"
-    assert body["labels"]["mlrig-launch"] == plan.launch_id and body["labels"]["mlrig-owner"] == "tester"
+    assert (
+        body["labels"]["mlrig-launch"] == plan.launch_id and body["labels"]["mlrig-owner"] == store.owner_id
+    )
     meta = {i["key"]: i["value"] for i in body["metadata"]["items"]}
     assert "envcheck" in meta["startup-script"] and meta["ssh-keys"].startswith("mlrig:ssh-ed25519 ")
     assert body["tags"]["items"] == [f"mlrig-{plan.launch_id}"]
@@ -61,9 +64,9 @@ def test_gpu_vm_up_sends_what_gpus_need_and_down_removes_all(
     assert gcp_server.requests("POST", "/operations/")
     assert len(leaks()) == 2
 
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
-    assert launch.teardown(store.launch(plan.launch_id), prov, store, s) == []  # type: ignore[arg-type]
+    assert launch.down(store.launch(plan.launch_id), prov, store, s) == []  # type: ignore[arg-type]
 
 
 def test_built_in_gpu_machine_has_no_attached_accelerators_and_spot(cloud_env: Any, gcp_server: Any) -> None:
@@ -160,7 +163,7 @@ def test_lost_answer_to_insert_is_adopted_not_duplicated(
     assert [k for k in gcp_server.ours() if k.startswith("instance")] == [
         f"instance {res.machine.zone}/{plan.name}"
     ]
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
@@ -211,20 +214,21 @@ def test_down_finishes_when_cleanup_was_interrupted(
     cloud_env: Any, gcp_server: Any, leaks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s, plan, store, prov = _setup(name="half")
-    orig_delete = prov.delete
+    driver = type(prov)  # cleanup after a signal runs on a fresh driver of the same class
+    orig_delete = driver.delete
     calls = {"n": 0}
 
-    def delete_interrupted(res: Any) -> bool:
+    def delete_interrupted(self: Any, res: Any) -> bool:
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt
-        return orig_delete(res)
+        return orig_delete(self, res)
 
-    monkeypatch.setattr(prov, "delete", delete_interrupted)
-    with pytest.raises(ProvisionError, match="cleanup did not finish"):
+    monkeypatch.setattr(driver, "delete", delete_interrupted)
+    with pytest.raises(ProvisionError, match="cleanup stopped by a second SIGINT"):  # Ctrl-C, then again
         launch.up(plan, prov, store, s, _InterruptAt(3))
     assert leaks()  # expected: the VM and firewall are still there
-    launch.teardown(store.active_by_name("half"), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.active_by_name("half"), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
@@ -240,7 +244,7 @@ def test_tpu_up_and_down(cloud_env: Any, gcp_server: Any, leaks: Any) -> None:
     assert body["schedulingConfig"]["spot"] is True and body["labels"]["mlrig-launch"] == plan.launch_id
     assert "startup-script" in body["metadata"] and body["tags"] == [f"mlrig-{plan.launch_id}"]
     assert gcp_server.requests("GET", "/operations/")  # LRO polled on the fake through REST
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 
@@ -265,7 +269,7 @@ def test_tpu_capacity_errors_fail_over_to_next_zone(cloud_env: Any, gcp_server: 
         ("us-central1-a", "capacity"),
         ("us-central1-b", "capacity"),
     ]
-    launch.teardown(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
+    launch.down(store.launch(plan.launch_id), prov, store, s)  # type: ignore[arg-type]
     assert leaks() == []
 
 

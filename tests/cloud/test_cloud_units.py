@@ -27,17 +27,24 @@ def _settings(tmp_path: Path, **kw: Any) -> settings_mod.Settings:
     env = {
         "PROVISION_STATE_DIR": str(tmp_path / "state"),
         "PROVISION_OFFERS_FILE": str(FIXTURE),
-        "PROVISION_OWNER": "Ada Lovelace",
         "PROVISION_AWS_REGIONS": "us-east-1,us-east-2,us-west-2",
     }
     return settings_mod.load(env, **kw)
+
+
+OWNER = "0123456789abcdef"
 
 
 def _plan(tmp_path: Path, **kw: Any) -> Any:
     s = _settings(tmp_path)
     kw.setdefault("cloud", "aws")
     return planning.make_plan(
-        planning.Request(**kw), planning.load_offers(s), s, now=1_000_000.0, launch_id="abcdef123456"
+        planning.Request(**kw),
+        planning.load_offers(s),
+        s,
+        owner=OWNER,
+        now=1_000_000.0,
+        launch_id="abcdef123456",
     )
 
 
@@ -102,7 +109,7 @@ def test_plan_tags_and_regions(tmp_path: Path) -> None:
     assert plan.regions == ["us-east-1", "us-east-2", "us-west-2"]
     assert plan.tags() == {
         "mlrig-launch": "abcdef123456",
-        "mlrig-owner": "ada-lovelace",
+        "mlrig-owner": OWNER,
         "mlrig-name": "box",
         "mlrig-expiry": str(1_000_000 + 3600),
     }
@@ -146,8 +153,10 @@ def test_tpu_plan(tmp_path: Path) -> None:
     assert plan.regions == ["us-central1"]
 
 
-def test_open_ssh_to_the_world_is_flagged(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0")
+def test_open_ssh_to_the_world_is_refused_unless_allowed_and_then_flagged(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="ssh-cidr"):
+        _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0")
+    plan = _plan(tmp_path, gpu="A10G:1", ssh_cidr="0.0.0.0/0", allow_ssh_from_anywhere=True)
     assert any("WARNING" in n for n in plan.notes)
 
 
@@ -286,7 +295,7 @@ def test_first_boot_script(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="A10G:1", autostop="30m", setup_path=setup)
     text = firstboot.render(plan, "mlrig==0.1.0", "ubuntu")
     assert text.startswith("#!/bin/bash\n") and "shutdown -h +30" in text
-    assert "pip install --quiet --user mlrig==0.1.0" in text and firstboot.REPORT_PATH in text
+    assert "pip install --quiet --only-binary=:all: mlrig==0.1.0" in text and firstboot.REPORT_PATH in text
     assert "echo hello\nMLRIG_SETUP_EOF" in text and "sudo -u ubuntu" in text
     assert "shutdown" not in firstboot.render(_plan(tmp_path, gpu="A10G:1"), "mlrig", "ubuntu")
 
@@ -376,8 +385,12 @@ def test_settings_read_env_and_reject_bad_numbers(tmp_path: Path) -> None:
     assert settings_mod.load({}).state_dir.name == "provision"
     assert settings_mod.load({"PROVISION_GCP_TPU_ENDPOINT": "http://127.0.0.1:1"}).tpu_transport == "rest"
     assert settings_mod.load({}).tpu_transport == "grpc"
-    with pytest.raises(UsageError, match="PROVISION_API_TIMEOUT"):
-        settings_mod.load({"PROVISION_API_TIMEOUT": "soon"})
+    for bad in ("soon", "nan", "inf", "-1", "1e400"):
+        with pytest.raises(UsageError, match="PROVISION_API_TIMEOUT"):
+            settings_mod.load({"PROVISION_API_TIMEOUT": bad})
+    with pytest.raises(UsageError, match="--ssh-timeout"):
+        settings_mod.load({}, ssh_timeout=float("nan"))
+    assert settings_mod.load({"PROVISION_STORE_TIMEOUT": "2.5"}).store_timeout == 2.5
 
 
 # --------------------------------------------------------------------------- loopback network helpers
@@ -429,7 +442,7 @@ def test_public_ip_lookup(ip_echo: str, tmp_path: Path) -> None:
     from provision.clouds._clients import public_ip
 
     assert public_ip(_settings(tmp_path, ip_url=ip_echo)) == "203.0.113.7"
-    with pytest.raises(UsageError, match="could not find your public IP") as info:
+    with pytest.raises(ProvisionError, match="could not find your public IP") as info:
         public_ip(_settings(tmp_path, ip_url="http://127.0.0.1:9/"))
     assert "--ssh-cidr" in (info.value.hint or "")
 
@@ -441,3 +454,28 @@ def test_offers_file_must_be_valid(tmp_path: Path) -> None:
         planning.load_offers(_settings(tmp_path, offers_file=bad))
     ok = planning.load_offers(_settings(tmp_path))
     assert all(isinstance(o, Offering) for o in ok) and len(ok) == 7
+
+
+# --------------------------------------------------------------------------- the driver boundary
+def test_every_driver_method_is_behind_the_error_boundary() -> None:
+    from provision.clouds.base import PROVIDER_METHODS
+
+    for cls in (aws.AwsProvider, gcp.GcpProvider, tpu.TpuProvider):
+        for name in PROVIDER_METHODS:
+            assert hasattr(getattr(cls, name), "__wrapped__"), (cls.__name__, name)
+
+
+def test_the_boundary_maps_errors_and_lets_interrupts_through() -> None:
+    from provision.clouds.base import translating
+
+    def classify(exc: Exception) -> ProvisionError:
+        return ProvisionError(f"mapped {type(exc).__name__}")
+
+    with pytest.raises(ProvisionError, match="mapped KeyError"), translating(classify):
+        raise KeyError("Instances")  # a malformed answer
+    with pytest.raises(UsageError), translating(classify):
+        raise UsageError("ours already")
+    with pytest.raises(KeyboardInterrupt), translating(classify):
+        raise KeyboardInterrupt
+    assert isinstance(aws.translate(ValueError("x")), ProvisionError)
+    assert "valid API response" in gcp.translate(ValueError("Expecting value")).message
