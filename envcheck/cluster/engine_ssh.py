@@ -2,7 +2,9 @@
 
 The user's ssh config applies (HostName, User, Port, IdentityFile, ProxyJump, UserKnownHostsFile)
 and host keys are checked against known_hosts: a host whose key is unknown is unreachable with
-that reason, never silently trusted. asyncssh loads only when this adapter runs.
+that reason, never silently trusted, unless the config says ``StrictHostKeyChecking accept-new``
+for it (as ``provision``'s entries do): then, as with ssh, its key is recorded on first use and
+checked from then on (hostkeys.py). asyncssh loads only when this adapter runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from envcheck.cluster import hostkeys
 from envcheck.cluster.engine import Progress, node_env
 from envcheck.cluster.models import NodeRef, NodeRun
 from envcheck.cluster.sshhosts import split_target
@@ -127,7 +130,20 @@ class SshEngine:
             kwargs["username"] = user
         if port:
             kwargs["port"] = port
-        return await asyncio.wait_for(asyncssh.connect(host, **kwargs), self.connect_timeout + 1)
+        # the config's accept-new (provision's entries): an unknown host is trusted on first use and
+        # recorded; a known host, or any other policy, is checked strictly by asyncssh
+        policy = await asyncio.to_thread(
+            hostkeys.accept_new_for, host, user=user, port=port, config=self.config
+        )
+        first_use = policy is not None and not hostkeys.is_known(asyncssh, policy)
+        if first_use:
+            kwargs["known_hosts"] = None
+        conn = await asyncio.wait_for(asyncssh.connect(host, **kwargs), self.connect_timeout + 1)
+        if first_use and policy is not None:
+            key = conn.get_server_host_key()
+            if key is not None:
+                hostkeys.record(policy, key)  # unrecorded: the next run trusts on first use again
+        return conn
 
     async def _one(self, node: NodeRef, command: str, timeout: float) -> NodeRun:
         asyncssh = self._asyncssh

@@ -170,3 +170,31 @@ def test_smoke_runs_on_every_node(ssh_nodes: Any) -> None:
         assert node["status"] == "ok" and node["smoke"] is not None, node["missing"]
         assert {r["framework"] for r in node["smoke"]["results"]} == {"torch"}
     assert not findings(report, "smoke-failed") and not findings(report, "smoke-not-run")
+
+
+def test_accept_new_in_the_config_trusts_a_new_host_once_then_checks_it(
+    ssh_nodes: Any, tmp_path: Any
+) -> None:
+    """provision writes `StrictHostKeyChecking accept-new` with a known_hosts file of its own: envcheck
+    reaches such a host the first time, records its key as ssh would, and refuses a changed key."""
+    known = tmp_path / "provision" / "known_hosts"  # not there yet, nor its directory
+    cfg = ssh_nodes.config.read_text().replace(str(ssh_nodes.root / "known_hosts"), str(known))
+    cfg = cfg.replace("Host node-1\n", "Host node-1\n    StrictHostKeyChecking accept-new\n")
+    (tmp_path / "cfg").write_text(cfg)
+    _, report, err = run_cli("cluster", "--ssh", "node-1", "--ssh-config", str(tmp_path / "cfg"), "--json")
+    assert report["nodes"][0]["status"] == "ok", (report["nodes"][0], err)
+    recorded = known.read_text().split()
+    assert recorded[0].startswith("[127.0.0.2]:") and recorded[1] == "ssh-ed25519"
+    assert oct(known.stat().st_mode & 0o777) == "0o600"
+    # a second run checks against the recorded key: still reachable, nothing appended
+    run_cli("cluster", "--ssh", "node-1", "--ssh-config", str(tmp_path / "cfg"), "--json")
+    assert len(known.read_text().splitlines()) == 1
+    # the key changes (another machine on a reused address): refused, never re-accepted
+    other = (ssh_nodes.root / "node-2" / "host_key.pub").read_text().split()
+    known.write_text(f"{recorded[0]} {other[0]} {other[1]}\n")
+    _, report, _ = run_cli("cluster", "--ssh", "node-1", "--ssh-config", str(tmp_path / "cfg"), "--json")
+    node = report["nodes"][0]
+    assert node["status"] == "unreachable" and "host key" in node["reason"]
+    # a host without accept-new stays strict: unknown is unreachable
+    _, report, _ = run_cli("cluster", "--ssh", "node-2", "--ssh-config", str(tmp_path / "cfg"), "--json")
+    assert report["nodes"][0]["status"] == "unreachable" and "host key" in report["nodes"][0]["reason"]

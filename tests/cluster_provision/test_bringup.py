@@ -157,8 +157,12 @@ def test_ray_head_and_workers_form_one_cluster(cluster: Any, sim: Any) -> None:
             break
         time.sleep(1)
     assert listing == ADDRS
-    status = head.run(
-        ["bash", "-c", 'set -a; . "$MLRIG_CLUSTER_DIR/cluster.env"; set +a; exec ray status'], timeout=120
-    )
-    active = status.stdout.split("Active:")[1].split("Pending:")[0]
+    for _try in range(60):  # the autoscaler's view lags the GCS node table by a report period
+        status = head.run(
+            ["bash", "-c", 'set -a; . "$MLRIG_CLUSTER_DIR/cluster.env"; set +a; exec ray status'], timeout=120
+        )
+        active = status.stdout.split("Active:")[1].split("Pending:")[0]
+        if active.count("node_") == 3:
+            break
+        time.sleep(1)
     assert active.count("node_") == 3, status.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -254,7 +255,11 @@ def _interrupted_exec(targets: list[Target], marker: str, tmp_path: Path, when: 
         "from provision.cluster.remote import Target\n"
         f"remote.run({targets!r}, 'sleep {marker} & sleep {marker}', timeout=60)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(remote.__file__).resolve().parents[2])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(remote.__file__).resolve().parents[2]),
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT prints every thread: a hang says where it was
+    }
     child = subprocess.Popen(
         [sys.executable, "-W", "ignore", str(program)], env=env, stderr=subprocess.PIPE, text=True
     )
@@ -267,12 +272,29 @@ def _interrupted_exec(targets: list[Target], marker: str, tmp_path: Path, when: 
         else:
             time.sleep(when)
         child.send_signal(signal.SIGINT)
-        _out, err = child.communicate(timeout=30)
+        try:
+            _out, err = child.communicate(timeout=90)  # a loaded 2-core machine: generous, not tight
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)
+            _out, err = child.communicate(timeout=15)
+            raise AssertionError(f"exec hung after Ctrl-C at {when}; where it was:\n{err[-8000:]}") from None
+    except BaseException:
+        _kill_left(marker)  # never leave a failed round's commands behind
+        raise
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
     return err
+
+
+def _kill_left(marker: str) -> list[int]:
+    """Kill what a round left running (so a failure does not leak into later runs); their PIDs."""
+    left = _alive(f"sleep {marker}")
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return left
 
 
 def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Path, tmp_path: Path) -> None:
@@ -286,4 +308,4 @@ def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Pa
         deadline = time.monotonic() + 10
         while _alive(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _alive(f"sleep {marker}") == [], f"left running after Ctrl-C at {when}"
+        assert _kill_left(marker) == [], f"left running after Ctrl-C at {when}"
