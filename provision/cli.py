@@ -13,10 +13,22 @@ from typing import Annotated
 
 import typer
 
-from provision.commands import cloud, images, pricing
+from provision.commands._lazy import LazyGroup
 from provision.errors import ProvisionError
 
+
+class _Commands(LazyGroup):
+    # name -> the module whose register(app) adds it, in --help order (commands, then groups)
+    sources = {
+        **dict.fromkeys(("gpus", "cost", "rig"), "provision.commands.pricing"),
+        **dict.fromkeys(("up", "ls", "ssh", "down", "gc"), "provision.commands.cloud"),
+        "catalog": "provision.commands.pricing",
+        "image": "provision.commands.images",
+    }
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="provision",
     help="Build CUDA images, launch cloud GPU/TPU machines, price jobs and plan workstations.",
     no_args_is_help=True,
@@ -47,11 +59,6 @@ def _root(
     ] = False,
 ) -> None:
     """Build CUDA images, launch cloud GPU/TPU machines, price jobs and plan workstations."""
-
-
-pricing.register(app)
-images.register(app)
-cloud.register(app)
 
 
 def main() -> None:

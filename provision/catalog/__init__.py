@@ -17,8 +17,6 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import ValidationError
-
 from provision.catalog import _files
 from provision.catalog._integrity import problems
 from provision.catalog._parts import (
@@ -38,7 +36,7 @@ from provision.catalog._parts import (
     storage_rates,
 )
 from provision.errors import ProvisionError
-from provision.models import Offering
+from provision.models import Offering, OfferingError
 
 __all__ = [
     "Allowance",
@@ -74,17 +72,15 @@ def clouds() -> list[str]:
 
 
 def parse_offerings(rows: list[dict[str, str]], where: str) -> list[Offering]:
-    """CSV rows -> Offerings; a malformed row raises ProvisionError naming file and row."""
+    """CSV rows -> Offerings; a malformed row raises ProvisionError naming file, row and field."""
     out = []
     for i, row in enumerate(rows, start=2):
-        clean = {k: (v if v != "" else None) for k, v in row.items() if k}
+        clean = {k: v for k, v in row.items() if k and v != ""}
         try:
-            out.append(Offering.model_validate(clean))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            out.append(Offering.from_dict(clean))
+        except OfferingError as exc:
             raise ProvisionError(
-                f"{where} row {i}: {field}: {first['msg']}",
+                f"{where} row {i}: {exc.field}: {exc.reason}",
                 hint="fix the row or re-run `provision catalog refresh`",
             ) from exc
     return out
