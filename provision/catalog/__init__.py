@@ -14,29 +14,62 @@ shipped offerings file unless the shipped one holds newer prices. Nothing is eve
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from provision.catalog import _files
 from provision.catalog._integrity import problems
-from provision.catalog._parts import (
-    Allowance,
-    Board,
-    Cpu,
-    Drive,
-    Part,
-    Parts,
-    PowerLimits,
-    Psu,
-    RamKit,
-    Rate,
-    electricity_rates,
-    load_parts,
-    power_limits,
-    storage_rates,
-)
 from provision.errors import ProvisionError
 from provision.models import Offering, OfferingError
+
+if TYPE_CHECKING:
+    from provision.catalog._parts import (
+        Allowance,
+        Board,
+        Cpu,
+        Drive,
+        Part,
+        Parts,
+        PowerLimits,
+        Psu,
+        RamKit,
+        Rate,
+        electricity_rates,
+        load_parts,
+        power_limits,
+        storage_rates,
+    )
+
+#: rig parts and rates load on first use: `provision gpus` needs none of them
+_PARTS_API = frozenset(
+    {
+        "Allowance",
+        "Board",
+        "Cpu",
+        "Drive",
+        "Part",
+        "Parts",
+        "PowerLimits",
+        "Psu",
+        "RamKit",
+        "Rate",
+        "electricity_rates",
+        "load_parts",
+        "power_limits",
+        "storage_rates",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PARTS_API:
+        from provision.catalog import _parts
+
+        return getattr(_parts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Allowance",
@@ -182,6 +215,8 @@ class CatalogFile:
 
 def summary() -> list[CatalogFile]:
     """Every data file: offerings per cloud, then parts and rates, with row counts and ages."""
+    from provision.catalog._parts import electricity_rates, load_parts, storage_rates
+
     files = list(_load_all()[1])
     parts = load_parts()
     for name, kind, items in (
@@ -208,7 +243,7 @@ def summary() -> list[CatalogFile]:
 def reset_cache() -> None:
     """Forget loaded files (after a refresh, or in tests that change PROVISION_CATALOG_DIR)."""
     _load_all.cache_clear()
-    load_parts.cache_clear()
-    storage_rates.cache_clear()
-    electricity_rates.cache_clear()
-    power_limits.cache_clear()
+    parts = sys.modules.get("provision.catalog._parts")  # nothing to forget when never loaded
+    if parts is not None:
+        for loader in (parts.load_parts, parts.storage_rates, parts.electricity_rates, parts.power_limits):
+            loader.cache_clear()

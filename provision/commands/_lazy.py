@@ -11,11 +11,12 @@ the pricing commands and nothing else, while ``--help``, completion and anything
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, ClassVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 #: a click command (typer 0.26 to 0.28 vendor click privately, so no public name for its class)
 Command = Any
@@ -49,6 +50,10 @@ class LazyCommands(MutableMapping[str, Command]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def built(self, name: str) -> bool:
+        """True once the command ``name`` has been built."""
+        return self._entries.get(name) is not None
+
 
 class LazyGroup(TyperGroup):
     """A TyperGroup whose commands come from ``sources``: command name -> module with ``register(app)``.
@@ -65,16 +70,62 @@ class LazyGroup(TyperGroup):
         """Every command name in registration order, without building any."""
         return list(self.commands)
 
-    def _build(self, name: str) -> Command:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # the listing needs each command's help text only: read it from the registration
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Command | None:
+        """The command ``cmd_name``, built now if need be (while listing help: its summary only)."""
+        commands = self.commands
+        assert isinstance(commands, LazyCommands)
+        if getattr(self, "_listing", False) and cmd_name in commands and not commands.built(cmd_name):
+            return self._summary(cmd_name)
+        return commands.get(cmd_name)
+
+    def _registered(self, name: str) -> typer.Typer:
+        """A scratch app holding only what ``name``'s module registers under that name."""
         module = importlib.import_module(self.sources[name])
         sub = typer.Typer(
             rich_markup_mode=self.rich_markup_mode, pretty_exceptions_enable=False, add_completion=False
         )
         module.register(sub)
-        # build only the one asked for: the others of its module may never be needed
         sub.registered_commands = [c for c in sub.registered_commands if c.name == name]
         sub.registered_groups = [g for g in sub.registered_groups if g.name == name]
-        built = typer.main.get_group(sub).commands.get(name)
-        if built is None:
+        if not sub.registered_commands and not sub.registered_groups:
             raise LookupError(f"{self.sources[name]}.register() does not add the command {name!r}")
-        return built
+        return sub
+
+    def _summary(self, name: str) -> Command:
+        """A stand-in that carries what the help listing shows (name, help, panel), as typer would
+        build it, without the parameters (reading every signature is most of the build)."""
+        sub = self._registered(name)
+        if sub.registered_commands:
+            info = sub.registered_commands[0]
+            text = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
+            short, hidden, deprecated, panel = (
+                info.short_help,
+                info.hidden,
+                info.deprecated,
+                info.rich_help_panel,
+            )
+        else:
+            solved = typer.main.solve_typer_info_defaults(sub.registered_groups[0])
+            text, short, hidden = solved.help, solved.short_help, solved.hidden
+            deprecated, panel = solved.deprecated, solved.rich_help_panel
+        return TyperCommand(
+            name=name,
+            help=text,
+            short_help=short,
+            hidden=hidden,
+            deprecated=deprecated,
+            rich_help_panel=panel,
+            rich_markup_mode=self.rich_markup_mode,
+        )
+
+    def _build(self, name: str) -> Command:
+        # build only the one asked for: the others of its module may never be needed
+        return typer.main.get_group(self._registered(name)).commands[name]
