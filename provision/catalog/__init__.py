@@ -42,29 +42,10 @@ if TYPE_CHECKING:
         storage_rates,
     )
 
-#: rig parts and rates load on first use: `provision gpus` needs none of them
-_PARTS_API = frozenset(
-    {
-        "Allowance",
-        "Board",
-        "Cpu",
-        "Drive",
-        "Part",
-        "Parts",
-        "PowerLimits",
-        "Psu",
-        "RamKit",
-        "Rate",
-        "electricity_rates",
-        "load_parts",
-        "power_limits",
-        "storage_rates",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _PARTS_API:
+    # the rig parts and rates (the public names not defined here) load on first use: `gpus` needs none
+    if name in __all__:
         from provision.catalog import _parts
 
         return getattr(_parts, name)
