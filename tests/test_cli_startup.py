@@ -71,14 +71,20 @@ def test_provision_help_imports_no_cloud_sdk() -> None:
 # image commands, no cloud SDK, no template engine and no pydantic (the catalog rows are dataclasses).
 
 _PROVISION_CHILD = """
-import json, sys
+import json, os, sys
 sys.argv = {argv!r}
+
+def report(code):
+    sys.stderr.write('@@modules@@' + json.dumps([code, sorted(sys.modules)]) + '\\n')
+    sys.stderr.flush()
+
+exit_now = os._exit
+os._exit = lambda code: (report(code), exit_now(code))  # the offline commands skip the teardown
 from provision.cli import main
 try:
     main()
 except SystemExit as done:
-    code = done.code
-sys.stderr.write('@@modules@@' + json.dumps([code, sorted(sys.modules)]) + '\\n')
+    report(done.code)
 """
 
 #: never on the offline pricing path (top-level packages)
@@ -184,3 +190,41 @@ def test_provision_help_lists_what_the_built_commands_say() -> None:
     assert lazy == built
     for name in ("gpus", "cost", "rig", "catalog", "image", "up", "ls", "ssh", "down", "gc"):
         assert f" {name} " in lazy
+
+
+@pytest.mark.parametrize(
+    ("argv", "offline"),
+    [
+        (["gpus"], True),
+        (["gpus", "A100", "--json"], True),
+        (["cost", "--params", "7e9", "--tokens", "2e12"], True),
+        (["rig", "--gpu", "RTX 4090:2", "--plot", "x.png"], True),
+        (["catalog", "--json"], True),
+        (["catalog", "refresh"], False),
+        (["catalog", "refresh", "--cloud", "aws"], False),
+        (["up", "--gpu", "A10G:1"], False),
+        (["image", "build"], False),
+        (["--version"], False),
+        ([], False),
+    ],
+)
+def test_only_the_offline_pricing_commands_skip_the_interpreter_teardown(
+    argv: list[str], offline: bool
+) -> None:
+    from provision.cli import _offline
+
+    assert _offline(argv) is offline
+
+
+def test_an_offline_command_that_skips_teardown_still_writes_all_its_output(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "provision", "gpus", "--all-regions", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PROVISION_CATALOG_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # every byte of a large document arrived before the fast exit
+    assert len(doc["offerings"]) > 1000 and "warning:" in proc.stderr
