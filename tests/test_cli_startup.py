@@ -228,3 +228,29 @@ def test_an_offline_command_that_skips_teardown_still_writes_all_its_output(tmp_
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # every byte of a large document arrived before the fast exit
     assert len(doc["offerings"]) > 1000 and "warning:" in proc.stderr
+
+
+def test_the_lazy_group_builds_a_command_only_when_it_is_looked_up() -> None:
+    import typer
+
+    from provision.cli import app
+    from provision.commands._lazy import LazyCommands, LazyGroup
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    assert isinstance(commands, LazyCommands)
+    order = ["gpus", "cost", "rig", "up", "ls", "ssh", "down", "gc", "catalog", "image"]
+    assert list(commands) == order == group.list_commands(None)  # type: ignore[attr-defined]
+    assert not any(commands.built(n) for n in order) and "nope" not in commands
+    assert [p.name for p in commands["gpus"].params][:2] == ["gpu", "list_all"]
+    assert [n for n in order if commands.built(n)] == ["gpus"]
+    assert group.get_command(None, "nope") is None  # type: ignore[attr-defined]
+    assert set(commands["catalog"].commands) == {"refresh"}
+
+    class Misnamed(LazyGroup):
+        sources = {"gpu": "provision.commands.pricing"}
+
+    broken = typer.Typer(cls=Misnamed, add_completion=False)
+    broken.callback()(lambda: None)
+    with pytest.raises(LookupError, match="does not add the command 'gpu'"):
+        typer.main.get_command(broken).commands["gpu"]  # type: ignore[attr-defined]

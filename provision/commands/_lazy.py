@@ -65,6 +65,7 @@ class LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.commands = LazyCommands(self.commands, list(self.sources), self._build)
+        self._listing = False  # True while --help lists the commands
 
     def list_commands(self, ctx: Any) -> list[str]:  # a click Context
         """Every command name in registration order, without building any."""
@@ -82,7 +83,7 @@ class LazyGroup(TyperGroup):
         """The command ``cmd_name``, built now if need be (while listing help: its summary only)."""
         commands = self.commands
         assert isinstance(commands, LazyCommands)
-        if getattr(self, "_listing", False) and cmd_name in commands and not commands.built(cmd_name):
+        if self._listing and cmd_name in commands and not commands.built(cmd_name):
             return self._summary(cmd_name)
         return commands.get(cmd_name)
 
