@@ -23,11 +23,15 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from envcheck.knowledge import gpus
-from provision.catalog import Offering, Rate
+from provision.catalog import Offering
 from provision.errors import UsageError
 from provision.train_memory import MemoryModel
+
+if TYPE_CHECKING:
+    from provision.catalog import Rate
 
 #: hours in the billing month AWS and GCP use for $/GB-month storage
 HOURS_PER_MONTH = 730.0

@@ -135,7 +135,7 @@ def load_offers(settings: Settings) -> list[Offering]:
     if settings.offers_file:
         try:
             raw = json.loads(settings.offers_file.read_text())
-            return [Offering.model_validate(o) for o in raw]
+            return [Offering.from_dict(o) for o in raw]
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read offers from {settings.offers_file}: {exc}") from None
     try:

@@ -14,31 +14,43 @@ shipped offerings file unless the shipped one holds newer prices. Nothing is eve
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from provision.catalog import _files
 from provision.catalog._integrity import problems
-from provision.catalog._parts import (
-    Allowance,
-    Board,
-    Cpu,
-    Drive,
-    Part,
-    Parts,
-    PowerLimits,
-    Psu,
-    RamKit,
-    Rate,
-    electricity_rates,
-    load_parts,
-    power_limits,
-    storage_rates,
-)
 from provision.errors import ProvisionError
-from provision.models import Offering
+from provision.models import Offering, OfferingError
+
+if TYPE_CHECKING:
+    from provision.catalog._parts import (
+        Allowance,
+        Board,
+        Cpu,
+        Drive,
+        Part,
+        Parts,
+        PowerLimits,
+        Psu,
+        RamKit,
+        Rate,
+        electricity_rates,
+        load_parts,
+        power_limits,
+        storage_rates,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # the rig parts and rates (the public names not defined here) load on first use: `gpus` needs none
+    if name in __all__:
+        from provision.catalog import _parts
+
+        return getattr(_parts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Allowance",
@@ -74,17 +86,15 @@ def clouds() -> list[str]:
 
 
 def parse_offerings(rows: list[dict[str, str]], where: str) -> list[Offering]:
-    """CSV rows -> Offerings; a malformed row raises ProvisionError naming file and row."""
+    """CSV rows -> Offerings; a malformed row raises ProvisionError naming file, row and field."""
     out = []
     for i, row in enumerate(rows, start=2):
-        clean = {k: (v if v != "" else None) for k, v in row.items() if k}
+        clean = {k: v for k, v in row.items() if k and v != ""}
         try:
-            out.append(Offering.model_validate(clean))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            out.append(Offering.from_dict(clean))
+        except OfferingError as exc:
             raise ProvisionError(
-                f"{where} row {i}: {field}: {first['msg']}",
+                f"{where} row {i}: {exc.field}: {exc.reason}",
                 hint="fix the row or re-run `provision catalog refresh`",
             ) from exc
     return out
@@ -186,6 +196,8 @@ class CatalogFile:
 
 def summary() -> list[CatalogFile]:
     """Every data file: offerings per cloud, then parts and rates, with row counts and ages."""
+    from provision.catalog._parts import electricity_rates, load_parts, storage_rates
+
     files = list(_load_all()[1])
     parts = load_parts()
     for name, kind, items in (
@@ -212,7 +224,7 @@ def summary() -> list[CatalogFile]:
 def reset_cache() -> None:
     """Forget loaded files (after a refresh, or in tests that change PROVISION_CATALOG_DIR)."""
     _load_all.cache_clear()
-    load_parts.cache_clear()
-    storage_rates.cache_clear()
-    electricity_rates.cache_clear()
-    power_limits.cache_clear()
+    parts = sys.modules.get("provision.catalog._parts")  # nothing to forget when never loaded
+    if parts is not None:
+        for loader in (parts.load_parts, parts.storage_rates, parts.electricity_rates, parts.power_limits):
+            loader.cache_clear()

@@ -22,7 +22,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,23 +135,26 @@ def parse_aws(price_list: Iterable[str], region: str) -> tuple[list[Offering], l
             continue
         published = str(doc.get("publicationDate", ""))[:10] or dt.date.today().isoformat()
         vcpu = _num(attrs.get("vcpu", ""))
-        offers[itype] = Offering(
-            cloud="aws",
-            instance_type=itype,
-            accelerator=accel,
-            accelerator_count=count,
-            accelerator_memory_gb=mem,
-            vcpus=int(vcpu) if vcpu else None,
-            ram_gb=_num(attrs.get("memory", "")),
-            region=region,
-            price_on_demand=price,
-            price_spot=None,
-            kind="vm",
-            source=f"AWS Pricing API GetProducts AmazonEC2 {region}, Linux shared on-demand "
-            f"(sku {doc.get('product', {}).get('sku', '?')}, version {doc.get('version', '?')}); "
-            "no spot in this API",
-            as_of=published,
-        )
+        try:
+            offers[itype] = Offering(
+                cloud="aws",
+                instance_type=itype,
+                accelerator=accel,
+                accelerator_count=count,
+                accelerator_memory_gb=mem,
+                vcpus=int(vcpu) if vcpu else None,
+                ram_gb=_num(attrs.get("memory", "")),
+                region=region,
+                price_on_demand=price,
+                price_spot=None,
+                kind="vm",
+                source=f"AWS Pricing API GetProducts AmazonEC2 {region}, Linux shared on-demand "
+                f"(sku {doc.get('product', {}).get('sku', '?')}, version {doc.get('version', '?')}); "
+                "no spot in this API",
+                as_of=published,
+            )
+        except ValueError as exc:  # an infinite price in the price list
+            skipped.add(f"{itype} (unusable row: {exc})")
     return sorted(
         offers.values(), key=lambda o: (o.accelerator, o.accelerator_count, o.instance_type)
     ), sorted(skipped)
@@ -251,19 +254,21 @@ def parse_gcp(
             )
             continue
         spot = totals["spot"] if totals["spot"] is not None and totals["spot"] <= totals["ondemand"] else None
-        out.append(
-            shape.model_copy(
-                update={
-                    "region": region,
-                    "price_on_demand": totals["ondemand"],
-                    "price_spot": spot,
-                    "source": f"Cloud Billing Catalog API ({region}): {series.upper()} core x {vcpus} "
-                    f"+ RAM x {ram:g} GiB "
-                    f"+ {shape.accelerator_count} x {shape.accelerator} GPU SKUs",
-                    "as_of": max((d for d in dates if d), default=dt.date.today().isoformat()),
-                }
+        try:
+            priced = replace(
+                shape,
+                region=region,
+                price_on_demand=totals["ondemand"],
+                price_spot=spot,
+                source=f"Cloud Billing Catalog API ({region}): {series.upper()} core x {vcpus} "
+                f"+ RAM x {ram:g} GiB "
+                f"+ {shape.accelerator_count} x {shape.accelerator} GPU SKUs",
+                as_of=max((d for d in dates if d), default=dt.date.today().isoformat()),
             )
-        )
+        except ValueError as exc:  # an infinite or zero total from the SKUs
+            skipped.append(f"{shape.instance_type} + {shape.accelerator_count} x {shape.accelerator} ({exc})")
+            continue
+        out.append(priced)
     return out, skipped
 
 
@@ -416,8 +421,8 @@ def parse_gpuhunt(
             continue
         if od is None and spot is None:
             continue
-        offers.append(
-            Offering(
+        try:
+            offer = Offering(
                 cloud=cloud,
                 instance_type=instance,
                 accelerator=accel,
@@ -432,7 +437,10 @@ def parse_gpuhunt(
                 source=source,
                 as_of=as_of,
             )
-        )
+        except (ValueError, OverflowError) as exc:  # NaN or infinite figures in the feed
+            skipped.add(f"{instance} {region} (unusable row: {exc})")
+            continue
+        offers.append(offer)
     return offers, sorted(skipped)
 
 
@@ -451,7 +459,7 @@ def to_csv(offers: Iterable[Offering], header: str) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for o in offers:
-        row = o.model_dump()
+        row = o.to_dict()
         writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
     return buf.getvalue()
 

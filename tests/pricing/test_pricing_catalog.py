@@ -28,7 +28,7 @@ def _offer(**kw: object) -> Offering:
         as_of="2025-H1",
     )
     base.update(kw)
-    return Offering.model_validate(base)
+    return Offering.from_dict(base)
 
 
 def test_shipped_offerings_pass_integrity() -> None:
