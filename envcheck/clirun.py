@@ -139,6 +139,8 @@ def outcome(
         result = app(args=args, standalone_mode=False, prog_name=prog)
         return result if isinstance(result, int) else 0
     except SystemExit as done:
+        if isinstance(done.__context__, BrokenPipeError):  # rich's on_broken_pipe exits 1: the
+            return 0  # reader went away (`| head`), which is not a failure of the command
         if isinstance(done.code, int) or done.code is None:
             return done.code or 0
         sys.stderr.write(f"{done.code}\n")

@@ -218,3 +218,22 @@ def test_deep_shows_each_framework_while_it_imports() -> None:
     hanging = {"PYTHONPATH": str(Path(__file__).parent / "fixtures" / "signals")}
     drawn = _on_a_terminal(["--deep", "--deep-timeout", "2"], hanging, 30)
     assert "envcheck --deep" in drawn and "torch: import" in drawn
+
+
+@pytest.mark.parametrize(
+    ("prog", "args"), [("provision", ["gpus", "--all"]), ("envcheck", ["rules"]), ("provision", ["catalog"])]
+)
+def test_a_reader_that_goes_away_is_not_a_failure(prog: str, args: list[str]) -> None:
+    """`provision gpus --all | head -1`: rich exits 1 on a closed pipe; the command did its job."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", prog, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.readline()
+    child.stdout.close()  # what `head -1` does after its line
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, err
+    assert "Traceback" not in err
