@@ -62,6 +62,9 @@ def verdict(view: ReportView) -> str:
     if not (c.errors or c.warnings or c.infos):
         skipped = view.skipped_count
         checked = "" if not skipped else f" ({skipped} checks skipped for missing facts)"
+        if view.lacking:
+            lacks = ", ".join(what for what, _how in view.lacking)
+            return f"✅ **No problems found in what the paste shows**; it lacks {cell(lacks)}"
         return f"✅ **No problems found**{checked}"
     counts = {Severity.ERROR: c.errors, Severity.WARNING: c.warnings, Severity.INFO: c.infos}
     parts = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n]

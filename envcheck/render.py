@@ -62,10 +62,19 @@ def _block(b: Block) -> Panel:
     return Panel(Group(*parts), title=Text(b.title, style="bold"), title_align="left", padding=(0, 1))
 
 
-def findings_table(findings: list[Finding], hidden_notes: int = 0) -> RenderableType:
-    """The problems with their fixes and commands; a green line when there are none."""
+def findings_table(
+    findings: list[Finding], hidden_notes: int = 0, lacking: list[tuple[str, str]] | None = None
+) -> RenderableType:
+    """The problems with their fixes and commands; a green line when there are none, and for a
+    paste that holds too little to judge, what it lacks and how to get it instead."""
     if not findings:
         notes = f" ({hidden_notes} notes: -v shows them)" if hidden_notes else ""
+        if lacking:
+            parts: list[RenderableType] = [
+                Text(f"✓ nothing wrong in what the paste shows{notes}, but it lacks:", style="bold yellow")
+            ]
+            parts += [Text(f"  - {what}: {how.replace('`', '')}") for what, how in lacking]
+            return Group(*parts)
         return Text(f"✓ no problems found{notes}", style="bold green")
     table = Table(box=box.SIMPLE_HEAD, show_lines=False, expand=True)
     table.add_column("", no_wrap=True)
@@ -120,10 +129,13 @@ def render_report(
     origin = "" if view.source == "this machine" else f" · facts from {view.source}"
     took = f" · {elapsed:.2f} s" if elapsed is not None else ""
     console.print(Text(f"envcheck {view.tool_version}{origin}{took}", style="bold"))
-    console.print(findings_table(view.findings, view.hidden_notes))
+    console.print(findings_table(view.findings, view.hidden_notes, view.lacking))
     for b in view.blocks:
         console.print(_block(b))
     _footer(view, console)
     verdict = headline(view.counts)
+    if view.lacking and not view.counts.problems:
+        lacks = f" in the paste (it lacks {len(view.lacking)} of the facts a verdict needs)"
+        verdict.append(lacks, style="yellow")
     verdict.append("  ·  -v for every fact, --markdown to paste into an issue, --json for tools", style="dim")
     console.print(verdict)

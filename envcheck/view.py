@@ -146,6 +146,9 @@ class ReportView:
     skipped_count: int
     skipped: list[tuple[str, str]]
     timings: list[tuple[str, float, str]]
+    #: a pasted report: the facts a verdict would need that the paste does not hold, and how to get
+    #: each (so "nothing wrong" never reads as "nothing to see")
+    lacking: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _cell(value: object) -> Cell:
@@ -578,4 +581,13 @@ def build_view(report: Report, verbose: bool = False) -> ReportView:
         skipped_count=len(report.skipped),
         skipped=[(r.id, r.reason) for r in report.skipped] if verbose else [],
         timings=[(t.name, t.seconds, t.status) for t in report.timings] if verbose else [],
+        lacking=_lacking(s),
     )
+
+
+def _lacking(s: Snapshot) -> list[tuple[str, str]]:
+    if s.paste is None:
+        return []
+    from envcheck.reply import missing_facts  # pasted reports only: off the local report's path
+
+    return missing_facts(s)

@@ -90,6 +90,30 @@ def test_diagnose_a_collect_env_paste_finds_the_cpu_wheel_and_exits_1() -> None:
     assert "small-shm" in {s.id for s in rep.skipped}
 
 
+def test_a_paste_too_thin_to_judge_never_reads_as_all_clear() -> None:
+    """A TensorFlow issue template names a version and little else: nothing wrong can be seen, and
+    the report says what is missing (and how to get it) instead of a green "no problems found"."""
+    thin = FIXTURES / "tensorflow-69042_wsl_tf215_cuda118_cudnn86_template_only.txt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "envcheck", "diagnose", str(thin)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no problems found" not in proc.stdout
+    assert "nothing wrong in what the paste shows, but it lacks:" in proc.stdout
+    assert "the NVIDIA driver version: nvidia-smi" in proc.stdout
+    assert "it lacks 2 of the facts" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    # an envcheck report of a machine holds what it could look at: no such list
+    saved = report.judge(Snapshot(system=SystemInfo(os="Linux")))
+    local = envcheck("diagnose", "-", stdin=msgspec.json.encode(saved).decode())
+    assert local.returncode in (0, 1) and "lacks" not in local.stdout, local.stderr
+
+
 def test_diagnose_reads_stdin_and_markdown_carries_the_fix() -> None:
     proc = envcheck("diagnose", "-", "--markdown", stdin=CPU_WHEEL_ON_GPU.read_text())
     assert proc.returncode == 1

@@ -246,9 +246,11 @@ def test_bad_arguments(ssh_nodes: Any, known_hosts: Path) -> None:
     assert remote.run([], "true") == []
 
 
-def _interrupted_exec(targets: list[Target], marker: str, tmp_path: Path, when: float | None) -> str:
+def _interrupted_exec(
+    targets: list[Target], marker: str, tmp_path: Path, when: float | None
+) -> tuple[int | None, str]:
     """Run remote.run in a child process, SIGINT it (after ``when`` s, or once every node runs the
-    command), and return its stderr once it exited."""
+    command), and return its exit code and stderr once it exited."""
     program = tmp_path / "exec.py"
     program.write_text(
         "from provision.cluster import remote\n"
@@ -285,7 +287,7 @@ def _interrupted_exec(targets: list[Target], marker: str, tmp_path: Path, when: 
         if child.poll() is None:
             child.kill()
             child.wait()
-    return err
+    return child.returncode, err
 
 
 def _kill_left(marker: str) -> list[int]:
@@ -303,8 +305,10 @@ def test_ctrl_c_stops_the_commands_on_every_node(ssh_nodes: Any, known_hosts: Pa
     # once with every command running, then at random moments (connecting, starting, running)
     for when in [None, *(rng.uniform(0.3, 1.5) for _ in range(4))]:
         marker = f"{rng.uniform(1100, 1900):.4f}"
-        err = _interrupted_exec(targets, marker, tmp_path, when)
-        assert "KeyboardInterrupt" in err
+        code, err = _interrupted_exec(targets, marker, tmp_path, when)
+        # Python unwinds with KeyboardInterrupt; on a loaded machine the signal can also land before
+        # the interpreter installed its handler, which kills it outright (nothing started remotely)
+        assert "KeyboardInterrupt" in err or (code == -signal.SIGINT and not err), (code, err)
         deadline = time.monotonic() + 10
         while _alive(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.2)
