@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from envcheck.knowledge import gpus
 from provision.catalog import Offering, Rate
 from provision.errors import UsageError
+from provision.models import OfferingKind
 from provision.train_memory import MemoryModel
 
 #: hours in the billing month AWS and GCP use for $/GB-month storage
@@ -168,7 +169,7 @@ def scaling_efficiency(accelerators: int) -> float:
 
 def hosts_per_node(o: Offering) -> int:
     """Machines one offering unit runs on: TPU slices span hosts (4 chips each beyond a single host)."""
-    if o.kind != "tpu-vm":
+    if o.kind != OfferingKind.TPU_VM:
         return 1
     spec = gpus.lookup(o.accelerator)
     single_host = 8 if spec and spec.name in {"TPU v5e", "TPU v6e"} else 4

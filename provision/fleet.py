@@ -18,13 +18,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from provision import targets
 from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource
 from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 from provision.settings import Settings
 from provision.state import LaunchRow, LaunchStatus, Store
 
-#: provider keys: gcp VMs and Cloud TPU are separate drivers of the same cloud
-DRIVERS = {"aws": ("aws",), "gcp": ("gcp", "gcp-tpu")}
+
+def target_keys(clouds: Iterable[str] | None = None) -> list[str]:
+    """Driver keys (launch target ids) of ``clouds`` (all when None), in registry order."""
+    wanted = None if clouds is None else set(clouds)
+    return [t.id.value for t in targets.TARGETS.values() if wanted is None or t.cloud in wanted]
+
 
 _KEY_FILE = re.compile(r"^[a-z][a-z0-9-]*-(?P<launch>[0-9a-f]{12})(?:\.pub)?$")
 
@@ -82,18 +87,20 @@ class Scan:
 
 
 def driver_key(row: LaunchRow) -> str:
-    return "gcp-tpu" if row.kind == "tpu-vm" else row.cloud
+    return targets.for_launch(row).id.value
 
 
 def key_of(res: Resource) -> str:
-    return "gcp-tpu" if res.kind == "tpu_node" else res.cloud
+    return targets.for_resource(res).id.value
 
 
 def regions_for(settings: Settings, store: Store, key: str) -> list[str]:
     """Regions to list by default: the configured ones plus every region the store has used."""
-    cloud = key.split("-", maxsplit=1)[0]
-    used = {r.region for r in store.launches(include_finished=True) if r.cloud == cloud}
-    base = list(settings.aws_regions) if cloud == "aws" else []
+    target = targets.get(key)
+    used = {
+        r.region for r in store.launches(include_finished=True) if targets.for_launch(r).cloud == target.cloud
+    }
+    base = list(target.default_regions(settings))
     return base + sorted(used - set(base))
 
 
@@ -150,7 +157,7 @@ def inventory(
     now = time.time() if now is None else now
     launches = store.launches()
     held = {driver_key(r) for r in launches}
-    keys = [k for ks in DRIVERS.values() for k in ks] if all_regions else sorted(held)
+    keys = target_keys() if all_regions else sorted(held)
     result = Scan()
     if refresh:
 
@@ -228,9 +235,9 @@ def untracked(
 
     ``explicit``: the clouds were asked for by name, so one that cannot be checked is a failure.
     """
-    required = {k for c in clouds for k in DRIVERS[c]} if explicit else set()
+    required = set(target_keys(clouds)) if explicit else set()
     required |= {driver_key(r) for r in store.launches()}
-    keys = [k for c in clouds for k in DRIVERS[c]]
+    keys = target_keys(clouds)
     result = scan(keys, get_provider, lambda _key, provider: provider.all_regions(), required)
     if not result.found:
         raise result.nothing_checked()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from provision import sshconfig
+from provision import sshconfig, targets
 from provision.clouds.base import (
     DELETE_ORDER,
     MACHINE_KINDS,
@@ -173,18 +173,22 @@ class Record:
 
     launch_id: str
     name: str
-    cloud: str
+    target: targets.Target
     owner_tag: str
     region: str
     key_path: str | None
     entries: list[Entry]
+
+    @property
+    def cloud(self) -> str:
+        return self.target.cloud
 
     @classmethod
     def from_store(cls, row: LaunchRow, store: Store) -> Record:
         return cls(
             row.launch_id,
             row.name,
-            row.cloud,
+            targets.for_launch(row),
             row.owner_tag,
             row.region,
             row.key_path,
@@ -194,7 +198,13 @@ class Record:
     @classmethod
     def from_plan(cls, plan: Plan, entries: list[Entry]) -> Record:
         return cls(
-            plan.launch_id, plan.name, plan.cloud, plan.owner or "", plan.region, plan.key_path, entries
+            plan.launch_id,
+            plan.name,
+            targets.get(plan.target),
+            plan.owner or "",
+            plan.region,
+            plan.key_path,
+            entries,
         )
 
     @property
@@ -302,7 +312,7 @@ def _resumed_machine(plan: Plan, provider: Provider, store: Store, progress: Pro
         if r.kind not in MACHINE_KINDS:
             continue
         entry = _entry(r)
-        where = _addressable(entry, plan.cloud)
+        where = _addressable(entry, targets.get(plan.target))
         found = provider.refresh(where) if where else provider.find(plan, r.region)
         if found is not None and found.alive and found.owned_by(plan.owner or "", plan.launch_id):
             store.set_resource(r.id, ResourceStatus.CREATED, resource_id=found.id)
@@ -387,7 +397,7 @@ class _Run:
         progress.step(f"waiting for {machine.id} to run")
         machine = provider.wait_running(machine, settings.launch_timeout)
         host = machine.public_ip or machine.private_ip
-        user = settings.aws_ssh_user if plan.cloud == "aws" else settings.gcp_ssh_user
+        user = targets.get(plan.target).ssh_user(settings)
         # billing runs from here; the launch becomes "running" only once it is complete
         store.update_launch(plan.launch_id, running_at=time.time(), ssh_host=host, ssh_user=user)
         if plan.wait == "ssh":
@@ -558,13 +568,14 @@ def _failover(
 
 
 # --------------------------------------------------------------------------- down
-def _addressable(entry: Entry, cloud: str) -> Resource | None:
+def _addressable(entry: Entry, target: targets.Target) -> Resource | None:
     """The journal row as something a driver can look up directly: by the id the create call
     answered, or by the name recorded with the intent (Google ids are names; AWS security groups
     and key pairs have names too). An AWS instance whose answer was lost has neither."""
+    cloud = target.cloud
     if entry.resource_id:
         return Resource(cloud, entry.kind, entry.region, entry.resource_id, zone=entry.zone, name=entry.name)
-    if entry.name and not (cloud == "aws" and entry.kind == "instance"):
+    if entry.name and target.knows_name_before_create(entry.kind):
         return Resource(cloud, entry.kind, entry.region, entry.name, zone=entry.zone, name=entry.name)
     return None
 
@@ -595,7 +606,7 @@ def teardown(
     for entry in record.entries:
         if not entry.status.may_exist:
             continue
-        where = _addressable(entry, record.cloud)
+        where = _addressable(entry, record.target)
         if where is None:
             unresolved.append(entry)
             continue

@@ -5,7 +5,16 @@ Every price carries its ``source`` and ``as_of`` date; the CLI shows the date ne
 
 from __future__ import annotations
 
+import enum
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class OfferingKind(str, enum.Enum):
+    """How an offering is launched: a VM with GPUs, or a Cloud TPU VM (one host or a slice)."""
+
+    VM = "vm"
+    TPU_VM = "tpu-vm"
 
 
 class Offering(BaseModel):

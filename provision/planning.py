@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision import targets
 from provision.clouds.base import Placement, Plan, check_name, setup_fingerprint
 from provision.errors import ProvisionError, UsageError
-from provision.models import Offering
+from provision.models import Offering, OfferingKind
 from provision.settings import Settings
 
 #: TPU generation as users say it -> the accelerator-type prefix Cloud TPU uses.
@@ -120,10 +121,13 @@ def tpu_type(text: str) -> str:
 
 
 def region_of(cloud: str, zone: str) -> str:
-    """us-east-1a -> us-east-1 (AWS); us-central1-a -> us-central1 (Google Cloud)."""
-    if cloud == "aws":
-        return zone.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return zone.rsplit("-", 1)[0]
+    """us-east-1a -> us-east-1 (AWS); us-central1-a -> us-central1 (Google Cloud): the cloud's targets say."""
+    return targets.of_cloud(cloud)[0].region_of(zone)
+
+
+def target_for(req: Request) -> targets.Target:
+    """The launch target of a request: its cloud, and what it asks for (a TPU or a VM)."""
+    return targets.for_offering(req.cloud, OfferingKind.TPU_VM if req.tpu else OfferingKind.VM)
 
 
 def _norm(name: str) -> str:
@@ -150,9 +154,9 @@ def load_offers(settings: Settings) -> list[Offering]:
 
 def matching_offers(req: Request, offers: list[Offering]) -> list[Offering]:
     """Offers that satisfy the request, cheapest first for the requested market."""
-    kind = "tpu-vm" if req.tpu else "vm"
-    region = req.region or (region_of(req.cloud, req.zone) if req.zone else None)
-    out = [o for o in offers if o.cloud == req.cloud and o.kind == kind]
+    target = target_for(req)
+    region = req.region or (target.region_of(req.zone) if req.zone else None)
+    out = [o for o in offers if o.cloud == target.cloud and o.kind in target.kinds]
     if req.tpu:
         want = "tpu-" + tpu_type(req.tpu)
         out = [o for o in out if o.instance_type in (want, want.removeprefix("tpu-"))]
@@ -186,14 +190,11 @@ def make_plan(
 
     ``owner``: the store's owner id (None for a dry run, which records nothing).
     """
-    if req.cloud not in ("aws", "gcp"):
-        raise UsageError(f"unknown cloud {req.cloud!r}", hint="choose --cloud aws or --cloud gcp")
+    target = target_for(req)
     if sum(x is not None for x in (req.gpu, req.instance_type, req.tpu)) == 0:
         raise UsageError(
             "say what to launch", hint="pass --gpu A10G:1, --instance-type g5.xlarge or --tpu v5e-8"
         )
-    if req.tpu and req.cloud != "gcp":
-        raise UsageError("TPUs exist only on Google Cloud", hint="use --cloud gcp --tpu v5e-8")
     if req.tpu and (req.gpu or req.instance_type):
         raise UsageError("--tpu cannot be combined with --gpu or --instance-type")
     if req.wait not in ("ssh", "running"):
@@ -227,17 +228,17 @@ def make_plan(
         )
     if offer is not None and req.spot and offer.price_spot is None:
         raise UsageError(f"{offer.instance_type} has no spot price in the catalog", hint="drop --spot")
-    kind = "tpu-vm" if req.tpu else "vm"
+    kind = OfferingKind.TPU_VM if req.tpu else OfferingKind.VM
     instance_type = offer.instance_type if offer else (req.instance_type or f"tpu-{tpu_type(req.tpu or '')}")
-    if kind == "tpu-vm":
+    if req.tpu:
         instance_type = instance_type.removeprefix("tpu-")
     if req.zone:
-        region = region_of(req.cloud, req.zone)
+        region = target.region_of(req.zone)
     elif req.region:
         region = req.region
     else:
         region = offer.region if offer else ""
-    fallback = settings.aws_regions if req.cloud == "aws" else ()
+    fallback = target.default_regions(settings)
     regions = [region] + ([r for r in fallback if r != region] if not (req.region or req.zone) else [])
     setup_script = None
     if req.setup_path:
@@ -254,13 +255,14 @@ def make_plan(
     name = check_name(req.name or f"{_norm(accel)[:12] or 'gpu'}-{launch_id[:4]}")
     price = None if offer is None else (offer.price_spot if req.spot else offer.price_on_demand)
     tpu_runtime = None
-    if kind == "tpu-vm":
+    if req.tpu:
         tpu_runtime = req.image or TPU_RUNTIMES[instance_type.rsplit("-", 1)[0]]
     plan = Plan(
         name=name,
         launch_id=launch_id,
-        cloud=req.cloud,
-        kind=kind,
+        cloud=target.cloud,
+        target=target.id.value,
+        kind=kind.value,
         instance_type=instance_type,
         accelerator=accel,
         accelerator_count=count,
@@ -271,7 +273,7 @@ def make_plan(
         created_at=now,
         regions=regions,
         zone=req.zone,
-        image=None if kind == "tpu-vm" else req.image,
+        image=None if req.tpu else req.image,
         autostop_minutes=parse_minutes(req.autostop) if req.autostop else None,
         setup_script=setup_script,
         setup_path=str(req.setup_path) if req.setup_path else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,6 @@ from provision.clouds.base import (
     TAG_OWNER,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -174,19 +173,6 @@ class AwsProvider:
     """EC2 through boto3."""
 
     cloud = "aws"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(True),
-        "tpu": Feature(False, "TPUs exist only on Google Cloud; use --cloud gcp --tpu"),
-        "spot": Feature(True),
-        "autostop": Feature(True),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(
-            False,
-            "quota errors name the quota and the request command; no "
-            "pre-check because Service Quotas needs extra IAM permissions",
-        ),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -97,7 +97,9 @@ class Plan:
     name: str
     launch_id: str
     cloud: str
-    #: "vm" or "tpu-vm"
+    #: the launch target's id (provision.targets.TargetId value)
+    target: str
+    #: the offering kind (provision.models.OfferingKind value)
     kind: str
     instance_type: str
     accelerator: str
@@ -271,7 +273,6 @@ class Provider(Protocol):
     """
 
     cloud: str
-    features: Mapping[str, Feature]
 
     def check_credentials(self) -> None:
         """Raise CredentialsError (with the command that fixes it) when no credentials are usable.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from provision.clouds.base import (
     TAG_OWNER,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -120,15 +118,16 @@ def classify_codes(codes: list[str], message: str, region: str) -> AttemptError:
     return AttemptError(FailureKind.FATAL, first, message)
 
 
-def classify_http(exc: Any, region: str) -> AttemptError:
-    """A google.api_core exception from a create call -> AttemptError (or CredentialsError)."""
+def classify_http(exc: Any, region: str) -> ProvisionError:
+    """A google.api_core exception from a create call -> AttemptError (or CredentialsError).
+    Returns, never raises."""
     code = int(getattr(exc, "code", 0) or 0)
     message = str(getattr(exc, "message", exc))
     reasons = [str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
     if code == 401 or (
         code == 403 and not any(r in _QUOTA for r in reasons) and "quota" not in message.lower()
     ):
-        raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
+        return CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
     if code in (429, 503) and not reasons:
         reasons = ["rateLimitExceeded"] if "exhausted" not in message.lower() else ["RESOURCE_POOL_EXHAUSTED"]
     if code == 404:
@@ -193,19 +192,6 @@ class GcpProvider:
     """Compute Engine VMs with GPUs."""
 
     cloud = "gcp"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(True),
-        "tpu": Feature(True, None),
-        "spot": Feature(True),
-        "autostop": Feature(True),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(
-            False,
-            "quota errors name the metric and where to ask for more; regions.get "
-            "quotas are not checked before launching",
-        ),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings

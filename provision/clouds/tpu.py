@@ -7,7 +7,6 @@ is the machine name, so a repeated create of the same launch answers 409 and is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from provision.clouds.base import (
     TAG_OWNER,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -59,19 +57,6 @@ class TpuProvider:
     """Cloud TPU VMs (tpu_v2)."""
 
     cloud = "gcp"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(False, "use --gpu without --tpu for Compute Engine GPU VMs"),
-        "tpu": Feature(True),
-        "spot": Feature(True),
-        "autostop": Feature(
-            False,
-            "TPU VMs have no max-run-duration: the guest powers off at the autostop time, "
-            "but the node still exists until `provision down`",
-        ),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(False, "quota errors are reported with where to ask for more"),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings

@@ -21,6 +21,7 @@ import typer
 from rich.markup import escape
 
 from envcheck.clirun import bounded
+from provision import targets
 from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import ProvisionError, UsageError
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from provision.clouds.base import Plan, Provider
     from provision.settings import Settings
     from provision.state import Store
+
+#: the clouds ``--cloud`` accepts, from the registry of launch targets
+_CLOUD_CHOICES = " or ".join(targets.clouds())
 
 #: version of every JSON document these commands print ("major.minor": a new field is minor)
 SCHEMA_VERSION = "1.0"
@@ -46,13 +50,14 @@ def _store(settings: Settings) -> Store:
 
 
 def _getter(settings: Settings) -> Any:
-    from provision.clouds import provider_for
+    """Drivers by launch target id, built once per command."""
+    from provision import targets
 
     cache: dict[str, Provider] = {}
 
     def get(key: str) -> Provider:
         if key not in cache:
-            cache[key] = provider_for(key.split("-", maxsplit=1)[0], settings, tpu=key.endswith("-tpu"))
+            cache[key] = targets.get(key).provider(settings)
         return cache[key]
 
     return get
@@ -126,7 +131,7 @@ def _show_plan(plan: Plan, console: Console) -> None:
     if plan.spot and plan.on_demand_fallback and plan.price_on_demand:
         price += f"; on-demand fallback {_money(plan.price_on_demand)}/h"
     t.add_row("price", price)
-    if plan.kind == "tpu-vm":
+    if plan.tpu_runtime:
         t.add_row("software", f"TPU runtime {plan.tpu_runtime}")
     else:
         t.add_row("disk", escape(f"{plan.disk_gb} GB, image {plan.image or 'Deep Learning image (latest)'}"))
@@ -147,7 +152,7 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
-    cloud: Annotated[str, typer.Option(help="aws or gcp.", envvar="PROVISION_CLOUD")] = "aws",
+    cloud: Annotated[str, typer.Option(help=f"{_CLOUD_CHOICES}.", envvar="PROVISION_CLOUD")] = "aws",
     gpu: Annotated[
         str | None,
         typer.Option(help="GPU and count, e.g. A10G:1 (cheapest offer wins).", envvar="PROVISION_GPU"),
@@ -233,7 +238,6 @@ def up(
     """
     from provision import launch, planning
     from provision import settings as settings_mod
-    from provision.clouds import provider_for
     from provision.clouds._clients import public_ip
 
     err = err_console()
@@ -273,7 +277,8 @@ def up(
             _show_plan(plan, out_console())  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
-    provider = provider_for(cloud, settings, tpu=bool(tpu))
+    target = targets.get(plan.target)
+    provider = target.provider(settings)
     provider.check_credentials()  # loads the cloud SDK before anything is recorded
     store = _store(settings)
     if req.ssh_cidr is None:
@@ -285,13 +290,11 @@ def up(
     if previous is not None:
         err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
     _show_plan(plan, err)
-    for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
-        feat = provider.features.get(feature)
-        if (
-            feat
-            and not feat.supported
-            and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
-        ):
+    asked = {"--autostop": (targets.Capability.AUTOSTOP, plan.autostop_minutes)}
+    asked["--spot"] = (targets.Capability.SPOT, plan.spot)
+    for option, (capability, wanted) in asked.items():
+        feat = target.supports(capability)
+        if wanted and not feat.supported:
             err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
     _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
@@ -493,8 +496,6 @@ def down(
     """
     from provision import launch
     from provision import settings as settings_mod
-    from provision.clouds import provider_for
-    from provision.fleet import driver_key
 
     settings = settings_mod.load()
     store = _store(settings)
@@ -527,9 +528,8 @@ def down(
     results = []
     with RichProgress(err) as progress:
         for row in rows:
-            key = driver_key(row)
             try:
-                provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
+                provider = targets.for_launch(row).provider(settings)
                 deleted = launch.down(row, provider, store, settings, progress)
             except ProvisionError as exc:
                 _say(err, f"[red]✗[/] {escape(row.name)}: {escape(exc.message)}")
@@ -585,10 +585,9 @@ def gc(
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
-    clouds = cloud or ["aws", "gcp"]
+    clouds = cloud or list(targets.clouds())
     for c in clouds:
-        if c not in fleet.DRIVERS:
-            raise UsageError(f"unknown cloud {c!r}", hint="choose aws or gcp")
+        targets.of_cloud(c)  # a usage error naming the clouds there are
     for o in owner or []:
         if not re.fullmatch(r"[0-9a-f]{16,32}", o):
             raise UsageError(f"bad --owner {o!r}", hint="an owner id is 16-32 hex digits")

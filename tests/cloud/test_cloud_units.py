@@ -275,8 +275,10 @@ def test_google_calls_map_refusals_as_each_driver_needs() -> None:
 
 
 def test_every_driver_declares_the_same_features_with_reasons() -> None:
-    tables = [aws.AwsProvider.features, gcp.GcpProvider.features, tpu.TpuProvider.features]
-    assert all(set(t) == set(tables[0]) for t in tables)
+    from provision import targets
+
+    tables = [t.capabilities for t in targets.TARGETS.values()]
+    assert all(set(t) == set(targets.Capability) for t in tables)
     for table in tables:
         for name, feat in table.items():
             assert feat.supported or feat.why_not, name
