@@ -38,12 +38,11 @@ from provision.clouds.base import (
     FailureKind,
     LaunchFailed,
     Placement,
-    Plan,
     Provider,
     Resource,
-    resume_identity,
 )
 from provision.errors import CleanupInterrupted, ProvisionError, UsageError
+from provision.plan import Plan, resume_identity
 from provision.planning import placements
 from provision.settings import Settings
 from provision.state import LaunchRow, LaunchStatus, ResourceRow, ResourceStatus, Store, StoreError
@@ -341,6 +340,7 @@ def up(
     """Launch ``plan`` (or resume its interrupted launch); on any exception, signals included,
     delete what was created, then re-raise."""
     progress = progress or SilentProgress()
+    plan.check_launchable()
     provider.check_credentials()  # imports the SDK before anything is recorded (Ctrl-C there is free)
     with store.claim(plan.name, "provision up"):
         previous = store.active_by_name(plan.name)

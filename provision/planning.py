@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision import targets
-from provision.clouds.base import Placement, Plan, check_name, setup_fingerprint
+from provision.clouds.base import Placement, check_name
 from provision.errors import ProvisionError, UsageError
 from provision.models import Offering, OfferingKind
+from provision.plan import Plan, setup_fingerprint
 from provision.settings import Settings
 
 #: TPU generation as users say it -> the accelerator-type prefix Cloud TPU uses.
@@ -63,7 +64,12 @@ class Request:
     key_name: str | None = None
     on_demand_fallback: bool = True
     allow_ssh_from_anywhere: bool = False
+    #: machines in the launch; more than one needs a target that can launch clusters
+    nodes: int = 1
 
+
+#: the most machines one launch may have (a guard against a typo costing thousands per hour)
+MAX_NODES = 64
 
 #: the shortest prefix --ssh-cidr takes without --allow-ssh-from-anywhere (a /8 is 16.7M addresses)
 MIN_SSH_PREFIX = 8
@@ -185,10 +191,13 @@ def make_plan(
     owner: str | None = None,
     now: float | None = None,
     launch_id: str | None = None,
+    my_ip: Callable[[], str] | None = None,
 ) -> Plan:
-    """The Plan for ``req``: the cheapest matching offer unless an instance type or TPU is pinned.
+    """The complete Plan for ``req``: the cheapest matching offer unless an instance type or TPU is
+    pinned, with everything a launch needs resolved (nothing is filled in later).
 
-    ``owner``: the store's owner id (None for a dry run, which records nothing).
+    ``owner``: the store's owner id (None for a dry run, which records nothing and is not launchable).
+    ``my_ip``: the caller's public address, asked when no ``--ssh-cidr`` was given (a real launch).
     """
     target = target_for(req)
     if sum(x is not None for x in (req.gpu, req.instance_type, req.tpu)) == 0:
@@ -201,7 +210,13 @@ def make_plan(
         raise UsageError(f"bad --wait {req.wait!r}", hint="choose --wait ssh or --wait running")
     if not 10 <= req.disk_gb <= 16384:
         raise UsageError(f"bad --disk {req.disk_gb}", hint="give the boot disk size in GB, 10-16384")
-    cidr = None if req.ssh_cidr is None else ssh_cidr(req.ssh_cidr, req.allow_ssh_from_anywhere)
+    _check_nodes(req, target)
+    if req.ssh_cidr is not None:
+        cidr: str | None = ssh_cidr(req.ssh_cidr, req.allow_ssh_from_anywhere)
+    elif owner is not None and my_ip is not None:
+        cidr = f"{my_ip()}/32"  # a real launch: the caller's address, looked up while planning
+    else:
+        cidr = None
     now = time.time() if now is None else now
     launch_id = launch_id or uuid.uuid4().hex[:12]
     found = matching_offers(req, offers)
@@ -257,6 +272,15 @@ def make_plan(
     tpu_runtime = None
     if req.tpu:
         tpu_runtime = req.image or TPU_RUNTIMES[instance_type.rsplit("-", 1)[0]]
+    notes = []
+    if offer is None:
+        notes.append(f"{instance_type} is not in the catalog: price unknown")
+    if estimate_from:
+        notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
+    if len(regions) > 1:
+        notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
+    if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
+        notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
     plan = Plan(
         name=name,
         launch_id=launch_id,
@@ -271,7 +295,7 @@ def make_plan(
         disk_gb=req.disk_gb,
         owner=owner,
         created_at=now,
-        regions=regions,
+        regions=tuple(regions),
         zone=req.zone,
         image=None if req.tpu else req.image,
         autostop_minutes=parse_minutes(req.autostop) if req.autostop else None,
@@ -289,16 +313,20 @@ def make_plan(
         on_demand_fallback=req.on_demand_fallback,
         tpu_runtime=tpu_runtime,
         vcpus=offer.vcpus if offer else None,
+        nodes=req.nodes,
+        dry_run=owner is None,
+        notes=tuple(notes),
     )
-    if offer is None:
-        plan.notes.append(f"{instance_type} is not in the catalog: price unknown")
-    if estimate_from:
-        plan.notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
-    if len(regions) > 1:
-        plan.notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
-    if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
-        plan.notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
     return plan
+
+
+def _check_nodes(req: Request, target: targets.Target) -> None:
+    if not 1 <= req.nodes <= MAX_NODES:
+        raise UsageError(f"bad --nodes {req.nodes}", hint=f"give 1-{MAX_NODES} machines")
+    if req.nodes > 1:
+        feat = target.supports(targets.Capability.NODES)
+        if not feat.supported:
+            raise UsageError(f"--nodes {req.nodes}: {feat.why_not}", hint="launch one machine (no --nodes)")
 
 
 def placements(plan: Plan, zones_of: Callable[[str], list[str]]) -> Iterator[Placement]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from provision.clouds.base import Plan, Provider
+    from provision.clouds.base import Provider
+    from provision.plan import Plan
     from provision.settings import Settings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from provision.clouds.base import Plan
+from provision.plan import Plan
 
 REPORT_PATH = "/var/lib/mlrig/envcheck.json"
 LOG_PATH = "/var/log/mlrig-firstboot.log"

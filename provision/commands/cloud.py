@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from contextlib import suppress
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +28,8 @@ from provision.errors import ProvisionError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from provision.clouds.base import Plan, Provider
+    from provision.clouds.base import Provider
+    from provision.plan import Plan
     from provision.settings import Settings
     from provision.state import Store
 
@@ -225,6 +226,14 @@ def up(
             help="Use this existing AWS key pair instead of a new key.", envvar="PROVISION_KEY_NAME"
         ),
     ] = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            help="Machines in the launch (a cluster); more than 1 needs a target that launches clusters.",
+            envvar="PROVISION_NODES",
+            callback=bounded(1, 64),
+        ),
+    ] = 1,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; create nothing.", envvar="PROVISION_DRY_RUN")
     ] = False,
@@ -260,6 +269,7 @@ def up(
         key_name=key_name,
         on_demand_fallback=on_demand_fallback,
         allow_ssh_from_anywhere=allow_ssh_from_anywhere,
+        nodes=nodes,
     )
     try:
         offers = planning.load_offers(settings)
@@ -281,10 +291,14 @@ def up(
     provider = target.provider(settings)
     provider.check_credentials()  # loads the cloud SDK before anything is recorded
     store = _store(settings)
-    if req.ssh_cidr is None:
-        req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
     plan = planning.make_plan(
-        req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
+        req,
+        offers,
+        settings,
+        owner=store.owner_id,
+        now=plan.created_at,
+        launch_id=plan.launch_id,
+        my_ip=lambda: public_ip(settings),
     )
     previous = launch.preflight(plan, store)
     if previous is not None:

@@ -106,7 +106,7 @@ def test_cheapest_matching_offer_wins_per_market(tmp_path: Path) -> None:
 
 def test_plan_tags_and_regions(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="L4:1", autostop="1h", name="box")
-    assert plan.regions == ["us-east-1", "us-east-2", "us-west-2"]
+    assert plan.regions == ("us-east-1", "us-east-2", "us-west-2")
     assert plan.tags() == {
         "mlrig-launch": "abcdef123456",
         "mlrig-owner": OWNER,
@@ -114,7 +114,7 @@ def test_plan_tags_and_regions(tmp_path: Path) -> None:
         "mlrig-expiry": str(1_000_000 + 3600),
     }
     pinned = _plan(tmp_path, gpu="L4:1", region="us-west-2")
-    assert pinned.regions == ["us-west-2"] and pinned.price_per_hour == pytest.approx(0.8048)
+    assert pinned.regions == ("us-west-2",) and pinned.price_per_hour == pytest.approx(0.8048)
     assert any("estimated from the catalog's us-east-1 row" in n for n in pinned.notes)
 
 
@@ -150,7 +150,7 @@ def test_tpu_plan(tmp_path: Path) -> None:
         "v2-alpha-tpuv5-lite",
         "us-central1",
     )
-    assert plan.regions == ["us-central1"]
+    assert plan.regions == ("us-central1",)
 
 
 def test_open_ssh_to_the_world_is_refused_unless_allowed_and_then_flagged(tmp_path: Path) -> None:
@@ -481,3 +481,4 @@ def test_the_boundary_maps_errors_and_lets_interrupts_through() -> None:
         raise KeyboardInterrupt
     assert isinstance(aws.translate(ValueError("x")), ProvisionError)
     assert "valid API response" in gcp.translate(ValueError("Expecting value")).message
+
