@@ -98,7 +98,7 @@ class Target:
 
     def settings_section(self, settings: Settings) -> dict[str, Any]:
         """Its own part of the settings (for ``--json`` diagnostics and docs)."""
-        return {k: v for k, v in vars(settings).items() if k.startswith(self.settings_prefix)}
+        return {k: v for k, v in settings.model_dump().items() if k.startswith(self.settings_prefix)}
 
     def provider(self, settings: Settings) -> Provider:
         return self.make_provider(settings)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 from provision import launch, planning, sshconfig
@@ -482,3 +483,22 @@ def test_the_boundary_maps_errors_and_lets_interrupts_through() -> None:
     assert isinstance(aws.translate(ValueError("x")), ProvisionError)
     assert "valid API response" in gcp.translate(ValueError("Expecting value")).message
 
+
+def test_settings_are_pydantic_settings_reading_only_their_variables(tmp_path: Path) -> None:
+    s = settings_mod.load({"PROVISION_AWS_ENDPOINT": "http://127.0.0.1:2", "AWS_ENDPOINT_URL": "http://x"})
+    assert s.aws_endpoint == "http://127.0.0.1:2"  # the first variable set wins
+    assert (
+        settings_mod.load({"state_dir": "/nope", "PROVISION_AWS_REGIONS": ""}).state_dir.name == "provision"
+    )
+    assert settings_mod.load({"PROVISION_AWS_REGIONS": ""}).aws_regions == (
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+    )
+    assert settings_mod.load({"PROVISION_STATE_DIR": "~/st"}).state_dir == Path.home() / "st"
+    assert settings_mod.load({"PROVISION_SSH_TIMEOUT": "7"}, ssh_timeout=None).ssh_timeout == 7.0
+    assert settings_mod.load({"PROVISION_SSH_TIMEOUT": "7"}, ssh_timeout=2.0).ssh_timeout == 2.0
+    with pytest.raises(UsageError, match=r"PROVISION_POLL_INTERVAL='-0\.1'"):
+        settings_mod.load({"PROVISION_POLL_INTERVAL": "-0.1"})
+    with pytest.raises(pydantic.ValidationError):
+        s.aws_endpoint = "elsewhere"  # type: ignore[misc]  # frozen
