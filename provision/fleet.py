@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from provision import targets
+from provision import sshconfig, targets
 from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource
 from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 from provision.settings import Settings
@@ -51,6 +52,10 @@ class MachineView:
     ssh: str | None
     launch_id: str
     note: str | None = None
+    #: machines billed (a cluster's nodes; a TPU slice is one)
+    nodes: int = 1
+    #: every node and slice host: index, role, id, zone, address, ssh alias
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -188,6 +193,8 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         leftovers = [r for r in mine if r.alive and r.kind not in MACHINE_KINDS]
         if alive:
             state = alive[0].state or "?"
+            if row.status == LaunchStatus.RUNNING and len(alive) < row.nodes:
+                note = f"only {len(alive)} of {row.nodes} nodes exist (preempted or removed outside mlrig)"
         elif row.status == LaunchStatus.RUNNING:
             state, note = "gone", "terminated outside mlrig (autostop, spot preemption or console)"
         else:
@@ -198,6 +205,18 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         note = _launching_note(store, row)
     elif row.status in (LaunchStatus.CLEANUP_INCOMPLETE, LaunchStatus.CLEANING) and note is None:
         note = f"cleanup incomplete: run `provision down {row.name}`"
+    members: list[dict[str, Any]] = [
+        {
+            "index": r.node_index if r.node_index is not None else 0,
+            "role": r.role or "head",
+            "kind": r.kind,
+            "id": r.resource_id or r.name,
+            "zone": r.zone,
+            "address": r.address,
+            "ssh": sshconfig.node_alias(row.name, r.node_index or 0) if r.address else None,
+        }
+        for r in store.nodes(row.launch_id)
+    ]
     hours = None
     if row.running_at:
         hours = round(max(0.0, (row.ended_at or now) - row.running_at) / 3600.0, 3)
@@ -215,6 +234,8 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         ssh=row.ssh_host and row.name,
         launch_id=row.launch_id,
         note=note,
+        nodes=row.nodes,
+        members=members,
     )
 
 

@@ -21,6 +21,9 @@ TAG_LAUNCH = "mlrig-launch"
 TAG_OWNER = "mlrig-owner"
 TAG_NAME = "mlrig-name"
 TAG_EXPIRY = "mlrig-expiry"
+#: which machine of the launch (0 is the head) and its role, on every machine
+TAG_NODE = "mlrig-node"
+TAG_ROLE = "mlrig-role"
 
 #: launch ids are 12 lowercase hex digits (what planning generates); anything else is not ours
 _LAUNCH_ID_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -43,9 +46,10 @@ RESUME_FIELDS = (
     "ssh_cidr",
     "key_name",
     "nodes",
+    "engine",
 )
 #: what a field missing from an older release's stored plan meant then
-_RESUME_DEFAULTS: Mapping[str, Any] = {"nodes": 1}
+_RESUME_DEFAULTS: Mapping[str, Any] = {"nodes": 1, "engine": "none"}
 
 
 def is_launch_id(value: str | None) -> bool:
@@ -98,6 +102,8 @@ class Plan:
     vcpus: int | None = None
     #: machines in the launch (a cluster when more than one)
     nodes: int = 1
+    #: what the nodes start on first boot: "none" (the cluster file only) or "ray"
+    engine: str = "none"
     dry_run: bool = False
     notes: tuple[str, ...] = ()
 
@@ -128,6 +134,10 @@ class Plan:
             TAG_EXPIRY: expiry,
         }
 
+    def node_tags(self, index: int) -> dict[str, str]:
+        """The tags of machine ``index``: the launch's, plus its index and role."""
+        return {**self.tags(), TAG_NODE: str(index), TAG_ROLE: role_of(index)}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("setup_script", None)  # may hold secrets; only its path and fingerprint are kept
@@ -142,6 +152,11 @@ class Plan:
     def resuming(self, launch_id: str, created_at: float, key_path: str | None, owner: str) -> Plan:
         """This plan continuing an interrupted launch: its id, start time, key and owner."""
         return replace(self, launch_id=launch_id, created_at=created_at, key_path=key_path, owner=owner)
+
+
+def role_of(index: int) -> str:
+    """Node 0 is the head (rendezvous, Ray head); the others are workers."""
+    return "head" if index == 0 else "worker"
 
 
 def resume_identity(plan: Mapping[str, Any]) -> dict[str, Any]:

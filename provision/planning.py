@@ -66,6 +66,8 @@ class Request:
     allow_ssh_from_anywhere: bool = False
     #: machines in the launch; more than one needs a target that can launch clusters
     nodes: int = 1
+    #: none, or ray: the head starts a Ray head and the others join it
+    engine: str = "none"
 
 
 #: the most machines one launch may have (a guard against a typo costing thousands per hour)
@@ -314,6 +316,7 @@ def make_plan(
         tpu_runtime=tpu_runtime,
         vcpus=offer.vcpus if offer else None,
         nodes=req.nodes,
+        engine=_engine(req),
         dry_run=owner is None,
         notes=tuple(notes),
     )
@@ -327,6 +330,19 @@ def _check_nodes(req: Request, target: targets.Target) -> None:
         feat = target.supports(targets.Capability.NODES)
         if not feat.supported:
             raise UsageError(f"--nodes {req.nodes}: {feat.why_not}", hint="launch one machine (no --nodes)")
+
+
+def _engine(req: Request) -> str:
+    from provision.cluster.nodes import Engine
+
+    try:
+        engine = Engine(req.engine)
+    except ValueError:
+        choices = ", ".join(e.value for e in Engine)
+        raise UsageError(f"bad --engine {req.engine!r}", hint=f"choose one of: {choices}") from None
+    if engine is not Engine.NONE and req.nodes < 2:
+        raise UsageError(f"--engine {engine.value} needs a cluster", hint="add --nodes 2 (or more)")
+    return engine.value
 
 
 def placements(plan: Plan, zones_of: Callable[[str], list[str]]) -> Iterator[Placement]:

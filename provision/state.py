@@ -172,11 +172,12 @@ class LaunchRow:
     nodes: int = 1
 
     def cost_so_far(self, now: float | None = None) -> float | None:
-        """Price x hours since it started running (until it ended), from the price stored at launch."""
+        """Price x hours x nodes since it started running (until it ended), from the per-machine price
+        stored at launch."""
         if self.price_per_hour is None or self.running_at is None:
             return None
         end = self.ended_at or (now if now is not None else time.time())
-        return round(self.price_per_hour * max(0.0, end - self.running_at) / 3600.0, 4)
+        return round(self.price_per_hour * self.nodes * max(0.0, end - self.running_at) / 3600.0, 4)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,8 @@ class ResourceRow:
     role: str | None = None
     #: the journal row this one belongs to (a TPU slice's host -> its node), None otherwise
     parent_id: int | None = None
+    #: where a machine (or a slice's host) answers SSH, once it runs
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,7 @@ def _migrate_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE resources ADD COLUMN node_index INTEGER")
     db.execute("ALTER TABLE resources ADD COLUMN role TEXT")
     db.execute("ALTER TABLE resources ADD COLUMN parent_id INTEGER REFERENCES resources(id)")
+    db.execute("ALTER TABLE resources ADD COLUMN address TEXT")
     for launch_id, cloud, kind in db.execute("SELECT launch_id, cloud, kind FROM launches").fetchall():
         try:
             target: str | None = targets.for_offering(cloud, kind).id.value
@@ -500,6 +504,7 @@ class Store:
         role: str | None = None,
         parent_id: int | None = None,
     ) -> int:
+        """Record a resource about to be created (``intent``), before the call that creates it."""
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
@@ -524,14 +529,26 @@ class Store:
             return int(cur.lastrowid or 0)
 
     def set_resource(
-        self, row: int, status: ResourceStatus, resource_id: str | None = None, error: str | None = None
+        self,
+        row: int,
+        status: ResourceStatus,
+        resource_id: str | None = None,
+        error: str | None = None,
+        address: str | None = None,
     ) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE resources SET status = ?, resource_id = COALESCE(?, resource_id), error = ?,"
-                " updated_at = ? WHERE id = ?",
-                (ResourceStatus(status).value, resource_id, error, time.time(), row),
+                " address = COALESCE(?, address), updated_at = ? WHERE id = ?",
+                (ResourceStatus(status).value, resource_id, error, address, time.time(), row),
             )
+
+    def nodes(self, launch_id: str) -> list[ResourceRow]:
+        """The machines of a launch and the hosts of its slices that may exist, by node index."""
+        from provision.clouds.base import MACHINE_KINDS, PART_KINDS
+
+        rows = [r for r in self.pending_resources(launch_id) if r.kind in (*MACHINE_KINDS, *PART_KINDS)]
+        return sorted(rows, key=lambda r: (r.node_index or 0, r.id))
 
     def resources(self, launch_id: str) -> list[ResourceRow]:
         rows = self._rows("SELECT * FROM resources WHERE launch_id = ? ORDER BY id", launch_id)
@@ -623,8 +640,28 @@ class StoreJournal:
     def __init__(self, store: Store, launch_id: str, cloud: str) -> None:
         self.store, self.launch_id, self.cloud = store, launch_id, cloud
 
-    def intent(self, kind: str, region: str, zone: str | None, name: str | None, token: str | None) -> int:
-        return self.store.intent(self.launch_id, self.cloud, kind, region, zone=zone, name=name, token=token)
+    def intent(
+        self,
+        kind: str,
+        region: str,
+        zone: str | None,
+        name: str | None,
+        token: str | None,
+        *,
+        node_index: int | None = None,
+        role: str | None = None,
+    ) -> int:
+        return self.store.intent(
+            self.launch_id,
+            self.cloud,
+            kind,
+            region,
+            zone=zone,
+            name=name,
+            token=token,
+            node_index=node_index,
+            role=role,
+        )
 
     def created(self, row: int, resource_id: str) -> None:
         self.store.set_resource(row, ResourceStatus.CREATED, resource_id=resource_id)

@@ -22,7 +22,9 @@ from provision.plan import (
     TAG_EXPIRY,
     TAG_LAUNCH,
     TAG_NAME,
+    TAG_NODE,
     TAG_OWNER,
+    TAG_ROLE,
     Plan,
     is_launch_id,
     resume_identity,
@@ -34,7 +36,9 @@ __all__ = [
     "TAG_EXPIRY",
     "TAG_LAUNCH",
     "TAG_NAME",
+    "TAG_NODE",
     "TAG_OWNER",
+    "TAG_ROLE",
     "Plan",
     "is_launch_id",
     "resume_identity",
@@ -45,7 +49,18 @@ __all__ = [
 #: kinds that are machines; they go first on delete because they hold the rest (a security group
 #: cannot be deleted while an instance uses it)
 MACHINE_KINDS = ("instance", "tpu_node")
-DELETE_ORDER = {"instance": 0, "tpu_node": 0, "firewall": 1, "security_group": 1, "key_pair": 2}
+#: parts of another resource that go with it (a TPU slice's worker hosts): recorded with their
+#: address for SSH, never looked up or deleted on their own
+PART_KINDS = ("tpu_host",)
+DELETE_ORDER = {
+    "instance": 0,
+    "tpu_node": 0,
+    "firewall": 1,
+    "security_group": 1,
+    "placement_group": 1,
+    "resource_policy": 1,
+    "key_pair": 2,
+}
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 
@@ -141,6 +156,12 @@ class Resource:
     public_ip: str | None = None
     private_ip: str | None = None
     launched_at: float | None = None
+    #: which machine of its launch (0 = the head), as tagged; None for side resources
+    node_index: int | None = None
+    #: "head" or "worker", as tagged
+    role: str | None = None
+    #: (public, private) address of each host of a multi-host machine (a TPU slice), host 0 first
+    hosts: tuple[tuple[str | None, str | None], ...] = ()
 
     @property
     def alive(self) -> bool:
@@ -159,7 +180,15 @@ class Journal(Protocol):
     """Where a driver records intent before a create call and its outcome after."""
 
     def intent(
-        self, kind: str, region: str, zone: str | None, name: str | None, token: str | None
+        self,
+        kind: str,
+        region: str,
+        zone: str | None,
+        name: str | None,
+        token: str | None,
+        *,
+        node_index: int | None = None,
+        role: str | None = None,
     ) -> int: ...
 
     def created(self, row: int, resource_id: str) -> None: ...
@@ -198,11 +227,14 @@ class Provider(Protocol):
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
         """Create what the machine needs in ``region`` (key pair, firewall); idempotent."""
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
-        """The machine of this launch if one already exists, its tags re-checked (idempotent re-runs)."""
+    def find(self, plan: Plan, region: str) -> list[Resource]:
+        """The machines of this launch that exist in ``region``, their tags re-checked (idempotent
+        re-runs), head first."""
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
-        """Create the machine in ``placement``; raise AttemptError classified by FailureKind."""
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        """Create the launch's ``plan.nodes`` machines in ``placement``, all or none, head first (each
+        with its node index and role); raise AttemptError classified by FailureKind. A partial
+        cluster is never returned: the driver removes what it made before raising."""
 
     def wait_running(self, res: Resource, timeout: float) -> Resource:
         """Poll until running; return it with its addresses."""

@@ -55,5 +55,22 @@ def render(plan: Plan, envcheck_spec: str, ssh_user: str) -> str:
             f"if id {user} >/dev/null 2>&1; then sudo -u {user} -H bash /var/lib/mlrig/setup.sh; "
             'else bash /var/lib/mlrig/setup.sh; fi; echo "setup exited with $?"',
         ]
+    if plan.nodes > 1:
+        lines += [
+            "# the cluster: find my rank, write /etc/mlrig/cluster.env, start the engine",
+            cluster(plan, ssh_user),
+        ]
     lines.append("touch /var/lib/mlrig/firstboot.done")
     return "\n".join(lines) + "\n"
+
+
+def cluster(plan: Plan, ssh_user: str) -> str:
+    """The bootstrap fragment of a cluster's nodes (the same on each: every node finds its rank;
+    the node list arrives after the launch, see provision.cluster.deliver)."""
+    from provision import targets
+    from provision.cluster import bootstrap
+    from provision.cluster.nodes import ClusterSpec, Engine
+
+    spec = ClusterSpec(name=plan.name, size=plan.nodes, engine=Engine(plan.engine), launch_id=plan.launch_id)
+    metadata = bootstrap.Metadata(targets.get(plan.target).metadata_server)
+    return bootstrap.snippet(spec, metadata=metadata, run_as=ssh_user)

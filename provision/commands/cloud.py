@@ -124,9 +124,14 @@ def _show_plan(plan: Plan, console: Console) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_row("name", escape(plan.name))
     t.add_row("machine", f"{plan.cloud} {plan.instance_type} ({plan.accelerator_count}x {plan.accelerator})")
+    if plan.nodes > 1:
+        t.add_row("nodes", f"{plan.nodes} (one zone, cluster placement, all ports open between them)")
     market = "spot" + (" (then on-demand)" if plan.on_demand_fallback else "") if plan.spot else "on-demand"
     t.add_row("where", escape(f"{plan.zone or plan.region}, {market}"))
     price = _money(plan.price_per_hour) + "/h"
+    if plan.nodes > 1:
+        total = None if plan.price_per_hour is None else plan.price_per_hour * plan.nodes
+        price += f" per node, {_money(total)}/h for {plan.nodes}"
     if plan.price_as_of:
         price += f"  (catalog {plan.price_as_of})"
     if plan.spot and plan.on_demand_fallback and plan.price_on_demand:
@@ -148,6 +153,7 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("ls")(ls)
     app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ssh)
+    app.command("exec")(exec_)
     app.command("down")(down)
     app.command("gc")(gc)
 
@@ -234,6 +240,13 @@ def up(
             callback=bounded(1, 64),
         ),
     ] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="With --nodes: none (cluster file only) or ray (a Ray head on node 0, the others join).",
+            envvar="PROVISION_ENGINE",
+        ),
+    ] = "none",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; create nothing.", envvar="PROVISION_DRY_RUN")
     ] = False,
@@ -270,6 +283,7 @@ def up(
         on_demand_fallback=on_demand_fallback,
         allow_ssh_from_anywhere=allow_ssh_from_anywhere,
         nodes=nodes,
+        engine=engine,
     )
     try:
         offers = planning.load_offers(settings)
@@ -310,7 +324,8 @@ def up(
         feat = target.supports(capability)
         if wanted and not feat.supported:
             err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
-    _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
+    many = f"{plan.nodes} x " if plan.nodes > 1 else ""
+    _confirm(f"Launch {plan.name} at {many}{_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
         result = launch.up(plan, provider, store, settings, progress)
     plan, m = result.plan, result.machine
@@ -330,12 +345,31 @@ def up(
         "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
         "tried": [str(a) for a in result.attempts],
         "autostop_at": plan.expires_at,
+        "nodes": [
+            {
+                "index": i,
+                "role": n.role or ("head" if i == 0 else "worker"),
+                "id": n.id,
+                "zone": n.zone,
+                "public_ip": n.public_ip,
+                "private_ip": n.private_ip,
+            }
+            for i, n in enumerate(result.machines)
+        ],
     }
     if as_json:
         _emit(out)
     else:
         price = _money(row.price_per_hour if row else plan.price_per_hour)
-        err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
+        if len(result.machines) > 1:
+            count = len(result.machines)
+            err.print(
+                f"[bold green]✓[/] {plan.name}: {count} machines {m.state} in {m.zone} at {count} x {price}/h"
+            )
+            for i, n in enumerate(result.machines):
+                err.print(f"  node {i} ({n.role or '?'}): {n.id} {n.public_ip or ''} / {n.private_ip or ''}")
+        else:
+            err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
         if result.ssh_alias:
             err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
         err.print(f"  remove:  provision down {plan.name}")
@@ -357,12 +391,16 @@ def _ls_cells(views: list[Any], untracked: list[Any]) -> list[dict[str, str]]:
     rows = []
     for v in views:
         market = "spot" if v.spot else "on-demand"
+        hosts = len(v.members)
+        shape = f"{v.nodes}x {v.instance_type}" if v.nodes > 1 else v.instance_type
+        if v.nodes == 1 and hosts > 1:
+            shape += f" ({hosts} hosts)"
         rows.append(
             {
                 "NAME": v.name,
                 "CLOUD": v.cloud,
-                "TYPE": v.instance_type,
-                "MACHINE": f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else ""),
+                "TYPE": shape,
+                "MACHINE": f"{v.cloud} {shape}" + (" spot" if v.spot else ""),
                 "ZONE": v.zone or "",
                 "MARKET": market,
                 "STATE": v.state,
@@ -416,6 +454,14 @@ def ls(
             envvar="PROVISION_ALL_REGIONS",
         ),
     ] = False,
+    nodes: Annotated[
+        bool,
+        typer.Option(
+            "--nodes",
+            help="Also list every node (and TPU slice host) with its address.",
+            envvar="PROVISION_LS_NODES",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Machines mlrig launched, reconciled with what the clouds report, with cost so far."""
@@ -449,15 +495,77 @@ def ls(
         for v in views:
             if v.note:
                 console.print(f"{escape(v.name)}: {escape(v.note)}", soft_wrap=False)
+        if nodes:
+            for v in views:
+                for m in v.members:
+                    line = f"{v.name} node {m['index']} ({m['role']}): {m['id']} {m['address'] or '-'}"
+                    console.print(escape(line + (f"  ssh {m['ssh']}" if m["ssh"] else "")), soft_wrap=False)
         if untracked:
             err.print(f"{len(untracked)} resource(s) of ours unknown to the state store: see `provision gc`")
     if scan.problems:
         raise typer.Exit(3)
 
 
+def _running(settings: Settings, name: str) -> Any:
+    from provision.state import LaunchStatus
+
+    row = _store(settings).active_by_name(name)
+    if row is None or row.status != LaunchStatus.RUNNING:
+        raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
+    return row
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` ([v6]:PORT) as recorded -> (host, port); SSH's port 22 by default."""
+    host, sep, port = address.rpartition(":")
+    if sep and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
+        return host.strip("[]"), int(port)
+    return address, 22
+
+
+def _node_targets(settings: Settings, row: Any) -> list[Any]:
+    """One remote.Target per node (and TPU slice host) of a running launch, from the store."""
+    from provision import sshconfig
+    from provision.cluster.remote import Target
+
+    members = [(r, r.address) for r in _store(settings).nodes(row.launch_id) if r.address]
+    if not members and row.ssh_host:  # a launch of 0.2 or before: its one machine
+        return [
+            Target(
+                0,
+                row.ssh_host,
+                row.ssh_user or "ubuntu",
+                key_path=row.key_path,
+                known_hosts=str(settings.known_hosts),
+                alias=row.name,
+            )
+        ]
+    return [
+        Target(
+            r.node_index or 0,
+            _host_port(address)[0],
+            row.ssh_user or "ubuntu",
+            port=_host_port(address)[1],
+            key_path=row.key_path,
+            known_hosts=str(settings.known_hosts),
+            alias=sshconfig.node_alias(row.name, r.node_index or 0),
+        )
+        for r, address in members
+    ]
+
+
 def ssh(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Machine name.")],
+    node: Annotated[
+        int,
+        typer.Option(
+            "--node",
+            help="Which node of a cluster or TPU slice (0 is the head).",
+            envvar="PROVISION_NODE",
+            callback=bounded(0, 4096),
+        ),
+    ] = 0,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -469,31 +577,78 @@ def ssh(
     """Connect to a machine (extra arguments go to ssh, e.g. a command to run)."""
     from provision import settings as settings_mod
     from provision import sshconfig
-    from provision.state import LaunchStatus
 
     settings = settings_mod.load()
-    row = _store(settings).active_by_name(name)
-    if row is None or row.status != LaunchStatus.RUNNING:
-        raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
-    if not row.ssh_host:
-        raise ProvisionError(f"{name} has no address recorded")
-    if not sshconfig.has_entry(settings.ssh_include, name):
-        user = row.ssh_user or "ubuntu"
-        entry = sshconfig.render_entry(name, row.ssh_host, user, row.key_path, settings.known_hosts)
-        sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
+    row = _running(settings, name)
+    by_index = {t.index: t for t in _node_targets(settings, row)}
+    if node not in by_index:
+        if not by_index:
+            raise ProvisionError(f"{name} has no address recorded")
+        raise UsageError(
+            f"{name} has no node {node}", hint=f"its nodes are {', '.join(map(str, sorted(by_index)))}"
+        )
+    target = by_index[node]
+    alias = target.alias or name
+    if not sshconfig.has_entry(settings.ssh_include, alias):
+        entry = sshconfig.render_entry(alias, target.host, target.user, row.key_path, settings.known_hosts)
+        sshconfig.add(settings.ssh_config, settings.ssh_include, alias, entry)
     exe = shutil.which("ssh")
     # -F only for a non-default config: it would also make ssh skip /etc/ssh/ssh_config
     default = settings.ssh_config == Path.home() / ".ssh" / "config"
-    argv = ["ssh", *([] if default else ["-F", str(settings.ssh_config)]), name, *ctx.args]
+    argv = ["ssh", *([] if default else ["-F", str(settings.ssh_config)]), alias, *ctx.args]
     if dry_run or as_json:
         if as_json:
-            _emit({"argv": argv, "host": row.ssh_host, "user": row.ssh_user})
+            _emit({"argv": argv, "host": target.host, "user": target.user, "node": node})
         else:
             typer.echo(" ".join(argv))
         return
     if exe is None:
         raise ProvisionError("ssh is not installed", hint="install OpenSSH client")
     os.execv(exe, argv)
+
+
+def exec_(
+    name: Annotated[str, typer.Argument(help="Machine or cluster name.")],
+    command: Annotated[list[str], typer.Argument(help="The command, after --, run by the login shell.")],
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the command may run on each node before it is stopped.",
+            envvar="PROVISION_EXEC_TIMEOUT",
+            callback=bounded(0, 86400, low_open=True),
+        ),
+    ] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a command on every node of a cluster (or TPU slice host) at once, with each node's output
+    and exit status. Exit 0 when it succeeded everywhere, 1 when it failed somewhere, 3 when a node
+    could not be reached."""
+    from provision import settings as settings_mod
+    from provision.cluster import remote
+
+    settings = settings_mod.load()
+    row = _running(settings, name)
+    targets_ = _node_targets(settings, row)
+    if not targets_:
+        raise ProvisionError(f"{name} has no address recorded")
+    out, err = out_console(), err_console()
+
+    def live(index: int, stream: str, line: str) -> None:
+        _say(out if stream == "stdout" else err, f"[{index}] {escape(line)}")
+
+    results = remote.run(targets_, " ".join(command), timeout=timeout, on_line=None if as_json else live)
+    if as_json:
+        _emit({"name": name, "results": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            status = f"exit {r.exit_status}" if r.exit_status is not None else r.outcome.value
+            _say(
+                err,
+                f"node {r.index} ({r.host}): {escape(status)}" + (f": {escape(r.error)}" if r.error else ""),
+            )
+    code = remote.exit_code(results)
+    if code:
+        raise typer.Exit(code)
 
 
 def down(

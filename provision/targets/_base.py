@@ -80,6 +80,8 @@ class Target:
     cloud_assigned_ids: frozenset[str] = field(default_factory=frozenset)
     #: what the user passes to choose it, for help and hints
     example: str = ""
+    #: the metadata server a node's first boot may ask who it is (provision.cluster.bootstrap.Metadata)
+    metadata_server: str = "none"
 
     def __str__(self) -> str:
         return self.id.value

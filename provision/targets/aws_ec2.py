@@ -46,9 +46,10 @@ TARGET = Target(
             "pre-check because Service Quotas needs extra IAM permissions",
         ),
         Capability.IDEMPOTENT_LAUNCH: Feature(True),
-        Capability.NODES: Feature(False, "--nodes is not implemented yet for EC2 (one machine per launch)"),
-        Capability.PLACEMENT: Feature(False, "cluster placement groups come with --nodes"),
-        Capability.EFA: Feature(False, "EFA interfaces come with --nodes"),
+        Capability.NODES: Feature(True),
+        Capability.PLACEMENT: Feature(True),
+        # where provision/cluster/data/aws_instance_network.csv says the type has it (one interface)
+        Capability.EFA: Feature(True),
         Capability.MULTI_HOST: Feature(False, "an EC2 offering is one host"),
     },
     settings_prefix="aws_",
@@ -60,4 +61,5 @@ TARGET = Target(
     # instance ids are assigned by EC2; key pairs and security groups are created under our names
     cloud_assigned_ids=frozenset({"instance"}),
     example="--cloud aws --gpu A10G:1",
+    metadata_server="aws",
 )

@@ -49,8 +49,9 @@ TARGET = Target(
             "quotas are not checked before launching",
         ),
         Capability.IDEMPOTENT_LAUNCH: Feature(True),
-        Capability.NODES: Feature(False, "--nodes is not implemented yet for Compute Engine"),
-        Capability.PLACEMENT: Feature(False, "compact placement policies come with --nodes"),
+        Capability.NODES: Feature(True),
+        # a COLLOCATED group placement policy; Compute Engine accepts it for some machine series only
+        Capability.PLACEMENT: Feature(True),
         Capability.EFA: Feature(False, "EFA is an AWS network adapter"),
         Capability.MULTI_HOST: Feature(False, "a Compute Engine VM is one host"),
     },
@@ -61,4 +62,5 @@ TARGET = Target(
     make_provider=_provider,
     classifier=_classify,
     example="--cloud gcp --gpu L4:1",
+    metadata_server="gce",
 )

@@ -50,9 +50,8 @@ TARGET = Target(
         ),
         Capability.PLACEMENT: Feature(False, "a TPU slice is placed by Cloud TPU itself"),
         Capability.EFA: Feature(False, "EFA is an AWS network adapter"),
-        Capability.MULTI_HOST: Feature(
-            False, "multi-host slices launch, but only the first host is recorded and reachable yet"
-        ),
+        # every host of a slice is recorded with its index and address and gets its own ssh alias
+        Capability.MULTI_HOST: Feature(True),
     },
     settings_prefix="gcp_",
     ssh_user_field="gcp_ssh_user",
@@ -61,4 +60,5 @@ TARGET = Target(
     make_provider=_provider,
     classifier=_classify,
     example="--cloud gcp --tpu v5e-8",
+    metadata_server="tpu",
 )

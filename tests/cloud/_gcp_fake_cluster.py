@@ -78,6 +78,8 @@ class ClusterState:
     policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: region operations by name
     ops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: zone -> instances it has room for; an insert beyond that fails ZONE_RESOURCE_POOL_EXHAUSTED
+    capacity: dict[str, int] = field(default_factory=dict)
 
 
 class ClusterFakeGcp(base.FakeGcp):
@@ -137,6 +139,11 @@ class ClusterFakeGcp(base.FakeGcp):
             refused = self._check_policies(project, tail[1], body or {})
             if refused is not None:
                 return 400, refused, 0.0
+            room = self.cluster.capacity.get(tail[1])
+            if room is not None:
+                used = sum(1 for (z, _n) in self.state.instances if z == tail[1])
+                if used >= room:  # the zone is full: the insert's operation ends with a stockout
+                    self.state.faults.append(base.GFault(op="insert", zone=tail[1]))
         return super()._compute(method, rest, query, body)
 
     def _region_op(self, project: str, region: str, kind: str, target: str) -> dict[str, Any]:

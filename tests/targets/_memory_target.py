@@ -38,6 +38,8 @@ class Cloud:
     items: dict[tuple[str, str], Resource] = field(default_factory=dict)
     #: zone (or "zone/spot") -> how a create there fails
     outcome: dict[str, FailureKind] = field(default_factory=dict)
+    #: zone -> machines it has capacity for (unlimited when absent)
+    capacity: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     #: call name -> raise Interrupted after that many more such calls (kept across ``fresh()``)
     interrupts: dict[str, int] = field(default_factory=dict)
@@ -112,15 +114,35 @@ class MemoryProvider:
             journal.created(row, name)
             self._maybe_interrupt(f"prepare:{kind}")
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
-        for r in self.mem.alive():
-            if r.kind == "instance" and r.region == region and r.owned_by(plan.owner or "", plan.launch_id):
-                return r
-        return None
+    def find(self, plan: Plan, region: str) -> list[Resource]:
+        mine = [
+            r
+            for r in self.mem.alive()
+            if r.kind == "instance" and r.region == region and r.owned_by(plan.owner or "", plan.launch_id)
+        ]
+        return sorted(mine, key=lambda r: r.node_index or 0)
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        """One machine at a time (as Compute Engine inserts go); capacity running out after some of
+        them removes those before the refusal: a partial cluster is never returned or left."""
+        made: list[Resource] = []
+        for k in range(plan.nodes):
+            left = self.mem.capacity.get(placement.zone)
+            if left is not None and left <= 0:
+                for res in made:
+                    self.delete(res)
+                raise AttemptError(FailureKind.CAPACITY, "FakeCapacity", f"{k} of {plan.nodes} fit")
+            if left is not None:
+                self.mem.capacity[placement.zone] = left - 1
+            made.append(self._create_one(plan, placement, journal, k))
+        return made
+
+    def _create_one(self, plan: Plan, placement: Placement, journal: Journal, k: int) -> Resource:
         self._called("create")
-        row = journal.intent("instance", placement.region, placement.zone, plan.name, None)
+        role = "head" if k == 0 else "worker"
+        row = journal.intent(
+            "instance", placement.region, placement.zone, plan.name, None, node_index=k, role=role
+        )
         fault = self.mem.outcome.get(f"{placement.zone}/{'spot' if placement.spot else 'od'}")
         fault = fault or self.mem.outcome.get(placement.zone)
         if fault is not None:
@@ -138,15 +160,17 @@ class MemoryProvider:
                 instance_type=plan.instance_type,
                 spot=placement.spot,
                 public_ip=f"192.0.2.{len(self.mem.items) % 250 + 1}",
+                node_index=k,
+                role=role,
             )
         )
         if self.lose_answers:
             self.lose_answers -= 1
             self._maybe_interrupt("create")  # the answer never reached us
-            found = self.find(plan, placement.region)
+            found = [r for r in self.find(plan, placement.region) if r.node_index == k]
             if found:
-                journal.created(row, found.id)
-                return found
+                journal.created(row, found[0].id)
+                return found[0]
         journal.created(row, rid)
         self._maybe_interrupt("create")
         return replace(res, state="pending")

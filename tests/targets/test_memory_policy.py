@@ -56,6 +56,11 @@ def world(tmp_path: Path) -> Any:
         def up(self, plan: Any) -> Any:
             return launch.up(plan, self.provider, store, s)
 
+        def provider_placement(self, plan: Any) -> Any:
+            from provision.clouds.base import Placement
+
+            return Placement("us-east-1", "us-east-1a", False)
+
         def leaks(self) -> list[Resource]:
             return cloud.leaks(store.owner_id)
 
@@ -187,3 +192,47 @@ def test_a_killed_launch_is_resumed_only_by_the_same_plan(world: Any) -> None:
     again = world.up(world.plan(name=plan.name))
     assert again.plan.launch_id == plan.launch_id
     assert [r.id for r in world.leaks() if r.kind == "instance"] == [again.machine.id]
+
+
+# --------------------------------------------------------------------------- clusters
+def test_a_cluster_is_launched_whole_with_a_head_and_workers(world: Any) -> None:
+    result = world.up(world.plan(nodes=3))
+    assert [(m.node_index, m.role) for m in result.machines] == [(0, "head"), (1, "worker"), (2, "worker")]
+    assert len({m.zone for m in result.machines}) == 1
+    rows = [r for r in world.store.resources(result.plan.launch_id) if r.kind == "instance"]
+    assert [(r.node_index, r.role, r.status) for r in rows] == [
+        (0, "head", ResourceStatus.CREATED),
+        (1, "worker", ResourceStatus.CREATED),
+        (2, "worker", ResourceStatus.CREATED),
+    ]
+    row = world.store.launch(result.plan.launch_id)
+    assert row.nodes == 3
+    assert row.cost_so_far(row.running_at + 3600) == pytest.approx(3 * 1.006)  # every node is billed
+
+
+def test_capacity_for_n_minus_1_moves_the_whole_cluster_and_leaves_no_part(world: Any) -> None:
+    world.mem.capacity["us-east-1a"] = 2
+    result = world.up(world.plan(nodes=3))
+    assert {m.zone for m in result.machines} == {"us-east-1b"}
+    assert sorted(r.zone for r in world.leaks() if r.kind == "instance") == ["us-east-1b"] * 3
+    assert world.mem.calls.count("delete:instance") == 2  # the two that fit in us-east-1a
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_a_signal_after_k_of_n_nodes_leaves_nothing(world: Any, k: int) -> None:
+    world.provider.interrupt_after("create", k)
+    plan = world.plan(nodes=3)
+    assert isinstance(run_with(lambda: world.up(plan)), Interrupted)
+    assert world.leaks() == []
+    assert world.store.active_by_name(plan.name) is None
+
+
+def test_a_killed_cluster_launch_keeps_a_whole_cluster_and_replaces_a_partial_one(world: Any) -> None:
+    plan = world.plan(nodes=2)
+    world.store.begin_launch(plan)  # killed after recording; the cloud got one of two machines
+    journal = world.store.journal(plan.launch_id, "aws")
+    world.provider.prepare(plan, "us-east-1", journal)
+    world.provider._create_one(plan, world.provider_placement(plan), journal, 0)
+    again = world.up(world.plan(name=plan.name, nodes=2))
+    assert again.plan.launch_id == plan.launch_id and len(again.machines) == 2
+    assert len([r for r in world.leaks() if r.kind == "instance"]) == 2  # the orphan half was removed
