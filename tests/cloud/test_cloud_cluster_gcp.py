@@ -181,3 +181,26 @@ def test_a_slice_failing_after_some_hosts_leaves_nothing(cloud_env: Any, gcp_ser
         launch.up(plan, provider_for_plan(plan, s), store, s)
     assert leaks() == []
     assert store.active_by_name(plan.name) is None
+
+
+def test_gc_finds_an_orphaned_placement_policy_and_firewall_rules_by_their_descriptions(
+    cloud_env: Any, cli_here: Any, gcp_server: Any, leaks: Any
+) -> None:
+    import sqlite3
+
+    s, plan, store, prov = _setup(name="lost")
+    store.begin_launch(plan)
+    launch.ensure_key(s, plan)
+    region = plan.region
+    prov.prepare(plan, region, store.journal(plan.launch_id, plan.cloud))  # then the record is lost
+    assert any("resource-policy" in r for r in leaks())
+    db = sqlite3.connect(s.db_path)
+    db.execute("DELETE FROM resources WHERE launch_id = ?", (plan.launch_id,))
+    db.execute("DELETE FROM launches WHERE launch_id = ?", (plan.launch_id,))
+    db.commit()
+    db.close()
+    gc = cli_here(["gc", "--cloud", "gcp", "--yes", "--json"])
+    assert gc.returncode == 0, gc.stderr
+    kinds = sorted(d["kind"] for d in json.loads(gc.stdout)["deleted"])
+    assert kinds == ["firewall", "firewall", "resource_policy"]
+    assert leaks() == []
