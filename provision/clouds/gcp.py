@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -309,7 +310,7 @@ class GcpProvider:
                 plan,
                 journal,
                 firewall_name(plan.launch_id),
-                "SSH firewall rule",
+                "firewall rule for SSH",
                 allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
                 source_ranges=[plan.ssh_cidr or ""],
             )
@@ -327,10 +328,34 @@ class GcpProvider:
         if plan.nodes > 1 and region not in self._policy:
             self._placement_policy(plan, region, journal)
 
-    def _firewall_rule(self, plan: Plan, journal: Journal, name: str, what: str, **fields: Any) -> None:
-        """One journalled, described firewall rule to the launch's network tag; a 409 is adopted
-        only when the existing rule is provably this launch's."""
+    def _create_side(
+        self, plan: Plan, journal: Journal, where: Resource, *, what: str, rid: str, insert: Callable[[], Any]
+    ) -> None:
+        """A journalled create of a launch's side resource (``where`` names it): the intent first,
+        ``insert()`` (which sends the request and waits for its operation), then the outcome. A 409
+        is adopted only when the existing resource is provably this launch's."""
         from google.api_core import exceptions as gexc
+
+        row = journal.intent(where.kind, where.region, None, where.id, rid)
+        try:
+            op = insert()
+        except gexc.Conflict:
+            # created by an earlier attempt of this same launch, or somebody else's of that name
+            if not self.refresh(where).owned_by(plan.owner or "", plan.launch_id):
+                journal.failed(row, f"name taken by a {what} that is not ours")
+                raise ProvisionError(f"a {what} named {where.id} exists and is not this launch's") from None
+            op = None
+        except gexc.GoogleAPICallError as exc:
+            journal.failed(row, str(exc))
+            raise ProvisionError(f"could not create the {what} {where.id}: {exc.message}") from None
+        err = self._op_error(op) if op is not None else None
+        if err:
+            journal.failed(row, err[1])
+            raise ProvisionError(f"could not create the {what} {where.id}: {err[1]}")
+        journal.created(row, where.id)
+
+    def _firewall_rule(self, plan: Plan, journal: Journal, name: str, what: str, **fields: Any) -> None:
+        """One described firewall rule to the launch's network tag."""
         from google.cloud import compute_v1
 
         fw = compute_v1.Firewall(
@@ -343,36 +368,18 @@ class GcpProvider:
             **fields,
         )
         rid = request_id(plan.launch_id, "firewall" if name == firewall_name(plan.launch_id) else name)
-        row = journal.intent("firewall", "global", None, name, rid)
-        try:
-            op = self._api(
-                self._c("FirewallsClient").insert_unary,
-                request=compute_v1.InsertFirewallRequest(
-                    project=self.project, firewall_resource=fw, request_id=rid
-                ),
+
+        def insert() -> Any:
+            request = compute_v1.InsertFirewallRequest(
+                project=self.project, firewall_resource=fw, request_id=rid
             )
-            op = self._wait(op, None)
-        except gexc.Conflict:
-            # created by an earlier attempt of this same launch, or someone else's rule of that name
-            existing = self.refresh(Resource("gcp", "firewall", "global", name, name=name))
-            if not existing.owned_by(plan.owner or "", plan.launch_id):
-                journal.failed(row, "name taken by a firewall rule that is not ours")
-                raise ProvisionError(
-                    f"a firewall rule named {name} exists and is not this launch's"
-                ) from None
-            op = None
-        except gexc.GoogleAPICallError as exc:
-            journal.failed(row, str(exc))
-            raise ProvisionError(f"could not create the {what} {name}: {exc.message}") from None
-        err = self._op_error(op) if op is not None else None
-        if err:
-            journal.failed(row, err[1])
-            raise ProvisionError(f"could not create the {what} {name}: {err[1]}")
-        journal.created(row, name)
+            return self._wait(self._api(self._c("FirewallsClient").insert_unary, request=request), None)
+
+        where = Resource("gcp", "firewall", "global", name, name=name)
+        self._create_side(plan, journal, where, what=what, rid=rid, insert=insert)
 
     def _placement_policy(self, plan: Plan, region: str, journal: Journal) -> None:
         """A compact (COLLOCATED) group placement policy for the launch's nodes in ``region``."""
-        from google.api_core import exceptions as gexc
         from google.cloud import compute_v1
 
         name = policy_name(plan.launch_id)
@@ -384,31 +391,16 @@ class GcpProvider:
             ),
         )
         rid = request_id(plan.launch_id, f"policy:{region}")
-        row = journal.intent("resource_policy", region, None, name, rid)
-        try:
-            op = self._api(
-                self._c("ResourcePoliciesClient").insert_unary,
-                request=compute_v1.InsertResourcePolicyRequest(
-                    project=self.project, region=region, resource_policy_resource=body, request_id=rid
-                ),
+
+        def insert() -> Any:
+            request = compute_v1.InsertResourcePolicyRequest(
+                project=self.project, region=region, resource_policy_resource=body, request_id=rid
             )
-            op = self._wait(op, None, region=region)
-        except gexc.Conflict:
-            existing = self.refresh(Resource("gcp", "resource_policy", region, name, name=name))
-            if not existing.owned_by(plan.owner or "", plan.launch_id):
-                journal.failed(row, "name taken by a resource policy that is not ours")
-                raise ProvisionError(
-                    f"a resource policy named {name} exists in {region} and is not ours"
-                ) from None
-            op = None
-        except gexc.GoogleAPICallError as exc:
-            journal.failed(row, str(exc))
-            raise ProvisionError(f"could not create the placement policy {name}: {exc.message}") from None
-        err = self._op_error(op) if op is not None else None
-        if err:
-            journal.failed(row, err[1])
-            raise ProvisionError(f"could not create the placement policy {name}: {err[1]}")
-        journal.created(row, name)
+            op = self._api(self._c("ResourcePoliciesClient").insert_unary, request=request)
+            return self._wait(op, None, region=region)
+
+        where = Resource("gcp", "resource_policy", region, name, name=name)
+        self._create_side(plan, journal, where, what="placement policy", rid=rid, insert=insert)
         self._policy[region] = f"projects/{self.project}/regions/{region}/resourcePolicies/{name}"
 
     def _image(self, plan: Plan) -> str:
