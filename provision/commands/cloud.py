@@ -404,7 +404,8 @@ def _ls_cells(views: list[Any], untracked: list[Any]) -> list[dict[str, str]]:
                 "ZONE": v.zone or "",
                 "MARKET": market,
                 "STATE": v.state,
-                "$/H": _money(v.price_per_hour),
+                # the whole launch: every node is billed (COST is for all of them too)
+                "$/H": _money(None if v.price_per_hour is None else v.price_per_hour * v.nodes),
                 "HOURS": "" if v.hours is None else f"{v.hours:.2f}",
                 "COST": _money(v.cost_so_far),
                 "SSH": v.ssh or "",

@@ -211,6 +211,9 @@ def test_cli_up_nodes_2_and_down(cloud_env: Any, cli_here: Any, moto_server: Any
     ls = json.loads(cli_here(["ls", "--json"]).stdout)
     (m,) = ls["machines"]
     assert m["name"] == "pair" and m["state"] == "running"
+    assert m["nodes"] == 2 and [n["ssh"] for n in m["members"]] == ["pair", "pair.1"]
+    table = cli_here(["ls"]).stdout
+    assert "2x p4d.24xlarge" in table and f"${2 * m['price_per_hour']:,.2f}" in table  # every node billed
     down = cli_here(["down", "pair", "--yes", "--json"])
     assert down.returncode == 0, down.stderr
     kinds = sorted(d["kind"] for d in json.loads(down.stdout)["results"][0]["deleted"])
