@@ -236,3 +236,27 @@ def test_a_killed_cluster_launch_keeps_a_whole_cluster_and_replaces_a_partial_on
     again = world.up(world.plan(name=plan.name, nodes=2))
     assert again.plan.launch_id == plan.launch_id and len(again.machines) == 2
     assert len([r for r in world.leaks() if r.kind == "instance"]) == 2  # the orphan half was removed
+
+
+def test_ls_shows_one_row_per_cluster_billed_for_every_node_and_a_missing_node(world: Any) -> None:
+    from dataclasses import replace
+
+    from provision import fleet
+
+    result = world.up(world.plan(nodes=2))
+    (view,), untracked, _scan = fleet.inventory(
+        world.store,
+        world.settings,
+        lambda _key: world.provider,
+        now=world.store.launch(result.plan.launch_id).running_at + 3600,
+    )
+    assert untracked == [] and view.nodes == 2 and view.note is None
+    assert view.cost_so_far == pytest.approx(2 * 1.006)
+    assert [(m["index"], m["role"], m["ssh"]) for m in view.members] == [
+        (0, "head", view.name),
+        (1, "worker", f"{view.name}.1"),
+    ]
+    gone = result.machines[1]
+    world.mem.put(replace(world.mem.items[("instance", gone.id)], state="terminated"))  # preempted
+    (view,), _u, _s = fleet.inventory(world.store, world.settings, lambda _key: world.provider)
+    assert view.state == "running" and "only 1 of 2 nodes" in (view.note or "")
