@@ -469,8 +469,10 @@ class _Run:
                 entry = sshconfig.render_entry(name, address, user, plan.key_path, settings.known_hosts)
                 sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
                 alias = alias or name
-        if plan.nodes > 1 and plan.wait == "ssh":
-            _deliver_node_list(plan, machines, endpoints, user=user, settings=settings, progress=progress)
+        if plan.nodes > 1:
+            _deliver_node_list(
+                plan, provider, machines, endpoints, user=user, settings=settings, progress=progress
+            )
         store.update_launch(plan.launch_id, status=LaunchStatus.RUNNING)
         return UpResult(plan=plan, machines=machines, attempts=attempts, ssh_alias=alias)
 
@@ -555,6 +557,7 @@ def _record_nodes(plan: Plan, store: Store, machines: list[Resource]) -> list[tu
 
 def _deliver_node_list(
     plan: Plan,
+    provider: Provider,
     machines: list[Resource],
     endpoints: list[tuple[int, str | None]],
     *,
@@ -562,13 +565,22 @@ def _deliver_node_list(
     settings: Settings,
     progress: Progress,
 ) -> None:
-    """The node list onto every node (their first boot waits for it). A node it cannot reach is a
-    note, not a failed launch: the machines run, and the note says how to finish by hand."""
+    """The node list where every node's first boot reads it: the instance metadata when the target
+    has it, else over SSH (with --wait ssh). A node it cannot reach is a note, not a failed launch:
+    the machines run, and the note says how to finish by hand."""
     from provision.cluster import deliver
     from provision.cluster.remote import Outcome, Target
 
     progress.step(f"telling the {plan.nodes} nodes about each other")
     text = deliver.node_list(plan, machines)
+    try:
+        if provider.announce(plan, machines, text):
+            return
+    except ProvisionError as exc:
+        progress.note(f"node list not set in the instance metadata ({exc.message}); trying SSH")
+    if plan.wait != "ssh":
+        progress.note("the nodes wait for their node list: launch with --wait ssh to deliver it over SSH")
+        return
     reach = [
         Target(i, a, user, key_path=plan.key_path, known_hosts=str(settings.known_hosts))
         for i, a in endpoints

@@ -594,6 +594,9 @@ class AwsProvider:
             out.append(Resource(**{**res.__dict__, "node_index": k, "role": role_of(k), "name": plan.name}))
         return out
 
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        return False  # a tag (256 characters) cannot hold a node list: it goes over SSH
+
     def _describe(self, region: str, instance_id: str) -> dict[str, Any] | None:
         try:
             resp = self._call(self._c(region).describe_instances, InstanceIds=[instance_id])

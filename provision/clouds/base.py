@@ -239,6 +239,10 @@ class Provider(Protocol):
     def wait_running(self, res: Resource, timeout: float) -> Resource:
         """Poll until running; return it with its addresses."""
 
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        """Put a cluster's node list where its machines' first boot reads it without SSH (instance
+        metadata); False when the target has no such place (the launch then pushes it over SSH)."""
+
     def delete(self, res: Resource) -> bool:
         """Delete; False when it was already gone. Waits until an instance no longer blocks cleanup."""
 
@@ -275,6 +279,7 @@ PROVIDER_METHODS = (
     "find",
     "create",
     "wait_running",
+    "announce",
     "delete",
     "list_tagged",
     "refresh",

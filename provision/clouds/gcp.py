@@ -84,6 +84,10 @@ def policy_name(launch_id: str) -> str:
     return f"mlrig-{launch_id}-compact"
 
 
+#: the instance metadata key a cluster's first boot reads its node list from (bootstrap.sh)
+NODES_KEY = "mlrig-nodes"
+
+
 def node_name(plan: Plan, index: int) -> str:
     """The head is called like the launch; worker K is NAME-K (GCE names are ids)."""
     return plan.name if index == 0 else f"{plan.name}-{index}"
@@ -571,6 +575,29 @@ class GcpProvider:
             return _instance(inst) if inst.status == "RUNNING" else None
 
         return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")
+
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        """The ``mlrig-nodes`` metadata key on every node (the first boot reads it from the metadata
+        server), set with the instance's current fingerprint as Compute Engine requires."""
+        from google.cloud import compute_v1
+
+        for m in machines:
+            inst = self._get(m)
+            if inst is None:
+                raise ProvisionError(f"instance {m.id} disappeared before it was told about the others")
+            items = [i for i in inst.metadata.items if i.key != NODES_KEY]
+            items.append(compute_v1.Items(key=NODES_KEY, value=node_list))
+            op = self._api(
+                self._c("InstancesClient").set_metadata_unary,
+                project=self.project,
+                zone=m.zone,
+                instance=m.id,
+                metadata_resource=compute_v1.Metadata(fingerprint=inst.metadata.fingerprint, items=items),
+            )
+            err = self._op_error(self._wait(op, m.zone))
+            if err:
+                raise ProvisionError(f"could not set the node list on {m.id}: {err[1]}")
+        return True
 
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc

@@ -192,6 +192,9 @@ class TpuProvider:
             check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to be READY"
         )
 
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        return False  # a slice's hosts read each other from worker-network-endpoints themselves
+
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
 

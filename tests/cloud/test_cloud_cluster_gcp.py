@@ -53,6 +53,13 @@ def test_up_nodes_2_is_one_compact_policy_one_zone_and_nodes_reach_each_other(
     assert ssh["sourceRanges"] == ["203.0.113.7/32"] and ssh["targetTags"] == [tag]
     assert nodes["sourceTags"] == [tag] and nodes["targetTags"] == [tag] and "sourceRanges" not in nodes
     assert nodes["allowed"] == [{"IPProtocol": "all"}]
+    # the node list, where each node's first boot reads it (instance metadata, no SSH needed)
+    for name, inst in insts.items():
+        items = {i["key"]: i["value"] for i in inst["metadata"]["items"]}
+        listed = [line.split() for line in items["mlrig-nodes"].splitlines()]
+        assert [(n[0], n[1]) for n in listed] == [("0", "head"), ("1", "worker")], name
+        assert [n[2] for n in listed] == [m.private_ip for m in result.machines]
+        assert "cluster.env" in items["startup-script"]
     deleted = launch.down(store.launch(plan.launch_id), prov, store, s)
     assert sorted(r.kind for r in deleted) == [
         "firewall",

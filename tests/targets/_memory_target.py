@@ -44,6 +44,8 @@ class Cloud:
     #: call name -> raise Interrupted after that many more such calls (kept across ``fresh()``)
     interrupts: dict[str, int] = field(default_factory=dict)
     ids: Any = field(default_factory=lambda: itertools.count(1))
+    #: the node list the last cluster launch announced
+    announced: str | None = None
 
     def put(self, res: Resource) -> Resource:
         self.items[(res.kind, res.id)] = res
@@ -180,6 +182,11 @@ class MemoryProvider:
         cur = self.mem.items[(res.kind, res.id)]
         self._maybe_interrupt("wait_running")
         return self.mem.put(replace(cur, state="running"))
+
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        self._called("announce")
+        self.mem.announced = node_list
+        return True
 
     def delete(self, res: Resource) -> bool:
         self._called(f"delete:{res.kind}")
