@@ -149,3 +149,17 @@ def test_a_clusters_first_boot_waits_for_the_node_list_and_asks_its_clouds_metad
         planning.make_plan(planning.Request(cloud="aws", gpu="A10G:1", engine="ray"), [OFFER], s)
     with pytest.raises(Exception, match="bad --engine"):
         planning.make_plan(planning.Request(cloud="aws", gpu="A10G:1", nodes=2, engine="slurm"), [OFFER], s)
+
+
+def test_a_multi_host_slices_hosts_find_each_other_in_the_slice_metadata() -> None:
+    from provision.clouds import firstboot
+
+    s = settings_mod.load({})
+
+    def script(tpu: str) -> str:
+        req = planning.Request(cloud="gcp", tpu=tpu, zone="us-central1-a", ssh_cidr="127.0.0.1")
+        return firstboot.render(planning.make_plan(req, [], s, owner="0" * 16), "mlrig==0", "mlrig")
+
+    four = script("v4-32")
+    assert "4 node(s)" in four and "worker-network-endpoints" in four and "cluster.env" in four
+    assert "cluster.env" not in script("v5e-8")  # one host: no cluster
