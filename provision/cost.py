@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from envcheck.knowledge import gpus
 from provision.catalog import Offering
 from provision.errors import UsageError
+from provision.models import OfferingKind
 from provision.train_memory import MemoryModel
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def scaling_efficiency(accelerators: int) -> float:
 
 def hosts_per_node(o: Offering) -> int:
     """Machines one offering unit runs on: TPU slices span hosts (4 chips each beyond a single host)."""
-    if o.kind != "tpu-vm":
+    if o.kind != OfferingKind.TPU_VM:
         return 1
     spec = gpus.lookup(o.accelerator)
     single_host = 8 if spec and spec.name in {"TPU v5e", "TPU v6e"} else 4

@@ -17,14 +17,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from provision import sshconfig, targets
 from provision.clouds.base import DELETE_ORDER, MACHINE_KINDS, Provider, Resource
 from provision.errors import CredentialsError, MissingDependencyError, ProvisionError
 from provision.settings import Settings
 from provision.state import LaunchRow, LaunchStatus, Store
 
-#: provider keys: gcp VMs and Cloud TPU are separate drivers of the same cloud
-DRIVERS = {"aws": ("aws",), "gcp": ("gcp", "gcp-tpu")}
+
+def target_keys(clouds: Iterable[str] | None = None) -> list[str]:
+    """Driver keys (launch target ids) of ``clouds`` (all when None), in registry order."""
+    wanted = None if clouds is None else set(clouds)
+    return [t.id.value for t in targets.TARGETS.values() if wanted is None or t.cloud in wanted]
+
 
 _KEY_FILE = re.compile(r"^[a-z][a-z0-9-]*-(?P<launch>[0-9a-f]{12})(?:\.pub)?$")
 
@@ -46,6 +52,10 @@ class MachineView:
     ssh: str | None
     launch_id: str
     note: str | None = None
+    #: machines billed (a cluster's nodes; a TPU slice is one)
+    nodes: int = 1
+    #: every node and slice host: index, role, id, zone, address, ssh alias
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,18 +92,20 @@ class Scan:
 
 
 def driver_key(row: LaunchRow) -> str:
-    return "gcp-tpu" if row.kind == "tpu-vm" else row.cloud
+    return targets.for_launch(row).id.value
 
 
 def key_of(res: Resource) -> str:
-    return "gcp-tpu" if res.kind == "tpu_node" else res.cloud
+    return targets.for_resource(res).id.value
 
 
 def regions_for(settings: Settings, store: Store, key: str) -> list[str]:
     """Regions to list by default: the configured ones plus every region the store has used."""
-    cloud = key.split("-", maxsplit=1)[0]
-    used = {r.region for r in store.launches(include_finished=True) if r.cloud == cloud}
-    base = list(settings.aws_regions) if cloud == "aws" else []
+    target = targets.get(key)
+    used = {
+        r.region for r in store.launches(include_finished=True) if targets.for_launch(r).cloud == target.cloud
+    }
+    base = list(target.default_regions(settings))
     return base + sorted(used - set(base))
 
 
@@ -150,7 +162,7 @@ def inventory(
     now = time.time() if now is None else now
     launches = store.launches()
     held = {driver_key(r) for r in launches}
-    keys = [k for ks in DRIVERS.values() for k in ks] if all_regions else sorted(held)
+    keys = target_keys() if all_regions else sorted(held)
     result = Scan()
     if refresh:
 
@@ -181,6 +193,8 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         leftovers = [r for r in mine if r.alive and r.kind not in MACHINE_KINDS]
         if alive:
             state = alive[0].state or "?"
+            if row.status == LaunchStatus.RUNNING and len(alive) < row.nodes:
+                note = f"only {len(alive)} of {row.nodes} nodes exist (preempted or removed outside mlrig)"
         elif row.status == LaunchStatus.RUNNING:
             state, note = "gone", "terminated outside mlrig (autostop, spot preemption or console)"
         else:
@@ -191,6 +205,18 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         note = _launching_note(store, row)
     elif row.status in (LaunchStatus.CLEANUP_INCOMPLETE, LaunchStatus.CLEANING) and note is None:
         note = f"cleanup incomplete: run `provision down {row.name}`"
+    members: list[dict[str, Any]] = [
+        {
+            "index": r.node_index if r.node_index is not None else 0,
+            "role": r.role or "head",
+            "kind": r.kind,
+            "id": r.resource_id or r.name,
+            "zone": r.zone,
+            "address": r.address,
+            "ssh": sshconfig.node_alias(row.name, r.node_index or 0) if r.address else None,
+        }
+        for r in store.nodes(row.launch_id)
+    ]
     hours = None
     if row.running_at:
         hours = round(max(0.0, (row.ended_at or now) - row.running_at) / 3600.0, 3)
@@ -208,6 +234,8 @@ def _view(store: Store, row: LaunchRow, result: Scan, now: float) -> MachineView
         ssh=row.ssh_host and row.name,
         launch_id=row.launch_id,
         note=note,
+        nodes=row.nodes,
+        members=members,
     )
 
 
@@ -228,9 +256,9 @@ def untracked(
 
     ``explicit``: the clouds were asked for by name, so one that cannot be checked is a failure.
     """
-    required = {k for c in clouds for k in DRIVERS[c]} if explicit else set()
+    required = set(target_keys(clouds)) if explicit else set()
     required |= {driver_key(r) for r in store.launches()}
-    keys = [k for c in clouds for k in DRIVERS[c]]
+    keys = target_keys(clouds)
     result = scan(keys, get_provider, lambda _key, provider: provider.all_regions(), required)
     if not result.found:
         raise result.nothing_checked()

@@ -29,21 +29,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from provision import sshconfig
+from provision import sshconfig, targets
 from provision.clouds.base import (
     DELETE_ORDER,
     MACHINE_KINDS,
+    PART_KINDS,
     Attempt,
     AttemptError,
     FailureKind,
     LaunchFailed,
     Placement,
-    Plan,
     Provider,
     Resource,
-    resume_identity,
 )
 from provision.errors import CleanupInterrupted, ProvisionError, UsageError
+from provision.plan import Plan, resume_identity, role_of
 from provision.planning import placements
 from provision.settings import Settings
 from provision.state import LaunchRow, LaunchStatus, ResourceRow, ResourceStatus, Store, StoreError
@@ -76,9 +76,15 @@ class SilentProgress:
 @dataclass
 class UpResult:
     plan: Plan
-    machine: Resource
+    #: every machine of the launch, head first
+    machines: list[Resource]
     attempts: list[Attempt] = field(default_factory=list)
     ssh_alias: str | None = None
+
+    @property
+    def machine(self) -> Resource:
+        """The head (the only machine of a one-node launch)."""
+        return self.machines[0]
 
 
 # --------------------------------------------------------------------------- keys
@@ -173,18 +179,22 @@ class Record:
 
     launch_id: str
     name: str
-    cloud: str
+    target: targets.Target
     owner_tag: str
     region: str
     key_path: str | None
     entries: list[Entry]
+
+    @property
+    def cloud(self) -> str:
+        return self.target.cloud
 
     @classmethod
     def from_store(cls, row: LaunchRow, store: Store) -> Record:
         return cls(
             row.launch_id,
             row.name,
-            row.cloud,
+            targets.for_launch(row),
             row.owner_tag,
             row.region,
             row.key_path,
@@ -194,7 +204,13 @@ class Record:
     @classmethod
     def from_plan(cls, plan: Plan, entries: list[Entry]) -> Record:
         return cls(
-            plan.launch_id, plan.name, plan.cloud, plan.owner or "", plan.region, plan.key_path, entries
+            plan.launch_id,
+            plan.name,
+            targets.get(plan.target),
+            plan.owner or "",
+            plan.region,
+            plan.key_path,
+            entries,
         )
 
     @property
@@ -248,8 +264,28 @@ class MirroredJournal:
         self.store, self.launch_id, self.cloud, self.entries = store, launch_id, cloud, entries
         self._rows: dict[int, Entry] = {}
 
-    def intent(self, kind: str, region: str, zone: str | None, name: str | None, token: str | None) -> int:
-        row = self.store.intent(self.launch_id, self.cloud, kind, region, zone=zone, name=name, token=token)
+    def intent(
+        self,
+        kind: str,
+        region: str,
+        zone: str | None,
+        name: str | None,
+        token: str | None,
+        *,
+        node_index: int | None = None,
+        role: str | None = None,
+    ) -> int:
+        row = self.store.intent(
+            self.launch_id,
+            self.cloud,
+            kind,
+            region,
+            zone=zone,
+            name=name,
+            token=token,
+            node_index=node_index,
+            role=role,
+        )
         entry = Entry(kind, region, zone, name, None, ResourceStatus.INTENT, row)
         self.entries.append(entry)
         self._rows[row] = entry
@@ -296,20 +332,35 @@ def _show(value: object) -> str:
     return "none" if value is None else str(value)
 
 
-def _resumed_machine(plan: Plan, provider: Provider, store: Store, progress: Progress) -> Resource | None:
-    """The machine an interrupted run of this launch created, looked up by what its journal says."""
-    for r in store.pending_resources(plan.launch_id):
-        if r.kind not in MACHINE_KINDS:
-            continue
-        entry = _entry(r)
-        where = _addressable(entry, plan.cloud)
-        found = provider.refresh(where) if where else provider.find(plan, r.region)
-        if found is not None and found.alive and found.owned_by(plan.owner or "", plan.launch_id):
-            store.set_resource(r.id, ResourceStatus.CREATED, resource_id=found.id)
-            progress.note(f"found this launch's machine {found.id} already in {found.zone}; reusing it")
-            return found
-        store.set_resource(r.id, ResourceStatus.FAILED, error="not found when the launch was resumed")
-    return None
+def _resumed_machines(plan: Plan, provider: Provider, store: Store, progress: Progress) -> list[Resource]:
+    """The machines an interrupted run of this launch created, looked up by what its journal says.
+
+    Reused only when the whole cluster is there; a partial one is removed (never kept beside a new
+    one) and the launch starts over."""
+    target = targets.get(plan.target)
+    rows = [r for r in store.pending_resources(plan.launch_id) if r.kind in MACHINE_KINDS]
+    found: dict[str, Resource] = {}
+    for r in rows:
+        where = _addressable(_entry(r), target)
+        candidates = [provider.refresh(where)] if where else provider.find(plan, r.region)
+        for res in candidates:
+            if res.alive and res.owned_by(plan.owner or "", plan.launch_id):
+                found.setdefault(res.id, res)
+    machines = sorted(found.values(), key=lambda m: m.node_index or 0)
+    if machines and len(machines) == plan.nodes:
+        for r, m in zip(sorted(rows, key=lambda r: r.node_index or 0), machines, strict=False):
+            store.set_resource(r.id, ResourceStatus.CREATED, resource_id=m.id)
+        zone = machines[0].zone
+        progress.note(f"found this launch's {len(machines)} machine(s) already in {zone}; reusing them")
+        return machines
+    for res in machines:  # a partial cluster: removed before the launch starts over
+        progress.note(
+            f"removing {res.id}: the interrupted launch left {len(machines)} of {plan.nodes} machines"
+        )
+        provider.delete(res)
+    for r in rows:
+        store.set_resource(r.id, ResourceStatus.FAILED, error="not found whole when the launch was resumed")
+    return []
 
 
 # --------------------------------------------------------------------------- up
@@ -331,6 +382,7 @@ def up(
     """Launch ``plan`` (or resume its interrupted launch); on any exception, signals included,
     delete what was created, then re-raise."""
     progress = progress or SilentProgress()
+    plan.check_launchable()
     provider.check_credentials()  # imports the SDK before anything is recorded (Ctrl-C there is free)
     with store.claim(plan.name, "provision up"):
         previous = store.active_by_name(plan.name)
@@ -372,44 +424,57 @@ class _Run:
         journal = MirroredJournal(store, plan.launch_id, plan.cloud, self.entries)
         attempts: list[Attempt] = []
         ensure_key(settings, plan)
-        machine = _resumed_machine(plan, provider, store, progress) if resumed else None
-        if machine is None:
-            machine = _failover(plan, provider, journal, attempts, progress)
-        placement_spot = machine.spot if machine.spot is not None else plan.spot
+        machines = _resumed_machines(plan, provider, store, progress) if resumed else []
+        if not machines:
+            machines = _failover(plan, provider, journal, attempts, progress)
+        head = machines[0]
+        placement_spot = head.spot if head.spot is not None else plan.spot
         price = plan.price_per_hour if placement_spot == plan.spot else plan.price_on_demand
         store.update_launch(
             plan.launch_id,
-            region=machine.region,
-            zone=machine.zone,
+            region=head.region,
+            zone=head.zone,
             spot=int(placement_spot),
             price_per_hour=price,
         )
-        progress.step(f"waiting for {machine.id} to run")
-        machine = provider.wait_running(machine, settings.launch_timeout)
-        host = machine.public_ip or machine.private_ip
-        user = settings.aws_ssh_user if plan.cloud == "aws" else settings.gcp_ssh_user
+        running = []
+        for m in machines:
+            progress.step(f"waiting for {m.id} to run")
+            running.append(provider.wait_running(m, settings.launch_timeout))
+        machines = running
+        head = machines[0]
+        host = head.public_ip or head.private_ip
+        user = targets.get(plan.target).ssh_user(settings)
         # billing runs from here; the launch becomes "running" only once it is complete
         store.update_launch(plan.launch_id, running_at=time.time(), ssh_host=host, ssh_user=user)
+        endpoints = _record_nodes(plan, store, machines)
         if plan.wait == "ssh":
-            if not host:
-                raise ProvisionError(f"{machine.id} has no IP address to SSH to")
-            message = f"waiting for SSH on {host}"
-            progress.step(message)
-            limit = settings.ssh_timeout
-            wait_ssh(
-                host,
-                22,
-                limit,
-                settings.poll_interval,
-                on_tick=lambda elapsed: progress.tick(f"{message} ({elapsed:.0f}s/{limit:g}s)"),
-            )
+            for index, address in endpoints:
+                if not address:
+                    raise ProvisionError(f"node {index} of {plan.name} has no IP address to SSH to")
+                message = f"waiting for SSH on {address}"
+                progress.step(message)
+                limit = settings.ssh_timeout
+                wait_ssh(
+                    address,
+                    22,
+                    limit,
+                    settings.poll_interval,
+                    on_tick=_ticker(progress, message, limit),
+                )
         alias = None
-        if host:
-            entry = sshconfig.render_entry(plan.name, host, user, plan.key_path, settings.known_hosts)
-            sshconfig.add(settings.ssh_config, settings.ssh_include, plan.name, entry)
-            alias = plan.name
+        for index, address in endpoints:
+            if address:
+                name = sshconfig.node_alias(plan.name, index)
+                entry = sshconfig.render_entry(name, address, user, plan.key_path, settings.known_hosts)
+                sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
+                alias = alias or name
+        if plan.nodes > 1:
+            _deliver_node_list(
+                plan, provider, machines, endpoints, user=user, settings=settings, progress=progress
+            )
         store.update_launch(plan.launch_id, status=LaunchStatus.RUNNING)
-        return UpResult(plan=plan, machine=machine, attempts=attempts, ssh_alias=alias)
+        return UpResult(plan=plan, machines=machines, attempts=attempts, ssh_alias=alias)
 
     def clean_up_after(self, exc: BaseException) -> None:
         """Delete what this launch created after ``exc``; raises only when cleanup itself fails."""
@@ -450,6 +515,93 @@ class _Run:
                 f"launch failed ({reason}) and cleanup did not finish ({_why(cleanup_exc)})", hint=down_hint
             ) from exc
         _report_unrecorded(book, progress)
+
+
+def _record_nodes(plan: Plan, store: Store, machines: list[Resource]) -> list[tuple[int, str | None]]:
+    """Each machine's address on its journal row; each further host of a multi-host machine (a TPU
+    slice) as a row of its own (index, address, the machine's row as parent). Returns (node index,
+    address) for every node and host, in order."""
+    rows = {r.resource_id: r for r in store.pending_resources(plan.launch_id)}
+    out: list[tuple[int, str | None]] = []
+    for i, m in enumerate(machines):
+        row = rows.get(m.id)
+        hosts = m.hosts if len(m.hosts) > 1 else ((m.public_ip, m.private_ip),)
+        for h, (public, private) in enumerate(hosts):
+            address = public or private
+            index = (m.node_index if m.node_index is not None else i) + h
+            if h == 0:
+                if row is not None:
+                    store.set_resource(row.id, ResourceStatus.CREATED, address=address)
+            else:
+                part_id = f"{m.id}/w{h}"  # not a cloud resource: the host goes with its slice
+                part = rows.get(part_id)
+                if part is None:
+                    part_row = store.intent(
+                        plan.launch_id,
+                        plan.cloud,
+                        PART_KINDS[0],
+                        m.region,
+                        zone=m.zone,
+                        name=f"{m.id}-w-{h}",
+                        token=None,
+                        node_index=index,
+                        role=role_of(index),
+                        parent_id=row.id if row is not None else None,
+                    )
+                else:
+                    part_row = part.id
+                store.set_resource(part_row, ResourceStatus.CREATED, resource_id=part_id, address=address)
+            out.append((index, address))
+    return out
+
+
+def _deliver_node_list(
+    plan: Plan,
+    provider: Provider,
+    machines: list[Resource],
+    endpoints: list[tuple[int, str | None]],
+    *,
+    user: str,
+    settings: Settings,
+    progress: Progress,
+) -> None:
+    """The node list where every node's first boot reads it: the instance metadata when the target
+    has it, else over SSH (with --wait ssh). A node it cannot reach is a note, not a failed launch:
+    the machines run, and the note says how to finish by hand."""
+    from provision.cluster import deliver
+    from provision.cluster.remote import Outcome, Target
+
+    progress.step(f"telling the {plan.nodes} nodes about each other")
+    text = deliver.node_list(plan, machines)
+    try:
+        if provider.announce(plan, machines, text):
+            return
+    except ProvisionError as exc:
+        progress.note(f"node list not set in the instance metadata ({exc.message}); trying SSH")
+    if plan.wait != "ssh":
+        progress.note("the nodes wait for their node list: launch with --wait ssh to deliver it over SSH")
+        return
+    reach = [
+        Target(i, a, user, key_path=plan.key_path, known_hosts=str(settings.known_hosts))
+        for i, a in endpoints
+        if a
+    ]
+    try:
+        results = deliver.push(reach, text)
+    except ProvisionError as exc:  # no SSH library (the cluster extra), or no command
+        progress.note(f"node list not delivered ({exc.message}); the nodes wait for /etc/mlrig/nodes")
+        return
+    for r in results:
+        if r.outcome is not Outcome.OK:
+            progress.note(
+                f"node {r.index}: node list not delivered ({r.error or r.outcome.value}); "
+                f"`provision exec {plan.name} -- cat /etc/mlrig/cluster.env` shows which nodes have it"
+            )
+
+
+def _ticker(progress: Progress, message: str, limit: float) -> Callable[[float], None]:
+    """Elapsed/limit after ``message`` on the progress line."""
+    return lambda elapsed: progress.tick(f"{message} ({elapsed:.0f}s/{limit:g}s)")
 
 
 def _record_for_cleanup(plan: Plan, store: Store, entries: list[Entry], book: Book) -> Record:
@@ -500,7 +652,7 @@ def _why(exc: BaseException) -> str:
 
 def _failover(
     plan: Plan, provider: Provider, journal: MirroredJournal, attempts: list[Attempt], progress: Progress
-) -> Resource:
+) -> list[Resource]:
     zones: dict[str, list[str]] = {}
 
     def zones_of(region: str) -> list[str]:
@@ -527,7 +679,8 @@ def _failover(
             provider.prepare(plan, where.region, journal)
             prepared.add(where.region)
         for retry in range(_RETRIES):
-            progress.step(f"launching {plan.instance_type} in {where}")
+            many = f"{plan.nodes} x " if plan.nodes > 1 else ""
+            progress.step(f"launching {many}{plan.instance_type} in {where}")
             try:
                 return provider.create(plan, where, n, journal)
             except AttemptError as exc:
@@ -558,13 +711,14 @@ def _failover(
 
 
 # --------------------------------------------------------------------------- down
-def _addressable(entry: Entry, cloud: str) -> Resource | None:
+def _addressable(entry: Entry, target: targets.Target) -> Resource | None:
     """The journal row as something a driver can look up directly: by the id the create call
     answered, or by the name recorded with the intent (Google ids are names; AWS security groups
     and key pairs have names too). An AWS instance whose answer was lost has neither."""
+    cloud = target.cloud
     if entry.resource_id:
         return Resource(cloud, entry.kind, entry.region, entry.resource_id, zone=entry.zone, name=entry.name)
-    if entry.name and not (cloud == "aws" and entry.kind == "instance"):
+    if entry.name and target.knows_name_before_create(entry.kind):
         return Resource(cloud, entry.kind, entry.region, entry.name, zone=entry.zone, name=entry.name)
     return None
 
@@ -592,10 +746,14 @@ def teardown(
     book.launch(record.launch_id, f"launch {record.launch_id}: status cleaning", status=LaunchStatus.CLEANING)
     targets: dict[tuple[str, str, str], tuple[Resource, list[Entry]]] = {}
     unresolved: list[Entry] = []
+    parts: list[Entry] = []
     for entry in record.entries:
         if not entry.status.may_exist:
             continue
-        where = _addressable(entry, record.cloud)
+        if entry.kind in PART_KINDS:  # goes with its machine
+            parts.append(entry)
+            continue
+        where = _addressable(entry, record.target)
         if where is None:
             unresolved.append(entry)
             continue
@@ -637,8 +795,10 @@ def teardown(
         )
     for entry in unresolved:
         book.resource(entry, ResourceStatus.DELETED, error="not found under the launch tag")
+    for entry in parts:
+        book.resource(entry, ResourceStatus.DELETED)
     try:
-        sshconfig.remove(settings.ssh_include, record.name)
+        sshconfig.remove_all(settings.ssh_include, record.name)
         forget_key(record.key_path)
     except OSError as exc:  # the cloud is clean; a local file we could not edit is only a note
         progress.note(f"could not remove {record.name}'s ssh entry or key file: {exc}")

@@ -10,6 +10,7 @@ Offering that exists is valid however it was made (catalog CSV, refresh, an offe
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -59,6 +60,13 @@ def _whole(name: str, value: object, *, least: int) -> int:
     if number < least:
         raise OfferingError(name, f"must be at least {least}, got {value!r}")
     return number
+
+
+class OfferingKind(str, enum.Enum):
+    """How an offering is launched: a VM with GPUs, or a Cloud TPU VM (one host or a slice)."""
+
+    VM = "vm"
+    TPU_VM = "tpu-vm"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

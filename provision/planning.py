@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.clouds.base import Placement, Plan, check_name, setup_fingerprint
+from provision import targets
+from provision.clouds.base import Placement, check_name
 from provision.errors import ProvisionError, UsageError
-from provision.models import Offering
+from provision.models import Offering, OfferingKind
+from provision.plan import Plan, setup_fingerprint
 from provision.settings import Settings
 
 #: TPU generation as users say it -> the accelerator-type prefix Cloud TPU uses.
@@ -62,7 +64,14 @@ class Request:
     key_name: str | None = None
     on_demand_fallback: bool = True
     allow_ssh_from_anywhere: bool = False
+    #: machines in the launch; more than one needs a target that can launch clusters
+    nodes: int = 1
+    #: none, or ray: the head starts a Ray head and the others join it
+    engine: str = "none"
 
+
+#: the most machines one launch may have (a guard against a typo costing thousands per hour)
+MAX_NODES = 64
 
 #: the shortest prefix --ssh-cidr takes without --allow-ssh-from-anywhere (a /8 is 16.7M addresses)
 MIN_SSH_PREFIX = 8
@@ -120,10 +129,13 @@ def tpu_type(text: str) -> str:
 
 
 def region_of(cloud: str, zone: str) -> str:
-    """us-east-1a -> us-east-1 (AWS); us-central1-a -> us-central1 (Google Cloud)."""
-    if cloud == "aws":
-        return zone.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return zone.rsplit("-", 1)[0]
+    """us-east-1a -> us-east-1 (AWS); us-central1-a -> us-central1 (Google Cloud): the cloud's targets say."""
+    return targets.of_cloud(cloud)[0].region_of(zone)
+
+
+def target_for(req: Request) -> targets.Target:
+    """The launch target of a request: its cloud, and what it asks for (a TPU or a VM)."""
+    return targets.for_offering(req.cloud, OfferingKind.TPU_VM if req.tpu else OfferingKind.VM)
 
 
 def _norm(name: str) -> str:
@@ -150,9 +162,9 @@ def load_offers(settings: Settings) -> list[Offering]:
 
 def matching_offers(req: Request, offers: list[Offering]) -> list[Offering]:
     """Offers that satisfy the request, cheapest first for the requested market."""
-    kind = "tpu-vm" if req.tpu else "vm"
-    region = req.region or (region_of(req.cloud, req.zone) if req.zone else None)
-    out = [o for o in offers if o.cloud == req.cloud and o.kind == kind]
+    target = target_for(req)
+    region = req.region or (target.region_of(req.zone) if req.zone else None)
+    out = [o for o in offers if o.cloud == target.cloud and o.kind in target.kinds]
     if req.tpu:
         want = "tpu-" + tpu_type(req.tpu)
         out = [o for o in out if o.instance_type in (want, want.removeprefix("tpu-"))]
@@ -181,26 +193,32 @@ def make_plan(
     owner: str | None = None,
     now: float | None = None,
     launch_id: str | None = None,
+    my_ip: Callable[[], str] | None = None,
 ) -> Plan:
-    """The Plan for ``req``: the cheapest matching offer unless an instance type or TPU is pinned.
+    """The complete Plan for ``req``: the cheapest matching offer unless an instance type or TPU is
+    pinned, with everything a launch needs resolved (nothing is filled in later).
 
-    ``owner``: the store's owner id (None for a dry run, which records nothing).
+    ``owner``: the store's owner id (None for a dry run, which records nothing and is not launchable).
+    ``my_ip``: the caller's public address, asked when no ``--ssh-cidr`` was given (a real launch).
     """
-    if req.cloud not in ("aws", "gcp"):
-        raise UsageError(f"unknown cloud {req.cloud!r}", hint="choose --cloud aws or --cloud gcp")
+    target = target_for(req)
     if sum(x is not None for x in (req.gpu, req.instance_type, req.tpu)) == 0:
         raise UsageError(
             "say what to launch", hint="pass --gpu A10G:1, --instance-type g5.xlarge or --tpu v5e-8"
         )
-    if req.tpu and req.cloud != "gcp":
-        raise UsageError("TPUs exist only on Google Cloud", hint="use --cloud gcp --tpu v5e-8")
     if req.tpu and (req.gpu or req.instance_type):
         raise UsageError("--tpu cannot be combined with --gpu or --instance-type")
     if req.wait not in ("ssh", "running"):
         raise UsageError(f"bad --wait {req.wait!r}", hint="choose --wait ssh or --wait running")
     if not 10 <= req.disk_gb <= 16384:
         raise UsageError(f"bad --disk {req.disk_gb}", hint="give the boot disk size in GB, 10-16384")
-    cidr = None if req.ssh_cidr is None else ssh_cidr(req.ssh_cidr, req.allow_ssh_from_anywhere)
+    _check_nodes(req, target)
+    if req.ssh_cidr is not None:
+        cidr: str | None = ssh_cidr(req.ssh_cidr, req.allow_ssh_from_anywhere)
+    elif owner is not None and my_ip is not None:
+        cidr = f"{my_ip()}/32"  # a real launch: the caller's address, looked up while planning
+    else:
+        cidr = None
     now = time.time() if now is None else now
     launch_id = launch_id or uuid.uuid4().hex[:12]
     found = matching_offers(req, offers)
@@ -227,17 +245,17 @@ def make_plan(
         )
     if offer is not None and req.spot and offer.price_spot is None:
         raise UsageError(f"{offer.instance_type} has no spot price in the catalog", hint="drop --spot")
-    kind = "tpu-vm" if req.tpu else "vm"
+    kind = OfferingKind.TPU_VM if req.tpu else OfferingKind.VM
     instance_type = offer.instance_type if offer else (req.instance_type or f"tpu-{tpu_type(req.tpu or '')}")
-    if kind == "tpu-vm":
+    if req.tpu:
         instance_type = instance_type.removeprefix("tpu-")
     if req.zone:
-        region = region_of(req.cloud, req.zone)
+        region = target.region_of(req.zone)
     elif req.region:
         region = req.region
     else:
         region = offer.region if offer else ""
-    fallback = settings.aws_regions if req.cloud == "aws" else ()
+    fallback = target.default_regions(settings)
     regions = [region] + ([r for r in fallback if r != region] if not (req.region or req.zone) else [])
     setup_script = None
     if req.setup_path:
@@ -254,13 +272,23 @@ def make_plan(
     name = check_name(req.name or f"{_norm(accel)[:12] or 'gpu'}-{launch_id[:4]}")
     price = None if offer is None else (offer.price_spot if req.spot else offer.price_on_demand)
     tpu_runtime = None
-    if kind == "tpu-vm":
+    if req.tpu:
         tpu_runtime = req.image or TPU_RUNTIMES[instance_type.rsplit("-", 1)[0]]
+    notes = []
+    if offer is None:
+        notes.append(f"{instance_type} is not in the catalog: price unknown")
+    if estimate_from:
+        notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
+    if len(regions) > 1:
+        notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
+    if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
+        notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
     plan = Plan(
         name=name,
         launch_id=launch_id,
-        cloud=req.cloud,
-        kind=kind,
+        cloud=target.cloud,
+        target=target.id.value,
+        kind=kind.value,
         instance_type=instance_type,
         accelerator=accel,
         accelerator_count=count,
@@ -269,9 +297,9 @@ def make_plan(
         disk_gb=req.disk_gb,
         owner=owner,
         created_at=now,
-        regions=regions,
+        regions=tuple(regions),
         zone=req.zone,
-        image=None if kind == "tpu-vm" else req.image,
+        image=None if req.tpu else req.image,
         autostop_minutes=parse_minutes(req.autostop) if req.autostop else None,
         setup_script=setup_script,
         setup_path=str(req.setup_path) if req.setup_path else None,
@@ -287,16 +315,34 @@ def make_plan(
         on_demand_fallback=req.on_demand_fallback,
         tpu_runtime=tpu_runtime,
         vcpus=offer.vcpus if offer else None,
+        nodes=req.nodes,
+        engine=_engine(req),
+        dry_run=owner is None,
+        notes=tuple(notes),
     )
-    if offer is None:
-        plan.notes.append(f"{instance_type} is not in the catalog: price unknown")
-    if estimate_from:
-        plan.notes.append(f"price estimated from the catalog's {estimate_from} row; {region} may differ")
-    if len(regions) > 1:
-        plan.notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
-    if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
-        plan.notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
     return plan
+
+
+def _check_nodes(req: Request, target: targets.Target) -> None:
+    if not 1 <= req.nodes <= MAX_NODES:
+        raise UsageError(f"bad --nodes {req.nodes}", hint=f"give 1-{MAX_NODES} machines")
+    if req.nodes > 1:
+        feat = target.supports(targets.Capability.NODES)
+        if not feat.supported:
+            raise UsageError(f"--nodes {req.nodes}: {feat.why_not}", hint="launch one machine (no --nodes)")
+
+
+def _engine(req: Request) -> str:
+    from provision.cluster.nodes import Engine
+
+    try:
+        engine = Engine(req.engine)
+    except ValueError:
+        choices = ", ".join(e.value for e in Engine)
+        raise UsageError(f"bad --engine {req.engine!r}", hint=f"choose one of: {choices}") from None
+    if engine is not Engine.NONE and req.nodes < 2:
+        raise UsageError(f"--engine {engine.value} needs a cluster", hint="add --nodes 2 (or more)")
+    return engine.value
 
 
 def placements(plan: Plan, zones_of: Callable[[str], list[str]]) -> Iterator[Placement]:

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from envcheck.knowledge import gpus
 from provision.cost import fmt_hours, per_pflop_hour
+from provision.models import OfferingKind
 from provision.offer_views import Freshness, GpuSummary, ShapeGroup, interconnect, price
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def gpus_table(console: Console, groups: Sequence[ShapeGroup], spot: bool, fresh
             )
         else:
             ram = "-" if o.ram_gb is None else f"{o.ram_gb:.0f} GB"
-            unit = "chip" if o.kind == "tpu-vm" else "GPU"
+            unit = "chip" if o.kind == OfferingKind.TPU_VM else "GPU"
             rows.append(
                 [
                     f"{o.accelerator_count}x {o.accelerator}\n"

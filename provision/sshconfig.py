@@ -111,5 +111,26 @@ def remove(include: Path, name: str) -> bool:
     return True
 
 
+def node_alias(name: str, index: int) -> str:
+    """The Host alias of node ``index`` of launch ``name``: the name for the head, ``NAME.K`` for the
+    others (machine names have no dots, so no alias can be another machine's)."""
+    return name if index == 0 else f"{name}.{index}"
+
+
+def remove_all(include: Path, name: str) -> bool:
+    """Remove ``name``'s entry and those of its nodes (``NAME.K``); True when there was one."""
+    if not include.exists():
+        return False
+    text = include.read_text()
+    nodes = set(re.findall(rf"^# >>> mlrig ({re.escape(name)}\.\d+)$", text, re.MULTILINE))
+    new = text
+    for alias in [name, *sorted(nodes)]:
+        new = _strip_block(new, alias)
+    if new == text:
+        return False
+    _write(include, new)
+    return True
+
+
 def has_entry(include: Path, name: str) -> bool:
     return include.exists() and _BEGIN.format(name=name) in include.read_text()

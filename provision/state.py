@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from provision.errors import ProvisionError
 
 #: the schema this release writes; stores with a lower version are migrated when opened
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: the schema of mlrig 0.1.0 (user_version 0): every store starts here and is migrated forward
 _SCHEMA_V0 = """
@@ -88,7 +88,8 @@ _T = TypeVar("_T")
 
 
 class LaunchStatus(str, enum.Enum):
-    """Where a launch stands. Stored as its value, so stores of 0.1.0 read unchanged."""
+    """Where a launch stands. Stored as its value, so stores of 0.1.0 read unchanged; a value this
+    release does not know (a newer or damaged store) reads as UNKNOWN, which holds its resources."""
 
     LAUNCHING = "launching"
     RUNNING = "running"
@@ -96,6 +97,11 @@ class LaunchStatus(str, enum.Enum):
     CLEANUP_INCOMPLETE = "cleanup-incomplete"
     FAILED = "failed"
     TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> LaunchStatus:
+        return cls.UNKNOWN
 
     @property
     def finished(self) -> bool:
@@ -111,11 +117,22 @@ class ResourceStatus(str, enum.Enum):
     DELETING = "deleting"
     DELETED = "deleted"
     FAILED = "failed"
+    #: a value this release does not know: treated as possibly existing (cleanup looks it up)
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ResourceStatus:
+        return cls.UNKNOWN
 
     @property
     def may_exist(self) -> bool:
-        """The resource may exist in the cloud (created, being deleted, or outcome unknown)."""
-        return self in (ResourceStatus.INTENT, ResourceStatus.CREATED, ResourceStatus.DELETING)
+        """The resource may exist in the cloud (created, being deleted, outcome or status unknown)."""
+        return self in (
+            ResourceStatus.INTENT,
+            ResourceStatus.CREATED,
+            ResourceStatus.DELETING,
+            ResourceStatus.UNKNOWN,
+        )
 
 
 class StoreError(ProvisionError):
@@ -149,13 +166,18 @@ class LaunchRow:
     #: 0.1.0, the user name it tagged then)
     owner_tag: str
     plan: dict[str, Any]
+    #: the launch target's id (None: a row whose cloud and kind name no target this release knows)
+    target: str | None = None
+    #: machines in the launch
+    nodes: int = 1
 
     def cost_so_far(self, now: float | None = None) -> float | None:
-        """Price x hours since it started running (until it ended), from the price stored at launch."""
+        """Price x hours x nodes since it started running (until it ended), from the per-machine price
+        stored at launch."""
         if self.price_per_hour is None or self.running_at is None:
             return None
         end = self.ended_at or (now if now is not None else time.time())
-        return round(self.price_per_hour * max(0.0, end - self.running_at) / 3600.0, 4)
+        return round(self.price_per_hour * self.nodes * max(0.0, end - self.running_at) / 3600.0, 4)
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,14 @@ class ResourceRow:
     token: str | None
     status: ResourceStatus
     error: str | None
+    #: which machine of a cluster (0 = the head), None for side resources
+    node_index: int | None = None
+    #: "head" or "worker" for machines of a cluster, None otherwise
+    role: str | None = None
+    #: the journal row this one belongs to (a TPU slice's host -> its node), None otherwise
+    parent_id: int | None = None
+    #: where a machine (or a slice's host) answers SSH, once it runs
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,8 +245,29 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_v2(db: sqlite3.Connection) -> None:
+    """1 -> 2: clusters. Each launch names its launch target and node count; each journal row its
+    node index, role (head/worker) and parent row. Old launches get the target their cloud and
+    kind meant, and one node."""
+    from provision import targets
+    from provision.errors import UsageError
+
+    db.execute("ALTER TABLE launches ADD COLUMN target TEXT")
+    db.execute("ALTER TABLE launches ADD COLUMN nodes INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE resources ADD COLUMN node_index INTEGER")
+    db.execute("ALTER TABLE resources ADD COLUMN role TEXT")
+    db.execute("ALTER TABLE resources ADD COLUMN parent_id INTEGER REFERENCES resources(id)")
+    db.execute("ALTER TABLE resources ADD COLUMN address TEXT")
+    for launch_id, cloud, kind in db.execute("SELECT launch_id, cloud, kind FROM launches").fetchall():
+        try:
+            target: str | None = targets.for_offering(cloud, kind).id.value
+        except UsageError:
+            target = None  # a cloud this release cannot launch on: read by cloud and kind as before
+        db.execute("UPDATE launches SET target = ? WHERE launch_id = ?", (target, launch_id))
+
+
 #: schema version -> the step that upgrades the version before it
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def legacy_owner_tag(owner: str) -> str:
@@ -368,8 +419,8 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO launches (launch_id, name, cloud, kind, instance_type, region, zone,"
-                " spot, price_per_hour, status, created_at, key_path, plan_json, owner_tag)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " spot, price_per_hour, status, created_at, key_path, plan_json, owner_tag, target, nodes)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     plan.launch_id,
                     plan.name,
@@ -385,6 +436,8 @@ class Store:
                     plan.key_path,
                     json.dumps(plan.to_dict()),
                     plan.owner,
+                    plan.target,
+                    plan.nodes,
                 ),
             )
 
@@ -447,25 +500,55 @@ class Store:
         zone: str | None,
         name: str | None,
         token: str | None,
+        node_index: int | None = None,
+        role: str | None = None,
+        parent_id: int | None = None,
     ) -> int:
+        """Record a resource about to be created (``intent``), before the call that creates it."""
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO resources (launch_id, cloud, kind, region, zone, name, token, status,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (launch_id, cloud, kind, region, zone, name, token, ResourceStatus.INTENT.value, now, now),
+                " created_at, updated_at, node_index, role, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    launch_id,
+                    cloud,
+                    kind,
+                    region,
+                    zone,
+                    name,
+                    token,
+                    ResourceStatus.INTENT.value,
+                    now,
+                    now,
+                    node_index,
+                    role,
+                    parent_id,
+                ),
             )
             return int(cur.lastrowid or 0)
 
     def set_resource(
-        self, row: int, status: ResourceStatus, resource_id: str | None = None, error: str | None = None
+        self,
+        row: int,
+        status: ResourceStatus,
+        resource_id: str | None = None,
+        error: str | None = None,
+        address: str | None = None,
     ) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE resources SET status = ?, resource_id = COALESCE(?, resource_id), error = ?,"
-                " updated_at = ? WHERE id = ?",
-                (ResourceStatus(status).value, resource_id, error, time.time(), row),
+                " address = COALESCE(?, address), updated_at = ? WHERE id = ?",
+                (ResourceStatus(status).value, resource_id, error, address, time.time(), row),
             )
+
+    def nodes(self, launch_id: str) -> list[ResourceRow]:
+        """The machines of a launch and the hosts of its slices that may exist, by node index."""
+        from provision.clouds.base import MACHINE_KINDS, PART_KINDS
+
+        rows = [r for r in self.pending_resources(launch_id) if r.kind in (*MACHINE_KINDS, *PART_KINDS)]
+        return sorted(rows, key=lambda r: (r.node_index or 0, r.id))
 
     def resources(self, launch_id: str) -> list[ResourceRow]:
         rows = self._rows("SELECT * FROM resources WHERE launch_id = ? ORDER BY id", launch_id)
@@ -557,8 +640,28 @@ class StoreJournal:
     def __init__(self, store: Store, launch_id: str, cloud: str) -> None:
         self.store, self.launch_id, self.cloud = store, launch_id, cloud
 
-    def intent(self, kind: str, region: str, zone: str | None, name: str | None, token: str | None) -> int:
-        return self.store.intent(self.launch_id, self.cloud, kind, region, zone=zone, name=name, token=token)
+    def intent(
+        self,
+        kind: str,
+        region: str,
+        zone: str | None,
+        name: str | None,
+        token: str | None,
+        *,
+        node_index: int | None = None,
+        role: str | None = None,
+    ) -> int:
+        return self.store.intent(
+            self.launch_id,
+            self.cloud,
+            kind,
+            region,
+            zone=zone,
+            name=name,
+            token=token,
+            node_index=node_index,
+            role=role,
+        )
 
     def created(self, row: int, resource_id: str) -> None:
         self.store.set_resource(row, ResourceStatus.CREATED, resource_id=resource_id)

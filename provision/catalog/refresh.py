@@ -21,7 +21,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from envcheck.knowledge import gpus
 from provision.catalog import _files
 from provision.catalog._integrity import problems
 from provision.errors import ProvisionError, UsageError
-from provision.models import Offering
+from provision.models import Offering, OfferingKind
 
 COLUMNS = [
     "cloud",
@@ -317,14 +317,26 @@ def accelerator_for(
     return None
 
 
+def _gcp_region(location: str) -> str:
+    m = _GCP_ZONE.match(location)
+    return m.group(1) if m else location
+
+
+def _runpod_region(location: str) -> str:
+    parts = location.split("-")
+    return parts[1] if len(parts) > 2 and parts[0] in _RUNPOD_CONTINENTS else parts[0]
+
+
+#: how each price feed's provider writes a location, as a catalog region (default: as is)
+_REGION_OF_LOCATION: dict[str, Callable[[str], str]] = {"gcp": _gcp_region, "runpod": _runpod_region}
+#: providers whose gpuhunt instance names are a GPU type alone (a count and tier make them a shape)
+_NAMED_BY_GPU = {"runpod"}
+#: providers whose scraped spot prices need the "at least 50 % off" sanity check
+_SPOT_CHECKED = {"gcp"}
+
+
 def _region(cloud: str, location: str) -> str:
-    if cloud == "gcp":
-        m = _GCP_ZONE.match(location)
-        return m.group(1) if m else location
-    if cloud == "runpod":
-        parts = location.split("-")
-        return parts[1] if len(parts) > 2 and parts[0] in _RUNPOD_CONTINENTS else parts[0]
-    return location
+    return _REGION_OF_LOCATION.get(cloud, str)(location)
 
 
 def runpod_instance(gpu_type: str, count: int, location: str) -> str:
@@ -374,7 +386,7 @@ def parse_gpuhunt(
             if tpu is None:
                 skipped.add(f"{instance} (TPU {name} unknown)")
                 continue
-            accel, count, kind = tpu[0], tpu[1], "tpu-vm"
+            accel, count, kind = tpu[0], tpu[1], OfferingKind.TPU_VM.value
             instance = instance if instance.startswith("tpu-") else f"tpu-{instance}"
             spec = gpus.lookup(accel)
             memory = spec.memory_gb if spec else None
@@ -387,7 +399,7 @@ def parse_gpuhunt(
             accel = spec.name
         location = str(item.get("location") or "")
         region = _region(cloud, location)
-        if cloud == "runpod":
+        if cloud in _NAMED_BY_GPU:
             instance = runpod_instance(instance, count, location)
         price = float(item.get("price") or 0)
         if not region or not price > 0:
@@ -414,7 +426,7 @@ def parse_gpuhunt(
         od, spot = g["od"], g["spot"]
         if od is not None and spot is not None and spot >= od:
             spot = None  # no real discount: not a spot market
-        if cloud == "gcp" and od is not None and spot is not None and spot > (1 - GCP_MIN_SPOT_DISCOUNT) * od:
+        if cloud in _SPOT_CHECKED and not gcp_spot_sane(od, spot):
             skipped.add(
                 f"{instance} {region} (spot {spot:g} is less than 50% below on-demand {od:g}: mis-scraped)"
             )
@@ -492,31 +504,56 @@ def _stamp() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def _aws_api(cloud: str, region: str | None) -> tuple[list[Offering], list[str], str]:
+    from provision.catalog import _aws_pricing
+
+    region = region or "us-east-1"
+    offers, skipped = parse_aws(_aws_pricing.fetch_gpu_products(region), region)
+    return offers, skipped, region
+
+
+def _gcp_api(cloud: str, region: str | None) -> tuple[list[Offering], list[str], str]:
+    from provision.catalog import _gcp_billing, load_offerings
+
+    region = region or "us-central1"
+    # the SKU feed prices shapes the catalog already knows for this cloud
+    shapes = [o for o in load_offerings() if o.cloud == cloud and o.region == region]
+    if not shapes:
+        shapes = _unique_shapes(o for o in load_offerings() if o.cloud == cloud)
+    offers, skipped = parse_gcp(_gcp_billing.fetch_compute_skus(), shapes, region)
+    return offers, skipped, region
+
+
+#: the clouds' own credentialed price APIs mlrig reads, by cloud
+PRICE_APIS: dict[str, Callable[[str, str | None], tuple[list[Offering], list[str], str]]] = {
+    "aws": _aws_api,
+    "gcp": _gcp_api,
+}
+
+
+def api_clouds() -> list[str]:
+    """Clouds ``catalog refresh`` can read from their own price API: launch targets' clouds that have one."""
+    from provision import targets
+
+    return [c for c in targets.clouds() if c in PRICE_APIS]
+
+
 def refresh(cloud: str, *, region: str | None = None, output: Path | None = None) -> RefreshResult:
     """Fetch, parse, check and write one cloud's offerings from its credentialed price API."""
-    from provision.catalog import load_offerings, reset_cache
+    from provision.catalog import reset_cache
 
-    if cloud == "aws":
-        from provision.catalog import _aws_pricing
-
-        region = region or "us-east-1"
-        offers, skipped = parse_aws(_aws_pricing.fetch_gpu_products(region), region)
-    elif cloud == "gcp":
-        from provision.catalog import _gcp_billing
-
-        region = region or "us-central1"
-        shapes = [o for o in load_offerings() if o.cloud == "gcp" and o.region == region]
-        if not shapes:
-            shapes = _unique_shapes(o for o in load_offerings() if o.cloud == "gcp")
-        offers, skipped = parse_gcp(_gcp_billing.fetch_compute_skus(), shapes, region)
-    else:
-        raise UsageError(f"cannot refresh {cloud!r} from a price API: only aws and gcp have one mlrig reads")
+    if cloud not in api_clouds():
+        raise UsageError(
+            f"cannot refresh {cloud!r} from a price API: "
+            f"only {' and '.join(api_clouds())} have one mlrig reads"
+        )
+    offers, skipped, region = PRICE_APIS[cloud](cloud, region)
     today = dt.date.today().isoformat()
     path = write(
         cloud, offers, output, f"{cloud} offerings rebuilt by `provision catalog refresh`; fetched {_stamp()}"
     )
     reset_cache()
-    fresh = [o.as_of for o in offers if o.kind == "vm"]  # GCP TPU rows are carried over unchanged
+    fresh = [o.as_of for o in offers if o.kind == OfferingKind.VM]  # GCP TPU rows are carried over unchanged
     as_of = max(fresh, key=lambda a: _files.as_of_date(a) or dt.date.min, default=today)
     return RefreshResult(cloud, path, len(offers), as_of, skipped)
 

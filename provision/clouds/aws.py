@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 from provision.clouds import _clients, firstboot
 from provision.clouds.base import (
     TAG_LAUNCH,
+    TAG_NODE,
     TAG_OWNER,
+    TAG_ROLE,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -33,6 +34,7 @@ from provision.clouds.base import (
     unexpected,
 )
 from provision.errors import CredentialsError, ProvisionError, UsageError
+from provision.plan import role_of
 from provision.settings import Settings
 
 _T = TypeVar("_T")
@@ -159,6 +161,15 @@ def classify(exc: Exception, plan: Plan, placement: Placement, vcpus: int | None
     return AttemptError(FailureKind.FATAL, code, msg)
 
 
+def _nodes_rule(group_id: str) -> dict[str, Any]:
+    """Every protocol and port from members of the same security group: the launch's nodes reach
+    each other (NCCL, Gloo, Ray, EFA need all ports), and nothing else does."""
+    return {
+        "IpProtocol": "-1",
+        "UserIdGroupPairs": [{"GroupId": group_id, "Description": "mlrig nodes of this launch"}],
+    }
+
+
 def _ssh_rule(cidr: str) -> dict[str, Any]:
     """The tcp/22 ingress permission for ``cidr`` (IPv4 or IPv6)."""
     rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
@@ -174,19 +185,6 @@ class AwsProvider:
     """EC2 through boto3."""
 
     cloud = "aws"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(True),
-        "tpu": Feature(False, "TPUs exist only on Google Cloud; use --cloud gcp --tpu"),
-        "spot": Feature(True),
-        "autostop": Feature(True),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(
-            False,
-            "quota errors name the quota and the request command; no "
-            "pre-check because Service Quotas needs extra IAM permissions",
-        ),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -194,6 +192,7 @@ class AwsProvider:
         self._lock = threading.Lock()
         self._sg: dict[str, str] = {}
         self._key: dict[str, str] = {}
+        self._pg: dict[str, str] = {}
 
     # ------------------------------------------------------------------ plumbing
     def _c(self, region: str, service: str = "ec2", launch: bool = False) -> Any:
@@ -372,7 +371,50 @@ class AwsProvider:
         except AwsApiError as exc:
             if exc.code != "InvalidPermission.Duplicate":
                 raise ProvisionError(f"could not open SSH in {group_id}: {exc.message}") from None
+        if plan.nodes > 1:
+            try:
+                self._call(
+                    ec2.authorize_security_group_ingress,
+                    GroupId=group_id,
+                    IpPermissions=[_nodes_rule(group_id)],
+                )
+            except AwsApiError as exc:
+                if exc.code != "InvalidPermission.Duplicate":
+                    raise ProvisionError(
+                        f"could not let the nodes reach each other in {group_id}: {exc.message}"
+                    ) from None
+            self._placement_group(plan, region, journal)
         self._sg[region] = group_id
+
+    def _placement_group(self, plan: Plan, region: str, journal: Journal) -> None:
+        """A cluster placement group for the launch's nodes in ``region`` (journalled, tagged)."""
+        from provision.cluster import capabilities
+
+        if capabilities.cluster_placement(plan.instance_type).supported is False:
+            return  # the table says this type cannot be placed in a cluster group: launch without
+        ec2 = self._c(region)
+        name = self._names(plan)
+        current = self.refresh(Resource("aws", "placement_group", region, name, name=name))
+        if current.alive:
+            if not current.owned_by(plan.owner or "", plan.launch_id):
+                raise ProvisionError(f"a placement group named {name} exists in {region} and is not ours")
+            self._pg[region] = name
+            return
+        self._create(
+            journal,
+            ec2.create_placement_group,
+            {
+                "GroupName": name,
+                "Strategy": "cluster",
+                "TagSpecifications": self._tags(plan, "placement-group"),
+            },
+            kind="placement_group",
+            region=region,
+            name=name,
+            id_field="GroupName",
+            action="create the cluster placement group",
+        )
+        self._pg[region] = name
 
     def _image(self, plan: Plan, region: str) -> tuple[str, str]:
         """(AMI id, root device name): --image, or the DLAMI published in SSM."""
@@ -410,7 +452,7 @@ class AwsProvider:
             raise AttemptError(FailureKind.UNSUPPORTED, "NoDefaultSubnet", f"no default subnet in {zone}")
         return str(subnets[0]["SubnetId"])
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
+    def find(self, plan: Plan, region: str) -> list[Resource]:
         resp = self._call(
             self._c(region).describe_instances,
             Filters=[
@@ -418,36 +460,51 @@ class AwsProvider:
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
             ],
         )
+        out = []
         for res in resp.get("Reservations", []):
             for inst in res.get("Instances", []):
                 found = _instance(inst, region)
                 if found.owned_by(plan.owner or "", plan.launch_id) and found.alive:
-                    return found
-        return None
+                    out.append(found)
+        return sorted(out, key=lambda r: (r.node_index is None, r.node_index or 0, r.id))
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+    def _interfaces(self, plan: Plan, region: str, zone: str) -> list[dict[str, Any]]:
+        """The primary interface: public address, the launch's group, EFA where the type has it."""
+        nic: dict[str, Any] = {
+            "DeviceIndex": 0,
+            "SubnetId": self._subnet(region, zone),
+            "Groups": [self._sg[region]],
+            "AssociatePublicIpAddress": True,
+            "DeleteOnTermination": True,
+        }
+        if plan.nodes > 1:
+            from provision.cluster import capabilities
+
+            if capabilities.efa(plan.instance_type).supported:
+                nic["InterfaceType"] = "efa"
+        return [nic]
+
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        """All ``plan.nodes`` machines in one RunInstances call (MinCount = MaxCount: EC2 launches all
+        or none), in the launch's cluster placement group; then each gets its node index and role."""
         import botocore.exceptions as bce
         from botocore.parsers import ResponseParserError
 
-        region = placement.region
+        region, n = placement.region, plan.nodes
         image, root = self._image(plan, region)
+        where: dict[str, Any] = {"AvailabilityZone": placement.zone}
+        if region in self._pg:
+            where["GroupName"] = self._pg[region]
+        tags = self._tags(plan, "instance") if n > 1 else self._node_tags(plan, 0, "instance")
         params: dict[str, Any] = {
             "ImageId": image,
             "InstanceType": plan.instance_type,
-            "MinCount": 1,
-            "MaxCount": 1,
+            "MinCount": n,
+            "MaxCount": n,
             "KeyName": self._key[region],
-            "Placement": {"AvailabilityZone": placement.zone},
+            "Placement": where,
             # a public address explicitly: default subnets do not always assign one, and SSH needs it
-            "NetworkInterfaces": [
-                {
-                    "DeviceIndex": 0,
-                    "SubnetId": self._subnet(region, placement.zone),
-                    "Groups": [self._sg[region]],
-                    "AssociatePublicIpAddress": True,
-                    "DeleteOnTermination": True,
-                }
-            ],
+            "NetworkInterfaces": self._interfaces(plan, region, placement.zone),
             "BlockDeviceMappings": [
                 {
                     "DeviceName": root,
@@ -457,8 +514,8 @@ class AwsProvider:
             "UserData": firstboot.render(plan, self.settings.envcheck_spec, self.settings.aws_ssh_user),
             "InstanceInitiatedShutdownBehavior": "terminate",
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            "TagSpecifications": self._tags(plan, "instance") + self._tags(plan, "volume"),
-            # idempotency on real EC2: a retried call with the same token returns the same instance
+            "TagSpecifications": tags + self._tags(plan, "volume"),
+            # idempotency on real EC2: a retried call with the same token returns the same instances
             "ClientToken": f"{plan.launch_id}-{attempt}",
         }
         if placement.spot:
@@ -467,14 +524,26 @@ class AwsProvider:
                 "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
             }
             params["TagSpecifications"] += self._tags(plan, "spot-instances-request")
-        row = journal.intent("instance", region, placement.zone, plan.name, params["ClientToken"])
+        rows = [
+            journal.intent(
+                "instance",
+                region,
+                placement.zone,
+                plan.name,
+                params["ClientToken"],
+                node_index=k,
+                role=role_of(k),
+            )
+            for k in range(n)
+        ]
         try:
             resp = self._c(region, launch=True).run_instances(**params)
-            inst = resp["Instances"][0]
-            instance_id = str(inst["InstanceId"])
+            insts = sorted(resp["Instances"], key=lambda i: int(i.get("AmiLaunchIndex") or 0))
+            ids = [str(i["InstanceId"]) for i in insts]
         except bce.ClientError as exc:
-            journal.failed(row, f"{_code(exc)}: {_msg(exc)}")
-            raise classify(exc, plan, placement, plan.vcpus) from None
+            for row in rows:
+                journal.failed(row, f"{_code(exc)}: {_msg(exc)}")
+            raise classify(exc, plan, placement, (plan.vcpus or 0) * n or None) from None
         except (
             bce.ReadTimeoutError,
             bce.ConnectionClosedError,
@@ -483,16 +552,50 @@ class AwsProvider:
             KeyError,
             IndexError,
             TypeError,
+            ValueError,
         ) as exc:
-            # the call may have created the instance: look for it by tag before deciding
+            # the call may have created the machines: look for them by tag before deciding
             found = self.find(plan, region)
-            if found:
-                journal.created(row, found.id)
-                return found
-            journal.failed(row, f"no usable answer: {type(exc).__name__}: {exc}"[:300])
+            if len(found) == n:
+                return self._number(plan, region, found, rows, journal)
+            for res in found:  # a partial answer is never kept: all or none
+                self.delete(res)
+            for row in rows:
+                journal.failed(row, f"no usable answer: {type(exc).__name__}: {exc}"[:300])
             raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "NoAnswer", str(exc)) from None
-        journal.created(row, instance_id)
-        return _instance(inst, region)
+        machines = [_instance(i, region) for i in insts]
+        for row, rid in zip(rows, ids, strict=False):
+            journal.created(row, rid)
+        if len(machines) != n:  # MinCount makes this impossible on EC2; never keep part of a cluster
+            for res in machines:
+                self.delete(res)
+            raise AttemptError(
+                FailureKind.CAPACITY, "PartialCluster", f"EC2 started {len(machines)} of {n} machines"
+            )
+        return self._number(plan, region, machines, rows, journal) if n > 1 else machines
+
+    def _node_tags(self, plan: Plan, index: int, resource_type: str) -> list[dict[str, Any]]:
+        tags = [{"Key": k, "Value": v} for k, v in plan.node_tags(index).items()]
+        tags.append({"Key": "Name", "Value": plan.name if index == 0 else f"{plan.name}-{index}"})
+        return [{"ResourceType": resource_type, "Tags": tags}]
+
+    def _number(
+        self, plan: Plan, region: str, machines: list[Resource], rows: list[int], journal: Journal
+    ) -> list[Resource]:
+        """Node index and role tags on each machine of a cluster (head = AMI launch index 0)."""
+        out = []
+        for k, (res, row) in enumerate(zip(machines, rows, strict=True)):
+            journal.created(row, res.id)
+            self._call(
+                self._c(region).create_tags,
+                Resources=[res.id],
+                Tags=self._node_tags(plan, k, "instance")[0]["Tags"],
+            )
+            out.append(Resource(**{**res.__dict__, "node_index": k, "role": role_of(k), "name": plan.name}))
+        return out
+
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        return False  # a tag (256 characters) cannot hold a node list: it goes over SSH
 
     def _describe(self, region: str, instance_id: str) -> dict[str, Any] | None:
         try:
@@ -555,6 +658,14 @@ class AwsProvider:
                 return False
             self._call(ec2.delete_key_pair, KeyName=current.name)
             return True
+        if res.kind == "placement_group":
+            try:
+                self._call(ec2.delete_placement_group, GroupName=res.name or res.id)
+                return True
+            except AwsApiError as exc:
+                if exc.code == "InvalidPlacementGroup.Unknown":
+                    return False
+                raise ProvisionError(f"could not delete placement group {res.id}: {exc.message}") from None
         if res.kind == "volume":
             try:
                 self._call(ec2.delete_volume, VolumeId=res.id)
@@ -584,6 +695,12 @@ class AwsProvider:
             out += [
                 _key_pair(kp, region)
                 for kp in self._call(ec2.describe_key_pairs, Filters=tag_filter).get("KeyPairs", [])
+            ]
+            out += [
+                _placement_group(pg, region)
+                for pg in self._call(ec2.describe_placement_groups, Filters=tag_filter).get(
+                    "PlacementGroups", []
+                )
             ]
             # a detached volume bills on its own; attached ones go with their instance
             out += [
@@ -617,8 +734,13 @@ class AwsProvider:
             if res.kind == "volume":
                 vols = self._call(ec2.describe_volumes, VolumeIds=[res.id]).get("Volumes", [])
                 return _volume(vols[0], res.region) if vols else gone
+            if res.kind == "placement_group":
+                pgs = self._call(ec2.describe_placement_groups, GroupNames=[res.name or res.id]).get(
+                    "PlacementGroups", []
+                )
+                return _placement_group(pgs[0], res.region) if pgs else gone
         except AwsApiError as exc:
-            if exc.code.endswith((".NotFound", ".Malformed")):
+            if exc.code.endswith((".NotFound", ".Malformed", ".Unknown")):
                 return gone
             raise
         return res
@@ -629,6 +751,11 @@ def _tag(tags: list[dict[str, str]] | None, key: str) -> str | None:
         if t.get("Key") == key:
             return t.get("Value")
     return None
+
+
+def _index(text: str | None) -> int | None:
+    """A node index as tagged (anything else is no index)."""
+    return int(text) if text is not None and text.isdigit() and len(text) < 6 else None
 
 
 def _tagged(kind: str, region: str, rid: str, tags: list[dict[str, str]] | None, **kw: Any) -> Resource:
@@ -650,6 +777,13 @@ def _key_pair(kp: dict[str, Any], region: str) -> Resource:
     return _tagged("key_pair", region, rid, kp.get("Tags"), name=kp["KeyName"], state="exists")
 
 
+def _placement_group(pg: dict[str, Any], region: str) -> Resource:
+    state = "gone" if pg.get("State") == "deleted" else "exists"
+    return _tagged(
+        "placement_group", region, pg["GroupName"], pg.get("Tags"), name=pg["GroupName"], state=state
+    )
+
+
 def _volume(v: dict[str, Any], region: str) -> Resource:
     return _tagged(
         "volume", region, v["VolumeId"], v.get("Tags"), zone=v.get("AvailabilityZone"), state=v.get("State")
@@ -667,6 +801,8 @@ def _instance(inst: dict[str, Any], region: str) -> Resource:
         name=_tag(inst.get("Tags"), "Name"),
         launch_id=_tag(inst.get("Tags"), TAG_LAUNCH),
         owner=_tag(inst.get("Tags"), TAG_OWNER),
+        node_index=_index(_tag(inst.get("Tags"), TAG_NODE)),
+        role=_tag(inst.get("Tags"), TAG_ROLE),
         state=inst.get("State", {}).get("Name"),
         instance_type=inst.get("InstanceType"),
         spot=inst.get("InstanceLifecycle") == "spot",

@@ -9,26 +9,58 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from provision.errors import ProvisionError, UsageError
+from provision.plan import (
+    RESUME_FIELDS,
+    TAG_EXPIRY,
+    TAG_LAUNCH,
+    TAG_NAME,
+    TAG_NODE,
+    TAG_OWNER,
+    TAG_ROLE,
+    Plan,
+    is_launch_id,
+    resume_identity,
+    setup_fingerprint,
+)
 
-#: tag/label keys. AWS allows ':' in keys, GCE labels only [a-z0-9_-], so each cloud maps them.
-TAG_LAUNCH = "mlrig-launch"
-TAG_OWNER = "mlrig-owner"
-TAG_NAME = "mlrig-name"
-TAG_EXPIRY = "mlrig-expiry"
+__all__ = [
+    "RESUME_FIELDS",
+    "TAG_EXPIRY",
+    "TAG_LAUNCH",
+    "TAG_NAME",
+    "TAG_NODE",
+    "TAG_OWNER",
+    "TAG_ROLE",
+    "Plan",
+    "is_launch_id",
+    "resume_identity",
+    "setup_fingerprint",
+]
+
 
 #: kinds that are machines; they go first on delete because they hold the rest (a security group
 #: cannot be deleted while an instance uses it)
 MACHINE_KINDS = ("instance", "tpu_node")
-DELETE_ORDER = {"instance": 0, "tpu_node": 0, "firewall": 1, "security_group": 1, "key_pair": 2}
+#: parts of another resource that go with it (a TPU slice's worker hosts): recorded with their
+#: address for SSH, never looked up or deleted on their own
+PART_KINDS = ("tpu_host",)
+DELETE_ORDER = {
+    "instance": 0,
+    "tpu_node": 0,
+    "firewall": 1,
+    "security_group": 1,
+    "placement_group": 1,
+    "resource_policy": 1,
+    "key_pair": 2,
+}
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 
@@ -43,41 +75,6 @@ def check_name(name: str) -> str:
     return name
 
 
-#: launch ids are 12 lowercase hex digits (what planning generates); anything else is not ours
-_LAUNCH_ID_RE = re.compile(r"^[0-9a-f]{12}$")
-
-#: the Plan fields that decide what a launch creates: an interrupted launch is resumed only by an
-#: ``up`` whose plan agrees on all of them (``wait`` and prices decide nothing in the cloud)
-RESUME_FIELDS = (
-    "cloud",
-    "kind",
-    "instance_type",
-    "regions",
-    "zone",
-    "spot",
-    "on_demand_fallback",
-    "disk_gb",
-    "image",
-    "tpu_runtime",
-    "autostop_minutes",
-    "setup_sha256",
-    "ssh_cidr",
-    "key_name",
-)
-
-
-def is_launch_id(value: str | None) -> bool:
-    return bool(value) and bool(_LAUNCH_ID_RE.match(value or ""))
-
-
-@dataclass(frozen=True)
-class Feature:
-    """Whether a driver supports something, and if not, why (``provision up`` prints it when it matters)."""
-
-    supported: bool
-    why_not: str | None = None
-
-
 @dataclass(frozen=True)
 class Placement:
     """One place to try: a zone of a region, spot or on-demand."""
@@ -88,91 +85,6 @@ class Placement:
 
     def __str__(self) -> str:
         return f"{self.zone} ({'spot' if self.spot else 'on-demand'})"
-
-
-@dataclass
-class Plan:
-    """Everything decided before spending: what to launch, where to try, at what price."""
-
-    name: str
-    launch_id: str
-    cloud: str
-    #: "vm" or "tpu-vm"
-    kind: str
-    instance_type: str
-    accelerator: str
-    accelerator_count: int
-    region: str
-    spot: bool
-    disk_gb: int
-    #: the owner id of the store that launches it (tagged on every resource); None in a dry run
-    owner: str | None
-    created_at: float
-    #: regions to try in order (the first is ``region``)
-    regions: list[str]
-    #: pinned zone: only this one is tried
-    zone: str | None = None
-    image: str | None = None
-    autostop_minutes: int | None = None
-    setup_script: str | None = None
-    setup_path: str | None = None
-    #: fingerprint of the setup script (the script itself is never stored: it may hold secrets)
-    setup_sha256: str | None = None
-    wait: str = "ssh"
-    ssh_cidr: str | None = None
-    key_name: str | None = None
-    key_path: str | None = None
-    price_per_hour: float | None = None
-    price_on_demand: float | None = None
-    price_source: str | None = None
-    price_as_of: str | None = None
-    #: with spot: fall back to on-demand after every spot placement failed
-    on_demand_fallback: bool = True
-    tpu_runtime: str | None = None
-    vcpus: int | None = None
-    dry_run: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def expires_at(self) -> float | None:
-        return None if self.autostop_minutes is None else self.created_at + 60 * self.autostop_minutes
-
-    def tags(self) -> dict[str, str]:
-        """The labels every created resource carries (values valid for both AWS and GCE)."""
-        if not self.owner:
-            raise ProvisionError("internal: a plan without an owner id cannot be launched")
-        expiry = "never" if self.expires_at is None else str(int(self.expires_at))
-        return {
-            TAG_LAUNCH: self.launch_id,
-            TAG_OWNER: self.owner,
-            TAG_NAME: self.name,
-            TAG_EXPIRY: expiry,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("setup_script", None)  # may hold secrets; only its path and fingerprint are kept
-        return data
-
-    def resume_identity(self) -> dict[str, Any]:
-        """What this plan creates, comparable with the identity of an interrupted launch."""
-        return resume_identity(self.to_dict())
-
-    def resuming(self, launch_id: str, created_at: float, key_path: str | None, owner: str) -> Plan:
-        """This plan continuing an interrupted launch: its id, start time, key and owner."""
-        return replace(self, launch_id=launch_id, created_at=created_at, key_path=key_path, owner=owner)
-
-
-def resume_identity(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """The RESUME_FIELDS of a stored plan (a field missing from an old store's plan reads as None)."""
-    out = {k: plan.get(k) for k in RESUME_FIELDS}
-    if isinstance(out["regions"], (list, tuple)):
-        out["regions"] = list(out["regions"])
-    return out
-
-
-def setup_fingerprint(script: str | None) -> str | None:
-    return None if script is None else hashlib.sha256(script.encode()).hexdigest()
 
 
 class FailureKind(str, enum.Enum):
@@ -236,6 +148,12 @@ class Resource:
     public_ip: str | None = None
     private_ip: str | None = None
     launched_at: float | None = None
+    #: which machine of its launch (0 = the head), as tagged; None for side resources
+    node_index: int | None = None
+    #: "head" or "worker", as tagged
+    role: str | None = None
+    #: (public, private) address of each host of a multi-host machine (a TPU slice), host 0 first
+    hosts: tuple[tuple[str | None, str | None], ...] = ()
 
     @property
     def alive(self) -> bool:
@@ -254,7 +172,15 @@ class Journal(Protocol):
     """Where a driver records intent before a create call and its outcome after."""
 
     def intent(
-        self, kind: str, region: str, zone: str | None, name: str | None, token: str | None
+        self,
+        kind: str,
+        region: str,
+        zone: str | None,
+        name: str | None,
+        token: str | None,
+        *,
+        node_index: int | None = None,
+        role: str | None = None,
     ) -> int: ...
 
     def created(self, row: int, resource_id: str) -> None: ...
@@ -271,7 +197,6 @@ class Provider(Protocol):
     """
 
     cloud: str
-    features: Mapping[str, Feature]
 
     def check_credentials(self) -> None:
         """Raise CredentialsError (with the command that fixes it) when no credentials are usable.
@@ -294,14 +219,21 @@ class Provider(Protocol):
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
         """Create what the machine needs in ``region`` (key pair, firewall); idempotent."""
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
-        """The machine of this launch if one already exists, its tags re-checked (idempotent re-runs)."""
+    def find(self, plan: Plan, region: str) -> list[Resource]:
+        """The machines of this launch that exist in ``region``, their tags re-checked (idempotent
+        re-runs), head first."""
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
-        """Create the machine in ``placement``; raise AttemptError classified by FailureKind."""
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        """Create the launch's ``plan.nodes`` machines in ``placement``, all or none, head first (each
+        with its node index and role); raise AttemptError classified by FailureKind. A partial
+        cluster is never returned: the driver removes what it made before raising."""
 
     def wait_running(self, res: Resource, timeout: float) -> Resource:
         """Poll until running; return it with its addresses."""
+
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        """Put a cluster's node list where its machines' first boot reads it without SSH (instance
+        metadata); False when the target has no such place (the launch then pushes it over SSH)."""
 
     def delete(self, res: Resource) -> bool:
         """Delete; False when it was already gone. Waits until an instance no longer blocks cleanup."""
@@ -339,6 +271,7 @@ PROVIDER_METHODS = (
     "find",
     "create",
     "wait_running",
+    "announce",
     "delete",
     "list_tagged",
     "refresh",

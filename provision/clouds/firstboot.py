@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from provision.clouds.base import Plan
+from provision.plan import Plan
 
 REPORT_PATH = "/var/lib/mlrig/envcheck.json"
 LOG_PATH = "/var/log/mlrig-firstboot.log"
@@ -55,5 +55,32 @@ def render(plan: Plan, envcheck_spec: str, ssh_user: str) -> str:
             f"if id {user} >/dev/null 2>&1; then sudo -u {user} -H bash /var/lib/mlrig/setup.sh; "
             'else bash /var/lib/mlrig/setup.sh; fi; echo "setup exited with $?"',
         ]
+    if plan.nodes > 1 or _slice_hosts(plan) > 1:
+        lines += [
+            "# the cluster: find my rank, write /etc/mlrig/cluster.env, start the engine",
+            cluster(plan, ssh_user),
+        ]
     lines.append("touch /var/lib/mlrig/firstboot.done")
     return "\n".join(lines) + "\n"
+
+
+def _slice_hosts(plan: Plan) -> int:
+    """Worker hosts of the plan's TPU slice (1 for anything else, or a type the table lacks)."""
+    if not plan.tpu_runtime:
+        return 1
+    from provision.cluster.tpu import hosts_of
+
+    return hosts_of(plan.instance_type) or 1
+
+
+def cluster(plan: Plan, ssh_user: str) -> str:
+    """The bootstrap fragment of a cluster's nodes (the same on each: every node finds its rank;
+    the node list arrives after the launch, see provision.cluster.deliver)."""
+    from provision import targets
+    from provision.cluster import bootstrap
+    from provision.cluster.nodes import ClusterSpec, Engine
+
+    size = max(plan.nodes, _slice_hosts(plan))  # a slice's hosts find each other in its metadata
+    spec = ClusterSpec(name=plan.name, size=size, engine=Engine(plan.engine), launch_id=plan.launch_id)
+    metadata = bootstrap.Metadata(targets.get(plan.target).metadata_server)
+    return bootstrap.snippet(spec, metadata=metadata, run_as=ssh_user)

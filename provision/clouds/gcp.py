@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from typing import Any
 from provision.clouds import _clients, firstboot
 from provision.clouds.base import (
     TAG_LAUNCH,
+    TAG_NODE,
     TAG_OWNER,
+    TAG_ROLE,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -34,6 +35,7 @@ from provision.clouds.base import (
     unexpected,
 )
 from provision.errors import CredentialsError, ProvisionError
+from provision.plan import role_of
 
 #: catalog accelerator name -> Compute Engine accelerator type for N1 attachments.
 #: source: cloud.google.com/compute/docs/gpus (GPU models for N1), as_of 2026-11
@@ -72,6 +74,23 @@ def net_tag(launch_id: str) -> str:
 
 def firewall_name(launch_id: str) -> str:
     return f"mlrig-{launch_id}-ssh"
+
+
+def nodes_firewall_name(launch_id: str) -> str:
+    return f"mlrig-{launch_id}-nodes"
+
+
+def policy_name(launch_id: str) -> str:
+    return f"mlrig-{launch_id}-compact"
+
+
+#: the instance metadata key a cluster's first boot reads its node list from (bootstrap.sh)
+NODES_KEY = "mlrig-nodes"
+
+
+def node_name(plan: Plan, index: int) -> str:
+    """The head is called like the launch; worker K is NAME-K (GCE names are ids)."""
+    return plan.name if index == 0 else f"{plan.name}-{index}"
 
 
 _FW_DESCRIPTION = re.compile(r"^mlrig launch=(?P<launch>[0-9a-f]{12}) owner=(?P<owner>[a-z0-9_-]+) name=\S+$")
@@ -120,15 +139,16 @@ def classify_codes(codes: list[str], message: str, region: str) -> AttemptError:
     return AttemptError(FailureKind.FATAL, first, message)
 
 
-def classify_http(exc: Any, region: str) -> AttemptError:
-    """A google.api_core exception from a create call -> AttemptError (or CredentialsError)."""
+def classify_http(exc: Any, region: str) -> ProvisionError:
+    """A google.api_core exception from a create call -> AttemptError (or CredentialsError).
+    Returns, never raises."""
     code = int(getattr(exc, "code", 0) or 0)
     message = str(getattr(exc, "message", exc))
     reasons = [str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
     if code == 401 or (
         code == 403 and not any(r in _QUOTA for r in reasons) and "quota" not in message.lower()
     ):
-        raise CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
+        return CredentialsError(f"Google Cloud refused the call: {message}", hint=_clients.GCP_HINT)
     if code in (429, 503) and not reasons:
         reasons = ["rateLimitExceeded"] if "exhausted" not in message.lower() else ["RESOURCE_POOL_EXHAUSTED"]
     if code == 404:
@@ -157,19 +177,23 @@ def call_api(fn: Any, *args: Any, timeout: float, service: str, denied_is_auth: 
         raise ProvisionError(f"{service} did not answer: {exc}") from None
 
 
-def launched(kind: str, plan: Plan, placement: Placement, state: str) -> Resource:
-    """The machine a create call has just made, before its first describe (Google ids are names)."""
+def launched(kind: str, plan: Plan, placement: Placement, state: str, index: int = 0) -> Resource:
+    """Node ``index`` as a create call has just made it, before its first describe (Google ids are
+    names)."""
+    name = node_name(plan, index)
     return Resource(
         "gcp",
         kind,
         placement.region,
-        plan.name,
+        name,
         zone=placement.zone,
-        name=plan.name,
+        name=name,
         launch_id=plan.launch_id,
         state=state,
         instance_type=plan.instance_type,
         spot=placement.spot,
+        node_index=index,
+        role=role_of(index),
     )
 
 
@@ -193,25 +217,15 @@ class GcpProvider:
     """Compute Engine VMs with GPUs."""
 
     cloud = "gcp"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(True),
-        "tpu": Feature(True, None),
-        "spot": Feature(True),
-        "autostop": Feature(True),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(
-            False,
-            "quota errors name the metric and where to ask for more; regions.get "
-            "quotas are not checked before launching",
-        ),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self._clients: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
         self._firewall_done = False
+        self._nodes_rule_done = False
+        #: region -> the launch's placement policy there
+        self._policy: dict[str, str] = {}
 
     def _c(self, kind: str) -> Any:
         if kind not in self._clients:
@@ -227,7 +241,7 @@ class GcpProvider:
             fn, *args, timeout=self.settings.api_timeout, service="Google Cloud", denied_is_auth=True, **kw
         )
 
-    def _wait(self, op: Any, zone: str | None) -> Any:
+    def _wait(self, op: Any, zone: str | None, region: str | None = None) -> Any:
         """Wait on a Compute operation with our own operations client (keeps the endpoint)."""
         from google.cloud import compute_v1
 
@@ -240,6 +254,13 @@ class GcpProvider:
             if zone:
                 op = self._api(
                     self._c("ZoneOperationsClient").wait, project=self.project, zone=zone, operation=op.name
+                )
+            elif region:
+                op = self._api(
+                    self._c("RegionOperationsClient").wait,
+                    project=self.project,
+                    region=region,
+                    operation=op.name,
                 )
             else:
                 op = self._api(
@@ -282,52 +303,109 @@ class GcpProvider:
         return self._zones().get(region, [])
 
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
-        """One global firewall rule: tcp/22 from the caller only, to this launch's network tag."""
-        from google.api_core import exceptions as gexc
+        """A global firewall rule: tcp/22 from the caller only, to this launch's network tag. With
+        more than one node, a second rule lets the nodes (that tag) reach each other on every port,
+        and a compact placement policy in ``region`` keeps them close."""
         from google.cloud import compute_v1
 
-        if self._firewall_done:
-            return
-        name = firewall_name(plan.launch_id)
+        tag = net_tag(plan.launch_id)
+        if not self._firewall_done:
+            self._firewall_rule(
+                plan,
+                journal,
+                firewall_name(plan.launch_id),
+                "firewall rule for SSH",
+                allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
+                source_ranges=[plan.ssh_cidr or ""],
+            )
+            self._firewall_done = True
+        if plan.nodes > 1 and not self._nodes_rule_done:
+            self._firewall_rule(
+                plan,
+                journal,
+                nodes_firewall_name(plan.launch_id),
+                "firewall rule between the nodes",
+                allowed=[compute_v1.Allowed(I_p_protocol="all")],
+                source_tags=[tag],
+            )
+            self._nodes_rule_done = True
+        if plan.nodes > 1 and region not in self._policy:
+            self._placement_policy(plan, region, journal)
+
+    def _create_side(
+        self, plan: Plan, journal: Journal, where: Resource, *, what: str, rid: str, insert: Callable[[], Any]
+    ) -> None:
+        """A journalled create of a launch's side resource (``where`` names it): the intent first,
+        ``insert()`` (which sends the request and waits for its operation), then the outcome. A 409
+        is adopted only when the existing resource is provably this launch's."""
+        from google.api_core import exceptions as gexc
+
+        row = journal.intent(where.kind, where.region, None, where.id, rid)
+        try:
+            op = insert()
+        except gexc.Conflict:
+            # created by an earlier attempt of this same launch, or somebody else's of that name
+            if not self.refresh(where).owned_by(plan.owner or "", plan.launch_id):
+                journal.failed(row, f"name taken by a {what} that is not ours")
+                raise ProvisionError(f"a {what} named {where.id} exists and is not this launch's") from None
+            op = None
+        except gexc.GoogleAPICallError as exc:
+            journal.failed(row, str(exc))
+            raise ProvisionError(f"could not create the {what} {where.id}: {exc.message}") from None
+        err = self._op_error(op) if op is not None else None
+        if err:
+            journal.failed(row, err[1])
+            raise ProvisionError(f"could not create the {what} {where.id}: {err[1]}")
+        journal.created(row, where.id)
+
+    def _firewall_rule(self, plan: Plan, journal: Journal, name: str, what: str, **fields: Any) -> None:
+        """One described firewall rule to the launch's network tag."""
+        from google.cloud import compute_v1
+
         fw = compute_v1.Firewall(
             name=name,
             network="global/networks/default",
             direction="INGRESS",
             priority=1000,
-            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
-            source_ranges=[plan.ssh_cidr or ""],
             target_tags=[net_tag(plan.launch_id)],
             description=firewall_description(plan),
+            **fields,
         )
-        row = journal.intent("firewall", "global", None, name, request_id(plan.launch_id, "firewall"))
-        try:
-            op = self._api(
-                self._c("FirewallsClient").insert_unary,
-                request=compute_v1.InsertFirewallRequest(
-                    project=self.project,
-                    firewall_resource=fw,
-                    request_id=request_id(plan.launch_id, "firewall"),
-                ),
+        rid = request_id(plan.launch_id, "firewall" if name == firewall_name(plan.launch_id) else name)
+
+        def insert() -> Any:
+            request = compute_v1.InsertFirewallRequest(
+                project=self.project, firewall_resource=fw, request_id=rid
             )
-            op = self._wait(op, None)
-        except gexc.Conflict:
-            # created by an earlier attempt of this same launch, or someone else's rule of that name
-            existing = self.refresh(Resource("gcp", "firewall", "global", name, name=name))
-            if not existing.owned_by(plan.owner or "", plan.launch_id):
-                journal.failed(row, "name taken by a firewall rule that is not ours")
-                raise ProvisionError(
-                    f"a firewall rule named {name} exists and is not this launch's"
-                ) from None
-            op = None
-        except gexc.GoogleAPICallError as exc:
-            journal.failed(row, str(exc))
-            raise ProvisionError(f"could not create the SSH firewall rule {name}: {exc.message}") from None
-        err = self._op_error(op) if op is not None else None
-        if err:
-            journal.failed(row, err[1])
-            raise ProvisionError(f"could not create the SSH firewall rule {name}: {err[1]}")
-        journal.created(row, name)
-        self._firewall_done = True
+            return self._wait(self._api(self._c("FirewallsClient").insert_unary, request=request), None)
+
+        where = Resource("gcp", "firewall", "global", name, name=name)
+        self._create_side(plan, journal, where, what=what, rid=rid, insert=insert)
+
+    def _placement_policy(self, plan: Plan, region: str, journal: Journal) -> None:
+        """A compact (COLLOCATED) group placement policy for the launch's nodes in ``region``."""
+        from google.cloud import compute_v1
+
+        name = policy_name(plan.launch_id)
+        body = compute_v1.ResourcePolicy(
+            name=name,
+            description=firewall_description(plan),
+            group_placement_policy=compute_v1.ResourcePolicyGroupPlacementPolicy(
+                collocation="COLLOCATED", vm_count=plan.nodes
+            ),
+        )
+        rid = request_id(plan.launch_id, f"policy:{region}")
+
+        def insert() -> Any:
+            request = compute_v1.InsertResourcePolicyRequest(
+                project=self.project, region=region, resource_policy_resource=body, request_id=rid
+            )
+            op = self._api(self._c("ResourcePoliciesClient").insert_unary, request=request)
+            return self._wait(op, None, region=region)
+
+        where = Resource("gcp", "resource_policy", region, name, name=name)
+        self._create_side(plan, journal, where, what="placement policy", rid=rid, insert=insert)
+        self._policy[region] = f"projects/{self.project}/regions/{region}/resourcePolicies/{name}"
 
     def _image(self, plan: Plan) -> str:
         if plan.image:
@@ -339,20 +417,22 @@ class GcpProvider:
         )
         return str(img.self_link)
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
+    def find(self, plan: Plan, region: str) -> list[Resource]:
+        out = []
         for res in self._list_instances(f'labels.{TAG_LAUNCH} = "{plan.launch_id}"'):
             # the server's filter= is a hint: labels are re-checked here on every item
             mine = res.owned_by(plan.owner or "", plan.launch_id) and res.region == region
             if mine and res.alive and res.state not in ("STOPPING", "TERMINATED"):
-                return res
-        return None
+                out.append(res)
+        return sorted(out, key=lambda r: r.node_index or 0)
 
-    def instance_body(self, plan: Plan, placement: Placement, image: str) -> Any:
-        """The Instance resource for ``plan`` in ``placement`` (pure but for the image URL)."""
+    def instance_body(self, plan: Plan, placement: Placement, image: str, index: int = 0) -> Any:
+        """The Instance resource of node ``index`` of ``plan`` in ``placement`` (pure but for the
+        image URL and the region's placement policy)."""
         from google.cloud import compute_v1
 
         zone = placement.zone
-        labels = plan.tags()
+        labels = plan.node_tags(index)
         pub = Path(f"{plan.key_path}.pub").read_text().strip() if plan.key_path else None
         items = [
             compute_v1.Items(
@@ -372,7 +452,7 @@ class GcpProvider:
         if plan.autostop_minutes:
             sched.max_run_duration = compute_v1.Duration(seconds=60 * plan.autostop_minutes)
         inst = compute_v1.Instance(
-            name=plan.name,
+            name=node_name(plan, index),
             machine_type=f"zones/{zone}/machineTypes/{plan.instance_type}",
             labels=labels,
             tags=compute_v1.Tags(items=[net_tag(plan.launch_id)]),
@@ -397,6 +477,8 @@ class GcpProvider:
             metadata=compute_v1.Metadata(items=items),
             scheduling=sched,
         )
+        if placement.region in self._policy:
+            inst.resource_policies = [self._policy[placement.region]]
         if not plan.instance_type.startswith(BUILT_IN_FAMILIES):
             gpu = ATTACHED_GPUS.get(plan.accelerator.split()[0].upper())
             if gpu is None:
@@ -409,14 +491,32 @@ class GcpProvider:
             ]
         return inst
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        """The nodes one insert at a time, all in ``placement``'s zone under the launch's compact
+        policy; when one is refused, those already made are deleted before the refusal leaves (all
+        or none: a partial cluster is never returned)."""
+        image = self._image(plan)
+        made: list[Resource] = []
+        try:
+            for k in range(plan.nodes):
+                made.append(self._create_one(plan, placement, attempt, journal, image=image, k=k))
+        except ProvisionError:
+            for res in reversed(made):
+                self.delete(res)
+            raise
+        return made
+
+    def _create_one(
+        self, plan: Plan, placement: Placement, attempt: int, journal: Journal, *, image: str, k: int
+    ) -> Resource:
         from google.api_core import exceptions as gexc
         from google.cloud import compute_v1
 
         zone = placement.zone
-        body = self.instance_body(plan, placement, self._image(plan))
-        rid = request_id(plan.launch_id, f"insert:{attempt}")
-        row = journal.intent("instance", placement.region, zone, plan.name, rid)
+        name = node_name(plan, k)
+        body = self.instance_body(plan, placement, image, k)
+        rid = request_id(plan.launch_id, f"insert:{attempt}" if k == 0 else f"insert:{attempt}:{k}")
+        row = journal.intent("instance", placement.region, zone, name, rid, node_index=k, role=role_of(k))
         try:
             op = self._c("InstancesClient").insert_unary(
                 request=compute_v1.InsertInstanceRequest(
@@ -426,21 +526,21 @@ class GcpProvider:
             )
         except (OSError, gexc.DeadlineExceeded) as exc:
             # the answer was lost; the insert may have happened: look before deciding
-            found = self.find(plan, placement.region)
-            if found is not None:
-                journal.created(row, found.id)
-                return found
+            found = [r for r in self.find(plan, placement.region) if r.id == name]
+            if found:
+                journal.created(row, found[0].id)
+                return found[0]
             journal.failed(row, f"no answer: {exc}")
             raise AttemptError(FailureKind.UNKNOWN_OUTCOME, "Timeout", str(exc)) from None
         except gexc.Conflict:
             return adopt_on_conflict(
-                self.find(plan, placement.region),
+                next((r for r in self.find(plan, placement.region) if r.id == name), None),
                 journal,
                 row,
                 AttemptError(
                     FailureKind.FATAL,
                     "alreadyExists",
-                    f"an instance named {plan.name} already exists in {zone}",
+                    f"an instance named {name} already exists in {zone}",
                 ),
                 note="name taken by a machine that is not ours",
             )
@@ -452,8 +552,8 @@ class GcpProvider:
         if err:
             journal.failed(row, f"{err[0][0]}: {err[1]}")
             raise classify_codes(err[0], err[1], placement.region)
-        journal.created(row, plan.name)
-        return launched("instance", plan, placement, "PROVISIONING")
+        journal.created(row, name)
+        return launched("instance", plan, placement, "PROVISIONING", index=k)
 
     def _get(self, res: Resource) -> Any | None:
         from google.api_core import exceptions as gexc
@@ -476,6 +576,29 @@ class GcpProvider:
 
         return poll(check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to run")
 
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        """The ``mlrig-nodes`` metadata key on every node (the first boot reads it from the metadata
+        server), set with the instance's current fingerprint as Compute Engine requires."""
+        from google.cloud import compute_v1
+
+        for m in machines:
+            inst = self._get(m)
+            if inst is None:
+                raise ProvisionError(f"instance {m.id} disappeared before it was told about the others")
+            items = [i for i in inst.metadata.items if i.key != NODES_KEY]
+            items.append(compute_v1.Items(key=NODES_KEY, value=node_list))
+            op = self._api(
+                self._c("InstancesClient").set_metadata_unary,
+                project=self.project,
+                zone=m.zone,
+                instance=m.id,
+                metadata_resource=compute_v1.Metadata(fingerprint=inst.metadata.fingerprint, items=items),
+            )
+            err = self._op_error(self._wait(op, m.zone))
+            if err:
+                raise ProvisionError(f"could not set the node list on {m.id}: {err[1]}")
+        return True
+
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
 
@@ -497,6 +620,15 @@ class GcpProvider:
             if res.kind == "firewall":
                 op = self._api(self._c("FirewallsClient").delete_unary, project=self.project, firewall=res.id)
                 self._wait(op, None)
+                return True
+            if res.kind == "resource_policy":
+                op = self._api(
+                    self._c("ResourcePoliciesClient").delete_unary,
+                    project=self.project,
+                    region=res.region,
+                    resource_policy=res.id,
+                )
+                self._wait(op, None, region=res.region)
                 return True
         except gexc.NotFound:
             return False
@@ -529,7 +661,15 @@ class GcpProvider:
             for r in self._list_instances(f"labels.{TAG_LAUNCH}:*")
             if r.launch_id is not None and (not wanted or r.region in wanted)
         ]
-        return instances + self.list_firewalls()
+        return instances + self.list_firewalls() + self.list_policies(regions)
+
+    def list_policies(self, regions: list[str]) -> list[Resource]:
+        """Placement policies that carry an mlrig description, in ``regions`` (all when empty)."""
+        out = []
+        for region in regions or self.all_regions():
+            listed = self._api(self._c("ResourcePoliciesClient").list, project=self.project, region=region)
+            out += [r for r in (_policy(p, region) for p in listed) if r is not None]
+        return out
 
     def refresh(self, res: Resource) -> Resource:
         from google.api_core import exceptions as gexc
@@ -538,6 +678,19 @@ class GcpProvider:
         if res.kind == "instance":
             inst = self._get(res)
             return gone if inst is None else _instance(inst)
+        if res.kind == "resource_policy":
+            try:
+                pol = self._api(
+                    self._c("ResourcePoliciesClient").get,
+                    project=self.project,
+                    region=res.region,
+                    resource_policy=res.id,
+                )
+            except gexc.NotFound:
+                return gone
+            return _policy(pol, res.region) or Resource(
+                "gcp", "resource_policy", res.region, pol.name, name=pol.name, state="exists"
+            )
         if res.kind == "firewall":
             try:
                 fw = self._api(self._c("FirewallsClient").get, project=self.project, firewall=res.id)
@@ -550,13 +703,36 @@ class GcpProvider:
         return res
 
 
+def _policy(pol: Any, region: str) -> Resource | None:
+    """An mlrig placement policy: description and name must agree, else None (somebody else's)."""
+    m = _FW_DESCRIPTION.match(pol.description or "")
+    if m is None or not is_launch_id(m["launch"]) or pol.name != policy_name(m["launch"]):
+        return None
+    return Resource(
+        "gcp",
+        "resource_policy",
+        region,
+        pol.name,
+        name=pol.name,
+        launch_id=m["launch"],
+        owner=m["owner"],
+        state="exists",
+    )
+
+
+def _int(text: str | None) -> int | None:
+    """A node index as tagged (anything else is no index)."""
+    return int(text) if text is not None and text.isdigit() and len(text) < 6 else None
+
+
 def _firewall(fw: Any) -> Resource | None:
     """An mlrig firewall rule: description, name and target tag must all agree, else None."""
     m = _FW_DESCRIPTION.match(fw.description or "")
     if m is None or not is_launch_id(m["launch"]):
         return None
     launch = m["launch"]
-    if fw.name != firewall_name(launch) or list(fw.target_tags) != [net_tag(launch)]:
+    names = (firewall_name(launch), nodes_firewall_name(launch))
+    if fw.name not in names or list(fw.target_tags) != [net_tag(launch)]:
         return None
     return Resource(
         "gcp", "firewall", "global", fw.name, name=fw.name, launch_id=launch, owner=m["owner"], state="exists"
@@ -581,6 +757,8 @@ def _instance(inst: Any) -> Resource:
         zone=zone,
         name=inst.name,
         launch_id=labels.get(TAG_LAUNCH),
+        node_index=_int(labels.get(TAG_NODE)),
+        role=labels.get(TAG_ROLE),
         owner=labels.get(TAG_OWNER),
         # a TERMINATED instance is stopped, not gone: its disk still exists and bills
         state="STOPPED" if inst.status == "TERMINATED" else inst.status,

@@ -7,7 +7,6 @@ is the machine name, so a repeated create of the same launch answers 409 and is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from provision.clouds.base import (
     TAG_OWNER,
     AttemptError,
     FailureKind,
-    Feature,
     Journal,
     Placement,
     Plan,
@@ -59,19 +57,6 @@ class TpuProvider:
     """Cloud TPU VMs (tpu_v2)."""
 
     cloud = "gcp"
-    features: Mapping[str, Feature] = {
-        "gpu": Feature(False, "use --gpu without --tpu for Compute Engine GPU VMs"),
-        "tpu": Feature(True),
-        "spot": Feature(True),
-        "autostop": Feature(
-            False,
-            "TPU VMs have no max-run-duration: the guest powers off at the autostop time, "
-            "but the node still exists until `provision down`",
-        ),
-        "capacity_failover": Feature(True),
-        "quota_precheck": Feature(False, "quota errors are reported with where to ask for more"),
-        "idempotent_launch": Feature(True),
-    }
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
@@ -114,14 +99,14 @@ class TpuProvider:
     def prepare(self, plan: Plan, region: str, journal: Journal) -> None:
         self.gcp.prepare(plan, region, journal)
 
-    def find(self, plan: Plan, region: str) -> Resource | None:
+    def find(self, plan: Plan, region: str) -> list[Resource]:
         """The node id is the machine name: looked up directly in each zone of ``region``."""
         zones = [plan.zone] if plan.zone else self.gcp.region_zones(region)
         for zone in zones:
             node = self.refresh(Resource("gcp", "tpu_node", region, plan.name, zone=zone, name=plan.name))
             if node.alive and node.owned_by(plan.owner or "", plan.launch_id):
-                return node
-        return None
+                return [node]
+        return []
 
     def node_body(self, plan: Plan, placement: Placement) -> Any:
         from google.cloud import tpu_v2
@@ -137,17 +122,20 @@ class TpuProvider:
             runtime_version=plan.tpu_runtime or "",
             network_config=tpu_v2.NetworkConfig(enable_external_ips=True),
             scheduling_config=tpu_v2.SchedulingConfig(spot=placement.spot),
-            labels=plan.tags(),
+            labels=plan.node_tags(0),
             tags=[net_tag(plan.launch_id)],
             metadata=metadata,
         )
 
-    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> Resource:
+    def create(self, plan: Plan, placement: Placement, attempt: int, journal: Journal) -> list[Resource]:
+        return [self._create_one(plan, placement, journal)]
+
+    def _create_one(self, plan: Plan, placement: Placement, journal: Journal) -> Resource:
         from google.api_core import exceptions as gexc
         from google.cloud import tpu_v2
 
         zone = placement.zone
-        row = journal.intent("tpu_node", placement.region, zone, plan.name, None)
+        row = journal.intent("tpu_node", placement.region, zone, plan.name, None, node_index=0, role="head")
         try:
             op = self._api(
                 self.tpu.create_node,
@@ -159,7 +147,7 @@ class TpuProvider:
             )
         except gexc.Conflict:
             return adopt_on_conflict(
-                self.find(plan, placement.region),
+                next(iter(self.find(plan, placement.region)), None),
                 journal,
                 row,
                 AttemptError(
@@ -203,6 +191,9 @@ class TpuProvider:
         return poll(
             check, timeout=timeout, interval=self.settings.poll_interval, what=f"{res.id} to be READY"
         )
+
+    def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
+        return False  # a slice's hosts read each other from worker-network-endpoints themselves
 
     def delete(self, res: Resource) -> bool:
         from google.api_core import exceptions as gexc
@@ -250,8 +241,8 @@ def _node(node: Any) -> Resource:
     parts = node.name.split("/")
     zone, node_id = parts[3], parts[5]
     eps = list(node.network_endpoints)
-    public = eps[0].access_config.external_ip or None if eps else None
-    private = eps[0].ip_address or None if eps else None
+    hosts = tuple((ep.access_config.external_ip or None, ep.ip_address or None) for ep in eps)
+    public, private = hosts[0] if hosts else (None, None)
     labels = dict(node.labels)
     state = node.state.name
     return Resource(
@@ -262,10 +253,13 @@ def _node(node: Any) -> Resource:
         zone=zone,
         name=node_id,
         launch_id=labels.get(TAG_LAUNCH),
+        node_index=0,
+        role="head",
         owner=labels.get(TAG_OWNER),
         state="gone" if state in _GONE else state,
         instance_type=node.accelerator_type,
         spot=bool(node.scheduling_config.spot),
         public_ip=public,
         private_ip=private,
+        hosts=hosts,
     )

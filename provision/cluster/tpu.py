@@ -8,11 +8,33 @@ driver needs to record, reach and clean up every host, not just the first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provision.cluster.nodes import Node
 from provision.errors import ProvisionError
+
+#: TensorCores per worker host by generation, where an accelerator type counts TensorCores (v2-v4,
+#: v5p: 4 chips of 2 cores per host); v5e/v6e types count chips: one host up to 8, else 4 per host.
+#: source: cloud.google.com/tpu/docs/system-architecture-tpu-vm, /tpu/docs/v4, /tpu/docs/v5e,
+#: /tpu/docs/v6e (accelerator types and hosts per slice), as_of 2026-12
+_CORES_PER_HOST = {"v2": 8, "v3": 8, "v4": 8, "v5p": 8}
+_CHIPS_PER_HOST = {"v5litepod": 4, "v6e": 4}
+
+
+def hosts_of(accelerator_type: str) -> int | None:
+    """Worker hosts of a Cloud TPU accelerator type (``v4-32`` -> 4, ``v5litepod-8`` -> 1); None when
+    the type is not one this table knows (the slice then says so itself once it exists)."""
+    m = re.fullmatch(r"(v\d+[a-z]*)-(\d+)", accelerator_type.strip().lower())
+    if not m:
+        return None
+    family, size = m.group(1), int(m.group(2))
+    if family in _CORES_PER_HOST:
+        return max(1, size // _CORES_PER_HOST[family])
+    if family in _CHIPS_PER_HOST:
+        return 1 if size <= 8 else size // _CHIPS_PER_HOST[family]
+    return None
 
 
 def _get(endpoint: Any, key: str, attr: str) -> Any:

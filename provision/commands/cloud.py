@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from contextlib import suppress
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,15 +21,20 @@ import typer
 from rich.markup import escape
 
 from envcheck.clirun import bounded
+from provision import targets
 from provision.commands._common import JsonOpt, err_console, out_console
 from provision.errors import ProvisionError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from provision.clouds.base import Plan, Provider
+    from provision.clouds.base import Provider
+    from provision.plan import Plan
     from provision.settings import Settings
     from provision.state import Store
+
+#: the clouds ``--cloud`` accepts, from the registry of launch targets
+_CLOUD_CHOICES = " or ".join(targets.clouds())
 
 #: version of every JSON document these commands print ("major.minor": a new field is minor)
 SCHEMA_VERSION = "1.0"
@@ -46,13 +51,14 @@ def _store(settings: Settings) -> Store:
 
 
 def _getter(settings: Settings) -> Any:
-    from provision.clouds import provider_for
+    """Drivers by launch target id, built once per command."""
+    from provision import targets
 
     cache: dict[str, Provider] = {}
 
     def get(key: str) -> Provider:
         if key not in cache:
-            cache[key] = provider_for(key.split("-", maxsplit=1)[0], settings, tpu=key.endswith("-tpu"))
+            cache[key] = targets.get(key).provider(settings)
         return cache[key]
 
     return get
@@ -118,15 +124,20 @@ def _show_plan(plan: Plan, console: Console) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_row("name", escape(plan.name))
     t.add_row("machine", f"{plan.cloud} {plan.instance_type} ({plan.accelerator_count}x {plan.accelerator})")
+    if plan.nodes > 1:
+        t.add_row("nodes", f"{plan.nodes} (one zone, cluster placement, all ports open between them)")
     market = "spot" + (" (then on-demand)" if plan.on_demand_fallback else "") if plan.spot else "on-demand"
     t.add_row("where", escape(f"{plan.zone or plan.region}, {market}"))
     price = _money(plan.price_per_hour) + "/h"
+    if plan.nodes > 1:
+        total = None if plan.price_per_hour is None else plan.price_per_hour * plan.nodes
+        price += f" per node, {_money(total)}/h for {plan.nodes}"
     if plan.price_as_of:
         price += f"  (catalog {plan.price_as_of})"
     if plan.spot and plan.on_demand_fallback and plan.price_on_demand:
         price += f"; on-demand fallback {_money(plan.price_on_demand)}/h"
     t.add_row("price", price)
-    if plan.kind == "tpu-vm":
+    if plan.tpu_runtime:
         t.add_row("software", f"TPU runtime {plan.tpu_runtime}")
     else:
         t.add_row("disk", escape(f"{plan.disk_gb} GB, image {plan.image or 'Deep Learning image (latest)'}"))
@@ -142,12 +153,13 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("ls")(ls)
     app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ssh)
+    app.command("exec")(exec_)
     app.command("down")(down)
     app.command("gc")(gc)
 
 
 def up(
-    cloud: Annotated[str, typer.Option(help="aws or gcp.", envvar="PROVISION_CLOUD")] = "aws",
+    cloud: Annotated[str, typer.Option(help=f"{_CLOUD_CHOICES}.", envvar="PROVISION_CLOUD")] = "aws",
     gpu: Annotated[
         str | None,
         typer.Option(help="GPU and count, e.g. A10G:1 (cheapest offer wins).", envvar="PROVISION_GPU"),
@@ -220,6 +232,21 @@ def up(
             help="Use this existing AWS key pair instead of a new key.", envvar="PROVISION_KEY_NAME"
         ),
     ] = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            help="Machines in the launch (a cluster); more than 1 needs a target that launches clusters.",
+            envvar="PROVISION_NODES",
+            callback=bounded(1, 64),
+        ),
+    ] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="With --nodes: none (cluster file only) or ray (a Ray head on node 0, the others join).",
+            envvar="PROVISION_ENGINE",
+        ),
+    ] = "none",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; create nothing.", envvar="PROVISION_DRY_RUN")
     ] = False,
@@ -233,7 +260,6 @@ def up(
     """
     from provision import launch, planning
     from provision import settings as settings_mod
-    from provision.clouds import provider_for
     from provision.clouds._clients import public_ip
 
     err = err_console()
@@ -256,6 +282,8 @@ def up(
         key_name=key_name,
         on_demand_fallback=on_demand_fallback,
         allow_ssh_from_anywhere=allow_ssh_from_anywhere,
+        nodes=nodes,
+        engine=engine,
     )
     try:
         offers = planning.load_offers(settings)
@@ -273,27 +301,31 @@ def up(
             _show_plan(plan, out_console())  # the plan is this command's output: stdout
             err.print("dry run: nothing was created")
         return
-    provider = provider_for(cloud, settings, tpu=bool(tpu))
+    target = targets.get(plan.target)
+    provider = target.provider(settings)
     provider.check_credentials()  # loads the cloud SDK before anything is recorded
     store = _store(settings)
-    if req.ssh_cidr is None:
-        req = replace(req, ssh_cidr=f"{public_ip(settings)}/32")
     plan = planning.make_plan(
-        req, offers, settings, owner=store.owner_id, now=plan.created_at, launch_id=plan.launch_id
+        req,
+        offers,
+        settings,
+        owner=store.owner_id,
+        now=plan.created_at,
+        launch_id=plan.launch_id,
+        my_ip=lambda: public_ip(settings),
     )
     previous = launch.preflight(plan, store)
     if previous is not None:
         err.print(f"an interrupted launch of {plan.name} matches: this finishes it")
     _show_plan(plan, err)
-    for option, feature in (("--autostop", "autostop"), ("--spot", "spot")):
-        feat = provider.features.get(feature)
-        if (
-            feat
-            and not feat.supported
-            and getattr(plan, "autostop_minutes" if feature == "autostop" else "spot")
-        ):
+    asked = {"--autostop": (targets.Capability.AUTOSTOP, plan.autostop_minutes)}
+    asked["--spot"] = (targets.Capability.SPOT, plan.spot)
+    for option, (capability, wanted) in asked.items():
+        feat = target.supports(capability)
+        if wanted and not feat.supported:
             err.print(f"[yellow]note:[/] {option}: {escape(feat.why_not or '')}")
-    _confirm(f"Launch {plan.name} at {_money(plan.price_per_hour)}/h?", yes)
+    many = f"{plan.nodes} x " if plan.nodes > 1 else ""
+    _confirm(f"Launch {plan.name} at {many}{_money(plan.price_per_hour)}/h?", yes)
     with RichProgress(err) as progress:
         result = launch.up(plan, provider, store, settings, progress)
     plan, m = result.plan, result.machine
@@ -313,12 +345,31 @@ def up(
         "ssh": f"ssh {result.ssh_alias}" if result.ssh_alias else None,
         "tried": [str(a) for a in result.attempts],
         "autostop_at": plan.expires_at,
+        "nodes": [
+            {
+                "index": i,
+                "role": n.role or ("head" if i == 0 else "worker"),
+                "id": n.id,
+                "zone": n.zone,
+                "public_ip": n.public_ip,
+                "private_ip": n.private_ip,
+            }
+            for i, n in enumerate(result.machines)
+        ],
     }
     if as_json:
         _emit(out)
     else:
         price = _money(row.price_per_hour if row else plan.price_per_hour)
-        err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
+        if len(result.machines) > 1:
+            count = len(result.machines)
+            err.print(
+                f"[bold green]✓[/] {plan.name}: {count} machines {m.state} in {m.zone} at {count} x {price}/h"
+            )
+            for i, n in enumerate(result.machines):
+                err.print(f"  node {i} ({n.role or '?'}): {n.id} {n.public_ip or ''} / {n.private_ip or ''}")
+        else:
+            err.print(f"[bold green]✓[/] {plan.name} ({m.id}) is {m.state} in {m.zone} at {price}/h")
         if result.ssh_alias:
             err.print(f"  connect: [bold]provision ssh {plan.name}[/]  (or: ssh {plan.name})")
         err.print(f"  remove:  provision down {plan.name}")
@@ -340,16 +391,21 @@ def _ls_cells(views: list[Any], untracked: list[Any]) -> list[dict[str, str]]:
     rows = []
     for v in views:
         market = "spot" if v.spot else "on-demand"
+        hosts = len(v.members)
+        shape = f"{v.nodes}x {v.instance_type}" if v.nodes > 1 else v.instance_type
+        if v.nodes == 1 and hosts > 1:
+            shape += f" ({hosts} hosts)"
         rows.append(
             {
                 "NAME": v.name,
                 "CLOUD": v.cloud,
-                "TYPE": v.instance_type,
-                "MACHINE": f"{v.cloud} {v.instance_type}" + (" spot" if v.spot else ""),
+                "TYPE": shape,
+                "MACHINE": f"{v.cloud} {shape}" + (" spot" if v.spot else ""),
                 "ZONE": v.zone or "",
                 "MARKET": market,
                 "STATE": v.state,
-                "$/H": _money(v.price_per_hour),
+                # the whole launch: every node is billed (COST is for all of them too)
+                "$/H": _money(None if v.price_per_hour is None else v.price_per_hour * v.nodes),
                 "HOURS": "" if v.hours is None else f"{v.hours:.2f}",
                 "COST": _money(v.cost_so_far),
                 "SSH": v.ssh or "",
@@ -399,6 +455,14 @@ def ls(
             envvar="PROVISION_ALL_REGIONS",
         ),
     ] = False,
+    nodes: Annotated[
+        bool,
+        typer.Option(
+            "--nodes",
+            help="Also list every node (and TPU slice host) with its address.",
+            envvar="PROVISION_LS_NODES",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Machines mlrig launched, reconciled with what the clouds report, with cost so far."""
@@ -432,15 +496,77 @@ def ls(
         for v in views:
             if v.note:
                 console.print(f"{escape(v.name)}: {escape(v.note)}", soft_wrap=False)
+        if nodes:
+            for v in views:
+                for m in v.members:
+                    line = f"{v.name} node {m['index']} ({m['role']}): {m['id']} {m['address'] or '-'}"
+                    console.print(escape(line + (f"  ssh {m['ssh']}" if m["ssh"] else "")), soft_wrap=False)
         if untracked:
             err.print(f"{len(untracked)} resource(s) of ours unknown to the state store: see `provision gc`")
     if scan.problems:
         raise typer.Exit(3)
 
 
+def _running(settings: Settings, name: str) -> Any:
+    from provision.state import LaunchStatus
+
+    row = _store(settings).active_by_name(name)
+    if row is None or row.status != LaunchStatus.RUNNING:
+        raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
+    return row
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` ([v6]:PORT) as recorded -> (host, port); SSH's port 22 by default."""
+    host, sep, port = address.rpartition(":")
+    if sep and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
+        return host.strip("[]"), int(port)
+    return address, 22
+
+
+def _node_targets(settings: Settings, row: Any) -> list[Any]:
+    """One remote.Target per node (and TPU slice host) of a running launch, from the store."""
+    from provision import sshconfig
+    from provision.cluster.remote import Target
+
+    members = [(r, r.address) for r in _store(settings).nodes(row.launch_id) if r.address]
+    if not members and row.ssh_host:  # a launch of 0.2 or before: its one machine
+        return [
+            Target(
+                0,
+                row.ssh_host,
+                row.ssh_user or "ubuntu",
+                key_path=row.key_path,
+                known_hosts=str(settings.known_hosts),
+                alias=row.name,
+            )
+        ]
+    return [
+        Target(
+            r.node_index or 0,
+            _host_port(address)[0],
+            row.ssh_user or "ubuntu",
+            port=_host_port(address)[1],
+            key_path=row.key_path,
+            known_hosts=str(settings.known_hosts),
+            alias=sshconfig.node_alias(row.name, r.node_index or 0),
+        )
+        for r, address in members
+    ]
+
+
 def ssh(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Machine name.")],
+    node: Annotated[
+        int,
+        typer.Option(
+            "--node",
+            help="Which node of a cluster or TPU slice (0 is the head).",
+            envvar="PROVISION_NODE",
+            callback=bounded(0, 4096),
+        ),
+    ] = 0,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -452,31 +578,78 @@ def ssh(
     """Connect to a machine (extra arguments go to ssh, e.g. a command to run)."""
     from provision import settings as settings_mod
     from provision import sshconfig
-    from provision.state import LaunchStatus
 
     settings = settings_mod.load()
-    row = _store(settings).active_by_name(name)
-    if row is None or row.status != LaunchStatus.RUNNING:
-        raise UsageError(f"no running machine named {name!r}", hint="`provision ls` lists them")
-    if not row.ssh_host:
-        raise ProvisionError(f"{name} has no address recorded")
-    if not sshconfig.has_entry(settings.ssh_include, name):
-        user = row.ssh_user or "ubuntu"
-        entry = sshconfig.render_entry(name, row.ssh_host, user, row.key_path, settings.known_hosts)
-        sshconfig.add(settings.ssh_config, settings.ssh_include, name, entry)
+    row = _running(settings, name)
+    by_index = {t.index: t for t in _node_targets(settings, row)}
+    if node not in by_index:
+        if not by_index:
+            raise ProvisionError(f"{name} has no address recorded")
+        raise UsageError(
+            f"{name} has no node {node}", hint=f"its nodes are {', '.join(map(str, sorted(by_index)))}"
+        )
+    target = by_index[node]
+    alias = target.alias or name
+    if not sshconfig.has_entry(settings.ssh_include, alias):
+        entry = sshconfig.render_entry(alias, target.host, target.user, row.key_path, settings.known_hosts)
+        sshconfig.add(settings.ssh_config, settings.ssh_include, alias, entry)
     exe = shutil.which("ssh")
     # -F only for a non-default config: it would also make ssh skip /etc/ssh/ssh_config
     default = settings.ssh_config == Path.home() / ".ssh" / "config"
-    argv = ["ssh", *([] if default else ["-F", str(settings.ssh_config)]), name, *ctx.args]
+    argv = ["ssh", *([] if default else ["-F", str(settings.ssh_config)]), alias, *ctx.args]
     if dry_run or as_json:
         if as_json:
-            _emit({"argv": argv, "host": row.ssh_host, "user": row.ssh_user})
+            _emit({"argv": argv, "host": target.host, "user": target.user, "node": node})
         else:
             typer.echo(" ".join(argv))
         return
     if exe is None:
         raise ProvisionError("ssh is not installed", hint="install OpenSSH client")
     os.execv(exe, argv)
+
+
+def exec_(
+    name: Annotated[str, typer.Argument(help="Machine or cluster name.")],
+    command: Annotated[list[str], typer.Argument(help="The command, after --, run by the login shell.")],
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the command may run on each node before it is stopped.",
+            envvar="PROVISION_EXEC_TIMEOUT",
+            callback=bounded(0, 86400, low_open=True),
+        ),
+    ] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a command on every node of a cluster (or TPU slice host) at once, with each node's output
+    and exit status. Exit 0 when it succeeded everywhere, 1 when it failed somewhere, 3 when a node
+    could not be reached."""
+    from provision import settings as settings_mod
+    from provision.cluster import remote
+
+    settings = settings_mod.load()
+    row = _running(settings, name)
+    targets_ = _node_targets(settings, row)
+    if not targets_:
+        raise ProvisionError(f"{name} has no address recorded")
+    out, err = out_console(), err_console()
+
+    def live(index: int, stream: str, line: str) -> None:
+        _say(out if stream == "stdout" else err, f"[{index}] {escape(line)}")
+
+    results = remote.run(targets_, " ".join(command), timeout=timeout, on_line=None if as_json else live)
+    if as_json:
+        _emit({"name": name, "results": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            status = f"exit {r.exit_status}" if r.exit_status is not None else r.outcome.value
+            _say(
+                err,
+                f"node {r.index} ({r.host}): {escape(status)}" + (f": {escape(r.error)}" if r.error else ""),
+            )
+    code = remote.exit_code(results)
+    if code:
+        raise typer.Exit(code)
 
 
 def down(
@@ -493,8 +666,6 @@ def down(
     """
     from provision import launch
     from provision import settings as settings_mod
-    from provision.clouds import provider_for
-    from provision.fleet import driver_key
 
     settings = settings_mod.load()
     store = _store(settings)
@@ -527,9 +698,8 @@ def down(
     results = []
     with RichProgress(err) as progress:
         for row in rows:
-            key = driver_key(row)
             try:
-                provider = provider_for(key.split("-")[0], settings, tpu=key.endswith("-tpu"))
+                provider = targets.for_launch(row).provider(settings)
                 deleted = launch.down(row, provider, store, settings, progress)
             except ProvisionError as exc:
                 _say(err, f"[red]✗[/] {escape(row.name)}: {escape(exc.message)}")
@@ -585,10 +755,9 @@ def gc(
     from provision import settings as settings_mod
 
     settings = settings_mod.load()
-    clouds = cloud or ["aws", "gcp"]
+    clouds = cloud or list(targets.clouds())
     for c in clouds:
-        if c not in fleet.DRIVERS:
-            raise UsageError(f"unknown cloud {c!r}", hint="choose aws or gcp")
+        targets.of_cloud(c)  # a usage error naming the clouds there are
     for o in owner or []:
         if not re.fullmatch(r"[0-9a-f]{16,32}", o):
             raise UsageError(f"bad --owner {o!r}", hint="an owner id is 16-32 hex digits")

@@ -78,6 +78,8 @@ class ClusterState:
     policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: region operations by name
     ops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: zone -> instances it has room for; an insert beyond that fails ZONE_RESOURCE_POOL_EXHAUSTED
+    capacity: dict[str, int] = field(default_factory=dict)
 
 
 class ClusterFakeGcp(base.FakeGcp):
@@ -133,11 +135,41 @@ class ClusterFakeGcp(base.FakeGcp):
             op = self.cluster.ops[tail[3]]
             op["status"] = "DONE"
             return 200, op, 0.0
+        if tail[:1] == ["zones"] and len(tail) == 5 and tail[4] == "setMetadata" and method == "POST":
+            return self._set_metadata(project, tail[1], tail[3], body or {})
         if tail[:1] == ["zones"] and len(tail) == 3 and tail[2] == "instances" and method == "POST":
             refused = self._check_policies(project, tail[1], body or {})
             if refused is not None:
                 return 400, refused, 0.0
+            room = self.cluster.capacity.get(tail[1])
+            if room is not None:
+                used = sum(1 for (z, _n) in self.state.instances if z == tail[1])
+                if used >= room:  # the zone is full: the insert's operation ends with a stockout
+                    self.state.faults.append(base.GFault(op="insert", zone=tail[1]))
         return super()._compute(method, rest, query, body)
+
+    def _set_metadata(
+        self, project: str, zone: str, name: str, body: dict[str, Any]
+    ) -> tuple[int, Any, float]:
+        """instances.setMetadata: the fingerprint must be the current one (412 otherwise), as on GCE."""
+        inst = self.state.instances.get((zone, name))
+        if inst is None:
+            return 404, base._error_body(404, f"The resource '{name}' was not found", "notFound"), 0.0
+        meta = inst.setdefault("metadata", {})
+        current = meta.get("fingerprint", "")
+        if body.get("fingerprint", "") != current:
+            return (
+                412,
+                base._error_body(
+                    412,
+                    "Supplied fingerprint does not match current metadata fingerprint.",
+                    "conditionNotMet",
+                ),
+                0.0,
+            )
+        meta["items"] = body.get("items", [])
+        meta["fingerprint"] = f"fp{next(self._ids)}"
+        return 200, self._op(project, f"zones/{zone}", "setMetadata", f"instances/{name}"), 0.0
 
     def _region_op(self, project: str, region: str, kind: str, target: str) -> dict[str, Any]:
         op_id = next(self._ids)

@@ -43,6 +43,7 @@ def _load(name: str) -> Any:
 
 
 gcp_fake = _load("_gcp_fake")
+gcp_fake_cluster = _load("_gcp_fake_cluster")
 kit = _load("_kit")
 ec2 = kit.ec2
 
@@ -68,6 +69,106 @@ class Fault:
     hits: int = 0
 
 
+class PlacementGroups:
+    """The EC2 placement-group API, answered in front of moto (a documented test shim).
+
+    moto 5.2.5 implements none of CreatePlacementGroup, DescribePlacementGroups and
+    DeletePlacementGroup (it answers 500 "not implemented") and ignores ``Placement.GroupName`` in
+    RunInstances. The product's requests are still real botocore requests; this shim answers those
+    three actions from a table per region with EC2's XML shapes, so the driver's placement-group
+    code and the leak oracle run end to end. It never swallows an error of the product: an unknown
+    group is EC2's own ``InvalidPlacementGroup.Unknown``, a duplicate ``InvalidPlacementGroup.Duplicate``.
+    """
+
+    ACTIONS = ("CreatePlacementGroup", "DescribePlacementGroups", "DeletePlacementGroup")
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.groups.clear()
+
+    @staticmethod
+    def _region(environ: dict[str, Any]) -> str:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        parts = auth.split("Credential=", 1)[-1].split("/")
+        return parts[2] if len(parts) > 3 else "us-east-1"
+
+    @staticmethod
+    def _xml(start_response: Any, status: str, body: str) -> list[bytes]:
+        data = ('<?xml version="1.0" encoding="UTF-8"?>' + body).encode()
+        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _answer(self, start_response: Any, action: str, inner: str) -> list[bytes]:
+        ns = 'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"'
+        body = f"<{action}Response {ns}><requestId>pg-shim</requestId>{inner}</{action}Response>"
+        return self._xml(start_response, "200 OK", body)
+
+    def _error(self, start_response: Any, code: str, message: str) -> list[bytes]:
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>pg-shim</RequestID></Response>"
+        )
+        return self._xml(start_response, "400 Bad Request", body)
+
+    @staticmethod
+    def _item(g: dict[str, Any]) -> str:
+        tags = "".join(f"<item><key>{k}</key><value>{v}</value></item>" for k, v in g["tags"].items())
+        return (
+            f"<groupName>{g['name']}</groupName><state>available</state><strategy>{g['strategy']}</strategy>"
+            f"<groupId>{g['id']}</groupId><tagSet>{tags}</tagSet>"
+        )
+
+    def __call__(
+        self, action: str, q: dict[str, list[str]], environ: dict[str, Any], start_response: Any
+    ) -> Any:
+        region = self._region(environ)
+        one = {k: v[0] for k, v in q.items()}
+        with self.lock:
+            if action == "CreatePlacementGroup":
+                name = one.get("GroupName", "")
+                if (region, name) in self.groups:
+                    return self._error(start_response, "InvalidPlacementGroup.Duplicate", f"{name} exists")
+                tags: dict[str, str] = {}
+                for n in range(1, 50):
+                    key = one.get(f"TagSpecification.1.Tag.{n}.Key")
+                    if key is None:
+                        break
+                    tags[key] = one.get(f"TagSpecification.1.Tag.{n}.Value", "")
+                g = {
+                    "name": name,
+                    "strategy": one.get("Strategy", ""),
+                    "id": f"pg-{len(self.groups):08x}",
+                    "tags": tags,
+                }
+                self.groups[(region, name)] = g
+                inner = f"<return>true</return><placementGroup>{self._item(g)}</placementGroup>"
+                return self._answer(start_response, action, inner)
+            if action == "DeletePlacementGroup":
+                name = one.get("GroupName", "")
+                if self.groups.pop((region, name), None) is None:
+                    return self._error(start_response, "InvalidPlacementGroup.Unknown", f"{name} is unknown")
+                return self._answer(start_response, action, "<return>true</return>")
+            names = [v for k, v in one.items() if k.startswith("GroupName.")]
+            found = [g for (r, n), g in self.groups.items() if r == region and (not names or n in names)]
+            if names and len(found) < len(names):
+                return self._error(start_response, "InvalidPlacementGroup.Unknown", "unknown group")
+            for n in range(1, 10):
+                fname = one.get(f"Filter.{n}.Name")
+                if fname is None:
+                    break
+                values = [v for k, v in one.items() if k.startswith(f"Filter.{n}.Value.")]
+                if fname == "tag-key":
+                    found = [g for g in found if set(g["tags"]) & set(values)]
+                elif fname.startswith("tag:"):
+                    found = [g for g in found if g["tags"].get(fname[4:]) in values]
+            items = "".join(f"<item>{self._item(g)}</item>" for g in found)
+            return self._answer(start_response, action, f"<placementGroupSet>{items}</placementGroupSet>")
+
+
 @dataclass
 class FaultLayer:
     """WSGI middleware in front of moto: EC2 Query-protocol errors injected per Action."""
@@ -75,6 +176,9 @@ class FaultLayer:
     app: Any
     faults: list[Fault] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    #: (action, request body) of every EC2 call the clients sent: tests assert on what was asked
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    placement_groups: PlacementGroups = field(default_factory=PlacementGroups)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: set by clear(): requests still held by ``delay_before`` are dropped, never forwarded
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -92,6 +196,7 @@ class FaultLayer:
         with self.lock:
             self.faults.clear()
             self.log.clear()
+            self.requests.clear()
             self.cancel.set()
             self.cancel = threading.Event()
 
@@ -111,6 +216,7 @@ class FaultLayer:
         with self.lock:
             if action:
                 self.log.append(action)
+                self.requests.append((action, text))
             for f in self.faults:
                 if f.action == action and f.hits < f.times and (f.match is None or f.match in text):
                     f.hits += 1
@@ -127,6 +233,8 @@ class FaultLayer:
             junk = b"<?xml version='1.0'?><DescribeInstancesResponse><reservationSet><item><oops"
             start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(junk)))])
             return [junk]
+        if fault is None and action in PlacementGroups.ACTIONS:
+            return self.placement_groups(action, parse_qs(text), environ, start_response)
         if fault is not None and fault.code:
             xml = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{fault.code}</Code>'
@@ -169,6 +277,7 @@ class MotoServer:
             urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10
         )
         self.faults.clear()
+        self.faults.placement_groups.reset()
 
 
 @pytest.fixture(scope="session")
@@ -225,7 +334,7 @@ def ip_echo() -> Iterator[str]:
 # --------------------------------------------------------------------------- Compute Engine / TPU fake
 @pytest.fixture(scope="session")
 def gcp_server() -> Iterator[Any]:
-    fake = gcp_fake.FakeGcp()
+    fake = gcp_fake_cluster.ClusterFakeGcp()  # FakeGcp plus placement policies and TPU slices
     fake.start()
     try:
         yield fake
@@ -352,6 +461,8 @@ def aws_leaks_by_launch(url: str) -> list[tuple[str, str]]:
             out.append((f"{region} sg {g['GroupId']}", _launch_tag(g.get("Tags"))))
         for k in c.describe_key_pairs(Filters=flt)["KeyPairs"]:
             out.append((f"{region} key {k['KeyName']}", _launch_tag(k.get("Tags"))))
+        for g in c.describe_placement_groups(Filters=flt)["PlacementGroups"]:  # the shim's table
+            out.append((f"{region} placement group {g['GroupName']}", _launch_tag(g.get("Tags"))))
         for v in c.describe_volumes(Filters=flt)["Volumes"]:
             if v["State"] == "available":  # attached ones go with their instance
                 out.append((f"{region} volume {v['VolumeId']}", _launch_tag(v.get("Tags"))))

@@ -38,10 +38,18 @@ from _kit import (
 
 #: what a launch asks for, per lane: AWS on moto, Compute Engine and Cloud TPU on the fake
 TARGETS = {
-    "aws": [["--gpu", "A10G:1"], ["--gpu", "L4:1"], ["--gpu", "A10G:1", "--spot"]],
+    "aws": [
+        ["--gpu", "A10G:1"],
+        ["--gpu", "L4:1"],
+        ["--gpu", "A10G:1", "--spot"],
+        # a cluster: placement group, self-referencing rule, EFA, two nodes in one call
+        ["--instance-type", "p4d.24xlarge", "--region", "us-east-1", "--nodes", "2"],
+    ],
     "gcp": [
         ["--cloud", "gcp", "--gpu", "T4:1"],
         ["--cloud", "gcp", "--tpu", "v5e-8", "--zone", "us-west4-a"],
+        # a cluster: compact policy, a firewall rule between the nodes, two inserts
+        ["--cloud", "gcp", "--gpu", "L4:1", "--nodes", "2"],
     ],
 }
 #: how many API calls a launch makes before it is done, about: kill points are drawn from 0..this
@@ -273,6 +281,7 @@ def _aws_everything(url: str, regions: tuple[str, ...]) -> dict[str, dict[str, s
             "describe-security-groups",
             "describe-key-pairs",
             "describe-volumes",
+            "describe-placement-groups",  # answered by the fault layer's placement-group shim
         )
     ]
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -292,6 +301,8 @@ def _aws_everything(url: str, regions: tuple[str, ...]) -> dict[str, dict[str, s
             ]
         elif what == "describe-key-pairs":
             items = [(k["KeyName"], k.get("Tags")) for k in data["KeyPairs"]]
+        elif what == "describe-placement-groups":
+            items = [(g["GroupName"], g.get("Tags")) for g in data["PlacementGroups"]]
         else:
             items = [(v["VolumeId"], v.get("Tags")) for v in data["Volumes"] if v["State"] == "available"]
         for rid, tags in items:
@@ -398,6 +409,11 @@ def test_randomized_attack_leaks_nothing_and_touches_nothing_foreign(
             f"firewall {n}"
             for n, fw in s.firewalls.items()
             if f"owner={owner}" in (fw.get("description") or "")
+        ]
+        leaked += [
+            f"resource policy {r}/{n}"
+            for (r, n), p in gcp_server.cluster.policies.items()
+            if f"owner={owner}" in (p.get("description") or "")
         ]
         their_gce = {n for (_z, n) in s.instances}
     foreign_gone = sorted(set(planted_aws) - foreign_aws_alive(moto_server.url, planted_aws))

@@ -271,7 +271,7 @@ def test_instance_dying_while_starting_is_cleaned_up(
 
     def create_then_preempt(*a: Any, **k: Any) -> Any:
         res = orig(*a, **k)
-        ec2_client().terminate_instances(InstanceIds=[res.id])  # e.g. spot reclaimed at once
+        ec2_client().terminate_instances(InstanceIds=[m.id for m in res])  # e.g. spot reclaimed at once
         return res
 
     monkeypatch.setattr(prov, "create", create_then_preempt)

@@ -18,14 +18,70 @@ import pytest
 from provision.state import SCHEMA_VERSION, LaunchStatus, NameBusy, ResourceStatus, Store, StoreError
 
 V0 = Path(__file__).parent.parent / "fixtures" / "cloud" / "state_v0.sql"
+#: schema 1 (0.2): V0 upgraded by that release, plus an interrupted TPU launch of its own owner id
+V1 = Path(__file__).parent.parent / "fixtures" / "cloud" / "state_v1.sql"
+V1_OWNER = "edcd14e8378bb8f1"
 
 
-def _v0_store(path: Path) -> Path:
+def _v0_store(path: Path, fixture: Path = V0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path)
-    db.executescript(V0.read_text())
+    db.executescript(fixture.read_text())
     db.close()
     return path
+
+
+def test_a_store_of_schema_1_opens_upgraded_with_targets_and_one_node_per_launch(tmp_path: Path) -> None:
+    db = _v0_store(tmp_path / "state" / "state.db", V1)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 1
+    store = Store(db)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.owner_id == V1_OWNER  # the owner id is kept: its resources stay provably ours
+    rows = {r.name: r for r in store.launches(include_finished=True)}
+    assert {n: (r.target, r.nodes) for n, r in rows.items()} == {
+        "oldbox": ("aws-ec2", 1),
+        "gone": ("aws-ec2", 1),
+        "halfway": ("gcp-gce", 1),
+        "tpubox": ("gcp-tpu", 1),
+    }
+    tpu = store.resources(rows["tpubox"].launch_id)
+    assert [(r.kind, r.status, r.node_index, r.role, r.parent_id) for r in tpu] == [
+        ("tpu_node", ResourceStatus.CREATED, None, None, None),
+        ("firewall", ResourceStatus.INTENT, None, None, None),
+    ]
+    # the new columns are written from here on
+    row = store.intent(
+        "fedcba987654",
+        "gcp",
+        "tpu_host",
+        "us-west4",
+        zone="us-west4-a",
+        name="h1",
+        token=None,
+        node_index=1,
+        role="worker",
+        parent_id=tpu[0].id,
+    )
+    last = store.resources("fedcba987654")[-1]
+    assert (last.id, last.node_index, last.role, last.parent_id) == (row, 1, "worker", tpu[0].id)
+
+
+def test_a_status_this_release_does_not_know_reads_as_unknown_and_is_held(tmp_path: Path) -> None:
+    db = _v0_store(tmp_path / "state" / "state.db", V1)
+    Store(db).close()
+    c = sqlite3.connect(db)
+    c.execute("UPDATE launches SET status = 'paused' WHERE name = 'gone'")
+    c.execute(
+        "UPDATE resources SET status = 'archived' WHERE launch_id = (SELECT launch_id FROM launches"
+        " WHERE name = 'gone')"
+    )
+    c.commit()
+    c.close()
+    store = Store(db)
+    gone = store.active_by_name("gone")  # an unknown status holds its resources: `down` still finds it
+    assert gone is not None and gone.status is LaunchStatus.UNKNOWN
+    assert {r.status for r in store.resources(gone.launch_id)} <= {ResourceStatus.UNKNOWN}
+    assert all(r.status.may_exist for r in store.resources(gone.launch_id))
 
 
 def test_a_store_of_0_1_0_opens_upgraded_with_its_launches_intact(tmp_path: Path) -> None:
@@ -163,3 +219,17 @@ def test_v0_launch_is_removed_by_down_through_its_old_owner_tag(
     assert leaks() == []
     gcp_half = cli_here(["down", "halfway", "--yes"])  # the 0.1.0 GCP launch that never got its machine
     assert gcp_half.returncode == 0, gcp_half.stderr
+
+
+def test_schema_1_tpu_launch_is_removed_by_down_after_the_upgrade(
+    cli_here: Any, cloud_env: dict[str, str], leaks: Any
+) -> None:
+    """An interrupted TPU launch of a 0.2 store (its node already gone) is finished by `down`."""
+    state = Path(cloud_env["PROVISION_STATE_DIR"])
+    _v0_store(state / "state.db", V1)
+    (state / "owner-id").unlink(missing_ok=True)
+    down = cli_here(["down", "tpubox", "--yes"])
+    assert down.returncode == 0, down.stderr
+    store = Store(state / "state.db")
+    assert store.active_by_name("tpubox") is None
+    assert leaks() == []

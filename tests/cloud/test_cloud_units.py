@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 from provision import launch, planning, sshconfig
@@ -106,7 +107,7 @@ def test_cheapest_matching_offer_wins_per_market(tmp_path: Path) -> None:
 
 def test_plan_tags_and_regions(tmp_path: Path) -> None:
     plan = _plan(tmp_path, gpu="L4:1", autostop="1h", name="box")
-    assert plan.regions == ["us-east-1", "us-east-2", "us-west-2"]
+    assert plan.regions == ("us-east-1", "us-east-2", "us-west-2")
     assert plan.tags() == {
         "mlrig-launch": "abcdef123456",
         "mlrig-owner": OWNER,
@@ -114,7 +115,7 @@ def test_plan_tags_and_regions(tmp_path: Path) -> None:
         "mlrig-expiry": str(1_000_000 + 3600),
     }
     pinned = _plan(tmp_path, gpu="L4:1", region="us-west-2")
-    assert pinned.regions == ["us-west-2"] and pinned.price_per_hour == pytest.approx(0.8048)
+    assert pinned.regions == ("us-west-2",) and pinned.price_per_hour == pytest.approx(0.8048)
     assert any("estimated from the catalog's us-east-1 row" in n for n in pinned.notes)
 
 
@@ -150,7 +151,7 @@ def test_tpu_plan(tmp_path: Path) -> None:
         "v2-alpha-tpuv5-lite",
         "us-central1",
     )
-    assert plan.regions == ["us-central1"]
+    assert plan.regions == ("us-central1",)
 
 
 def test_open_ssh_to_the_world_is_refused_unless_allowed_and_then_flagged(tmp_path: Path) -> None:
@@ -275,8 +276,10 @@ def test_google_calls_map_refusals_as_each_driver_needs() -> None:
 
 
 def test_every_driver_declares_the_same_features_with_reasons() -> None:
-    tables = [aws.AwsProvider.features, gcp.GcpProvider.features, tpu.TpuProvider.features]
-    assert all(set(t) == set(tables[0]) for t in tables)
+    from provision import targets
+
+    tables = [t.capabilities for t in targets.TARGETS.values()]
+    assert all(set(t) == set(targets.Capability) for t in tables)
     for table in tables:
         for name, feat in table.items():
             assert feat.supported or feat.why_not, name
@@ -479,3 +482,23 @@ def test_the_boundary_maps_errors_and_lets_interrupts_through() -> None:
         raise KeyboardInterrupt
     assert isinstance(aws.translate(ValueError("x")), ProvisionError)
     assert "valid API response" in gcp.translate(ValueError("Expecting value")).message
+
+
+def test_settings_are_pydantic_settings_reading_only_their_variables(tmp_path: Path) -> None:
+    s = settings_mod.load({"PROVISION_AWS_ENDPOINT": "http://127.0.0.1:2", "AWS_ENDPOINT_URL": "http://x"})
+    assert s.aws_endpoint == "http://127.0.0.1:2"  # the first variable set wins
+    assert (
+        settings_mod.load({"state_dir": "/nope", "PROVISION_AWS_REGIONS": ""}).state_dir.name == "provision"
+    )
+    assert settings_mod.load({"PROVISION_AWS_REGIONS": ""}).aws_regions == (
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+    )
+    assert settings_mod.load({"PROVISION_STATE_DIR": "~/st"}).state_dir == Path.home() / "st"
+    assert settings_mod.load({"PROVISION_SSH_TIMEOUT": "7"}, ssh_timeout=None).ssh_timeout == 7.0
+    assert settings_mod.load({"PROVISION_SSH_TIMEOUT": "7"}, ssh_timeout=2.0).ssh_timeout == 2.0
+    with pytest.raises(UsageError, match=r"PROVISION_POLL_INTERVAL='-0\.1'"):
+        settings_mod.load({"PROVISION_POLL_INTERVAL": "-0.1"})
+    with pytest.raises(pydantic.ValidationError):
+        s.aws_endpoint = "elsewhere"  # type: ignore[misc]  # frozen
