@@ -21,7 +21,7 @@ class _Commands(LazyGroup):
     # name -> the module whose register(app) adds it, in --help order (commands, then groups)
     sources = {
         **dict.fromkeys(("gpus", "cost", "rig"), "provision.commands.pricing"),
-        **dict.fromkeys(("up", "ls", "ssh", "down", "gc"), "provision.commands.cloud"),
+        **dict.fromkeys(("up", "ls", "ssh", "exec", "down", "gc"), "provision.commands.cloud"),
         "catalog": "provision.commands.pricing",
         "image": "provision.commands.images",
     }

@@ -188,8 +188,26 @@ def test_provision_help_lists_what_the_built_commands_say() -> None:
 
     lazy, built = help_text(False), help_text(True)
     assert lazy == built
-    for name in ("gpus", "cost", "rig", "catalog", "image", "up", "ls", "ssh", "down", "gc"):
+    for name in ("gpus", "cost", "rig", "catalog", "image", "up", "ls", "ssh", "exec", "down", "gc"):
         assert f" {name} " in lazy
+
+
+def test_every_command_a_module_registers_is_listed_for_the_lazy_group() -> None:
+    """A command added to a module's register() but not to the lazy group's sources would be
+    unreachable ("No such command"): each source module must register exactly its listed names."""
+    import importlib
+
+    import typer
+
+    from provision.cli import _Commands
+
+    for module in sorted(set(_Commands.sources.values())):
+        probe = typer.Typer()
+        importlib.import_module(module).register(probe)
+        names = {c.name or (c.callback.__name__ if c.callback else "") for c in probe.registered_commands}
+        names |= {g.name or "" for g in probe.registered_groups}
+        listed = {name for name, src in _Commands.sources.items() if src == module}
+        assert names == listed, (module, names ^ listed)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +257,7 @@ def test_the_lazy_group_builds_a_command_only_when_it_is_looked_up() -> None:
     group = typer.main.get_command(app)
     commands = group.commands  # type: ignore[attr-defined]
     assert isinstance(commands, LazyCommands)
-    order = ["gpus", "cost", "rig", "up", "ls", "ssh", "down", "gc", "catalog", "image"]
+    order = ["gpus", "cost", "rig", "up", "ls", "ssh", "exec", "down", "gc", "catalog", "image"]
     assert list(commands) == order == group.list_commands(None)  # type: ignore[attr-defined]
     assert not any(commands.built(n) for n in order) and "nope" not in commands
     assert [p.name for p in commands["gpus"].params][:2] == ["gpu", "list_all"]

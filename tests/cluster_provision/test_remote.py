@@ -253,6 +253,10 @@ def _interrupted_exec(
     command), and return its exit code and stderr once it exited."""
     program = tmp_path / "exec.py"
     program.write_text(
+        # a process started from a terminal takes Ctrl-C; one started under a background shell job
+        # (`cmd &`, as a detached test run is) inherits SIGINT ignored, and Python keeps it so
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from provision.cluster import remote\n"
         "from provision.cluster.remote import Target\n"
         f"remote.run({targets!r}, 'sleep {marker} & sleep {marker}', timeout=60)\n"
