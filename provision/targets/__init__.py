@@ -6,11 +6,12 @@ instead of comparing cloud names. Importing this package imports no cloud SDK.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from provision.errors import UsageError
 from provision.models import OfferingKind
-from provision.targets import aws_ec2, gcp_gce, gcp_tpu
 from provision.targets._base import Capability, Target, TargetId
 
 if TYPE_CHECKING:
@@ -29,14 +30,27 @@ __all__ = [
     "of_cloud",
 ]
 
+
+def _discover() -> list[Target]:
+    """The ``TARGET`` of every public module of this package, by module name (the CLI's order):
+    adding a target is adding its module, nothing else."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            target = getattr(importlib.import_module(f"{__name__}.{info.name}"), "TARGET", None)
+            if isinstance(target, Target):
+                found.append(target)
+    return found
+
+
 #: every target, in the order the CLI lists them
-TARGETS: dict[TargetId, Target] = {t.id: t for t in (aws_ec2.TARGET, gcp_gce.TARGET, gcp_tpu.TARGET)}
+TARGETS: dict[TargetId, Target] = {t.id: t for t in _discover()}
 
 
 def get(target_id: str | TargetId) -> Target:
     try:
         return TARGETS[TargetId(target_id)]
-    except ValueError:
+    except KeyError:
         raise UsageError(
             f"unknown launch target {str(target_id)!r}",
             hint=f"choose one of: {', '.join(t.value for t in TARGETS)}",

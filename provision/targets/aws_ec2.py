@@ -28,7 +28,7 @@ def _classify(exc: Exception) -> ProvisionError:
 
 
 TARGET = Target(
-    id=TargetId.AWS_EC2,
+    id=TargetId("aws-ec2"),
     cloud="aws",
     cloud_title="AWS",
     kinds=(OfferingKind.VM,),

@@ -31,7 +31,7 @@ def _classify(exc: Exception) -> ProvisionError:
 
 
 TARGET = Target(
-    id=TargetId.GCP_GCE,
+    id=TargetId("gcp-gce"),
     cloud="gcp",
     cloud_title="Google Cloud",
     kinds=(OfferingKind.VM,),

@@ -27,7 +27,7 @@ def _classify(exc: Exception) -> ProvisionError:
 
 
 TARGET = Target(
-    id=TargetId.GCP_TPU,
+    id=TargetId("gcp-tpu"),
     cloud="gcp",
     cloud_title="Google Cloud",
     kinds=(OfferingKind.TPU_VM,),

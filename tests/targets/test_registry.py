@@ -76,8 +76,8 @@ def test_regions_of_zones() -> None:
 
 def test_lookups() -> None:
     assert targets.clouds() == ("aws", "gcp")
-    assert targets.for_offering("gcp", OfferingKind.TPU_VM).id is targets.TargetId.GCP_TPU
-    assert targets.for_offering("gcp", "vm").id is targets.TargetId.GCP_GCE
+    assert targets.for_offering("gcp", OfferingKind.TPU_VM).id == "gcp-tpu"
+    assert targets.for_offering("gcp", "vm").id == "gcp-gce"
     with pytest.raises(UsageError, match="TPUs cannot be launched on aws: they exist only on Google") as e:
         targets.for_offering("aws", OfferingKind.TPU_VM)
     assert "--cloud gcp --tpu" in (e.value.hint or "")
@@ -87,7 +87,7 @@ def test_lookups() -> None:
         targets.get("lambda")
     node = Resource("gcp", "tpu_node", "us-central2", "n1")
     fw = Resource("gcp", "firewall", "global", "fw")
-    assert targets.for_resource(node).id is targets.TargetId.GCP_TPU
+    assert targets.for_resource(node).id == "gcp-tpu"
     assert targets.for_resource(fw).cloud == "gcp"
 
 
@@ -97,9 +97,9 @@ class _Row:
 
 
 def test_a_launch_of_an_old_store_finds_its_target_by_cloud_and_kind() -> None:
-    assert targets.for_launch(_Row("gcp", "tpu-vm")).id is targets.TargetId.GCP_TPU
-    assert targets.for_launch(_Row("aws", "vm")).id is targets.TargetId.AWS_EC2
-    assert targets.for_launch(_Row("gcp", "vm", "gcp-tpu")).id is targets.TargetId.GCP_TPU
+    assert targets.for_launch(_Row("gcp", "tpu-vm")).id == "gcp-tpu"
+    assert targets.for_launch(_Row("aws", "vm")).id == "aws-ec2"
+    assert targets.for_launch(_Row("gcp", "vm", "gcp-tpu")).id == "gcp-tpu"
 
 
 def test_error_doors_return_the_mapped_error_never_raise() -> None:
@@ -121,3 +121,25 @@ def test_gcp_create_classifier_returns_credentials_errors() -> None:
     from provision.clouds import gcp
 
     assert isinstance(gcp.classify_http(gexc.Unauthorized("no"), "us-central1"), CredentialsError)
+
+
+def test_a_target_is_one_module_the_registry_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a cloud (Lambda, RunPod) is one new module in provision/targets: no list, no enum."""
+    import sys
+
+    (tmp_path / "zz_lambda.py").write_text(
+        "import dataclasses\n"
+        "from provision.models import OfferingKind\n"
+        "from provision.targets import aws_ec2\n"
+        "from provision.targets._base import TargetId\n"
+        "TARGET = dataclasses.replace(aws_ec2.TARGET, id=TargetId('lambda-vm'), cloud='lambda',\n"
+        "                             cloud_title='Lambda', kinds=(OfferingKind.VM,))\n"
+    )
+    monkeypatch.setattr(targets, "__path__", [*targets.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "provision.targets.zz_lambda", raising=False)
+    try:
+        found = {t.id: t.cloud for t in targets._discover()}
+    finally:
+        sys.modules.pop("provision.targets.zz_lambda", None)
+    assert found == {"aws-ec2": "aws", "gcp-gce": "gcp", "gcp-tpu": "gcp", "lambda-vm": "lambda"}
+    assert list(found)[-1] == "lambda-vm"  # module order: the CLI lists it after the others
