@@ -22,9 +22,14 @@ class KnowledgeError(ValueError):
 @cache
 def rows(name: str) -> tuple[dict[str, str], ...]:
     """The rows of ``data/<name>`` as dicts, cached; raises KnowledgeError on a malformed file."""
-    path = DATA_DIR / name
-    with path.open(newline="", encoding="utf-8") as fh:
-        lines = [line for line in fh if line.strip() and not line.lstrip().startswith("#")]
+    return parse((DATA_DIR / name).read_text(encoding="utf-8"), name)
+
+
+def parse(text: str, name: str, *, key: str | None = None) -> tuple[dict[str, str], ...]:
+    """The rows of one provenance table's ``text`` (comment lines skipped), each checked for a
+    ``source`` and an ISO ``as_of``; raises KnowledgeError naming ``name``, the row and (with
+    ``key``) the row's value in that column. Every shipped fact table is read through here."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     reader = csv.DictReader(lines)
     fields = reader.fieldnames or []
     for column in ("source", "as_of"):
@@ -34,12 +39,13 @@ def rows(name: str) -> tuple[dict[str, str], ...]:
     for n, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
             raise KnowledgeError(f"{name}: row {n} has {len(row)} cells, header has {len(fields)}")
+        where = f"row {n}" + (f" ({row[key]})" if key and row.get(key) else "")
         if not row["source"].strip():
-            raise KnowledgeError(f"{name}: row {n} has no source")
+            raise KnowledgeError(f"{name}: {where} has no source")
         try:
-            _dt.date.fromisoformat(row["as_of"])
+            _dt.date.fromisoformat(row["as_of"].strip())
         except ValueError as exc:
-            raise KnowledgeError(f"{name}: row {n} as_of {row['as_of']!r} is not an ISO date") from exc
+            raise KnowledgeError(f"{name}: {where} as_of {row['as_of']!r} is not an ISO date") from exc
         out.append({k: v.strip() for k, v in row.items()})
     return tuple(out)
 

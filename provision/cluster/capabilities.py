@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from envcheck.knowledge._table import KnowledgeError, parse
 from provision.errors import ProvisionError
 
 TABLE = "aws_instance_network.csv"
@@ -50,19 +51,19 @@ class Support:
 
 
 def _load(text: str, name: str) -> dict[str, InstanceNetwork]:
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    missing = {"instance_type", "source", "as_of", "cluster_placement", *_INTS} - set(reader.fieldnames or [])
+    header = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    missing = {"instance_type", "source", "as_of", "cluster_placement", *_INTS} - set(
+        next(csv.reader([header]))
+    )
     if missing:
         raise CapabilityTableError(f"{name}: no column(s) {sorted(missing)}", hint="reinstall mlrig")
+    try:
+        rows = parse(text, name, key="instance_type")  # provenance checked as for every fact table
+    except KnowledgeError as exc:
+        raise CapabilityTableError(str(exc), hint="reinstall mlrig") from None
     out: dict[str, InstanceNetwork] = {}
-    for n, row in enumerate(reader, start=2):
-        if None in row or any(v is None for v in row.values()):
-            raise CapabilityTableError(f"{name}: row {n} has the wrong number of cells")
-        if not row["source"].strip():
-            raise CapabilityTableError(f"{name}: row {n} ({row['instance_type']}) has no source")
+    for n, row in enumerate(rows, start=2):
         try:
-            as_of = dt.date.fromisoformat(row["as_of"].strip())
             numbers = {k: int(row[k]) for k in _INTS}
         except ValueError as exc:
             raise CapabilityTableError(f"{name}: row {n} ({row['instance_type']}): {exc}") from None
@@ -75,8 +76,8 @@ def _load(text: str, name: str) -> dict[str, InstanceNetwork]:
             accelerator=row.get("accelerator", ""),
             network_performance=row.get("network_performance", ""),
             cluster_placement=row["cluster_placement"] == "yes",
-            source=row["source"].strip(),
-            as_of=as_of,
+            source=row["source"],
+            as_of=dt.date.fromisoformat(row["as_of"]),
             **numbers,
         )
     return out

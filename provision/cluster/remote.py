@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from envcheck.cluster import hostkeys
 from provision.errors import MissingDependencyError, ProvisionError
 
 #: seconds between SIGTERM and SIGKILL when a command overruns its deadline
@@ -198,36 +199,18 @@ def _why(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def _host_pattern(target: Target) -> str:
-    return target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-
-
-def _known_hosts(ssh: Any, target: Target) -> tuple[Any, bool]:
-    """(asyncssh known_hosts argument, whether to record the key): strict when the host is known."""
+def _accept_new(target: Target) -> hostkeys.AcceptNew | None:
+    """Our own known_hosts file with OpenSSH's accept-new policy; None: the user's, strict."""
     if target.known_hosts is None:
-        return (), False  # asyncssh's default: ~/.ssh/known_hosts, strict
-    path = Path(target.known_hosts)
-    if path.is_file():
-        known = ssh.read_known_hosts(str(path))
-        keys, cas, _revoked, certs, _rc, subjects, _rs = known.match(target.host, target.host, target.port)
-        if keys or cas or certs or subjects:
-            return str(path), False
-    return None, True
-
-
-def _record_host_key(target: Target, key: Any) -> None:
-    """Append ``key`` for ``target`` to our known_hosts (mode 0600), as ssh's accept-new would."""
-    assert target.known_hosts is not None
-    path = Path(target.known_hosts)
-    kind, blob = key.export_public_key("openssh").decode().split()[:2]
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a") as fh:
-        fh.write(f"{_host_pattern(target)} {kind} {blob}\n")
+        return None
+    return hostkeys.AcceptNew(host=target.host, port=target.port, known_hosts=(Path(target.known_hosts),))
 
 
 async def _connect(ssh: Any, target: Target, connect_timeout: float) -> Any:
-    known, record = _known_hosts(ssh, target)
+    policy = _accept_new(target)
+    record = policy is not None and not hostkeys.is_known(ssh, policy)
+    # asyncssh's default (~/.ssh/known_hosts, strict), our file once it knows the host, or none yet
+    known: Any = () if policy is None else (None if record else str(policy.known_hosts[0]))
     options: dict[str, Any] = {
         "host": target.host,
         "port": target.port,
@@ -245,10 +228,10 @@ async def _connect(ssh: Any, target: Target, connect_timeout: float) -> Any:
     if known == ():
         del options["known_hosts"]
     conn = await asyncio.wait_for(ssh.connect(**options), connect_timeout + 5)
-    if record:
+    if record and policy is not None:
         key = conn.get_server_host_key()
         if key is not None:
-            _record_host_key(target, key)
+            hostkeys.record(policy, key)
     return conn
 
 

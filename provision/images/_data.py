@@ -7,12 +7,11 @@ Python an OS ships); each row carries ``source`` and ``as_of`` and loading refus
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from envcheck.knowledge._table import KnowledgeError, parse
 from envcheck.knowledge._version import cuda_mm, vtuple
 
 
@@ -23,17 +22,10 @@ class DataError(ValueError):
 @cache
 def _rows(name: str) -> tuple[dict[str, str], ...]:
     text = resources.files("provision.images").joinpath("data").joinpath(name).read_text("utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    out = []
-    for n, row in enumerate(csv.DictReader(lines), start=2):
-        if not (row.get("source") or "").strip():
-            raise DataError(f"{name}: row {n} has no source")
-        try:
-            _dt.date.fromisoformat(row.get("as_of") or "")
-        except ValueError as exc:
-            raise DataError(f"{name}: row {n} has no ISO as_of date") from exc
-        out.append({k: (v or "").strip() for k, v in row.items()})
-    return tuple(out)
+    try:
+        return parse(text, name)  # provenance checked as for every fact table
+    except KnowledgeError as exc:
+        raise DataError(str(exc)) from None
 
 
 @dataclass(frozen=True)
