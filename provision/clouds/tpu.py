@@ -25,6 +25,7 @@ from provision.clouds.base import (
     translate_errors,
 )
 from provision.clouds.gcp import GcpProvider, adopt_on_conflict, call_api, launched, net_tag, translate
+from provision.cluster.tpu import host_addresses
 from provision.errors import CredentialsError, ProvisionError
 
 _GONE = {"DELETING", "TERMINATED", "PREEMPTED", "HIDDEN"}
@@ -240,8 +241,7 @@ class TpuProvider:
 def _node(node: Any) -> Resource:
     parts = node.name.split("/")
     zone, node_id = parts[3], parts[5]
-    eps = list(node.network_endpoints)
-    hosts = tuple((ep.access_config.external_ip or None, ep.ip_address or None) for ep in eps)
+    hosts = host_addresses(list(node.network_endpoints))
     public, private = hosts[0] if hosts else (None, None)
     labels = dict(node.labels)
     state = node.state.name

@@ -13,8 +13,6 @@ from typing import Any
 
 from provision.cluster.remote import NodeResult, Outcome, exit_code
 
-SCHEMA_VERSION = 1
-
 
 def ranges(indexes: Sequence[int]) -> str:
     """[0, 1, 2, 5, 7, 8] -> "0-2,5,7-8"."""
@@ -96,9 +94,9 @@ def summary(results: Sequence[NodeResult]) -> str:
 
 
 def to_json(results: Sequence[NodeResult], command: str) -> dict[str, Any]:
-    """The ``--json`` document: every node's result, counts per outcome, and the exit code."""
+    """The ``--json`` document (the CLI adds its ``schema_version``): every node's result, counts per
+    outcome, and the exit code."""
     return {
-        "schema_version": SCHEMA_VERSION,
         "command": command,
         "nodes": [r.to_dict() for r in sorted(results, key=lambda r: r.index)],
         "counts": {o.value: sum(r.outcome is o for r in results) for o in Outcome},

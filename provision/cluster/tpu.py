@@ -43,22 +43,26 @@ def _get(endpoint: Any, key: str, attr: str) -> Any:
     return getattr(endpoint, attr, None)
 
 
-def slice_nodes(endpoints: Sequence[Any]) -> tuple[tuple[Node, ...], tuple[str | None, ...]]:
-    """(nodes by worker index with their private addresses, each host's external address or None).
-
-    ``endpoints`` are the node's network endpoints, as REST JSON (``ipAddress``,
-    ``accessConfig.externalIp``) or tpu_v2 messages (``ip_address``, ``access_config.external_ip``).
-    """
-    nodes: list[Node] = []
-    public: list[str | None] = []
-    for k, ep in enumerate(endpoints):
+def host_addresses(endpoints: Sequence[Any]) -> tuple[tuple[str | None, str | None], ...]:
+    """(external, private) address of each worker host, in worker order; None where the endpoint
+    has none yet. ``endpoints`` are REST JSON (``ipAddress``, ``accessConfig.externalIp``) or
+    tpu_v2 messages (``ip_address``, ``access_config.external_ip``)."""
+    out = []
+    for ep in endpoints:
         address = _get(ep, "ipAddress", "ip_address")
-        if not address:
-            raise ProvisionError(f"TPU worker {k} has no address yet", hint="wait until the node is READY")
         access = _get(ep, "accessConfig", "access_config")
         external = _get(access, "externalIp", "external_ip") if access else None
-        nodes.append(Node(k, str(address)))
-        public.append(str(external) if external else None)
-    if not nodes:
+        out.append((str(external) if external else None, str(address) if address else None))
+    return tuple(out)
+
+
+def slice_nodes(endpoints: Sequence[Any]) -> tuple[tuple[Node, ...], tuple[str | None, ...]]:
+    """(nodes by worker index with their private addresses, each host's external address or None);
+    refused while a host has no address yet."""
+    hosts = host_addresses(endpoints)
+    if not hosts:
         raise ProvisionError("the TPU node lists no worker hosts", hint="wait until the node is READY")
-    return tuple(nodes), tuple(public)
+    for k, (_public, private) in enumerate(hosts):
+        if not private:
+            raise ProvisionError(f"TPU worker {k} has no address yet", hint="wait until the node is READY")
+    return tuple(Node(k, str(private)) for k, (_p, private) in enumerate(hosts)), tuple(p for p, _ in hosts)

@@ -625,7 +625,7 @@ def exec_(
     and exit status. Exit 0 when it succeeded everywhere, 1 when it failed somewhere, 3 when a node
     could not be reached."""
     from provision import settings as settings_mod
-    from provision.cluster import remote
+    from provision.cluster import remote, render
 
     settings = settings_mod.load()
     row = _running(settings, name)
@@ -639,7 +639,7 @@ def exec_(
 
     results = remote.run(targets_, " ".join(command), timeout=timeout, on_line=None if as_json else live)
     if as_json:
-        _emit({"name": name, "results": [r.to_dict() for r in results]})
+        _emit({"name": name, **render.to_json(results, " ".join(command))})
     else:
         for r in results:
             status = f"exit {r.exit_status}" if r.exit_status is not None else r.outcome.value

@@ -90,7 +90,9 @@ def test_exec_runs_on_every_node_with_per_node_output_and_exit_codes(
     )
     res = _cli(["exec", "trio", "--json", "--", cmd])
     assert res.returncode == 1, res.stderr  # failed somewhere
-    results = json.loads(res.stdout)["results"]
+    doc = json.loads(res.stdout)
+    assert doc["schema_version"] == "1.0" and doc["exit_code"] == 1 and doc["counts"]["failed"] == 1
+    results = doc["nodes"]
     assert [r["index"] for r in results] == [0, 1, 2]
     assert [r["exit_status"] for r in results] == [0, 7, 0]
     assert [r["stdout"].strip() for r in results] == [f"on {n.address}" for n in ssh_nodes.nodes]
