@@ -647,6 +647,7 @@ def exec_(
                 err,
                 f"node {r.index} ({r.host}): {escape(status)}" + (f": {escape(r.error)}" if r.error else ""),
             )
+        _say(err, escape(render.summary(results)))  # "3 nodes: 2 ok, 1 failed (node 1)"
     code = remote.exit_code(results)
     if code:
         raise typer.Exit(code)

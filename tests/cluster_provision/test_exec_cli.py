@@ -99,6 +99,7 @@ def test_exec_runs_on_every_node_with_per_node_output_and_exit_codes(
     ok = _cli(["exec", "trio", "--", "true"])
     assert ok.returncode == 0, ok.stderr
     assert "node 2 (127.0.0.4): exit 0" in ok.stderr
+    assert ok.stderr.rstrip().endswith("3 nodes: 3 ok")
 
 
 def test_ssh_node_k_names_that_nodes_alias(cluster_store: Any, ssh_nodes: Any) -> None:
