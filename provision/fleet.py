@@ -138,11 +138,11 @@ def scan(
 
 
 def _launching_note(store: Store, row: LaunchRow) -> str:
-    holder = store.holder(row.name) if store.is_claimed(row.name) else None
-    if holder is not None:
-        return f"being launched ({holder.describe()})"
     if store.is_claimed(row.name):
-        return "being launched by another provision command"
+        holder = store.holder(row.name)
+        if holder is None:
+            return "being launched by another provision command"
+        return f"being launched ({holder.describe()})"
     return (
         f"interrupted: `provision down {row.name}` removes what it left "
         "(or `up` again with the same arguments finishes it)"

@@ -270,6 +270,12 @@ def _migrate_v2(db: sqlite3.Connection) -> None:
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1, 2: _migrate_v2}
 
 
+def _is_busy(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds the file (worth waiting for)."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def legacy_owner_tag(owner: str) -> str:
     """How 0.1.0 turned its owner (the OS user name) into a tag value."""
     return re.sub(r"[^a-z0-9_-]", "-", owner.lower())[:63] or "unknown"
@@ -316,7 +322,7 @@ class Store:
 
     def _broken(self, exc: BaseException) -> StoreError:
         text = str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        if _is_busy(exc):
             return StoreError(
                 f"the state file {self.path} stayed locked for {self.timeout:g}s",
                 hint="another provision command is writing it; try again when it is done",
@@ -328,13 +334,24 @@ class Store:
         )
 
     def _guard(self, fn: Callable[[], _T]) -> _T:
-        """Run ``fn``; any SQLite failure becomes one StoreError line with the way out."""
-        try:
-            return fn()
-        except StoreError:
-            raise
-        except (sqlite3.Error, OSError, ValueError) as exc:
-            raise self._broken(exc) from None
+        """Run ``fn`` (idempotent: a read, or a write that checks again inside its transaction);
+        any SQLite failure becomes one StoreError line with the way out.
+
+        "database is locked" is retried up to ``timeout``: SQLite returns it at once, without
+        waiting in its busy handler, when waiting could deadlock, e.g. two processes opening a new
+        state file together both switch it to WAL; one of two concurrent ``up`` failed that way.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return fn()
+            except StoreError:
+                raise
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise self._broken(exc) from None
+                self._rollback()
+            time.sleep(0.05)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -345,7 +362,7 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                if not _is_busy(exc) or time.monotonic() > deadline:
                     raise self._broken(exc) from None
                 time.sleep(0.05)
             except BaseException:
@@ -618,18 +635,28 @@ class Store:
         r = rows[0]
         return Holder(r["name"], int(r["pid"]), r["host"], r["purpose"], float(r["since"]))
 
-    def is_claimed(self, name: str) -> bool:
-        """Whether a live process holds ``name`` now (a lock is never left behind by a dead one)."""
+    def is_claimed(self, name: str, patience: float = 0.25) -> bool:
+        """Whether a live process holds ``name`` now (a lock is never left behind by a dead one).
+
+        Tried for ``patience`` seconds: another probe (``ls``, a second ``up``'s preflight) holds
+        the lock for a moment, and two probes can refuse each other at once; only a lock held the
+        whole time is a claim.
+        """
         try:
             conn = self._lock_conn(name, 0.0)
         except (OSError, sqlite3.Error):
             return False
+        deadline = time.monotonic() + patience
         try:
-            conn.execute("BEGIN EXCLUSIVE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError:
-            return True
+            while True:
+                try:
+                    conn.execute("BEGIN EXCLUSIVE")
+                    conn.execute("ROLLBACK")
+                    return False
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        return True
+                time.sleep(0.01)
         finally:
             conn.close()
 
