@@ -38,7 +38,7 @@ from provision.errors import UsageError
 CLUSTER_DIR = "/etc/mlrig"
 ENV_NAME = "cluster.env"
 JSON_NAME = "cluster.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = "1.0"  # "<major>.<minor>", as in every --json document
 
 
 class Metadata(str, enum.Enum):
@@ -166,7 +166,7 @@ def snippet(
         "RUN_AS": _sq(run_as or ""),
         "INLINE": _sq(node_list(spec).rstrip("\n")) if spec.nodes else "''",
         "DIR": cluster_dir,
-        "SCHEMA": str(SCHEMA_VERSION),
+        "SCHEMA": _js(SCHEMA_VERSION),
     }
     text = resources.files("provision.cluster").joinpath(_TEMPLATE).read_text("utf-8")
     for key, value in values.items():

@@ -91,7 +91,7 @@ def test_env_and_json_files() -> None:
     assert "MLRIG_NODE_HOSTNAMES" not in env  # no hostnames known: no line
     data = json.loads(bootstrap.json_file(spec, 1))
     assert data == {
-        "schema_version": 1,
+        "schema_version": "1.0",
         "cluster": "c",
         "launch_id": "L1",
         "engine": "ray",
