@@ -211,21 +211,25 @@ def _lane(lane: str, n: int, seed: int, env: dict[str, str], moto: Any, fake: An
     return [name for i in range(n) if (name := _launch(i, lane, rng, env, moto, fake, tally))]
 
 
-def _machines_named(moto: Any, fake: Any, name: str) -> int:
-    """How many machines called ``name`` are alive on moto and in the fake (a name is one machine)."""
-    alive = 0
+def _launches_named(moto: Any, fake: Any, name: str) -> int:
+    """How many launches called ``name`` have a machine alive on moto or in the fake (a name is one
+    launch at a time; a cluster launch is several machines of one name and one launch id)."""
+    launches: set[str] = set()
     for region in ("us-east-1", "us-west-2"):
         resp = ec2(moto.url, region).describe_instances(
             Filters=[{"Name": "tag:mlrig-name", "Values": [name]}]
         )
-        alive += sum(
-            i["State"]["Name"] not in ("terminated", "shutting-down")
-            for r in resp["Reservations"]
-            for i in r["Instances"]
-        )
+        for r in resp["Reservations"]:
+            for i in r["Instances"]:
+                if i["State"]["Name"] not in ("terminated", "shutting-down"):
+                    tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+                    launches.add(tags.get("mlrig-launch", f"untagged {i['InstanceId']}"))
     with fake.lock:
-        alive += sum(n == name for _z, n in [*fake.state.instances, *fake.state.nodes])
-    return alive
+        for (_zone, machine), body in [*fake.state.instances.items(), *fake.state.nodes.items()]:
+            labels = body.get("labels", {})
+            if labels.get("mlrig-name") == name or machine == name:
+                launches.add(labels.get("mlrig-launch", f"unlabelled {machine}"))
+    return len(launches)
 
 
 def _same_name_rounds(
@@ -264,8 +268,8 @@ def _same_name_rounds(
                 tally.fail(f"{name}: a concurrent down exited {code}\n{err[-1500:]}")
         if len(winners) > 1 + removed:
             tally.fail(f"{name}: {len(winners)} launches of one name succeeded, {removed} removed between")
-        if _machines_named(moto, fake, name) > 1:
-            tally.fail(f"{name}: more than one machine of that name is alive")
+        if _launches_named(moto, fake, name) > 1:
+            tally.fail(f"{name}: machines of more than one launch of that name are alive")
         names.append(name)
     return names
 
