@@ -45,6 +45,10 @@ class Partial:
     lines: list[PastedLine] = field(default_factory=list)
     container_hint: str | None = None
     docker_runtimes: list[str] | None = None
+    #: PasteInfo.gpu_wanted, stated_cuda, stated_cudnn
+    gpu_wanted: str | None = None
+    stated_cuda: str | None = None
+    stated_cudnn: str | None = None
     #: GPU name -> compute capability stated by a log line, attached to the GPU of that name
     gpu_ccs: dict[str, str] = field(default_factory=dict)
     #: the dump lists every GPU of the machine (nvidia-smi, collect_env), unlike a log line

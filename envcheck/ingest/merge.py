@@ -187,6 +187,9 @@ def merge(partials: list[Partial]) -> Snapshot:
         conflicts=conflicts,
         container_hint=next((p.container_hint for p in by_line if p.container_hint), None),
         docker_runtimes=next((p.docker_runtimes for p in by_line if p.docker_runtimes is not None), None),
+        gpu_wanted=next((p.gpu_wanted for p in by_line if p.gpu_wanted), None),
+        stated_cuda=next((p.stated_cuda for p in by_line if p.stated_cuda), None),
+        stated_cudnn=next((p.stated_cudnn for p in by_line if p.stated_cudnn), None),
         gpus_complete=complete if gpus_known else None,
     )
     return merged

@@ -22,6 +22,7 @@ from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRul
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
 from envcheck.rules._base import MissingFacts, rule
+from envcheck.rules.claims import tf_stated_cuda_mismatch
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -913,7 +914,7 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
     skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text] + hits(s, "tf-no-cudart")
     jax_lines = hits(s, "jax-lib-missing")
     if not (tf_lines or skip or jax_lines):
-        return None
+        return tf_stated_cuda_mismatch(s)  # no error line: what the report's form claims is installed
     if jax_lines and not tf_lines:
         lib = jax_lines[0].values.get("lib", "cuDNN")
         return Finding(
