@@ -16,7 +16,7 @@ KINDS = (
     "envcheck-json", "collect_env", "vllm-collect-env", "torch-config", "transformers-env", "accelerate-env",
     "diffusers-env", "huggingface-cli-env", "mmcv-env", "detectron2-env", "lightning-env", "tf-env-collect",
     "tf-build-info", "tf-issue-template", "tf-log", "jax-env", "python-repl", "app-banner", "ollama-log",
-    "bitsandbytes", "versions",
+    "bitsandbytes", "versions", "install-command",
     "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list",
     "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "nvidia-container-cli-info", "shell",
     "log",

@@ -25,8 +25,8 @@ PRIORITY = (
     "nvidia-smi-L", "transformers-env", "accelerate-env", "diffusers-env", "huggingface-cli-env", "mmcv-env",
     "detectron2-env", "lightning-env", "jax-env", "tf-build-info", "tf-env-collect", "python-repl",
     "tf-issue-template", "tf-log", "app-banner", "ollama-log", "bitsandbytes", "pip-freeze", "pip-list",
-    "conda-list", "versions", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info",
-    "nvidia-container-cli-info", "shell", "log",
+    "conda-list", "versions", "install-command", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg",
+    "docker-info", "nvidia-container-cli-info", "shell", "log",
 )  # fmt: skip
 _DUMPS_FIRST = ("collect_env", "vllm-collect-env")
 

@@ -786,7 +786,8 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         cpu = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed
                and f.name in F.CUDA_FRAMEWORKS and F.build_kind(f) == "cpu"]  # fmt: skip
         jetson = F.is_jetson(s)  # a Jetson always has its GPU: a CPU build there needs no error line
-        if not cpu or F.has_nvidia_gpu(s) or not (jetson or (s.paste and s.paste.lines)):
+        wanted = bool(s.paste and (s.paste.lines or s.paste.gpu_wanted))  # an error, `--gpus`, `.cuda()`
+        if not cpu or F.has_nvidia_gpu(s) or not (jetson or wanted):
             return None
         fw, name = cpu[0], cpu[0].name
         how = "as the report states" if fw.version and "+cpu" not in fw.version else "its version says so"
@@ -801,6 +802,7 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         "build": "cpu",
         "driver_version": nv.driver_version if nv else None,
         "gpus": [g.name for g in nv.gpus or []] if nv else [],
+        "gpu_asked_for": s.paste.gpu_wanted if s.paste else None,
     }
     reinstall = f"Reinstall {name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}."
     said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ({how})"
