@@ -123,3 +123,34 @@ def test_code_that_moves_work_to_cuda_says_the_gpu_was_wanted():
     assert f is not None and f.severity is Severity.WARNING
     bare = judged_text("PyTorch version: 2.3.0+cpu\nIs CUDA available: False\n")
     assert finding(bare, "cpu-only-wheel") is None  # a bare dump of a CPU machine stays clean
+
+
+@pytest.mark.parametrize(
+    ("line", "fid"),
+    [
+        # cuda_memtest#31, inter-operator-scheduler#4, candle#2498: error 222 in its three spellings
+        (
+            "ERROR: CUDA error: the provided PTX was compiled with an unsupported toolchain., line 148",
+            "driver-too-old",
+        ),
+        ("Cuda failure: 222 the provided PTX was compiled with an unsupported toolchain.", "driver-too-old"),
+        (
+            'DriverError(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, "the provided PTX was compiled with an '
+            'unsupported toolchain.") when loading is_u32_f32',
+            "driver-too-old",
+        ),
+        # nvidia-docker#1256, easydiffusion#134: error 803
+        (
+            "CUDA: Check failed: e == cudaSuccess (803 vs. 0) : system has unsupported display driver / "
+            "cuda driver combination",
+            "driver-library-mismatch",
+        ),
+        (
+            "Error 803: system has unsupported display driver / cuda driver combination",
+            "driver-library-mismatch",
+        ),
+    ],
+)
+def test_cuda_errors_222_and_803_on_real_lines(line, fid):
+    f = finding(judged_text(line + "\n"), fid)
+    assert f is not None and f.severity is Severity.ERROR and f.facts["error_lines"]
