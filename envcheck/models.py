@@ -434,6 +434,13 @@ class PasteInfo(_Model, kw_only=True):
     container_hint: str | None = None
     #: runtimes ``docker info`` lists (runc, nvidia, ...) when the paste has it
     docker_runtimes: list[str] | None = None
+    #: a line showing the run asked for an NVIDIA GPU ("docker run --gpus all", "--runtime=nvidia",
+    #: ``model.to("cuda")``, a title naming the GPU problem): a CPU build there is the fault
+    gpu_wanted: str | None = None
+    #: the CUDA and cuDNN a report's form says are installed ("CUDA/cuDNN version: 11.8/8.6"): a claim
+    #: typed by the user, not a listing, so verdicts resting on it say they assumed it
+    stated_cuda: str | None = None
+    stated_cudnn: str | None = None
     #: the GPU list comes from a full inventory (an nvidia-smi table, -q or -L, or collect_env) that
     #: was not cut short; False when GPUs are known only from log lines or a cut table
     gpus_complete: bool | None = None

@@ -24,6 +24,7 @@ from envcheck.ingest import (
     cv_env,
     docker,
     hf_env,
+    install,
     jax_env,
     lightning_env,
     lscpu,
@@ -56,7 +57,8 @@ _HINT = (
 RECOGNISERS = (
     collect_env.read, torch_config.read, nvidia_smi.read, hf_env.read, cv_env.read, lightning_env.read,
     tf_env.read, jax_env.read, repl.read, banners.read, ollama.read, bitsandbytes.read, versions.read,
-    packages.read, nvcc.read, lscpu.read, os_release.read, docker.read, shell.read, messages.read,
+    packages.read, install.read, nvcc.read, lscpu.read, os_release.read, docker.read, shell.read,
+    messages.read,
 )  # fmt: skip
 #: of a longer paste, the first and last halves of this are read (GitHub caps an issue body at 65,536
 #: characters; a log attached as a file can be far longer)

@@ -16,7 +16,7 @@ KINDS = (
     "envcheck-json", "collect_env", "vllm-collect-env", "torch-config", "transformers-env", "accelerate-env",
     "diffusers-env", "huggingface-cli-env", "mmcv-env", "detectron2-env", "lightning-env", "tf-env-collect",
     "tf-build-info", "tf-issue-template", "tf-log", "jax-env", "python-repl", "app-banner", "ollama-log",
-    "bitsandbytes", "versions",
+    "bitsandbytes", "versions", "install-command",
     "nvidia-smi", "nvidia-smi-q", "nvidia-smi-L", "nvcc", "pip-list", "pip-freeze", "conda-list",
     "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info", "nvidia-container-cli-info", "shell",
     "log",
@@ -45,6 +45,10 @@ class Partial:
     lines: list[PastedLine] = field(default_factory=list)
     container_hint: str | None = None
     docker_runtimes: list[str] | None = None
+    #: PasteInfo.gpu_wanted, stated_cuda, stated_cudnn
+    gpu_wanted: str | None = None
+    stated_cuda: str | None = None
+    stated_cudnn: str | None = None
     #: GPU name -> compute capability stated by a log line, attached to the GPU of that name
     gpu_ccs: dict[str, str] = field(default_factory=dict)
     #: the dump lists every GPU of the machine (nvidia-smi, collect_env), unlike a log line

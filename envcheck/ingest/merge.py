@@ -25,8 +25,8 @@ PRIORITY = (
     "nvidia-smi-L", "transformers-env", "accelerate-env", "diffusers-env", "huggingface-cli-env", "mmcv-env",
     "detectron2-env", "lightning-env", "jax-env", "tf-build-info", "tf-env-collect", "python-repl",
     "tf-issue-template", "tf-log", "app-banner", "ollama-log", "bitsandbytes", "pip-freeze", "pip-list",
-    "conda-list", "versions", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg", "docker-info",
-    "nvidia-container-cli-info", "shell", "log",
+    "conda-list", "versions", "install-command", "nvcc", "lscpu", "os-release", "uname", "lsmod", "dmesg",
+    "docker-info", "nvidia-container-cli-info", "shell", "log",
 )  # fmt: skip
 _DUMPS_FIRST = ("collect_env", "vllm-collect-env")
 
@@ -187,6 +187,9 @@ def merge(partials: list[Partial]) -> Snapshot:
         conflicts=conflicts,
         container_hint=next((p.container_hint for p in by_line if p.container_hint), None),
         docker_runtimes=next((p.docker_runtimes for p in by_line if p.docker_runtimes is not None), None),
+        gpu_wanted=next((p.gpu_wanted for p in by_line if p.gpu_wanted), None),
+        stated_cuda=next((p.stated_cuda for p in by_line if p.stated_cuda), None),
+        stated_cudnn=next((p.stated_cudnn for p in by_line if p.stated_cudnn), None),
         gpus_complete=complete if gpus_known else None,
     )
     return merged

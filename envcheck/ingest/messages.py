@@ -122,8 +122,9 @@ def _needle(alternative: str) -> str | None:
 #: "cudaGetDeviceCount failed with error 100"): one scan for them all, each hit read as the family of its
 #: number; the number must follow CUDA's own words, not any "error 35"
 _NUMBERED = {"35": "cuda-insufficient-driver", "100": "cuda-no-device", "802": "cuda-system-not-ready",
-             "804": "cuda-compat-unsupported"}  # fmt: skip
-_CODE = r"(?P<code>35|100|802|804)\b(?![.\d])"
+             "803": "cuda-driver-mismatch", "804": "cuda-compat-unsupported",
+             "222": "ptx-unsupported-toolchain"}  # fmt: skip
+_CODE = r"(?P<code>35|100|222|802|803|804)\b(?![.\d])"
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,15 @@ FAMILIES = (
     Family("cuda-system-not-ready",
            _p(r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY"),
            "CUDA error 802: an NVSwitch system whose fabric manager is not running"),
+    Family("cuda-driver-mismatch",
+           _p(r"system has unsupported display driver\s*/\s*cuda driver combination",
+              r"cudaErrorSystemDriverMismatch", r"CUDA_ERROR_SYSTEM_DRIVER_MISMATCH"),
+           "CUDA error 803: the CUDA driver library (libcuda) and the loaded kernel driver are different "
+           "versions"),
+    Family("ptx-unsupported-toolchain",
+           _p(r"the provided PTX was compiled with an unsupported toolchain",
+              r"cudaErrorUnsupportedPtxVersion", r"CUDA_ERROR_UNSUPPORTED_PTX_VERSION"),
+           "CUDA error 222: the program's PTX was made by a CUDA toolkit newer than the driver can compile"),
     Family("cuda-compat-unsupported",
            _p(r"forward compatibility was attempted on non supported HW",
               r"cudaErrorCompatNotSupportedOnDevice", r"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"),
@@ -212,7 +222,8 @@ FAMILIES = (
            _p((rf"cuda(?: runtime| driver)? error\s*[:(]?\s*{_CODE}", "error"),
               (rf"cuda\w* failed with (?:code|error) {_CODE}", "failed with"),
               (rf"code={_CODE}\(cuda", "code=")),
-           "a CUDA error named only by its number (35, 100, 802, 804): read as that error's family"),
+           "a CUDA error named only by its number (35, 100, 222, 802, 803, 804): read as that error's "
+           "family"),
     Family("gpu-fell-off-bus",
            _p(r"fallen off the bus", (r"xid\b[^\n]{0,40}?\b79\b", "xid"), r"ERROR_GPU_IS_LOST",
               r"GPU is lost\b"),

@@ -47,7 +47,28 @@ def cuda_int(text: str | None) -> int | None:
 
 
 def read(doc: Doc) -> list[Partial]:
-    return [*_tables(doc), *_query(doc), *_lists(doc)]
+    tables = _tables(doc)
+    return [*(tables or _headless(doc)), *_query(doc), *_lists(doc)]
+
+
+def _headless(doc: Doc) -> list[Partial]:
+    """The GPU rows of a table whose header (driver, CUDA) was cut off the paste: each row must be
+    followed by its memory row, so a lone "|  0  ...  | 0000:..." of something else is not taken."""
+    gpus: list[Gpu] = []
+    first = None
+    for j, ln in enumerate(doc.lines[:-1]):
+        if "|" not in ln.text or (r := _ROW.match(ln.text)) is None:
+            continue
+        if (u := _ROW2.search(doc.lines[j + 1].text)) is None:
+            continue
+        used, total = int(u.group("used")), int(u.group("total"))
+        gpus.append(Gpu(index=int(r.group("idx")), name=r.group("name").strip(), bus_id=r.group("bus"),
+                        memory_used_mib=used, memory_total_mib=total))  # fmt: skip
+        first = first or ln.no
+    if not gpus or first is None:
+        return []
+    # no header: the rows may be a part of the table, and the driver is unknown
+    return [Partial("nvidia-smi", Snapshot(nvidia=NvidiaInfo(gpus=gpus)), first, truncated=True)]
 
 
 def _tables(doc: Doc) -> list[Partial]:

@@ -33,6 +33,14 @@ _ENVIRON = re.compile(rf"os\.environ\[['\"](?P<name>{_NAMES})['\"]\]\s*=\s*['\"]
 _DLERROR_PATH = re.compile(r"dlerror:.*?;\s*LD_LIBRARY_PATH:\s*(?P<value>\S*)")
 _DOCKER_RUN = re.compile(r"\b(?:docker|podman|nvidia-docker)\s+(?:container\s+)?(?:run|exec|compose)\b[^\n]*")
 _CONTAINER_PROMPT = re.compile(r"^\s*root@[0-9a-f]{12}:[^\s]*[#$]")
+#: a run that asks for an NVIDIA GPU: Docker's flags and Compose keys, code that moves work to CUDA
+_GPU_ASKED = re.compile(
+    r"--gpus[= ]+\S|--runtime[= ]+nvidia\b|\bnvidia-docker\s+run\b|^\s*runtime:\s*nvidia\b|"
+    r"\bcapabilities:\s*\[\s*\[?\s*['\"]?gpu\b|"
+    r"\.cuda\(\)|\.to\(\s*['\"]cuda|\bdevice\s*=\s*['\"]cuda|torch\.device\(\s*['\"]cuda|--device[= ]+cuda\b"
+)
+#: an issue title (the first line, as a bot reading the issue sees it) about the NVIDIA GPU or CUDA
+_GPU_TITLE = re.compile(r"^#\s.*\b(?:GPU|CUDA|NVIDIA|cuDNN)\b", re.I)
 #: "I am using WSL2", "on WSL", "Windows 11 WSL": the user says where it ran (WSL has no other trace in a
 #: log); a WSL2 kernel string is read by the dumps themselves
 _ON_WSL_WORDS = re.compile(
@@ -66,8 +74,8 @@ def _traceback_os(doc: Doc) -> str | None:
 def read(doc: Doc) -> list[Partial]:
     env: dict[str, str] = {}
     first = None
-    hint = None
-    for ln in doc.lines:
+    hint = wanted = None
+    for i, ln in enumerate(doc.lines):
         text = ln.text
         if "=" in text:
             for m in (*_ASSIGN.finditer(text), *_ENVIRON.finditer(text)):
@@ -78,11 +86,13 @@ def read(doc: Doc) -> list[Partial]:
         if "LD_LIBRARY_PATH" not in env and "dlerror" in text and (d0 := _DLERROR_PATH.search(text)):
             env["LD_LIBRARY_PATH"] = d0.group("value")
             first = first or ln.no
+        if wanted is None and (_GPU_ASKED.search(text) or (ln is doc.lines[0] and _GPU_TITLE.match(text))):
+            wanted = text.strip()[:200]
         if hint is not None:
             continue
         lowered = text.lower()
         if ("docker" in text or "podman" in text) and (d := _DOCKER_RUN.search(text)):
-            hint = d.group(0).strip()[:200]
+            hint = _continued(doc, i, d.group(0).strip())
         elif _CONTAINER_PROMPT.match(text) or (
             ("container" in lowered or "docker" in lowered) and (_IN_CONTAINER_WORDS.search(text))
         ):
@@ -91,10 +101,21 @@ def read(doc: Doc) -> list[Partial]:
     if os_name is None and "nvcuda.dll" in doc.text.lower():
         os_name = "Windows"  # the CUDA driver's library on Windows (Linux: libcuda.so)
     wsl = any(("WSL" in ln.text or "wsl" in ln.text) and _ON_WSL_WORDS.search(ln.text) for ln in doc.lines)
-    if not env and hint is None and os_name is None and not wsl:
+    if not env and hint is None and os_name is None and not wsl and wanted is None:
         return []
     system = SystemInfo(env=env, os=os_name or ("Linux" if wsl else None),
                         container=ContainerInfo(wsl=True) if wsl else None)  # fmt: skip
     snap = Snapshot(system=system) if env or os_name or wsl else Snapshot()
     line = first or next((ln.no for ln in doc.lines if hint and hint in ln.text), 1)
-    return [Partial("shell", snap, line, container_hint=hint)]
+    return [Partial("shell", snap, line, container_hint=hint, gpu_wanted=wanted)]
+
+
+def _continued(doc: Doc, i: int, command: str) -> str:
+    """A command with the lines its trailing backslashes continue onto (the image is often last)."""
+    parts = [command]
+    j = i
+    while parts[-1].endswith("\\") and j + 1 < len(doc.lines) and j < i + 12:
+        j += 1
+        parts[-1] = parts[-1][:-1].rstrip()
+        parts.append(doc.lines[j].text.strip())
+    return " ".join(parts)[:400]

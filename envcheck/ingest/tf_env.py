@@ -6,7 +6,8 @@
 * ``tf.sysconfig.get_build_info()`` printed as a dict or a pprinted OrderedDict;
 * the issue template, as ``### Tensorflow Version`` headings or ``- TensorFlow version: ...``
   bullets (the user's own "CUDA/cuDNN version" and "GPU model" lines are claims about what they
-  installed, not facts about the build, so they are not read);
+  installed, not facts about the build: the CUDA/cuDNN answer is kept apart, as a claim, in
+  PasteInfo.stated_cuda);
 * TensorFlow's start-up log: "Found device 0 with properties ... computeCapability: 6.1",
   "Created device ... name: NVIDIA GeForce RTX 3090, ... compute capability: 8.6", XLA's
   "StreamExecutor device (0): Tesla T4, Compute Capability 7.5", "Successfully opened dynamic
@@ -42,6 +43,14 @@ _TEMPLATE_KEY = re.compile(
     r"^(?:#{2,4}\s*)?\**\s*(?P<key>tensorflow version|tf "
     r"version)(?!\s*\(gpu)\b[^:]*?:?\**\s*:?\s*(?P<value>.*)$",
     re.I,
+)
+#: "CUDA/cuDNN version", "### CUDA/cuDNN version", "**CUDA/cuDNN version**:"
+_CUDA_FIELD = re.compile(
+    r"^(?:#{2,4}\s*)?\**\s*CUDA\s*/\s*cuDNN version\b[^:]*?:?\**\s*:?\s*(?P<value>.*)$", re.I
+)
+_STATED_VERSION = re.compile(r"(?<![\d.])\d{1,3}\.\d+(?:\.\d+)*")
+_NAMED_VERSION = re.compile(
+    r"\b(?P<lib>cuda|cudnn)\W{0,3}(?:version\W{0,3})?v?(?P<v>\d{1,2}\.\d+(?:\.\d+)*)", re.I
 )
 _TF_VERSION_VALUE = re.compile(r"(?<![\d.])(\d{1,4}\.\d+(?:\.\d+)?(?:[.-]?(?:dev|rc)\d*)?)")
 #: TF 1.x "name: GRID K520" / "major: 3 minor: 0"; TF 2.0-2.4 "name: ... computeCapability: 6.1"
@@ -142,17 +151,40 @@ def _build_info(doc: Doc) -> Partial | None:
     return Partial("tf-build-info", Snapshot(frameworks=fw), doc.line_no(first) or 1)
 
 
+def _field(doc: Doc, i: int, value: str) -> str:
+    """A template field's value: on its own line, or on the lines after a "### Heading"."""
+    j = i + 1
+    while not value and j < len(doc.lines) and j <= i + 3:
+        value = doc.lines[j].text.strip()
+        j += 1
+    return value
+
+
+def _stated_cuda(doc: Doc) -> tuple[str | None, str | None]:
+    """The template's "CUDA/cuDNN version" answer ("11.8/8.6", "10.2.89", "CUDA 11.2, cuDNN 8.1"): what
+    the user says is installed, kept as a claim (PasteInfo.stated_cuda), never as a library listing."""
+    for i, ln in enumerate(doc.lines):
+        text = strip_bullet(ln.text).strip()
+        if (m := _CUDA_FIELD.match(text)) is None:
+            continue
+        value = _field(doc, i, m.group("value").strip())
+        named = {m.group("lib").lower(): m.group("v") for m in _NAMED_VERSION.finditer(value)}
+        found = [vm.group(0) for vm in _STATED_VERSION.finditer(value)]  # the field's order: CUDA/cuDNN
+        cuda = named.get("cuda") or (found[0] if found else None)
+        cudnn = named.get("cudnn") or next((v for v in found[1:] if v != cuda), None)
+        if cuda and not 7 <= int(cuda.split(".")[0]) <= 13:
+            cuda = None  # not a CUDA release ("2.4", a driver "535.54")
+        return cuda, cudnn
+    return None, None
+
+
 def _template(doc: Doc) -> Partial | None:
     for i, ln in enumerate(doc.lines):
         text = strip_bullet(ln.text).strip()
         m = _TEMPLATE_KEY.match(text)
         if not m:
             continue
-        value = m.group("value").strip()
-        j = i + 1
-        while not value and j < len(doc.lines) and j <= i + 3:  # "### Tensorflow Version" then the value
-            value = doc.lines[j].text.strip()
-            j += 1
+        value = _field(doc, i, m.group("value").strip())
         vm = _TF_VERSION_VALUE.findall(value)
         if not vm:
             continue
@@ -162,7 +194,9 @@ def _template(doc: Doc) -> Partial | None:
             dist = "tensorflow-gpu"
         build = "cuda" if dist else ("cpu" if "tensorflow-cpu" in low else None)
         fw = _tf(vm[-1], distribution=dist, build=build)
-        return Partial("tf-issue-template", Snapshot(frameworks=fw), ln.no)
+        cuda, cudnn = _stated_cuda(doc)
+        snap = Snapshot(frameworks=fw)
+        return Partial("tf-issue-template", snap, ln.no, stated_cuda=cuda, stated_cudnn=cudnn)
     return None
 
 

@@ -113,14 +113,21 @@ def is_wsl(s: Snapshot) -> bool | None:
 
 
 _JETSON = re.compile(r"\b(?:orin|xavier|jetson|tegra)\b", re.IGNORECASE)
+#: L4T (Jetson Linux) images: nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3, dustynv/ros:humble-l4t-r35.3.1,
+#: jetson-containers' "whisper:r36.4.tegra-aarch64-cu126-22.04"
+_L4T_IMAGE = re.compile(r"(?:[/:-]|\b)l4t[-:]|:r3\d\.\d[\w.]*[.-]tegra\b|\btegra-aarch64\b", re.IGNORECASE)
 
 
 def is_jetson(s: Snapshot) -> bool:
-    """An NVIDIA Jetson: NVIDIA's L4T kernel ("5.15.148-tegra") or a GPU named as one ("Orin (nvgpu)").
+    """An NVIDIA Jetson: NVIDIA's L4T kernel ("5.15.148-tegra"), a GPU named as one ("Orin (nvgpu)") or
+    a pasted ``docker run`` of an L4T image.
     It always has its integrated NVIDIA GPU, which only NVIDIA's Jetson builds of a framework use."""
     kernel = s.system.kernel if s.system else None
     if kernel and "tegra" in kernel.lower():
         return True
+    hint = s.paste.container_hint if s.paste else None
+    if hint and _L4T_IMAGE.search(hint):
+        return True  # a container of NVIDIA's L4T images runs on a Jetson only
     return any(_JETSON.search(g.name or "") for g in (s.nvidia.gpus or [] if s.nvidia else []))
 
 

@@ -22,6 +22,7 @@ from envcheck.models import Finding, Framework, PastedLine, Severity, SkippedRul
 from envcheck.rules import _facts as F
 from envcheck.rules import _fixes
 from envcheck.rules._base import MissingFacts, rule
+from envcheck.rules.claims import tf_stated_cuda_mismatch
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -503,11 +504,14 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
     torch_lines = hits(s, "torch-driver-too-old")
     insufficient = hits(s, "cuda-insufficient-driver")
     required = hits(s, "container-cuda-requirement")
-    if not torch_lines and not insufficient and not required:
+    ptx = hits(s, "ptx-unsupported-toolchain")
+    if not torch_lines and not insufficient and not required and not ptx:
         return None
     driver, ceiling = F.driver_facts(s)
     if required:
         return _image_needs_newer_driver(s, required, driver, ceiling)
+    if ptx and not torch_lines and not insufficient:
+        return _ptx_needs_newer_driver(s, ptx, driver, ceiling)
     cuda12 = drivers.recommended_driver(12) or "525.60.13"
     cuda13 = drivers.recommended_driver(13) or "580.65.06"
     if torch_lines:
@@ -581,6 +585,48 @@ def _driver_too_old(s: Snapshot) -> Finding | None:
         facts=facts,
         fix=fix,
         commands=commands,
+    )
+
+
+def _ptx_needs_newer_driver(
+    s: Snapshot, lines: list[PastedLine], driver: str | None, ceiling: int | None
+) -> Finding:
+    """CUDA error 222: the driver JIT-compiles a program's PTX only when it is at least as new as the
+    toolkit that wrote it; a program built with a newer CUDA than the driver's fails this way."""
+    cuda = s.cuda
+    toolkit = (cuda.nvcc_version if cuda else None) or next(
+        (t.version for t in (cuda.toolkits or []) if t.version), None
+    ) if cuda else None  # fmt: skip
+    facts: dict[str, object] = {
+        "error_lines": _quoted(lines),
+        "driver_version": driver,
+        "driver_cuda": cuda_text(ceiling) or _implied_cuda(driver),
+        "toolkit": toolkit,
+    }
+    if not toolkit:
+        facts |= _assumed(
+            "the program was built by a CUDA toolkit newer than the driver (the paste names none)"
+        )
+    need = cuda_mm(toolkit) if toolkit else None
+    want = drivers.toolkit_driver(f"{need[0]}.{need[1]}") if need else None
+    fix = (
+        "The driver is older than the CUDA toolkit that compiled this program's GPU code (error 222): "
+        "upgrade the driver to one that supports "
+        + (
+            f"CUDA {need[0]}.{need[1]} (>= {want})"
+            if need and want
+            else "that CUDA (nvidia-smi's 'CUDA Version' must be at least the toolkit's)"
+        )
+        + ", or rebuild the program with a toolkit no newer than the driver's CUDA."
+    )
+    return Finding(
+        id="driver-too-old",
+        severity=E,
+        summary="CUDA error 222: the program's PTX comes from a CUDA toolkit newer than the driver"
+        + (f" ({driver})" if driver else ""),
+        facts=facts,
+        fix=fix,
+        commands=F.driver_install_commands(s, want or drivers.recommended_driver(12) or "525.60.13"),
     )
 
 
@@ -785,7 +831,8 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         cpu = [f for f in (s.frameworks.frameworks if s.frameworks else []) if f.installed
                and f.name in F.CUDA_FRAMEWORKS and F.build_kind(f) == "cpu"]  # fmt: skip
         jetson = F.is_jetson(s)  # a Jetson always has its GPU: a CPU build there needs no error line
-        if not cpu or F.has_nvidia_gpu(s) or not (jetson or (s.paste and s.paste.lines)):
+        wanted = bool(s.paste and (s.paste.lines or s.paste.gpu_wanted))  # an error, `--gpus`, `.cuda()`
+        if not cpu or F.has_nvidia_gpu(s) or not (jetson or wanted):
             return None
         fw, name = cpu[0], cpu[0].name
         how = "as the report states" if fw.version and "+cpu" not in fw.version else "its version says so"
@@ -800,6 +847,7 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
         "build": "cpu",
         "driver_version": nv.driver_version if nv else None,
         "gpus": [g.name for g in nv.gpus or []] if nv else [],
+        "gpu_asked_for": s.paste.gpu_wanted if s.paste else None,
     }
     reinstall = f"Reinstall {name} as a CUDA build: {fix.why}." if fix.build else f"{fix.why}."
     said = f"{name} {fw.version or ''}".rstrip() + f" is a CPU-only build ({how})"
@@ -913,7 +961,7 @@ def _cuda_libs_missing(s: Snapshot) -> Finding | None:
     skip = [ln for ln in hits(s, "tf-skip-gpu") if "TensorRT" not in ln.text] + hits(s, "tf-no-cudart")
     jax_lines = hits(s, "jax-lib-missing")
     if not (tf_lines or skip or jax_lines):
-        return None
+        return tf_stated_cuda_mismatch(s)  # no error line: what the report's form claims is installed
     if jax_lines and not tf_lines:
         lib = jax_lines[0].values.get("lib", "cuDNN")
         return Finding(
@@ -994,7 +1042,7 @@ def _driver_library_mismatch(s: Snapshot) -> Finding | None:
     dump in the same paste shows a working nvidia-smi, or NVML's result was not pasted whole)."""
     lines = hits(s, "nvml-mismatch")
     if not lines:
-        return None
+        return _cuda_driver_mismatch(s)
     nv = s.nvidia
     module = nv.kernel_module.version if nv and nv.kernel_module else None
     working = nv.driver_version if nv else None
@@ -1023,6 +1071,35 @@ def _driver_library_mismatch(s: Snapshot) -> Finding | None:
             "cat /proc/driver/nvidia/version",
             "sudo apt-mark hold 'nvidia-*' 'libnvidia-*'",
         ],
+    )
+
+
+def _cuda_driver_mismatch(s: Snapshot) -> Finding | None:
+    """CUDA error 803 ("system has unsupported display driver / cuda driver combination"): the libcuda
+    the program loaded is not the loaded kernel module's version: a driver upgraded without a reboot, two
+    driver installs, or a CUDA forward-compatibility libcuda (cuda-compat) that does not fit the module."""
+    lines = hits(s, "cuda-driver-mismatch")
+    if not lines:
+        return None
+    container = _in_container(s)
+    fix = (
+        "The CUDA driver library (libcuda.so) and the loaded kernel driver are different versions. Reboot "
+        "after a driver update; otherwise reinstall the driver so that one version provides both, and "
+        "remove other copies of libcuda.so (an older driver's, one on LD_LIBRARY_PATH, a cuda-compat "
+        "package)."
+    )
+    if container:
+        fix += (
+            " In a container: the image's own libcuda (cuda-compat, or a driver installed in the image) must "
+            "not shadow the host's, which the NVIDIA runtime mounts."
+        )
+    return Finding(
+        id="driver-library-mismatch",
+        severity=E,
+        summary="CUDA error 803: the CUDA driver library and the loaded kernel driver are different versions",
+        facts={"error_lines": _quoted(lines), "container": s.paste.container_hint if s.paste else None},
+        fix=fix,
+        commands=["sudo reboot", "cat /proc/driver/nvidia/version", "ldconfig -p | grep libcuda.so"],
     )
 
 

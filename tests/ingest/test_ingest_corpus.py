@@ -39,7 +39,7 @@ REQUIRED_LINES = {
     "torch-not-compiled-cuda", "nvml-unknown", "jax-cpu-jaxlib", "torch-gpu-needs-newer-cuda",
     "container-cuda-requirement", "container-wsl-no-adapters", "torch-no-gpu", "cuda-ext-mismatch",
     "gpu-fell-off-bus", "cudnn-no-libcuda", "tf-no-cudart", "hip-no-device", "hip-no-binary",
-    "conda-cpu-build",
+    "conda-cpu-build", "ptx-unsupported-toolchain", "cuda-driver-mismatch",
 }  # fmt: skip
 
 
