@@ -283,6 +283,9 @@ def make_plan(
         notes.append(f"if {region} has no capacity: {', '.join(regions[1:])} (prices there may differ)")
     if cidr is not None and ipaddress.ip_network(cidr).prefixlen < MIN_SSH_PREFIX:
         notes.append(f"WARNING: SSH will be open to {cidr}, practically the whole internet")
+    network = _cluster_network(target, instance_type, req.nodes)
+    if network:
+        notes.append(network)
     plan = Plan(
         name=name,
         launch_id=launch_id,
@@ -330,6 +333,29 @@ def _check_nodes(req: Request, target: targets.Target) -> None:
         feat = target.supports(targets.Capability.NODES)
         if not feat.supported:
             raise UsageError(f"--nodes {req.nodes}: {feat.why_not}", hint="launch one machine (no --nodes)")
+
+
+def _cluster_network(target: targets.Target, instance_type: str, nodes: int) -> str | None:
+    """What carries the traffic between a cluster's nodes, said before anything is paid for.
+
+    The driver attaches one EFA interface, on network card 0: more would need one interface per card,
+    and EC2 gives no public address to a machine launched with several (an Elastic IP per node
+    would). On a type with many cards that is a fraction of its network, and the plan says so."""
+    if nodes < 2 or not target.supports(targets.Capability.EFA).supported:
+        return None
+    from provision.cluster import capabilities
+
+    efa = capabilities.efa(instance_type)
+    if efa.supported is None:
+        return f"EFA: {efa.reason}; without it NCCL between the nodes runs over TCP"
+    if not efa.supported:
+        return f"no EFA on {instance_type}: NCCL between the nodes runs over TCP"
+    if efa.count > 1:
+        return (
+            f"EFA on network card 0 only: {instance_type} takes {efa.count} EFA interfaces and mlrig "
+            f"attaches one, so NCCL between the nodes gets about 1/{efa.count} of its network"
+        )
+    return f"EFA: the one interface {instance_type} takes, on every node"
 
 
 def _engine(req: Request) -> str:

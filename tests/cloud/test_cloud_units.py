@@ -502,3 +502,22 @@ def test_settings_are_pydantic_settings_reading_only_their_variables(tmp_path: P
         settings_mod.load({"PROVISION_POLL_INTERVAL": "-0.1"})
     with pytest.raises(pydantic.ValidationError):
         s.aws_endpoint = "elsewhere"  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "said"),
+    [
+        ("p4d.24xlarge", "EFA on network card 0 only: p4d.24xlarge takes 4 EFA interfaces"),
+        ("g5.12xlarge", "EFA: the one interface g5.12xlarge takes"),
+        ("g5.xlarge", "no EFA on g5.xlarge: NCCL between the nodes runs over TCP"),
+    ],
+)
+def test_a_cluster_plan_says_what_carries_traffic_between_its_nodes(
+    tmp_path: Path, instance_type: str, said: str
+) -> None:
+    """A cluster of p4d gets one of its four EFA cards: the plan says so before it is paid for."""
+    plan = _plan(tmp_path, instance_type=instance_type, region="us-east-1", nodes=2)
+    (note,) = [n for n in plan.notes if "EFA" in n]
+    assert note.startswith(said), note
+    one = _plan(tmp_path, instance_type=instance_type, region="us-east-1")
+    assert not [n for n in one.notes if "EFA" in n]  # one machine: nothing between nodes to say
