@@ -513,7 +513,12 @@ class AwsProvider:
             ],
             "UserData": firstboot.render(plan, self.settings.envcheck_spec, self.settings.aws_ssh_user),
             "InstanceInitiatedShutdownBehavior": "terminate",
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            # a cluster's nodes read their node list from their own tags (see announce)
+            "MetadataOptions": {
+                "HttpTokens": "required",
+                "HttpEndpoint": "enabled",
+                **({"InstanceMetadataTags": "enabled"} if n > 1 else {}),
+            },
             "TagSpecifications": tags + self._tags(plan, "volume"),
             # idempotency on real EC2: a retried call with the same token returns the same instances
             "ClientToken": f"{plan.launch_id}-{attempt}",
@@ -595,7 +600,24 @@ class AwsProvider:
         return out
 
     def announce(self, plan: Plan, machines: list[Resource], node_list: str) -> bool:
-        return False  # a tag (256 characters) cannot hold a node list: it goes over SSH
+        """The node list as tags on every node (``provision.cluster.deliver.as_tags``): launched with
+        instance tags in their metadata, the nodes' first boot reads it there, no SSH needed."""
+        from provision.cluster import deliver
+
+        try:
+            tags = deliver.as_tags(node_list)
+        except (ValueError, ProvisionError) as exc:
+            raise ProvisionError(f"the node list cannot be put in tags: {exc}") from None
+        by_region: dict[str, list[str]] = {}
+        for m in machines:
+            by_region.setdefault(m.region, []).append(m.id)
+        for region, ids in by_region.items():
+            self._call(
+                self._c(region).create_tags,
+                Resources=ids,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        return True
 
     def _describe(self, region: str, instance_id: str) -> dict[str, Any] | None:
         try:

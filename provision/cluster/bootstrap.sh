@@ -33,6 +33,23 @@ mlrig_cluster_bootstrap() (
     curl -fsS --connect-timeout 2 --max-time 3 -H "X-aws-ec2-metadata-token: $token" \
       "$base/latest/meta-data/$1" 2>/dev/null
   }
+  aws_nodes() {  # the node list from this instance's own tags (instance tags in its metadata)
+    local n k=0 part i role all=() more
+    n=$(aws_md tags/instance/mlrig-nodes-n) || return 1
+    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] || return 1
+    while [ "${#all[@]}" -lt "$n" ]; do
+      part=$(aws_md "tags/instance/mlrig-nodes-$k") || return 1
+      read -r -a more <<<"$part"
+      [ "${#more[@]}" -gt 0 ] || return 1
+      all+=("${more[@]}")
+      k=$((k + 1))
+    done
+    [ "${#all[@]}" -eq "$n" ] || return 1
+    for i in "${!all[@]}"; do
+      role=worker; [ "$i" -eq 0 ] && role=head
+      printf '%s %s %s -\n' "$i" "$role" "${all[$i]}"
+    done
+  }
   tpu_nodes() {  # worker-network-endpoints (name:id:ip,... or host,...) -> node list
     local k=0 e a h role
     while IFS= read -r e; do
@@ -53,6 +70,7 @@ mlrig_cluster_bootstrap() (
     case $metadata in
       gce) v=$(gce_md instance/attributes/mlrig-nodes) && [ -n "$v" ] && { printf '%s\n' "$v"; return 0; } ;;
       tpu) v=$(gce_md instance/attributes/worker-network-endpoints) && [ -n "$v" ] && { tpu_nodes "$v"; return 0; } ;;
+      aws) v=$(aws_nodes) && [ -n "$v" ] && { printf '%s\n' "$v"; return 0; } ;;
     esac
     return 1
   }

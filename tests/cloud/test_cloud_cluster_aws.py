@@ -80,6 +80,10 @@ def test_up_nodes_2_is_one_placement_group_one_zone_reachable_only_from_each_oth
     assert run["MinCount"] == run["MaxCount"] == "2"
     assert run["Placement.GroupName"] == pg["GroupName"]
     assert run["NetworkInterface.1.InterfaceType"] == "efa"  # p4d.24xlarge has EFA
+    # the node list, in tags every node reads from its own instance metadata (no SSH needed)
+    assert run["MetadataOptions.InstanceMetadataTags"] == "enabled"
+    ips = [m.private_ip for m in sorted(result.machines, key=lambda m: m.node_index or 0)]
+    assert all(t["mlrig-nodes-n"] == "2" and t["mlrig-nodes-0"] == " ".join(ips) for t in by_node.values())
     # the security group: SSH from the CIDR, everything from the group itself, nothing from anywhere
     (sg,) = ec2.describe_security_groups(Filters=[{"Name": "tag:mlrig-launch", "Values": [plan.launch_id]}])[
         "SecurityGroups"

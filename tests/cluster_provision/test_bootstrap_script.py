@@ -251,6 +251,43 @@ def test_ec2_metadata_with_an_imdsv2_token(workdir: Path, metadata: Any) -> None
     assert json.loads((etc / "cluster.json").read_text())["node_rank"] == 2
 
 
+def test_ec2_nodes_read_their_node_list_from_their_own_tags(workdir: Path, metadata: Any) -> None:
+    """`provision up` tags every node with the list (deliver.as_tags); launched with instance tags
+    in the metadata, each node reads it there and finds itself by its address: no SSH."""
+    from provision.cluster import deliver
+
+    addresses = [f"172.31.{k // 200}.{k % 200 + 10}" for k in range(40)]  # 40 nodes: the list needs parts
+    full = nodes.make("a", addresses)
+    tags = deliver.as_tags(nodes.node_list(full))
+    assert tags["mlrig-nodes-n"] == "40" and len(tags) > 2
+    assert all(len(v) <= 255 and "," not in v for v in tags.values())
+    imds = {f"tags/instance/{k}": v for k, v in tags.items()}
+    server = metadata(aws={**imds, "local-ipv4": addresses[33]})
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{server.hostport}/"}
+    proc, etc = _run(
+        workdir, nodes.ClusterSpec(name="a", size=40), env, metadata=Metadata.AWS, wait_seconds=20
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "found by EC2 metadata address" in proc.stderr
+    assert (etc / "cluster.env").read_text() == bootstrap.env_file(full, 33)
+
+
+def test_ec2_tags_still_being_written_are_waited_for_not_half_read(workdir: Path, metadata: Any) -> None:
+    """The count tag says 3 nodes, the parts hold 2: the script waits (here: runs out of time)
+    instead of writing a cluster of two."""
+    server = metadata(
+        aws={
+            "tags/instance/mlrig-nodes-n": "3",
+            "tags/instance/mlrig-nodes-0": "172.31.0.1 172.31.0.2",
+            "local-ipv4": "172.31.0.2",
+        }
+    )
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{server.hostport}/"}
+    proc, etc = _run(workdir, nodes.ClusterSpec(name="a", size=3), env, metadata=Metadata.AWS, wait_seconds=3)
+    assert proc.returncode != 0
+    assert not (etc / "cluster.env").exists()
+
+
 def test_a_tpu_slice_host_reads_its_worker_number_and_the_slice(workdir: Path, metadata: Any) -> None:
     # a v4-32 slice: four hosts, the endpoints in worker order as the TPU VM metadata lists them
     endpoints = ",".join(f"t1v-n-abc-w-{k}:{k + 17}:10.130.0.{k + 2}" for k in range(4))
