@@ -619,6 +619,15 @@ def exec_(
             callback=bounded(0, 86400, low_open=True),
         ),
     ] = 600.0,
+    group: Annotated[
+        bool,
+        typer.Option(
+            "--group",
+            "-b",
+            help="Wait for every node, then show each distinct output once with the nodes that gave "
+            "it (as dshbak -c or clush -b), instead of lines as they come.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a command on every node of a cluster (or TPU slice host) at once, with each node's output
@@ -637,9 +646,12 @@ def exec_(
     def live(index: int, stream: str, line: str) -> None:
         _say(out if stream == "stdout" else err, f"[{index}] {escape(line)}")
 
-    results = remote.run(targets_, " ".join(command), timeout=timeout, on_line=None if as_json else live)
+    streaming = not (as_json or group)
+    results = remote.run(targets_, " ".join(command), timeout=timeout, on_line=live if streaming else None)
     if as_json:
         _emit({"name": name, **render.to_json(results, " ".join(command))})
+    elif group:
+        typer.echo(render.text(results, width=out.width), nl=False)  # plain text: no markup to escape
     else:
         for r in results:
             status = f"exit {r.exit_status}" if r.exit_status is not None else r.outcome.value

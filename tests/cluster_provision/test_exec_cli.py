@@ -102,6 +102,24 @@ def test_exec_runs_on_every_node_with_per_node_output_and_exit_codes(
     assert ok.stderr.rstrip().endswith("3 nodes: 3 ok")
 
 
+def test_exec_group_shows_each_distinct_output_once_with_its_nodes(
+    cluster_store: Any, ssh_nodes: Any
+) -> None:
+    """--group (dshbak -c): nodes 0 and 2 print the same and are one block; node 1 differs."""
+    odd = ssh_nodes.nodes[1].address
+    cmd = f'case "$SSH_CONNECTION" in *" {odd} "*) echo odd; exit 7;; *) echo same;; esac'
+    res = _cli(["exec", "trio", "--group", "--", cmd])
+    assert res.returncode == 1, res.stderr
+    lines = res.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith("[")]  # no live lines: one view at the end
+    headers = [ln for ln in lines if ln.startswith("─") or "·" in ln]
+    assert len(headers) == 2, res.stdout
+    assert "nodes 0,2 (2)" in headers[0] and "node 1" in headers[1] and "exit 7" in headers[1], res.stdout
+    assert lines.count("same") == 1 and lines.count("odd") == 1
+    assert lines[-1] == "3 nodes: 2 ok, 1 failed (node 1)"
+    assert all(len(ln) <= 80 for ln in lines)
+
+
 def test_ssh_node_k_names_that_nodes_alias(cluster_store: Any, ssh_nodes: Any) -> None:
     res = _cli(["ssh", "trio", "--node", "2", "--json"])
     assert res.returncode == 0, res.stderr
