@@ -148,27 +148,43 @@ class _Tail:
         return self.data.decode("utf-8", errors="replace")
 
 
+#: how much stderr may come before our first line (a login shell's startup files print there)
+_HEADER_WINDOW = 64 * 1024
+
+
+def _split_header(buffer: bytes, pgid: list[int]) -> tuple[bytes, bytes, bool]:
+    """(output, unread, found): the complete lines of ``buffer`` before our ``mlrig-pgid:N`` line are
+    output (a login shell's startup files, e.g. a profile that prints or a pyenv rehash that fails,
+    write before the command runs); the marker line itself is taken out and its number kept."""
+    out = b""
+    while b"\n" in buffer:
+        line, _, buffer = buffer.partition(b"\n")
+        if line.startswith(_PGID) and line[len(_PGID) :].isdigit():
+            pgid.append(int(line[len(_PGID) :]))
+            return out, buffer, True
+        out += line + b"\n"
+    return out, buffer, False
+
+
 async def _pump(
     stream: Any, tail: _Tail, index: int, name: str, on_line: OnLine | None, *, pgid: list[int] | None = None
 ) -> None:
-    """Copy ``stream`` into ``tail`` (and ``on_line``); with ``pgid``, the first line names the group."""
+    """Copy ``stream`` into ``tail`` (and ``on_line``); with ``pgid``, our first line names the group
+    and is not output (see _split_header). A stream that never shows it is all output."""
     pending = b""
-    header = pgid is not None
+    header = b""
+    seen = 0
+    looking = pgid is not None
     while True:
         chunk = await stream.read(65536)
         if not chunk:
             break
-        if header:
-            pending += chunk
-            if b"\n" not in pending and len(pending) < 256:
-                continue
-            first, newline, chunk = pending.partition(b"\n")
-            pending = b""
-            header = False
-            if first.startswith(_PGID) and first[len(_PGID) :].isdigit() and pgid is not None:
-                pgid.append(int(first[len(_PGID) :]))
-            else:  # a login shell that did not run our first line: keep everything it printed
-                chunk = first + newline + chunk
+        if looking and pgid is not None:
+            header += chunk
+            seen += len(chunk)
+            chunk, header, found = _split_header(header, pgid)
+            if found or seen > _HEADER_WINDOW:
+                chunk, header, looking = chunk + header, b"", False
             if not chunk:
                 continue
         tail.add(chunk)
@@ -180,10 +196,9 @@ async def _pump(
             if len(pending) > 65536:  # a very long line without a newline: hand it over in pieces
                 on_line(index, name, pending.decode("utf-8", errors="replace"))
                 pending = b""
-    if header and pending:  # the stream ended inside its first line: it was output, not our header
-        tail.add(pending)
-        if on_line is None:
-            pending = b""
+    if header:  # the stream ended inside a line before any marker: it was output, not our header
+        tail.add(header)
+        pending += header
     if on_line is not None and pending:
         on_line(index, name, pending.decode("utf-8", errors="replace"))
 

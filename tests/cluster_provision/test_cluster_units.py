@@ -212,3 +212,44 @@ def test_ssh_argv() -> None:
     assert full[-4:] == ["-l", "ubuntu", "--", "10.0.0.3"]
     assert "UserKnownHostsFile=/k/known" in full and "StrictHostKeyChecking=accept-new" in full
     assert "IdentitiesOnly=yes" in full
+
+
+class _Chunks:
+    """An asyncssh-like stream answering ``read`` with the given chunks, then EOF."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+
+    async def read(self, _n: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+@pytest.mark.parametrize(
+    ("chunks", "want_out", "want_pgid"),
+    [
+        # a login shell's profile wrote first (three logins at once: pyenv's rehash lock), marker cut
+        (
+            [b"pyenv: cannot rehash: /root/.pyenv/shims isn't writable\nmlrig-pg", b"id:4242\nto stderr\n"],
+            "pyenv: cannot rehash: /root/.pyenv/shims isn't writable\nto stderr\n",
+            [4242],
+        ),
+        ([b"mlrig-pgid:7\n", b"x\n"], "x\n", [7]),
+        ([b"no marker, no newline"], "no marker, no newline", []),  # a forced command: all output
+        ([b"mlrig-pgid:notanumber\nrest\n"], "mlrig-pgid:notanumber\nrest\n", []),
+    ],
+)
+def test_our_first_stderr_line_is_found_after_login_shell_noise(
+    chunks: list[bytes], want_out: str, want_pgid: list[int]
+) -> None:
+    """The process-group line came after a profile's own stderr and leaked into the output (and the
+    deadline kill had no group); what the login shell printed is kept as output."""
+    import asyncio
+
+    from provision.cluster import remote
+
+    tail, pgid, lines = remote._Tail(1 << 20), [], []
+    asyncio.run(
+        remote._pump(_Chunks(*chunks), tail, 0, "stderr", lambda i, s, ln: lines.append(ln), pgid=pgid)
+    )
+    assert tail.text() == want_out and pgid == want_pgid
+    assert lines == want_out.rstrip("\n").split("\n")
