@@ -90,10 +90,14 @@ def test_diagnose_a_collect_env_paste_finds_the_cpu_wheel_and_exits_1() -> None:
     assert "small-shm" in {s.id for s in rep.skipped}
 
 
-def test_a_paste_too_thin_to_judge_never_reads_as_all_clear() -> None:
+def test_a_paste_too_thin_to_judge_never_reads_as_all_clear(tmp_path: Path) -> None:
     """A TensorFlow issue template names a version and little else: nothing wrong can be seen, and
-    the report says what is missing (and how to get it) instead of a green "no problems found"."""
-    thin = FIXTURES / "tensorflow-69042_wsl_tf215_cuda118_cudnn86_template_only.txt"
+    the report says what is missing (and how to get it) instead of a green "no problems found".
+    The real template (tensorflow-69042) types CUDA 11.8 for TF 2.15, which is itself a finding, so
+    here it states what TF 2.15 was built with (CUDA 12.2, cuDNN 8.9)."""
+    real = FIXTURES / "tensorflow-69042_wsl_tf215_cuda118_cudnn86_template_only.txt"
+    thin = tmp_path / "template.txt"
+    thin.write_text(real.read_text(encoding="utf-8").replace("11.8/8.6", "12.2/8.9"), encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "envcheck", "diagnose", str(thin)],
         capture_output=True,
