@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -246,7 +245,9 @@ class FaultLayer:
             return [xml]
         result = list(self.app(environ, start_response))
         if fault is not None and fault.delay_after:
-            time.sleep(fault.delay_after)
+            with self.lock:
+                cancel = self.cancel
+            cancel.wait(fault.delay_after)  # the test moved on (clear): the late answer goes now
         return result
 
 

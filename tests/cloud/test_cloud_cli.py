@@ -194,8 +194,9 @@ def test_unknown_gpu_is_a_usage_error(cli: Any) -> None:
 def test_sigint_mid_launch_cleans_up_and_exits_130(
     cloud_env: dict[str, str], moto_server: Any, leaks: Any
 ) -> None:
-    # RunInstances reaches moto (the instance exists) but its answer is held back: press Ctrl-C then
-    moto_server.faults.inject(action="RunInstances", delay_after=3.0)
+    # RunInstances reaches moto (the instance exists) but its answer is held back (until the signal has
+    # landed, however loaded the machine): press Ctrl-C then
+    moto_server.faults.inject(action="RunInstances", delay_after=45.0)
     skip = ("AWS_", "PROVISION_", "GOOGLE_", "CLOUDSDK_")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(skip)}, **cloud_env}
     proc = subprocess.Popen(

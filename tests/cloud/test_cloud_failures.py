@@ -51,7 +51,9 @@ def test_every_signal_mid_launch_cleans_up(
     sig: signal.Signals, code: int, cloud_env: dict[str, str], moto_server: Any, leaks: Any
 ) -> None:
     """Defect 6: SIGTERM and SIGHUP killed `up` with no cleanup and no message."""
-    moto_server.faults.inject(action="RunInstances", delay_after=2.0)
+    # the instance is made and its answer held until the signal has landed (a fixed delay lost the
+    # race on a loaded machine: the launch finished first and the signal met a process on its way out)
+    moto_server.faults.inject(action="RunInstances", delay_after=45.0)
     proc = spawn_cli([*UP, "--gpu", "A10G:1", "--name", "sig"], cloud_env)
     wait_until(lambda: "RunInstances" in moto_server.faults.log, what="RunInstances")
     time.sleep(0.3)
@@ -68,7 +70,7 @@ def test_a_second_signal_leaves_a_resumable_record_and_says_so(
     cli_here: Any, cli: Any, cloud_env: dict[str, str], moto_server: Any, leaks: Any
 ) -> None:
     """Scope: a second signal during cleanup stops it, records what is left and names `down`."""
-    moto_server.faults.inject(action="RunInstances", delay_after=1.0)
+    moto_server.faults.inject(action="RunInstances", delay_after=45.0)
     moto_server.faults.inject(action="TerminateInstances", delay_before=30.0)
     proc = spawn_cli([*UP, "--gpu", "A10G:1", "--name", "twice"], cloud_env)
     wait_until(lambda: "RunInstances" in moto_server.faults.log, what="RunInstances")
@@ -144,7 +146,7 @@ def test_a_locked_store_mid_launch_does_not_stop_cleanup(
 ) -> None:
     """Defect 4: a failed store write mid-launch skipped cleanup (traceback, exit 1, all left)."""
     env = {**cloud_env, "PROVISION_STORE_TIMEOUT": "1"}
-    moto_server.faults.inject(action="RunInstances", delay_after=1.0)
+    moto_server.faults.inject(action="RunInstances", delay_after=3.0)
     proc = spawn_cli([*UP, "--gpu", "A10G:1", "--name", "locked"], env)
     wait_until(lambda: "RunInstances" in moto_server.faults.log, what="RunInstances")
     db = sqlite3.connect(Path(cloud_env["PROVISION_STATE_DIR"]) / "state.db", isolation_level=None)
