@@ -41,7 +41,8 @@ _LOGGING_PREFIX = re.compile(
     r"|(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[\w.]+:\d+\] )"
 )
 _SERVICE_PREFIX = re.compile(r"^([\w.-]{2,40})\s+\|(?:\s|$)")
-#: "user@host:~/dir$ cmd", "(env) [root@h dir]# cmd", "$ cmd", "PS C:\\x> cmd", "➜ cmd", "~ » cmd"
+#: "user@host:~/dir$ cmd", "(env) [root@h dir]# cmd", "$ cmd", "PS C:\\x> cmd", "➜ cmd" (oh-my-zsh),
+#: "❯ cmd" (starship, pure), "~ » cmd"
 _PROMPT = re.compile(
     r"^\s*(?:\([\w.-]+\)\s*)?"
     r"(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#%]"
@@ -51,6 +52,7 @@ _PROMPT = re.compile(
     r"|PS [A-Za-z]:\\[^>]*>"
     r"|[A-Za-z]:\\[^>\s]*>"
     r"|➜\s+[\w./~-]*"
+    r"|❯"
     r"|[~\w./-]*\s*»"
     r"|\+{1,2})"
     r"\s+(?P<cmd>[A-Za-z_./][^\n]*)$"

@@ -353,7 +353,17 @@ def _values(kind: str, m: Hit, text: str) -> dict[str, str]:
         v = {"nvcc": v.get("nvcc") or v.get("nvcc2", ""), "torch": v.get("torch") or v.get("torch2", "")}
     elif kind == "jax-plugin-mismatch" and "jaxlib2" in v:
         v["jaxlib"] = v.pop("jaxlib2")
+    elif kind == "jax-cpu-jaxlib" and (plugin := _CUDA_PLUGIN.search(text)):
+        v["cuda_plugin"] = plugin.group(0)
     return v
+
+
+#: signs the CUDA plugin is installed: its module in a traceback, its wheel, or a message only its version
+#: checks print ("Unable to load cuSPARSE", "Outdated cuDNN installation found", "Found CUDA version ...")
+_CUDA_PLUGIN = re.compile(
+    r"jax_plugins[./]xla_cuda\d+|jax_cuda\d+_plugin|jax-cuda\d+-plugin|Unable to load (?:cuDNN|CUDA|cuBLAS|"
+    r"cuSPARSE|cuFFT|cuPTI|cuSOLVER)\b|Outdated \w+ installation found|but JAX was built against version"
+)
 
 
 def _shown(doc: Doc, idx: int, m: Hit) -> str:
@@ -363,6 +373,18 @@ def _shown(doc: Doc, idx: int, m: Hit) -> str:
     if matched in line and len(line) <= 300:
         return line
     return matched[:300]
+
+
+#: JAX tries every backend it knows; these are not CUDA's, and one failing says nothing of the CUDA plugin
+_OTHER_BACKEND = re.compile(r"unable to initialize backend '(?:rocm|tpu|tpu_driver|metal)'[^\n]*$")
+
+
+def _absent_backend_probe(start: int, lowered: str) -> bool:
+    """The match ends a line like "Unable to initialize backend 'rocm': module 'jaxlib.xla_extension' has no
+    attribute 'GpuAllocatorConfig'": JAX probing a backend this machine does not have (a jaxlib without the
+    TPU or ROCm client), which it prints on healthy CUDA machines too, not a jax/plugin version mismatch."""
+    line_start = lowered.rfind("\n", 0, start) + 1
+    return _OTHER_BACKEND.search(lowered[line_start:start]) is not None
 
 
 def read(doc: Doc) -> list[Partial]:
@@ -381,6 +403,8 @@ def read(doc: Doc) -> list[Partial]:
                 kind = _NUMBERED[m.group("code")]
             else:
                 kind = fam.kind
+            if kind == "jax-plugin-mismatch" and _absent_backend_probe(m.start(), lowered):
+                continue
             values = _values(kind, m, text)
             values.pop("code", None)
             key = (kind, tuple(sorted(values.items())))
@@ -467,7 +491,8 @@ def _facts(lines: list[PastedLine], text: str) -> _Facts:
             cuda.device_count_code = _DEVICE_COUNT[kind]
         elif kind == "cuda-unknown-error":
             cuda.cu_init_code = 999
-        elif kind == "jax-cpu-jaxlib":
+        elif kind == "jax-cpu-jaxlib" and not v.get("cuda_plugin"):
+            # with the CUDA plugin installed this fallback line only follows its failure to initialize
             _framework(fws, "jax", build="cpu")
         elif kind == "cudnn-runtime-mismatch":
             owner = "tensorflow" if v.get("source") == "tensorflow" or not jax_context else "jax"

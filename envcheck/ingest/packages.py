@@ -227,6 +227,9 @@ def read(doc: Doc) -> list[Partial]:
             if len(packages) < 2 and not any(_INTERESTING.match(p.name) for p in packages):
                 packages = []
             kind = "pip-freeze"
+        elif (m := _COLUMNS.match(text)) and m.group(3) is not None and _after_conda_list(doc, i):
+            packages, end = _rows(doc, i, _COLUMNS, "conda")  # `conda list | grep torch`: no header
+            kind = "conda-list"
         elif (m := _COLUMNS.match(text)) and _INTERESTING.match(m.group(1)) and m.group(3) is None:
             packages, end = _rows(doc, i, _COLUMNS, "pip")  # `pip list | grep nvidia`
             packages = [p for p in packages if _INTERESTING.match(p.name)]
@@ -240,11 +243,28 @@ def read(doc: Doc) -> list[Partial]:
             fw = frameworks_from(packages)
             snap = Snapshot(frameworks=fw) if fw is not None else Snapshot()
             rows = lines[i:end]
-            out.append(Partial(kind, snap, lines[i].no, lines=_cpu_beside_cuda(packages, set(), rows)))
+            specs = _specs_before(lines, i) if kind == "conda-list" else set()
+            out.append(Partial(kind, snap, lines[i].no, lines=_cpu_beside_cuda(packages, specs, rows)))
             i = max(end, i + 1)
             continue
         i += 1
     return out
+
+
+def _after_conda_list(doc: Doc, i: int) -> bool:
+    """Line ``i`` follows a ``conda list`` (``mamba``/``micromamba`` too, maybe piped to grep) typed at a
+    shell prompt, with nothing but blank lines or fences between: its rows are conda's, header or not."""
+    for idx, command in reversed(doc.commands):
+        if idx >= i:
+            continue
+        between = (doc.lines[k].text.strip().strip("`") for k in range(idx + 1, i))
+        return bool(re.match(r"(?:conda|mamba|micromamba)\s+list\b", command.strip())) and not any(between)
+    return False
+
+
+def _specs_before(lines: list[Line], start: int) -> set[str]:
+    """The packages an ``environment.yml`` or a ``- name=version`` spec list above ``start`` asks for."""
+    return {_norm(m.group("name")) for ln in lines[max(0, start - 40) : start] if (m := _SPEC.match(ln.text))}
 
 
 def _plan(doc: Doc, start: int) -> list[Partial]:
@@ -264,10 +284,7 @@ def _plan(doc: Doc, start: int) -> list[Partial]:
         elif text and not set(text) <= {".", "…"} and not _PLAN.match(text):
             break
         j += 1
-    specs = set()
-    for ln in lines[max(0, start - 40) : start]:
-        if m := _SPEC.match(ln.text):
-            specs.add(_norm(m.group("name")))
+    specs = _specs_before(lines, start)
     if not packages:
         return []
     fw = frameworks_from(packages)

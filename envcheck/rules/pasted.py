@@ -816,7 +816,9 @@ def _cpu_only_wheel(s: Snapshot) -> Finding | None:
     to be used."""
     from envcheck.rules.driver import too_old_gpus
 
-    lines = hits(s, *_CPU_BUILD_LINES)
+    # JAX prints "a CUDA-enabled jaxlib is not installed" after its CUDA plugin failed to start too: with the
+    # plugin in the paste that line is a symptom of the plugin's own error, not a CPU build
+    lines = [ln for ln in hits(s, *_CPU_BUILD_LINES) if not ln.values.get("cuda_plugin")]
     if too_old_gpus(s) or _os(s) == "Darwin":
         return None  # a Mac has no CUDA build to install; a GPU below every build: gpu-too-old
     if lines:

@@ -278,3 +278,25 @@ def test_amd_excerpts_without_a_fact_are_refused_in_one_line(text: str):
     with pytest.raises(UsageError) as exc:
         load(text.encode(), "paste")
     assert "\n" not in exc.value.message
+
+
+def test_a_grepped_conda_list_after_a_starship_prompt_is_a_conda_list():
+    # meta-pytorch/data#315: "❯ conda list | grep pytorch" (no header), pytorch 1.11.0 py3.8_cpu_0 with
+    # cpuonly while the environment.yml above asks for cudatoolkit=11.3
+    s = read("torchdata-315_conda_list_grep_pytorch_cpuonly_vs_cuda_env_yml.txt")
+    assert s.paste is not None and "conda-list" in s.paste.kinds
+    assert (torch_of(s).version, torch_of(s).build) == ("1.11.0", "cpu")
+    [line] = [ln for ln in s.paste.lines if ln.kind == "conda-cpu-build"]
+    assert "py3.8_cpu_0" in line.text and line.values["cuda_package"] == "cudatoolkit"
+    assert [c for _, c in normalise("❯ conda list | grep torch\n").commands] == ["conda list | grep torch"]
+
+
+def test_conda_rows_need_their_command_right_above():
+    # rows of three or four columns are conda's only under `conda list`: prose between breaks the tie
+    row = "pytorch  2.1.0  py3.10_cuda12.1_cudnn8.9.2_0  pytorch\n"
+    text = "$ conda list | grep torch\n" + row
+    s = load(text.encode(), "paste").snapshot
+    assert (torch_of(s).version, torch_of(s).build, torch_of(s).cuda_build) == ("2.1.0", "cuda", "12.1")
+    text = "$ conda list | grep torch\nsome prose here\n" + row
+    with pytest.raises(UsageError):
+        load(text.encode(), "paste")

@@ -477,3 +477,31 @@ def test_ollama_inference_compute_lines_name_the_gpus():
         ("NVIDIA GeForce RTX 3090", "8.6"),
         ("Tesla T4", "7.5"),
     ]
+
+
+def test_a_jax_probe_of_a_backend_the_machine_lacks_is_not_a_plugin_mismatch():
+    # jax-ml/jax#25315: "Unable to initialize backend 'rocm': module 'jaxlib.xla_extension' has no attribute
+    # 'GpuAllocatorConfig'" on an RTX 3090 whose jax, jaxlib and CUDA plugin are all 0.4.36
+    report = diagnose("jax-25315_print_env_info_pip_freeze_rtx3090_platforms_gpu_rocm_healthy.txt")
+    assert "jax-plugin-mismatch" not in {f.id for f in report.findings}
+    assert not [f for f in report.findings if f.severity is Severity.ERROR]
+    # the same attribute error naming the CUDA backend is still a mismatch
+    line = (
+        "RuntimeError: Unable to initialize backend 'cuda': module 'jaxlib.xla_extension' has no attribute "
+        "'GpuAllocatorConfig'"
+    )
+    assert "jax-plugin-mismatch" in {f.id for f in rejudge(load(line, "paste")).findings}
+
+
+def test_jaxs_cpu_fallback_line_after_its_cuda_plugin_failed_is_not_a_cpu_build():
+    # jax-ml/jax#30050: jax_plugins.xla_cuda12.initialize() fails ("Unable to load cuSPARSE"), then JAX says
+    # "a CUDA-enabled jaxlib is not installed": the plugin is there, its libraries are the fault
+    report = diagnose("jax-30050_jax062_cusparse_ld_library_path_print_env_info.txt")
+    ids = {f.id for f in report.findings}
+    assert "cuda-libs-missing" in ids and "cpu-only-wheel" not in ids
+    # the fallback line alone still says a CPU jaxlib
+    line = (
+        "WARNING:2025-07-08 12:39:34,994 jax._src.xla_bridge:794] An NVIDIA GPU may be present on this "
+        "machine, but a CUDA-enabled jaxlib is not installed. Falling back to cpu."
+    )
+    assert "cpu-only-wheel" in {f.id for f in rejudge(load(line, "paste")).findings}
