@@ -193,6 +193,16 @@ def cuda_text(fw: Framework, mm: tuple[int, int]) -> str:
     return f"{mm[0]}.{mm[1]}"
 
 
+def cudart_serves(lib_version: str | None, built: tuple[int, int]) -> bool:
+    """Can a libcudart of ``lib_version`` stand in for the CUDA ``built`` names? Before CUDA 11 the
+    library name carries x.y (libcudart.so.10.1, cudart64_101.dll), so only that x.y; from 11 one
+    soname (libcudart.so.11.0) serves the whole major. An unknown or bare-major version: no."""
+    v = vtuple(lib_version)
+    if v is None or len(v) < 2:
+        return False
+    return v[0] == built[0] if built[0] >= 11 else v[:2] == built
+
+
 def torch_release_build(fw: Framework) -> builds.Build | None:
     """The PyTorch release-matrix row of an installed torch: its release, built for its CUDA."""
     if fw.name != "torch" or not fw.version:

@@ -16,15 +16,6 @@ __all__ = ["tf_stated_cuda_mismatch"]
 _TF_PLAIN_GPU = (2, 1)
 
 
-def _serves(stated: str, built: tuple[int, int]) -> bool:
-    """Does a libcudart of the stated CUDA stand in for the one the release dlopens? Before CUDA 11 the
-    soname carries x.y (libcudart.so.10.1, cudart64_101.dll); from 11 one soname serves the major."""
-    v = vtuple(stated) or ()
-    if len(v) < 2:
-        return True  # "11": too vague to contradict anything
-    return v[0] == built[0] if built[0] >= 11 else v[:2] == built
-
-
 def tf_stated_cuda_mismatch(s: Snapshot) -> Finding | None:
     """TensorFlow built for CUDA X on a machine whose report says CUDA Y is installed, where Y's
     libraries cannot be the ones TensorFlow loads: it silently runs on the CPU."""
@@ -46,7 +37,8 @@ def tf_stated_cuda_mismatch(s: Snapshot) -> Finding | None:
         return None  # plain ``tensorflow`` before 2.1 is the CPU package
     built = row.cuda_mm
     cudnn_built, cudnn_stated = cudnn_tuple(row.cudnn), cudnn_tuple(paste.stated_cudnn)
-    cuda_ok = _serves(paste.stated_cuda, built)
+    # a bare "11" is too vague to contradict anything
+    cuda_ok = len(vtuple(paste.stated_cuda) or ()) < 2 or F.cudart_serves(paste.stated_cuda, built)
     cudnn_ok = not (cudnn_built and cudnn_stated) or cudnn_stated[0] == cudnn_built[0]
     if cuda_ok and cudnn_ok:
         return None

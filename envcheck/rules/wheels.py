@@ -196,16 +196,6 @@ def cuda_libs_missing(s: Snapshot) -> Iterator[Finding]:
     )
 
 
-def _runs_with(lib_version: str | None, built: tuple[int, int]) -> bool:
-    """Can a libcudart of ``lib_version`` stand in for the CUDA ``built`` names? Before CUDA 11 the
-    library name carries x.y (libcudart.so.10.1, cudart64_101.dll), so only that x.y; from 11 one
-    soname (libcudart.so.11.0) serves the whole major."""
-    v = vtuple(lib_version)
-    if v is None or len(v) < 2:
-        return False
-    return v[0] == built[0] if built[0] >= 11 else v[:2] == built
-
-
 def _system_cuda_missing(s: Snapshot, tf: Framework) -> Iterator[Finding]:
     """TensorFlow before 2.14 has no and-cuda wheels: it dlopens the system's CUDA runtime of the
     release it was built with, and sees no GPU (silently, on CPU) when only another CUDA is there."""
@@ -218,7 +208,7 @@ def _system_cuda_missing(s: Snapshot, tf: Framework) -> Iterator[Finding]:
     cudart = [lib for lib in libs if lib.name == "cudart" and lib.path and not lib.error]
     if not cudart:
         raise MissingFacts("no CUDA runtime (libcudart) listed")  # a listing that never looked for it
-    if any(_runs_with(lib.version, mm) for lib in cudart):
+    if any(F.cudart_serves(lib.version, mm) for lib in cudart):
         return
     exact = "exactly " if mm[0] < 11 else ""
     cudnn = tf.cudnn_build or (row.cudnn if row else None)
