@@ -46,7 +46,15 @@ from provision.errors import CleanupInterrupted, ProvisionError, UsageError
 from provision.plan import Plan, resume_identity, role_of
 from provision.planning import placements
 from provision.settings import Settings
-from provision.state import LaunchRow, LaunchStatus, ResourceRow, ResourceStatus, Store, StoreError
+from provision.state import (
+    LaunchRow,
+    LaunchStatus,
+    ResourceRow,
+    ResourceStatus,
+    Store,
+    StoreError,
+    StoreJournal,
+)
 
 _RETRIES = 3
 
@@ -256,12 +264,13 @@ class Book:
         )
 
 
-class MirroredJournal:
+class MirroredJournal(StoreJournal):
     """The Journal a driver writes to: the store first (an intent that cannot be written stops the
     launch before the create call), and always the in-memory copy."""
 
     def __init__(self, store: Store, launch_id: str, cloud: str, entries: list[Entry]) -> None:
-        self.store, self.launch_id, self.cloud, self.entries = store, launch_id, cloud, entries
+        super().__init__(store, launch_id, cloud)
+        self.entries = entries
         self._rows: dict[int, Entry] = {}
 
     def intent(
@@ -275,17 +284,7 @@ class MirroredJournal:
         node_index: int | None = None,
         role: str | None = None,
     ) -> int:
-        row = self.store.intent(
-            self.launch_id,
-            self.cloud,
-            kind,
-            region,
-            zone=zone,
-            name=name,
-            token=token,
-            node_index=node_index,
-            role=role,
-        )
+        row = super().intent(kind, region, zone, name, token, node_index=node_index, role=role)
         entry = Entry(kind, region, zone, name, None, ResourceStatus.INTENT, row)
         self.entries.append(entry)
         self._rows[row] = entry
@@ -294,11 +293,11 @@ class MirroredJournal:
     def created(self, row: int, resource_id: str) -> None:
         entry = self._rows[row]
         entry.resource_id, entry.status = resource_id, ResourceStatus.CREATED
-        self.store.set_resource(row, ResourceStatus.CREATED, resource_id=resource_id)
+        super().created(row, resource_id)
 
     def failed(self, row: int, error: str) -> None:
         self._rows[row].status = ResourceStatus.FAILED
-        self.store.set_resource(row, ResourceStatus.FAILED, error=error[:500])
+        super().failed(row, error)
 
 
 # --------------------------------------------------------------------------- resume
