@@ -31,32 +31,33 @@ _CONDA_RECORD = re.compile(r"(?<![\w-])(?:py)?torch[=-](?P<v>\d+\.\d+(?:\.\d+)?)
 _ADVICE = re.compile(r"\b(?:try|should|instead|recommend|suggest|could|please|maybe)\b", re.I)
 
 
-def _torch_cpu(text: str) -> tuple[str | None, int] | None:
-    """(version or None, position) when the line installs or records a CPU torch."""
+_PYTORCH = re.compile(r"(?<![\w-])pytorch(?![\w-])")  # conda's package name
+
+
+def _torch_cpu(text: str) -> Framework | None:
+    """The CPU torch a line installs or records, else None."""
     if "torch" not in text:
         return None
     if m := _CONDA_RECORD.search(text):
-        return m.group("v"), m.start()
+        return _cpu_torch(m.group("v"))
     if _ADVICE.search(text):
         return None
     for cmd in (*_PIP.finditer(text), *_CONDA.finditer(text)):
         args = cmd.group("args")
-        pin = _TORCH_PIN.search(args) or (re.search(r"(?<![\w-])pytorch(?![\w-])", args) if "conda" in
-                                            cmd.group(0) or "mamba" in cmd.group(0) else None)  # fmt: skip
+        pin = _TORCH_PIN.search(args) or (_PYTORCH.search(args) if cmd.re is _CONDA else None)
         if pin is None:
             continue
-        cpu = bool(_CPU_INDEX.search(args)) or "+cpu" in args or re.search(r"(?<![\w-])cpuonly\b", args)
-        if cpu:
-            version = pin.groupdict().get("v") if pin.re is _TORCH_PIN else None
-            return version, cmd.start()
+        if _CPU_INDEX.search(args) or "+cpu" in args or re.search(r"(?<![\w-])cpuonly\b", args):
+            return _cpu_torch(pin.group("v") if pin.re is _TORCH_PIN else None)
     return None
+
+
+def _cpu_torch(version: str | None) -> Framework:
+    return Framework(name="torch", installed=True, version=version, build="cpu")
 
 
 def read(doc: Doc) -> list[Partial]:
     for ln in doc.lines:
-        if (hit := _torch_cpu(ln.text)) is None:
-            continue
-        version, _ = hit
-        fw = Framework(name="torch", installed=True, version=version, build="cpu")
-        return [Partial("install-command", Snapshot(frameworks=FrameworksInfo(frameworks=[fw])), ln.no)]
+        if (fw := _torch_cpu(ln.text)) is not None:
+            return [Partial("install-command", Snapshot(frameworks=FrameworksInfo(frameworks=[fw])), ln.no)]
     return []
