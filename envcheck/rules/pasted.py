@@ -593,10 +593,9 @@ def _ptx_needs_newer_driver(
 ) -> Finding:
     """CUDA error 222: the driver JIT-compiles a program's PTX only when it is at least as new as the
     toolkit that wrote it; a program built with a newer CUDA than the driver's fails this way."""
-    cuda = s.cuda
-    toolkit = (cuda.nvcc_version if cuda else None) or next(
-        (t.version for t in (cuda.toolkits or []) if t.version), None
-    ) if cuda else None  # fmt: skip
+    cuda, toolkit = s.cuda, None
+    if cuda:
+        toolkit = cuda.nvcc_version or next((t.version for t in cuda.toolkits or [] if t.version), None)
     facts: dict[str, object] = {
         "error_lines": _quoted(lines),
         "driver_version": driver,
