@@ -351,9 +351,11 @@ def _cluster_network(target: targets.Target, instance_type: str, nodes: int) -> 
     if not efa.supported:
         return f"no EFA on {instance_type}: NCCL between the nodes runs over TCP"
     if efa.count > 1:
+        row = capabilities.lookup(instance_type)
+        as_of = f" (EC2's figure as of {row.as_of.isoformat()})" if row else ""
         return (
-            f"EFA on network card 0 only: {instance_type} takes {efa.count} EFA interfaces and mlrig "
-            f"attaches one, so NCCL between the nodes gets about 1/{efa.count} of its network"
+            f"EFA on network card 0 only: {instance_type} takes {efa.count} EFA interfaces{as_of} and "
+            f"mlrig attaches one, so NCCL between the nodes gets about 1/{efa.count} of its network"
         )
     return f"EFA: the one interface {instance_type} takes, on every node"
 

@@ -507,7 +507,10 @@ def test_settings_are_pydantic_settings_reading_only_their_variables(tmp_path: P
 @pytest.mark.parametrize(
     ("instance_type", "said"),
     [
-        ("p4d.24xlarge", "EFA on network card 0 only: p4d.24xlarge takes 4 EFA interfaces"),
+        (
+            "p4d.24xlarge",
+            "EFA on network card 0 only: p4d.24xlarge takes 4 EFA interfaces (EC2's figure as of 20",
+        ),
         ("g5.12xlarge", "EFA: the one interface g5.12xlarge takes"),
         ("g5.xlarge", "no EFA on g5.xlarge: NCCL between the nodes runs over TCP"),
     ],
