@@ -253,3 +253,14 @@ def test_our_first_stderr_line_is_found_after_login_shell_noise(
     )
     assert tail.text() == want_out and pgid == want_pgid
     assert lines == want_out.rstrip("\n").split("\n")
+
+
+def test_a_node_list_that_cannot_go_into_tags_is_refused_before_anything_is_tagged() -> None:
+    """An address longer than a tag value cannot be cut into parts: refused here, and the AWS driver
+    turns the refusal into "node list not set" (the launch then tries SSH)."""
+    from provision.cluster import deliver
+
+    good = deliver.as_tags("0 head 10.0.0.1 -\n1 worker 10.0.0.2 -\n")
+    assert good == {"mlrig-nodes-n": "2", "mlrig-nodes-0": "10.0.0.1 10.0.0.2"}
+    with pytest.raises(ValueError, match="cannot go into a tag"):
+        deliver.as_tags("0 head " + "a" * 300 + " -\n")
